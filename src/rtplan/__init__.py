@@ -1,0 +1,101 @@
+"""rtplan: radiotherapy and image-guided procedure planning near bone and muscle.
+
+The curated public API. Core value types are imported eagerly; the functions of the
+heavier layers (dose engines, evaluation, guidance) are loaded on first use.
+
+>>> import rtplan
+>>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rtplan.errors import RtplanError, RtplanWarning
+from rtplan.grid import Grid
+from rtplan.image import Dose, DoseMedium, Image, PatientPosition
+from rtplan.plan import Beam, Mlc, Plan
+from rtplan.structures import Contour, ContourType, Structure, StructureSet
+
+__version__ = "0.1.0"
+
+# name -> module that defines it, loaded lazily (keeps `import rtplan` light)
+_LAZY: dict[str, str] = {
+    "Study": "rtplan.io.study",
+    "load_study": "rtplan.io.study",
+    "compute_dose": "rtplan.dose",
+    "dvh": "rtplan.evaluate",
+    "gamma": "rtplan.evaluate",
+    "ovh": "rtplan.geometry",
+    "plan_trajectory": "rtplan.guidance",
+    "render_overlay": "rtplan.guidance",
+}
+_SUBMODULES = (
+    "data",
+    "dose",
+    "errors",
+    "evaluate",
+    "geometry",
+    "guidance",
+    "io",
+    "plugins",
+    "report",
+    "tissue",
+)
+
+if TYPE_CHECKING:
+    from rtplan import data, dose, errors, evaluate, geometry, guidance, io, plugins, report
+    from rtplan import tissue as tissue
+
+__all__ = [
+    "Beam",
+    "Contour",
+    "ContourType",
+    "Dose",
+    "DoseMedium",
+    "Grid",
+    "Image",
+    "Mlc",
+    "PatientPosition",
+    "Plan",
+    "RtplanError",
+    "RtplanWarning",
+    "Structure",
+    "StructureSet",
+    "Study",
+    "__version__",
+    "compute_dose",
+    "data",
+    "dose",
+    "dvh",
+    "errors",
+    "evaluate",
+    "gamma",
+    "geometry",
+    "guidance",
+    "io",
+    "load_study",
+    "ovh",
+    "plan_trajectory",
+    "plugins",
+    "render_overlay",
+    "report",
+    "tissue",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"rtplan.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'rtplan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

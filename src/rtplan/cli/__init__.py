@@ -1,0 +1,1 @@
+"""The ``rtplan`` command line: one module per subcommand, parsing only."""

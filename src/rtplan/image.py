@@ -1,0 +1,293 @@
+"""Volumes on a grid: CT in HU, masks, densities, and dose in Gy."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan.errors import GeometryError
+from rtplan.grid import Grid
+
+__all__ = ["Dose", "DoseMedium", "Image", "PatientPosition", "SeriesInfo"]
+
+
+class PatientPosition(enum.StrEnum):
+    """DICOM Patient Position (0018,5100): how the patient lies relative to the equipment."""
+
+    HFS = "HFS"
+    HFP = "HFP"
+    FFS = "FFS"
+    FFP = "FFP"
+    HFDL = "HFDL"
+    HFDR = "HFDR"
+    FFDL = "FFDL"
+    FFDR = "FFDR"
+
+    @property
+    def to_iec_fixed(self) -> npt.NDArray[np.float64]:
+        """Rotation taking an LPS vector to IEC 61217 fixed coordinates (couch at 0°).
+
+        IEC fixed: X to the right of an observer at the couch foot facing the gantry,
+        Y towards the gantry, Z up. The columns are the patient's L, P and S unit
+        vectors expressed in IEC fixed coordinates.
+
+        Returns
+        -------
+        numpy.ndarray, shape (3, 3)
+        """
+        x, _, z = np.eye(3)
+        table: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {
+            # position: (L, P) in IEC fixed; S = L x P
+            "HFS": (x, -z),
+            "HFP": (-x, z),
+            "FFS": (-x, -z),
+            "FFP": (x, z),
+            "HFDL": (-z, -x),
+            "HFDR": (z, x),
+            "FFDL": (-z, x),
+            "FFDR": (z, -x),
+        }
+        left, post = table[self.value]
+        sup = np.cross(left, post)
+        return np.stack([left, post, sup], axis=1)
+
+
+class DoseMedium(enum.StrEnum):
+    """What a dose value refers to: dose to the local medium or to water in that medium."""
+
+    MEDIUM = "medium"
+    WATER = "water"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeriesInfo:
+    """Where a volume came from in DICOM, kept so that writers can reference it.
+
+    Parameters
+    ----------
+    study_instance_uid, series_instance_uid, frame_of_reference_uid : str
+        UIDs of the source series.
+    sop_class_uid : str
+        SOP Class of the slices (CT Image Storage for CT).
+    sop_instance_uids : tuple of str
+        One per slice, in array (k) order.
+    files : tuple of Path
+        Source file of each slice, in array (k) order (empty for single-file objects).
+    modality : str
+        DICOM Modality.
+    patient : dict
+        Patient and study attributes copied to derived objects (PatientName, PatientID,
+        PatientBirthDate, PatientSex, StudyDate, StudyTime, StudyID, AccessionNumber,
+        ReferringPhysicianName, StudyDescription).
+    """
+
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    frame_of_reference_uid: str = ""
+    sop_class_uid: str = ""
+    sop_instance_uids: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+    modality: str = ""
+    patient: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Image:
+    """A scalar volume on a :class:`~rtplan.Grid`.
+
+    Parameters
+    ----------
+    array : numpy.ndarray, shape grid.shape
+        Values in ``(slice, row, column)`` order. Stored read-only.
+    grid : Grid
+        Placement of the voxels in LPS mm.
+    units : str
+        ``"HU"``, ``"g/cm3"``, ``"Gy"``, ``"1"`` (masks, relative values)...
+    name : str
+        Free label.
+    patient_position : PatientPosition or None
+        DICOM Patient Position of the acquisition, needed to place beams (IEC 61217).
+    series : SeriesInfo or None
+        DICOM provenance, when read from DICOM.
+
+    Raises
+    ------
+    GeometryError
+        If ``array.shape`` differs from ``grid.shape``.
+    """
+
+    array: npt.NDArray[Any]
+    grid: Grid
+    units: str = ""
+    name: str = ""
+    patient_position: PatientPosition | None = None
+    series: SeriesInfo | None = None
+
+    def __post_init__(self) -> None:
+        arr = np.asarray(self.array)
+        if arr.shape != self.grid.shape:
+            raise GeometryError(
+                f"{type(self).__name__} array shape {arr.shape} differs from grid shape "
+                f"{self.grid.shape} (axes are slice, row, column)"
+            )
+        if arr.flags.writeable:
+            arr = arr.view()
+            arr.setflags(write=False)
+        object.__setattr__(self, "array", arr)
+        if self.patient_position is not None and not isinstance(
+            self.patient_position, PatientPosition
+        ):
+            object.__setattr__(self, "patient_position", PatientPosition(self.patient_position))
+
+    def with_array(self, array: npt.ArrayLike, **changes: Any) -> Self:
+        """Return a copy with another array (same grid) and optional field changes.
+
+        Parameters
+        ----------
+        array : array_like, shape grid.shape
+        **changes
+            Other fields to replace (``units``, ``name``...).
+
+        Returns
+        -------
+        Image
+            Of the same class as ``self``.
+        """
+        return replace(self, array=np.asarray(array), **changes)
+
+    def sample(
+        self, points_mm: npt.ArrayLike, *, order: int = 1, fill_value: float = np.nan
+    ) -> npt.NDArray[np.float64]:
+        """Interpolate the image at LPS points.
+
+        Parameters
+        ----------
+        points_mm : array_like, shape (N, 3) or (3,)
+            LPS positions, mm.
+        order : {0, 1, 3}
+            0 nearest, 1 trilinear (default), 3 cubic spline.
+        fill_value : float
+            Value for points outside the voxel centres' hull (plus half a voxel, where
+            the nearest edge value is used).
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,) or ()
+        """
+        from scipy import ndimage
+
+        pts = np.asarray(points_mm, dtype=np.float64)
+        single = pts.ndim == 1
+        ijk = self.grid.mm_to_index(pts.reshape(-1, 3))
+        inside = self.grid.contains_index(ijk)
+        upper = np.asarray(self.grid.shape_ijk, dtype=np.float64) - 1.0
+        clipped = np.clip(ijk, 0.0, upper)
+        coords = clipped[:, ::-1].T  # (k, j, i) rows for map_coordinates
+        data = np.asarray(self.array, dtype=np.float64)
+        if order == 0:
+            idx = np.rint(coords).astype(np.intp)
+            values = data[idx[0], idx[1], idx[2]]
+        else:
+            values = ndimage.map_coordinates(data, coords, order=order, mode="nearest")
+        values = np.where(inside, values, fill_value)
+        return values[0] if single else values
+
+    def resample(self, grid: Grid, *, order: int = 1, fill_value: float = 0.0) -> Self:
+        """Interpolate onto another grid.
+
+        Parameters
+        ----------
+        grid : Grid
+            Target grid.
+        order : {0, 1, 3}
+            Interpolation order (0 for masks and labels).
+        fill_value : float
+            Value outside this image.
+
+        Returns
+        -------
+        Image
+            Same class and metadata, new grid and array (float64 unless order 0).
+        """
+        if grid.isclose(self.grid):
+            return replace(self, grid=grid)
+        out = np.empty(grid.shape, dtype=np.float64 if order else self.array.dtype)
+        ni, nj = grid.shape[2], grid.shape[1]
+        jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
+        for k in range(grid.shape[0]):  # slice by slice keeps memory bounded
+            ijk = np.stack([ii.ravel(), jj.ravel(), np.full(ii.size, k)], axis=1)
+            vals = self.sample(grid.index_to_mm(ijk), order=order, fill_value=fill_value)
+            out[k] = vals.reshape(nj, ni)
+        return replace(self, array=out, grid=grid)
+
+    def slab(self, axis: int, index: int) -> npt.NDArray[Any]:
+        """One 2D slice of the array along an array axis (0 = axial for axial CT)."""
+        return np.asarray(np.take(self.array, index, axis=axis))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Array shape ``(nk, nj, ni)``."""
+        return self.grid.shape
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, units={self.units!r}, "
+            f"dtype={self.array.dtype}, grid={self.grid!r})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Dose(Image):
+    """Absorbed dose on a grid, in Gy.
+
+    Parameters
+    ----------
+    units : str
+        Always ``"Gy"``.
+    dose_type : {"PHYSICAL", "EFFECTIVE", "ERROR"}
+        DICOM DoseType.
+    summation : {"PLAN", "MULTI_PLAN", "FRACTION", "BEAM", "BRACHY", "CONTROL_POINT"}
+        DICOM DoseSummationType.
+    medium : DoseMedium
+        Dose to medium (what the collapsed-cone engine computes) or to water.
+    fractions : int or None
+        Number of fractions the dose is delivered in, when known.
+    """
+
+    units: str = "Gy"
+    dose_type: str = "PHYSICAL"
+    summation: str = "PLAN"
+    medium: DoseMedium = DoseMedium.MEDIUM
+    fractions: int | None = None
+
+    def __post_init__(self) -> None:
+        Image.__post_init__(self)
+        if self.units != "Gy":
+            raise GeometryError(f"Dose units must be 'Gy', got {self.units!r}")
+        if not isinstance(self.medium, DoseMedium):
+            object.__setattr__(self, "medium", DoseMedium(self.medium))
+
+    @property
+    def max_gy(self) -> float:
+        """Maximum dose, Gy."""
+        return float(np.max(self.array)) if self.array.size else 0.0
+
+    def scaled(self, factor: float) -> Dose:
+        """Return the dose multiplied by ``factor`` (e.g. per fraction -> total)."""
+        return replace(self, array=np.asarray(self.array, dtype=np.float64) * factor)
+
+    def __add__(self, other: Dose) -> Dose:
+        """Plan sum: ``other`` is resampled (trilinear) onto this dose's grid."""
+        if not isinstance(other, Dose):
+            return NotImplemented
+        b = other.resample(self.grid, order=1, fill_value=0.0).array
+        return replace(
+            self,
+            array=np.asarray(self.array, dtype=np.float64) + b,
+            summation="MULTI_PLAN",
+        )

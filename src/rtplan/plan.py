@@ -1,0 +1,409 @@
+"""Treatment plans: static photon beams in IEC 61217 geometry, as DICOM RT Plan uses it.
+
+Coordinate systems (IEC 61217; all rotations right-handed about the positive axis):
+
+* **fixed** ``f``: origin at the isocentre, ``X_f`` to the right of an observer at the foot
+  of the couch facing the gantry, ``Y_f`` towards the gantry, ``Z_f`` up;
+* **gantry** ``g``: ``g = R_y(gantry) f`` -- at gantry 90° the source sits at ``+X_f``,
+  which is the patient's left for a head-first-supine (HFS) patient;
+* **beam limiting device** ``b``: rotated about ``Z_g`` (towards the source) by the
+  collimator angle; jaws X1/X2 move along ``X_b``, Y1/Y2 along ``Y_b``;
+* **patient support / table top** ``s``: rotated about ``Z_f`` by the couch angle;
+* **patient** (DICOM LPS), attached to the table top through the Patient Position
+  (see :attr:`rtplan.PatientPosition.to_iec_fixed`).
+
+A vector in beam-limiting-device coordinates maps to LPS as
+``v_lps = P^T R_z(couch)^T R_y(gantry) R_z(collimator) v_b``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan.errors import PlanError
+from rtplan.image import PatientPosition
+
+if TYPE_CHECKING:
+    from rtplan.structures import Structure
+
+__all__ = ["Beam", "Mlc", "Plan", "rotation_x", "rotation_y", "rotation_z"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def rotation_x(angle_deg: float) -> FloatArray:
+    """Right-handed rotation matrix about +X by ``angle_deg``."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rotation_y(angle_deg: float) -> FloatArray:
+    """Right-handed rotation matrix about +Y by ``angle_deg``."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rotation_z(angle_deg: float) -> FloatArray:
+    """Right-handed rotation matrix about +Z by ``angle_deg``."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Mlc:
+    """A multileaf collimator setting (leaves moving along ``X_b``).
+
+    Parameters
+    ----------
+    leaf_boundaries_mm : sequence of float, length n + 1
+        Leaf pair edges along ``Y_b`` projected to the isocentre plane, increasing, mm
+        (DICOM LeafPositionBoundaries).
+    positions_mm : array_like, shape (2, n)
+        Row 0: bank A (the X1 side, usually negative), row 1: bank B (X2 side), mm at
+        the isocentre plane (DICOM LeafJawPositions, A values then B values).
+    transmission : float
+        Fraction of the open fluence transmitted through closed leaves.
+
+    Raises
+    ------
+    PlanError
+        If boundaries do not increase, shapes disagree, or a leaf pair overlaps.
+    """
+
+    leaf_boundaries_mm: tuple[float, ...]
+    positions_mm: FloatArray
+    transmission: float = 0.015
+
+    def __post_init__(self) -> None:
+        b = tuple(float(x) for x in self.leaf_boundaries_mm)
+        if len(b) < 2 or any(b2 <= b1 for b1, b2 in itertools.pairwise(b)):
+            raise PlanError("MLC leaf boundaries must be at least 2 strictly increasing values")
+        pos = np.array(self.positions_mm, dtype=np.float64)
+        if pos.shape != (2, len(b) - 1):
+            raise PlanError(
+                f"MLC positions must have shape (2, {len(b) - 1}) for {len(b) - 1} leaf pairs, "
+                f"got {pos.shape}"
+            )
+        if np.any(pos[0] > pos[1] + 1e-6):
+            bad = int(np.argmax(pos[0] > pos[1] + 1e-6))
+            raise PlanError(
+                f"MLC leaf pair {bad + 1}: bank A at {pos[0, bad]} mm is beyond bank B at "
+                f"{pos[1, bad]} mm"
+            )
+        if not 0.0 <= self.transmission < 1.0:
+            raise PlanError(f"MLC transmission must be in [0, 1), got {self.transmission}")
+        pos.setflags(write=False)
+        object.__setattr__(self, "leaf_boundaries_mm", b)
+        object.__setattr__(self, "positions_mm", pos)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of leaf pairs."""
+        return len(self.leaf_boundaries_mm) - 1
+
+    @classmethod
+    def uniform(
+        cls, n_pairs: int = 60, leaf_width_mm: float = 5.0, *, transmission: float = 0.015
+    ) -> Mlc:
+        """An MLC of equal-width leaves centred on the axis, all closed at 0 mm."""
+        half = n_pairs * leaf_width_mm / 2.0
+        bounds = tuple(-half + i * leaf_width_mm for i in range(n_pairs + 1))
+        return cls(
+            leaf_boundaries_mm=bounds,
+            positions_mm=np.zeros((2, n_pairs)),
+            transmission=transmission,
+        )
+
+    def with_positions(self, positions_mm: npt.ArrayLike) -> Mlc:
+        """Same leaves at other positions."""
+        return replace(self, positions_mm=np.asarray(positions_mm, dtype=np.float64))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Beam:
+    """A static photon beam.
+
+    Parameters
+    ----------
+    energy : str
+        Nominal energy / machine beam model, e.g. ``"6X"``.
+    gantry_deg, collimator_deg, couch_deg : float
+        IEC 61217 gantry, beam-limiting-device and patient-support angles, degrees,
+        normalised to [0, 360).
+    isocenter_mm : tuple of 3 float
+        Isocentre in patient LPS, mm.
+    sad_mm : float
+        Source-axis distance, mm.
+    jaws_mm : tuple of 4 float
+        ``(X1, X2, Y1, Y2)`` jaw positions projected to the isocentre plane, mm, signed
+        along ``X_b`` / ``Y_b`` (a symmetric 10 cm field is ``(-50, 50, -50, 50)``).
+    mlc : Mlc or None
+        Leaf positions, if the beam has an MLC.
+    mu : float or None
+        Monitor units; ``None`` until computed from the prescription.
+    weight : float
+        Relative weight used when MU are derived from a prescription.
+    name : str
+        Beam Name.
+    number : int
+        Beam Number (0 = assign on write).
+    machine : str
+        Treatment Machine Name.
+
+    Raises
+    ------
+    PlanError
+        If an angle or position is not finite, jaws are inverted, or SAD/MU/weight invalid.
+    """
+
+    energy: str = "6X"
+    gantry_deg: float = 0.0
+    collimator_deg: float = 0.0
+    couch_deg: float = 0.0
+    isocenter_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    sad_mm: float = 1000.0
+    jaws_mm: tuple[float, float, float, float] = (-50.0, 50.0, -50.0, 50.0)
+    mlc: Mlc | None = None
+    mu: float | None = None
+    weight: float = 1.0
+    name: str = ""
+    number: int = 0
+    machine: str = ""
+
+    def __post_init__(self) -> None:
+        for attr in ("gantry_deg", "collimator_deg", "couch_deg"):
+            v = float(getattr(self, attr))
+            if not math.isfinite(v):
+                raise PlanError(f"beam {self.name!r}: {attr} must be finite, got {v}")
+            object.__setattr__(self, attr, v % 360.0)
+        iso = tuple(float(x) for x in self.isocenter_mm)
+        if len(iso) != 3 or not all(math.isfinite(x) for x in iso):
+            raise PlanError(f"beam {self.name!r}: isocenter_mm must be 3 finite numbers")
+        object.__setattr__(self, "isocenter_mm", iso)
+        jaws = tuple(float(x) for x in self.jaws_mm)
+        if len(jaws) != 4 or not all(math.isfinite(x) for x in jaws):
+            raise PlanError(f"beam {self.name!r}: jaws_mm must be (X1, X2, Y1, Y2)")
+        if jaws[0] >= jaws[1] or jaws[2] >= jaws[3]:
+            raise PlanError(
+                f"beam {self.name!r}: jaws (X1, X2, Y1, Y2) = {jaws} leave no opening; "
+                "X1 < X2 and Y1 < Y2 are required (X1 = -50 is 5 cm to the X1 side)"
+            )
+        object.__setattr__(self, "jaws_mm", jaws)
+        if not (math.isfinite(self.sad_mm) and self.sad_mm > 0):
+            raise PlanError(f"beam {self.name!r}: sad_mm must be positive, got {self.sad_mm}")
+        if self.mu is not None and not (math.isfinite(self.mu) and self.mu >= 0):
+            raise PlanError(f"beam {self.name!r}: mu must be >= 0, got {self.mu}")
+        if not (math.isfinite(self.weight) and self.weight >= 0):
+            raise PlanError(f"beam {self.name!r}: weight must be >= 0, got {self.weight}")
+
+    # ------------------------------------------------------------------ geometry
+    def beam_to_patient(self, patient_position: PatientPosition | str = "HFS") -> FloatArray:
+        """Rotation taking beam-limiting-device vectors to patient LPS vectors.
+
+        Parameters
+        ----------
+        patient_position : PatientPosition or str
+            DICOM Patient Position of the CT the plan is placed on.
+
+        Returns
+        -------
+        numpy.ndarray, shape (3, 3)
+            Columns: LPS directions of ``X_b``, ``Y_b`` and ``Z_b`` (towards the source).
+        """
+        p = PatientPosition(patient_position).to_iec_fixed
+        return np.asarray(
+            p.T
+            @ rotation_z(self.couch_deg).T
+            @ rotation_y(self.gantry_deg)
+            @ rotation_z(self.collimator_deg)
+        )
+
+    def source_mm(self, patient_position: PatientPosition | str = "HFS") -> FloatArray:
+        """Position of the source in patient LPS, mm, shape (3,)."""
+        r = self.beam_to_patient(patient_position)
+        return np.asarray(self.isocenter_mm) + self.sad_mm * r[:, 2]
+
+    def direction(self, patient_position: PatientPosition | str = "HFS") -> FloatArray:
+        """Unit vector of the central axis, from the source towards the isocentre (LPS)."""
+        return -self.beam_to_patient(patient_position)[:, 2]
+
+    def patient_to_beam(
+        self, points_mm: npt.ArrayLike, patient_position: PatientPosition | str = "HFS"
+    ) -> FloatArray:
+        """Express LPS points in beam-limiting-device coordinates relative to the isocentre.
+
+        Parameters
+        ----------
+        points_mm : array_like, shape (N, 3)
+            LPS points, mm.
+        patient_position : PatientPosition or str
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, 3)
+            ``(x_b, y_b, z_b)`` in mm; ``z_b`` is positive towards the source.
+        """
+        pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        r = self.beam_to_patient(patient_position)
+        return np.asarray((pts - np.asarray(self.isocenter_mm)) @ r)
+
+    def project_to_isocenter_plane(
+        self, points_mm: npt.ArrayLike, patient_position: PatientPosition | str = "HFS"
+    ) -> FloatArray:
+        """Divergent projection of LPS points onto the isocentre plane (beam's eye view).
+
+        Parameters
+        ----------
+        points_mm : array_like, shape (N, 3)
+        patient_position : PatientPosition or str
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, 2)
+            ``(x_b, y_b)`` at the isocentre plane, mm, comparable with jaw and leaf positions.
+
+        Raises
+        ------
+        PlanError
+            If a point lies at or behind the source.
+        """
+        b = self.patient_to_beam(points_mm, patient_position)
+        depth = self.sad_mm - b[:, 2]
+        if np.any(depth <= 0):
+            raise PlanError(f"beam {self.name!r}: a point lies at or behind the source")
+        scale = self.sad_mm / depth
+        return b[:, :2] * scale[:, np.newaxis]
+
+    @property
+    def field_size_mm(self) -> tuple[float, float]:
+        """Jaw-defined field size ``(X, Y)`` at the isocentre, mm."""
+        x1, x2, y1, y2 = self.jaws_mm
+        return (x2 - x1, y2 - y1)
+
+    def with_mu(self, mu: float) -> Beam:
+        """A copy with monitor units set."""
+        return replace(self, mu=float(mu))
+
+    def replace(self, **changes: Any) -> Beam:
+        """A copy with fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Plan:
+    """A photon treatment plan: beams, prescription and normalisation.
+
+    Parameters
+    ----------
+    beams : sequence of Beam
+        Static beams.
+    prescription_gy : float or None
+        Total prescribed dose, Gy.
+    fractions : int
+        Number of fractions.
+    normalization : {"none", "mean", "d95", "isocenter"}
+        How the plan dose is scaled to the prescription: target mean dose, target D95 %,
+        or dose at the (first) isocentre equals the prescription; ``"none"`` keeps MU.
+    target_name : str
+        Name of the target structure used by the normalisation.
+    name : str
+        RT Plan Label.
+    patient_position : PatientPosition or None
+        Patient setup position; the CT's is used when ``None``.
+    """
+
+    beams: tuple[Beam, ...] = ()
+    prescription_gy: float | None = None
+    fractions: int = 1
+    normalization: str = "none"
+    target_name: str = ""
+    name: str = "rtplan"
+    patient_position: PatientPosition | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        beams = tuple(self.beams)
+        if not all(isinstance(b, Beam) for b in beams):
+            raise PlanError("Plan.beams must hold Beam objects")
+        object.__setattr__(self, "beams", beams)
+        if self.prescription_gy is not None and not (
+            math.isfinite(self.prescription_gy) and self.prescription_gy > 0
+        ):
+            raise PlanError(f"prescription_gy must be positive, got {self.prescription_gy}")
+        if int(self.fractions) < 1:
+            raise PlanError(f"fractions must be >= 1, got {self.fractions}")
+        object.__setattr__(self, "fractions", int(self.fractions))
+        norm = str(self.normalization).lower()
+        if norm not in ("none", "mean", "d95", "isocenter"):
+            raise PlanError(
+                f"normalization must be 'none', 'mean', 'd95' or 'isocenter', got {norm!r}"
+            )
+        object.__setattr__(self, "normalization", norm)
+        if self.patient_position is not None:
+            object.__setattr__(self, "patient_position", PatientPosition(self.patient_position))
+
+    @property
+    def dose_per_fraction_gy(self) -> float | None:
+        """Prescription per fraction, Gy."""
+        return None if self.prescription_gy is None else self.prescription_gy / self.fractions
+
+    @property
+    def total_mu(self) -> float:
+        """Sum of the beams' MU (per fraction); 0 for beams without MU."""
+        return float(sum(b.mu or 0.0 for b in self.beams))
+
+    def with_beams(self, beams: Sequence[Beam]) -> Plan:
+        """A copy with other beams."""
+        return replace(self, beams=tuple(beams))
+
+    @classmethod
+    def conformal(
+        cls,
+        target: Structure,
+        *,
+        gantry_angles_deg: Sequence[float],
+        energy: str = "6X",
+        prescription_gy: float,
+        fractions: int = 1,
+        margin_mm: float = 7.0,
+        collimator_deg: float = 0.0,
+        couch_deg: float = 0.0,
+        isocenter_mm: Sequence[float] | None = None,
+        leaf_width_mm: float = 5.0,
+        n_leaf_pairs: int = 60,
+        patient_position: PatientPosition | str = "HFS",
+        normalization: str = "mean",
+        sad_mm: float = 1000.0,
+    ) -> Plan:
+        """Build a 3D-conformal plan: MLC apertures follow the target's beam's-eye view.
+
+        See :func:`rtplan._conformal.conformal_plan` for the parameters.
+        """
+        from rtplan._conformal import conformal_plan
+
+        return conformal_plan(
+            target,
+            gantry_angles_deg=gantry_angles_deg,
+            energy=energy,
+            prescription_gy=prescription_gy,
+            fractions=fractions,
+            margin_mm=margin_mm,
+            collimator_deg=collimator_deg,
+            couch_deg=couch_deg,
+            isocenter_mm=isocenter_mm,
+            leaf_width_mm=leaf_width_mm,
+            n_leaf_pairs=n_leaf_pairs,
+            patient_position=patient_position,
+            normalization=normalization,
+            sad_mm=sad_mm,
+        )

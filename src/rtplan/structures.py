@@ -1,0 +1,508 @@
+"""Structures (ROIs): contours in patient LPS mm, with masks computed on demand.
+
+A :class:`Structure` is a value object. It holds what an RT Structure Set holds for one ROI
+(number, name, colour, interpreted type, contours of any geometric type) and, for
+structures derived on a voxel grid (margins, booleans, automatic segmentation), the exact
+voxel mask they were computed as; contours are then regenerated from that mask so the
+structure can be written to RT-Struct.
+
+Geometry beyond rasterisation (margins, booleans, distances, meshes) lives in
+:mod:`rtplan.geometry`; the methods here are thin conveniences that call it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan.errors import GeometryError, StructureError
+from rtplan.grid import Grid
+from rtplan.image import Image
+
+if TYPE_CHECKING:
+    import pyvista
+
+__all__ = ["Contour", "ContourType", "Structure", "StructureSet"]
+
+logger = logging.getLogger(__name__)
+
+
+class ContourType(enum.StrEnum):
+    """DICOM Contour Geometric Type (3006,0042)."""
+
+    CLOSED_PLANAR = "CLOSED_PLANAR"
+    CLOSEDPLANAR_XOR = "CLOSEDPLANAR_XOR"
+    OPEN_PLANAR = "OPEN_PLANAR"
+    OPEN_NONPLANAR = "OPEN_NONPLANAR"
+    POINT = "POINT"
+
+    @property
+    def is_closed(self) -> bool:
+        """True for area-enclosing contours (CLOSED_PLANAR, CLOSEDPLANAR_XOR)."""
+        return self in (ContourType.CLOSED_PLANAR, ContourType.CLOSEDPLANAR_XOR)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Contour:
+    """One DICOM contour: an ordered list of LPS points and its geometric type.
+
+    Parameters
+    ----------
+    points_mm : array_like, shape (N, 3)
+        LPS points, mm. Closed contours are implicitly closed (last point joins the first).
+    geometric_type : ContourType or str
+        ``CLOSED_PLANAR`` (default), ``CLOSEDPLANAR_XOR``, ``OPEN_PLANAR``,
+        ``OPEN_NONPLANAR`` or ``POINT``.
+    image_uid : str
+        SOP Instance UID of the image the contour was drawn on (ContourImageSequence), if any.
+
+    Raises
+    ------
+    GeometryError
+        If the points are not finite ``(N, 3)``, a closed contour has fewer than 3 points,
+        or a POINT contour has more than one point.
+    """
+
+    points_mm: npt.NDArray[np.float64]
+    geometric_type: ContourType = ContourType.CLOSED_PLANAR
+    image_uid: str = ""
+
+    def __post_init__(self) -> None:
+        pts = np.array(self.points_mm, dtype=np.float64).reshape(-1, 3)
+        if pts.shape[0] == 0 or not np.all(np.isfinite(pts)):
+            raise GeometryError("contour points must be a non-empty finite (N, 3) array")
+        gtype = ContourType(self.geometric_type)
+        if gtype.is_closed and pts.shape[0] < 3:
+            raise GeometryError(f"a {gtype} contour needs at least 3 points, got {pts.shape[0]}")
+        if gtype is ContourType.POINT and pts.shape[0] != 1:
+            raise GeometryError(f"a POINT contour holds exactly 1 point, got {pts.shape[0]}")
+        pts.setflags(write=False)
+        object.__setattr__(self, "points_mm", pts)
+        object.__setattr__(self, "geometric_type", gtype)
+
+    @property
+    def n_points(self) -> int:
+        """Number of points."""
+        return int(self.points_mm.shape[0])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Structure:
+    """A region of interest in patient coordinates.
+
+    Parameters
+    ----------
+    name : str
+        ROI Name.
+    number : int
+        ROI Number (0 when not yet assigned; writers number them).
+    color : tuple of 3 int
+        ROI Display Color, 0-255 RGB.
+    interpreted_type : str
+        RT ROI Interpreted Type (``"PTV"``, ``"GTV"``, ``"ORGAN"``, ``"EXTERNAL"``,
+        ``"AVOIDANCE"``, ``"MARKER"``...), empty if unknown.
+    contours : tuple of Contour
+        All contours, of any geometric type.
+    mask_image : Image or None
+        Exact boolean voxel mask, for structures computed on a grid.
+    slice_thickness_mm : float or None
+        Thickness of the slab each contour plane stands for (usually the CT slice spacing);
+        when ``None`` the median gap between contour planes is used.
+    generation : str
+        ROI Generation Algorithm: ``"MANUAL"``, ``"AUTOMATIC"`` or ``"SEMIAUTOMATIC"``.
+    description : str
+        Free text.
+    """
+
+    name: str
+    number: int = 0
+    color: tuple[int, int, int] = (255, 0, 0)
+    interpreted_type: str = ""
+    contours: tuple[Contour, ...] = ()
+    mask_image: Image | None = None
+    slice_thickness_mm: float | None = None
+    generation: str = "MANUAL"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise StructureError("a structure needs a non-empty name")
+        color = tuple(int(c) for c in self.color)
+        if len(color) != 3 or any(c < 0 or c > 255 for c in color):
+            raise StructureError(f"structure {self.name!r}: colour must be 3 ints 0-255")
+        object.__setattr__(self, "color", color)
+        object.__setattr__(self, "contours", tuple(self.contours))
+        if self.mask_image is not None:
+            m = self.mask_image
+            if m.array.dtype != np.bool_:
+                object.__setattr__(self, "mask_image", m.with_array(m.array > 0.5, units="1"))
+
+    # ------------------------------------------------------------------ content
+    @property
+    def closed_contours(self) -> tuple[Contour, ...]:
+        """The area-enclosing contours (CLOSED_PLANAR and CLOSEDPLANAR_XOR)."""
+        return tuple(c for c in self.contours if c.geometric_type.is_closed)
+
+    @property
+    def points_mm(self) -> npt.NDArray[np.float64]:
+        """Positions of the POINT contours, shape (N, 3), LPS mm."""
+        pts = [c.points_mm[0] for c in self.contours if c.geometric_type is ContourType.POINT]
+        return np.array(pts, dtype=np.float64).reshape(-1, 3)
+
+    @property
+    def is_empty(self) -> bool:
+        """True if the structure encloses no volume and holds no point or line."""
+        if self.mask_image is not None:
+            return not bool(np.any(self.mask_image.array))
+        return len(self.contours) == 0
+
+    @property
+    def has_volume(self) -> bool:
+        """True if the structure encloses a volume (closed contours or a mask)."""
+        if self.mask_image is not None:
+            return bool(np.any(self.mask_image.array))
+        return len(self.closed_contours) > 0
+
+    def _require_volume(self, what: str) -> None:
+        if not self.has_volume:
+            raise StructureError(
+                f"structure {self.name!r} encloses no volume (no closed contours); "
+                f"{what} needs a volumetric ROI"
+            )
+
+    # ------------------------------------------------------------------ masks
+    def mask(self, grid: Grid) -> npt.NDArray[np.bool_]:
+        """Boolean mask of the voxels whose centres lie inside the structure.
+
+        Contours are rasterised with sub-voxel accuracy (even-odd rule per plane; no
+        rounding of contour points to voxel centres). Each grid slice takes the contour
+        plane nearest to it, within half the structure's slice thickness.
+
+        Parameters
+        ----------
+        grid : Grid
+            Target grid; its slices must be parallel to the contour planes.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape grid.shape
+        """
+        from rtplan.geometry import rasterize
+
+        return rasterize.mask(self, grid)
+
+    def fractional_mask(self, grid: Grid, *, subsamples: int = 8) -> npt.NDArray[np.float32]:
+        """Fraction of each voxel inside the structure (partial-volume mask).
+
+        Parameters
+        ----------
+        grid : Grid
+            Target grid.
+        subsamples : int
+            Sub-rows per voxel row and sub-slices per voxel slice; coverage along each
+            sub-row is exact.
+
+        Returns
+        -------
+        numpy.ndarray of float32 in [0, 1], shape grid.shape
+        """
+        from rtplan.geometry import rasterize
+
+        return rasterize.fractional_mask(self, grid, subsamples=subsamples)
+
+    # ------------------------------------------------------------------ measures
+    @property
+    def volume_cc(self) -> float:
+        """Enclosed volume, cm³.
+
+        For contours: the area of each plane (even-odd) times its slab thickness. For
+        structures computed on a grid: the number of voxels times the voxel volume.
+        """
+        if self.mask_image is not None:
+            m = self.mask_image
+            return float(np.count_nonzero(m.array)) * m.grid.voxel_volume_mm3 / 1000.0
+        if not self.closed_contours:
+            return 0.0
+        from rtplan import _planar
+
+        stack = _planar.plane_stack(self.closed_contours, self.slice_thickness_mm)
+        return stack.volume_mm3() / 1000.0
+
+    @property
+    def centroid_mm(self) -> npt.NDArray[np.float64]:
+        """Centre of mass of the enclosed volume (or of the points), LPS mm, shape (3,)."""
+        if self.mask_image is not None:
+            m = self.mask_image
+            idx = np.argwhere(m.array)
+            if idx.size == 0:
+                raise StructureError(f"structure {self.name!r} is empty: no centroid")
+            return np.asarray(m.grid.index_to_mm(idx[:, ::-1].mean(axis=0)))
+        if self.closed_contours:
+            from rtplan import _planar
+
+            return _planar.plane_stack(self.closed_contours, self.slice_thickness_mm).centroid()
+        if self.contours:
+            return np.vstack([c.points_mm for c in self.contours]).mean(axis=0)
+        raise StructureError(f"structure {self.name!r} is empty: no centroid")
+
+    def bounds_mm(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Axis-aligned LPS bounding box ``(lower, upper)``, mm (contour points or voxels).
+
+        Returns
+        -------
+        tuple of two numpy.ndarray, shape (3,)
+        """
+        if self.mask_image is not None:
+            m = self.mask_image
+            idx = np.argwhere(m.array)
+            if idx.size == 0:
+                raise StructureError(f"structure {self.name!r} is empty: no bounds")
+            lo_i, hi_i = idx.min(axis=0)[::-1] - 0.5, idx.max(axis=0)[::-1] + 0.5
+            corners = np.array(
+                [
+                    [a, b, c]
+                    for a in (lo_i[0], hi_i[0])
+                    for b in (lo_i[1], hi_i[1])
+                    for c in (lo_i[2], hi_i[2])
+                ]
+            )
+            pts = m.grid.index_to_mm(corners)
+        elif self.contours:
+            pts = np.vstack([c.points_mm for c in self.contours])
+        else:
+            raise StructureError(f"structure {self.name!r} is empty: no bounds")
+        return pts.min(axis=0), pts.max(axis=0)
+
+    @property
+    def extent_mm(self) -> npt.NDArray[np.float64]:
+        """Size of the LPS bounding box along x, y, z, mm."""
+        lo, hi = self.bounds_mm()
+        return hi - lo
+
+    # ------------------------------------------------------------------ derived
+    def renamed(self, name: str, **changes: Any) -> Structure:
+        """A copy with another name (and optionally other fields: colour, type...)."""
+        return replace(self, name=name, **changes)
+
+    @classmethod
+    def from_mask(
+        cls,
+        mask: Image | npt.ArrayLike,
+        grid: Grid | None = None,
+        *,
+        name: str,
+        color: tuple[int, int, int] = (255, 0, 0),
+        interpreted_type: str = "",
+        generation: str = "AUTOMATIC",
+        description: str = "",
+    ) -> Structure:
+        """Build a structure from a voxel mask; contours are regenerated from it.
+
+        Parameters
+        ----------
+        mask : Image or array_like of bool, shape grid.shape
+            The voxels inside the structure.
+        grid : Grid, optional
+            Needed when ``mask`` is a plain array.
+        name, color, interpreted_type, generation, description
+            ROI attributes.
+
+        Returns
+        -------
+        Structure
+            Holding the exact mask and its contours (one polygon per connected boundary
+            per slice, running midway between inside and outside voxel centres).
+        """
+        from rtplan.geometry import rasterize
+
+        if isinstance(mask, Image):
+            img = mask.with_array(np.asarray(mask.array) > 0.5, units="1", name=name)
+        else:
+            if grid is None:
+                raise GeometryError("Structure.from_mask needs a grid for a plain array mask")
+            img = Image(array=np.asarray(mask) > 0.5, grid=grid, units="1", name=name)
+        contours = rasterize.mask_to_contours(img)
+        return cls(
+            name=name,
+            color=color,
+            interpreted_type=interpreted_type,
+            contours=tuple(contours),
+            mask_image=img,
+            slice_thickness_mm=img.grid.spacing_mm[0],
+            generation=generation,
+            description=description,
+        )
+
+    # ---- geometry conveniences (implemented in rtplan.geometry) -------------------
+    def expand(
+        self,
+        margin_mm: float | Sequence[float] | Mapping[str, float],
+        grid: Grid | None = None,
+    ) -> Structure:
+        """Grow by a margin (mm), isotropic or per direction; see `rtplan.geometry.expand`."""
+        from rtplan import geometry
+
+        return geometry.expand(self, margin_mm, grid=grid)  # type: ignore[no-any-return]
+
+    def contract(
+        self,
+        margin_mm: float | Sequence[float] | Mapping[str, float],
+        grid: Grid | None = None,
+    ) -> Structure:
+        """Shrink by a margin (mm); see :func:`rtplan.geometry.contract`."""
+        from rtplan import geometry
+
+        return geometry.contract(self, margin_mm, grid=grid)  # type: ignore[no-any-return]
+
+    def __or__(self, other: Structure) -> Structure:
+        from rtplan import geometry
+
+        return geometry.union(self, other)  # type: ignore[no-any-return]
+
+    def __and__(self, other: Structure) -> Structure:
+        from rtplan import geometry
+
+        return geometry.intersection(self, other)  # type: ignore[no-any-return]
+
+    def __sub__(self, other: Structure) -> Structure:
+        from rtplan import geometry
+
+        return geometry.difference(self, other)  # type: ignore[no-any-return]
+
+    def distance_to(self, other: Structure) -> float:
+        """Minimum surface-to-surface distance to another structure, mm (0 if they overlap)."""
+        from rtplan import geometry
+
+        return float(geometry.min_distance(self, other))
+
+    def mesh(self, **kwargs: Any) -> pyvista.PolyData:
+        """Smooth closed surface in LPS mm (pyvista PolyData); see :func:`rtplan.geometry.mesh`."""
+        from rtplan import geometry
+
+        return geometry.mesh(self, **kwargs)
+
+    def __repr__(self) -> str:
+        kind = "mask" if self.mask_image is not None else f"{len(self.contours)} contours"
+        return (
+            f"Structure(name={self.name!r}, number={self.number}, "
+            f"type={self.interpreted_type!r}, {kind})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class StructureSet:
+    """An ordered collection of structures sharing one frame of reference.
+
+    Parameters
+    ----------
+    structures : tuple of Structure
+        In the order they were read or added; names need not be unique but lookups by a
+        duplicated name raise :class:`~rtplan.errors.StructureError`.
+    frame_of_reference_uid : str
+        Frame of Reference UID of the contours.
+    label : str
+        Structure Set Label.
+    referenced_series_uid : str
+        Series Instance UID of the image series the contours were drawn on.
+    source : Path or None
+        File read from, if any.
+    sop_instance_uid : str
+        SOP Instance UID of the RT Structure Set read, if any.
+    """
+
+    structures: tuple[Structure, ...] = ()
+    frame_of_reference_uid: str = ""
+    label: str = ""
+    referenced_series_uid: str = ""
+    source: Path | None = None
+    sop_instance_uid: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structures", tuple(self.structures))
+
+    @property
+    def names(self) -> list[str]:
+        """ROI names in order."""
+        return [s.name for s in self.structures]
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    def __iter__(self) -> Iterator[Structure]:
+        return iter(self.structures)
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[name]  # type: ignore[index]
+        except StructureError:
+            return False
+        return True
+
+    def __getitem__(self, name: str) -> Structure:
+        """Look a structure up by name (exact, then case-insensitive if unique)."""
+        exact = [s for s in self.structures if s.name == name]
+        if not exact and isinstance(name, str):
+            exact = [s for s in self.structures if s.name.casefold() == name.casefold()]
+        if len(exact) == 1:
+            return exact[0]
+        where = f" in {self.source}" if self.source else ""
+        if not exact:
+            raise StructureError(
+                f"no structure named {name!r}{where}; available: {', '.join(self.names)}"
+            )
+        raise StructureError(
+            f"{len(exact)} structures named {name!r}{where}; use by_number() with one of "
+            f"{[s.number for s in exact]}"
+        )
+
+    def get(self, name: str, default: Structure | None = None) -> Structure | None:
+        """The structure named ``name``, or ``default``."""
+        try:
+            return self[name]
+        except StructureError:
+            return default
+
+    def by_number(self, number: int) -> Structure:
+        """Look a structure up by ROI Number."""
+        for s in self.structures:
+            if s.number == number:
+                return s
+        raise StructureError(f"no ROI number {number}; numbers: {[s.number for s in self]}")
+
+    def by_type(self, interpreted_type: str) -> list[Structure]:
+        """All structures of one RT ROI Interpreted Type (case-insensitive)."""
+        t = interpreted_type.upper()
+        return [s for s in self.structures if s.interpreted_type.upper() == t]
+
+    def with_structures(self, structures: Iterable[Structure]) -> StructureSet:
+        """A copy holding other structures, same frame of reference and metadata."""
+        return replace(self, structures=tuple(structures))
+
+    def add(self, *structures: Structure) -> StructureSet:
+        """A copy with structures appended; unnumbered ones get the next free ROI numbers."""
+        used = {s.number for s in self.structures if s.number > 0}
+        nxt = max(used, default=0) + 1
+        added: list[Structure] = []
+        for s in structures:
+            if s.number <= 0 or s.number in used:
+                s = replace(s, number=nxt)
+            used.add(s.number)
+            nxt = max(used) + 1
+            added.append(s)
+        return replace(self, structures=self.structures + tuple(added))
+
+    def remove(self, name: str) -> StructureSet:
+        """A copy without the structure named ``name``."""
+        target = self[name]
+        return replace(self, structures=tuple(s for s in self.structures if s is not target))
+
+    def __repr__(self) -> str:
+        return f"StructureSet({len(self)} structures: {', '.join(self.names)})"

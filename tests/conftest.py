@@ -1,0 +1,32 @@
+"""Shared fixtures: sample studies, synthetic DICOM factories, validators."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # make tests/factories.py importable
+
+import factories  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def thigh_path() -> Path:
+    from rtplan.data import get_path
+
+    return get_path("thigh_sarcoma")
+
+
+@pytest.fixture(scope="session")
+def spine_path() -> Path:
+    from rtplan.data import get_path
+
+    return get_path("spine_metastasis")
+
+
+@pytest.fixture(scope="session")
+def dciodvfy():  # type: ignore[no-untyped-def]
+    """Function returning the dciodvfy error lines of a file."""
+    return factories.dciodvfy
