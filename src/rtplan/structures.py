@@ -115,6 +115,9 @@ class Structure:
     slice_thickness_mm : float or None
         Thickness of the slab each contour plane stands for (usually the CT slice spacing);
         when ``None`` the median gap between contour planes is used.
+    reference_grid : Grid or None
+        The image grid the contours were drawn on (set by readers from the CT); geometry
+        operations on contour structures default to it.
     generation : str
         ROI Generation Algorithm: ``"MANUAL"``, ``"AUTOMATIC"`` or ``"SEMIAUTOMATIC"``.
     description : str
@@ -128,6 +131,7 @@ class Structure:
     contours: tuple[Contour, ...] = ()
     mask_image: Image | None = None
     slice_thickness_mm: float | None = None
+    reference_grid: Grid | None = None
     generation: str = "MANUAL"
     description: str = ""
 
@@ -287,6 +291,13 @@ class Structure:
         return hi - lo
 
     # ------------------------------------------------------------------ derived
+    @property
+    def grid(self) -> Grid | None:
+        """The grid geometry operations use by default: the mask's, else the reference grid."""
+        if self.mask_image is not None:
+            return self.mask_image.grid
+        return self.reference_grid
+
     def renamed(self, name: str, **changes: Any) -> Structure:
         """A copy with another name (and optionally other fields: colour, type...)."""
         return replace(self, name=name, **changes)
@@ -336,6 +347,7 @@ class Structure:
             contours=tuple(contours),
             mask_image=img,
             slice_thickness_mm=img.grid.spacing_mm[0],
+            reference_grid=img.grid,
             generation=generation,
             description=description,
         )
