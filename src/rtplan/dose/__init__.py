@@ -1,0 +1,1 @@
+"""Photon dose engines."""

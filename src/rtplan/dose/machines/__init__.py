@@ -1,0 +1,1 @@
+"""Beam models (machines) and their data files."""

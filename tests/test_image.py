@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtplan import Dose, Grid, Image
+from rtplan.errors import GeometryError
+
+
+@pytest.fixture
+def linear_image() -> Image:
+    g = Grid(shape=(6, 7, 8), spacing_mm=(2.0, 1.5, 1.0), origin_mm=(-3.0, 4.0, 10.0))
+    xyz = g.centers_mm()
+    values = 2.0 * xyz[..., 0] - 3.0 * xyz[..., 1] + 0.5 * xyz[..., 2]
+    return Image(array=values, grid=g, units="1")
+
+
+def test_shape_checked() -> None:
+    g = Grid(shape=(2, 3, 4), spacing_mm=(1, 1, 1), origin_mm=(0, 0, 0))
+    with pytest.raises(GeometryError, match=r"slice, row, column"):
+        Image(array=np.zeros((4, 3, 2)), grid=g)
+
+
+def test_array_is_read_only(linear_image: Image) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        linear_image.array[0, 0, 0] = 1.0
+
+
+def test_trilinear_sample_exact_on_linear_field(linear_image: Image) -> None:
+    rng = np.random.default_rng(3)
+    g = linear_image.grid
+    ijk = rng.uniform(0, np.asarray(g.shape_ijk) - 1, size=(40, 3))
+    pts = g.index_to_mm(ijk)
+    expected = 2.0 * pts[:, 0] - 3.0 * pts[:, 1] + 0.5 * pts[:, 2]
+    np.testing.assert_allclose(linear_image.sample(pts), expected, atol=1e-9)
+
+
+def test_sample_outside_is_fill(linear_image: Image) -> None:
+    far = np.array([[1e4, 0, 0]])
+    assert np.isnan(linear_image.sample(far)[0])
+    assert linear_image.sample(far, fill_value=-1.0)[0] == -1.0
+
+
+def test_resample_onto_finer_grid_keeps_linear_field(linear_image: Image) -> None:
+    fine = linear_image.grid.with_spacing((1.0, 0.75, 0.5))
+    out = linear_image.resample(fine, fill_value=np.nan)
+    xyz = fine.centers_mm()
+    expected = 2.0 * xyz[..., 0] - 3.0 * xyz[..., 1] + 0.5 * xyz[..., 2]
+    src_ijk = linear_image.grid.mm_to_index(xyz.reshape(-1, 3)).reshape(xyz.shape)
+    upper = np.asarray(linear_image.grid.shape_ijk) - 1
+    ok = np.all((src_ijk >= 0) & (src_ijk <= upper), axis=-1)  # inside the centres' hull
+    assert ok.mean() > 0.5
+    np.testing.assert_allclose(out.array[ok], expected[ok], atol=1e-9)
+
+
+def test_dose_units_and_sum() -> None:
+    g = Grid(shape=(3, 3, 3), spacing_mm=(2, 2, 2), origin_mm=(0, 0, 0))
+    d1 = Dose(array=np.full(g.shape, 2.0), grid=g)
+    d2 = Dose(array=np.full(g.shape, 0.5), grid=g)
+    total = d1 + d2
+    assert isinstance(total, Dose)
+    np.testing.assert_allclose(total.array, 2.5)
+    assert total.summation == "MULTI_PLAN"
+    assert d1.scaled(3.0).max_gy == pytest.approx(6.0)
+    with pytest.raises(GeometryError, match="Gy"):
+        Dose(array=np.zeros(g.shape), grid=g, units="cGy")
