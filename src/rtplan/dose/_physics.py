@@ -12,6 +12,9 @@ Tables here are transcriptions of public-domain NIST reference data:
   electrons*, NIST Standard Reference Database 124 (materials "Water, Liquid", "Bone,
   Cortical (ICRP)" and "Tissue, Soft (ICRP)"; the latter stands for skeletal muscle, whose
   composition differs from it by less than 0.5 % in collision stopping power above 100 keV).
+* Partial cross sections of water below 1 MeV (coherent, incoherent, photoelectric):
+  M. J. Berger, J. H. Hubbell, S. M. Seltzer et al., *XCOM: Photon Cross Sections
+  Database*, NIST Standard Reference Database 8 (XGAM).
 * Klein-Nishina cross section for free electrons: O. Klein and Y. Nishina, Z. Phys. 52
   (1929) 853; the electron density of water, ``N_A Z/A = 3.3428e23 e/g``.
 
@@ -29,11 +32,14 @@ __all__ = [
     "ESTAR_SOFT_TISSUE_ICRP",
     "ESTAR_WATER",
     "NIST_WATER",
+    "XCOM_WATER_PARTIALS",
     "WATER_ELECTRONS_PER_GRAM",
     "klein_nishina_per_electron_cm2",
     "loglog_interp",
     "mu_en_rho_water",
     "mu_rho_water",
+    "mu_rho_water_without_coherent",
+    "photon_partials_water",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,6 +84,24 @@ NIST_WATER: FloatArray = np.array(
         [1.0e01, 2.219e-02, 1.566e-02],
         [1.5e01, 1.941e-02, 1.441e-02],
         [2.0e01, 1.813e-02, 1.382e-02],
+    ]
+)
+
+# XCOM, Water, Liquid: energy (MeV), coherent, incoherent, photoelectric (cm2/g)
+XCOM_WATER_PARTIALS: FloatArray = np.array(
+    [
+        [5.0e-02, 1.936e-02, 1.803e-01, 2.725e-02],
+        [6.0e-02, 1.392e-02, 1.770e-01, 1.493e-02],
+        [8.0e-02, 8.165e-03, 1.697e-01, 5.770e-03],
+        [1.0e-01, 5.349e-03, 1.626e-01, 2.763e-03],
+        [1.5e-01, 2.442e-03, 1.474e-01, 7.308e-04],
+        [2.0e-01, 1.388e-03, 1.353e-01, 2.887e-04],
+        [3.0e-01, 6.215e-04, 1.179e-01, 8.160e-05],
+        [4.0e-01, 3.506e-04, 1.058e-01, 3.493e-05],
+        [5.0e-01, 2.247e-04, 9.663e-02, 1.883e-05],
+        [6.0e-01, 1.561e-04, 8.939e-02, 1.173e-05],
+        [8.0e-01, 8.790e-05, 7.856e-02, 5.920e-06],
+        [1.0e00, 5.627e-05, 7.066e-02, 3.681e-06],
     ]
 )
 
@@ -258,6 +282,67 @@ def mu_en_rho_water(energy_mev: npt.ArrayLike) -> FloatArray:
         ``mu_en/rho`` in cm2/g.
     """
     return loglog_interp(energy_mev, NIST_WATER[:, 0], NIST_WATER[:, 2])
+
+
+def mu_rho_water_without_coherent(energy_mev: npt.ArrayLike) -> FloatArray:
+    """Mass attenuation coefficient of water without coherent scattering, cm2/g.
+
+    Coherent (Rayleigh) scattering neither deposits energy nor deflects MV photons
+    appreciably; the kernels and TERMA of rtplan leave it out. Above 1 MeV its share is
+    extrapolated as ``E^-2`` from the XCOM value at 1 MeV.
+
+    Parameters
+    ----------
+    energy_mev : array_like
+        Photon energies, MeV, between 0.01 and 20.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``mu/rho`` without coherent scattering, cm2/g.
+    """
+    e = np.asarray(energy_mev, dtype=np.float64)
+    return mu_rho_water(e) - _coherent(e)
+
+
+def _coherent(e: FloatArray) -> FloatArray:
+    t = XCOM_WATER_PARTIALS
+    inside = loglog_interp(np.clip(e, t[0, 0], t[-1, 0]), t[:, 0], t[:, 1])
+    high = t[-1, 1] * (np.maximum(e, t[-1, 0]) / t[-1, 0]) ** -2
+    low = t[0, 1] * (np.minimum(e, t[0, 0]) / t[0, 0]) ** -1.5
+    return np.asarray(np.where(e > t[-1, 0], high, np.where(e < t[0, 0], low, inside)))
+
+
+def photon_partials_water(energy_mev: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Incoherent and photoelectric mass attenuation coefficients of water, cm2/g.
+
+    XCOM values up to 1 MeV; above, incoherent is the Klein-Nishina value (binding
+    corrections are below 0.1 %) and photoelectric absorption is extrapolated as ``E^-3``.
+    Below 50 keV every non-coherent interaction is counted as photoelectric absorption.
+
+    Parameters
+    ----------
+    energy_mev : array_like
+        Photon energies, MeV.
+
+    Returns
+    -------
+    incoherent, photoelectric : numpy.ndarray
+        cm2/g.
+    """
+    e = np.asarray(energy_mev, dtype=np.float64)
+    t = XCOM_WATER_PARTIALS
+    ec = np.clip(e, t[0, 0], t[-1, 0])
+    inc = loglog_interp(ec, t[:, 0], t[:, 2])
+    pe = loglog_interp(ec, t[:, 0], t[:, 3])
+    kn = klein_nishina_per_electron_cm2(np.maximum(e, 1e-3)) * WATER_ELECTRONS_PER_GRAM
+    inc = np.where(e > t[-1, 0], kn, inc)
+    pe = np.where(e > t[-1, 0], t[-1, 3] * (np.maximum(e, 1.0) / t[-1, 0]) ** -3, pe)
+    low = e < t[0, 0]
+    rest = mu_rho_water(np.clip(e, NIST_WATER[0, 0], None)) - _coherent(e)
+    inc = np.where(low, 0.0, inc)
+    pe = np.where(low, rest, pe)
+    return np.asarray(inc), np.asarray(pe)
 
 
 def klein_nishina_per_electron_cm2(energy_mev: npt.ArrayLike) -> FloatArray:

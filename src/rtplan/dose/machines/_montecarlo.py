@@ -7,16 +7,17 @@ threads ran it.
 
 Photon physics (water, unit density):
 
-* total attenuation ``mu/rho`` from Hubbell & Seltzer (NISTIR 5632), see
-  :mod:`rtplan.dose._physics`;
-* incoherent scattering with the free-electron Klein-Nishina cross section, sampled with
-  the Butcher & Messel (1960) decomposition used by EGS4 (Nelson, Hirayama & Rogers 1985,
-  SLAC-265); the recoil electron direction follows from momentum conservation;
-* the remainder ``mu - mu_KN`` is pair production above 1.022 MeV (kinetic energy shared
+* total attenuation ``mu/rho`` from Hubbell & Seltzer (NISTIR 5632) less coherent
+  scattering (XCOM), which neither deposits energy nor deflects MV photons appreciably;
+  see :mod:`rtplan.dose._physics`;
+* incoherent scattering (XCOM below 1 MeV, Klein-Nishina above), with the scattering angle
+  sampled from the Klein-Nishina distribution by the Butcher & Messel (1960)
+  decomposition used by EGS4 (Nelson, Hirayama & Rogers 1985, SLAC-265); the recoil
+  electron direction follows from momentum conservation;
+* photoelectric absorption (XCOM), energy deposited locally;
+* pair production, the remainder of ``mu`` above 1.022 MeV: kinetic energy shared
   uniformly, particles emitted at the characteristic angle ``m c^2 / E``; the positron
-  annihilates at rest into two 0.511 MeV photons) and photoelectric absorption below
-  (energy deposited locally); coherent scattering (< 0.3 % of ``mu`` above 0.5 MeV) is
-  folded into that remainder;
+  annihilates at rest into two 0.511 MeV photons;
 * photons below 10 keV are absorbed locally.
 
 Electron physics: continuous slowing down along condensed-history steps of 10 % of the
@@ -39,9 +40,9 @@ from rtplan.dose._physics import (
     ELECTRON_MASS_MEV,
     ESTAR_WATER,
     NIST_WATER,
-    WATER_ELECTRONS_PER_GRAM,
-    klein_nishina_per_electron_cm2,
     loglog_interp,
+    mu_rho_water_without_coherent,
+    photon_partials_water,
 )
 
 __all__ = ["PhysicsTables", "run_pencil_kernel", "run_point_kernel"]
@@ -66,8 +67,9 @@ class PhysicsTables:
     ----------
     log_e0, dlog_e : float
         ``ln(E_min)`` and the step of the grid.
-    mu_total, mu_compton : numpy.ndarray
-        Linear attenuation coefficients of water (1/cm) at the grid energies.
+    mu_total, mu_compton, mu_photo : numpy.ndarray
+        Linear attenuation coefficients of water (1/cm) at the grid energies: total
+        without coherent scattering, incoherent, photoelectric.
     e_grid, csda_range : numpy.ndarray
         Electron kinetic energies (MeV) and CSDA ranges (cm) at the grid energies, for the
         range-energy relation.
@@ -79,10 +81,10 @@ class PhysicsTables:
         self.log_e0 = float(log_e[0])
         self.dlog_e = float(log_e[1] - log_e[0])
         e_photon = np.clip(e, NIST_WATER[0, 0], NIST_WATER[-1, 0])
-        self.mu_total: FloatArray = loglog_interp(e_photon, NIST_WATER[:, 0], NIST_WATER[:, 1])
-        self.mu_compton: FloatArray = np.minimum(
-            klein_nishina_per_electron_cm2(e) * WATER_ELECTRONS_PER_GRAM, self.mu_total
-        )
+        self.mu_total: FloatArray = mu_rho_water_without_coherent(e_photon)
+        inc, pe = photon_partials_water(e_photon)
+        self.mu_compton: FloatArray = np.minimum(inc, self.mu_total)
+        self.mu_photo: FloatArray = np.minimum(pe, self.mu_total - self.mu_compton)
         # CSDA range below 10 keV: R ~ T^1.75 continuation of the ESTAR table
         e_el = ESTAR_WATER[:, 0]
         r_el = ESTAR_WATER[:, 3]
@@ -121,9 +123,7 @@ def _energy_from_range(e_grid: FloatArray, csda_range: FloatArray, r: float) -> 
 
 
 @njit()
-def _rotate(
-    u: float, v: float, w: float, cos_t: float, phi: float
-) -> tuple[float, float, float]:
+def _rotate(u: float, v: float, w: float, cos_t: float, phi: float) -> tuple[float, float, float]:
     sin_t = math.sqrt(max(0.0, 1.0 - cos_t * cos_t))
     cp = math.cos(phi)
     sp = math.sin(phi)
@@ -240,6 +240,7 @@ def _history(
     scale: float,
     mu_total: FloatArray,
     mu_compton: FloatArray,
+    mu_photo: FloatArray,
     log_e0: float,
     dlog_e: float,
     e_grid: FloatArray,
@@ -294,7 +295,9 @@ def _history(
                     if x * x + y * y + z * z > kill_radius * kill_radius:
                         break
                 muc = _lookup(mu_compton, log_e0, dlog_e, e)
-                if np.random.random() * mut < muc:
+                mup = _lookup(mu_photo, log_e0, dlog_e, e)
+                r = np.random.random() * mut
+                if r < muc:
                     eps, cost = _sample_compton(e / mc2)
                     phi = 2.0 * math.pi * np.random.random()
                     e1 = eps * e
@@ -311,7 +314,7 @@ def _history(
                         _deposit(mode, tally, edges_a, edges_b, x, y, z, t_el * scale)
                     e = e1
                     u, v, w = nu, nv, nw
-                elif e > 2.0 * mc2:
+                elif r >= muc + mup and e > 2.0 * mc2:
                     # pair production: electron (1) and positron (2)
                     t_tot = e - 2.0 * mc2
                     frac = np.random.random()
@@ -397,6 +400,7 @@ def _run_chunks(
     e_hi: FloatArray,
     mu_total: FloatArray,
     mu_compton: FloatArray,
+    mu_photo: FloatArray,
     log_e0: float,
     dlog_e: float,
     e_grid: FloatArray,
@@ -416,7 +420,7 @@ def _run_chunks(
             # point kernel: each history tallies fractions of its own energy
             scale = 1.0 / e0 if mode == 0 else 1.0
             _history(
-                mode, e0, scale, mu_total, mu_compton, log_e0, dlog_e, e_grid, csda_range,
+                mode, e0, scale, mu_total, mu_compton, mu_photo, log_e0, dlog_e, e_grid, csda_range,
                 tallies[c], edges_a, edges_b, tracks[c], track_edges, kill_radius,
             )  # fmt: skip
             norm[c] += 1.0 if mode == 0 else e0
@@ -476,7 +480,7 @@ def run_point_kernel(
     per = -(-histories // n_chunks)
     tallies, tracks, norm = _run_chunks(
         0, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
-        tables.mu_total, tables.mu_compton, tables.log_e0, tables.dlog_e, tables.e_grid,
+        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e, tables.e_grid,
         tables.csda_range, r_edges_cm, theta_edges_deg, track_edges_mev, 200.0,
     )  # fmt: skip
     total = float(np.sum(norm))
@@ -521,7 +525,7 @@ def run_pencil_kernel(
     dummy = np.array([0.0, 1.0])
     tallies, _, norm = _run_chunks(
         1, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
-        tables.mu_total, tables.mu_compton, tables.log_e0, tables.dlog_e, tables.e_grid,
+        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e, tables.e_grid,
         tables.csda_range, z_edges_cm, rho_edges_cm, dummy, 200.0,
     )  # fmt: skip
     return _sum_chunks(tallies) / float(np.sum(norm))

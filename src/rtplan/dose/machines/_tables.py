@@ -19,9 +19,7 @@ __all__ = ["read_tables", "write_tables"]
 FloatArray = npt.NDArray[np.float64]
 
 
-def write_tables(
-    path: Path, header: Sequence[str], sections: Mapping[str, npt.ArrayLike]
-) -> None:
+def write_tables(path: Path, header: Sequence[str], sections: Mapping[str, npt.ArrayLike]) -> None:
     """Write named 1D/2D arrays as text.
 
     Parameters

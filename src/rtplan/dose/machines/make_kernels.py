@@ -189,9 +189,7 @@ def generate(
         "rows z_edges_cm, columns rho_edges_cm",
     ]
     path = out_dir / str(kern["pencil_file"])
-    write_tables(
-        path, header, {"z_edges_cm": z_edges, "rho_edges_cm": rho_edges, "kernel": pencil}
-    )
+    write_tables(path, header, {"z_edges_cm": z_edges, "rho_edges_cm": rho_edges, "kernel": pencil})
     written.append(path)
     return written
 

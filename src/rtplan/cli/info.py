@@ -1,0 +1,228 @@
+"""``rtplan info PATH``: describe a study folder or a single DICOM file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "format_file", "format_study", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``info`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From :meth:`argparse.ArgumentParser.add_subparsers`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "info",
+        help="describe a study folder or a DICOM file",
+        description=(
+            "Print the summary of a study (a folder: CT grid, structures with volume and "
+            "extent, plans, doses, warnings) or of a single DICOM file."
+        ),
+    )
+    parser.add_argument("path", type=Path, metavar="PATH", help="study folder or DICOM file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--series-uid", default=None, help="CT Series Instance UID, when a folder holds several"
+    )
+    parser.add_argument(
+        "--structure-set-uid",
+        default=None,
+        help="RT Structure Set SOP Instance UID, when a folder holds several",
+    )
+    parser.add_argument(
+        "--allow-resample",
+        action="store_true",
+        help="resample a CT with missing slices or uneven spacing instead of failing",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.path``; returns 0.
+
+    Raises
+    ------
+    RtplanError
+        On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
+    """
+    from rtplan.io.study import load_study, summarize_file
+
+    path: Path = args.path
+    if path.is_dir():
+        summary = load_study(
+            path,
+            series_uid=args.series_uid,
+            structure_set_uid=args.structure_set_uid,
+            allow_resample=args.allow_resample,
+        ).summary()
+        text = format_study(summary)
+    else:
+        summary = summarize_file(path)
+        text = format_file(summary)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(text)
+    return 0
+
+
+# ---------------------------------------------------------------------------- formatting
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _triple(d: dict[str, Any], digits: int = 2, sep: str = " x ") -> str:
+    return sep.join(_num(d[k], digits) for k in ("column", "row", "slice"))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    right = {i for i, h in enumerate(headers) if h.endswith(("cm³", "mm", "#", "contours"))}
+
+    def line(cells: list[str]) -> str:
+        out = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _image_lines(title: str, img: dict[str, Any]) -> list[str]:
+    lo, hi = img["bounds_mm"]["lower"], img["bounds_mm"]["upper"]
+    vr = img["value_range"]
+    lines = [
+        f"{title}: {img['description']!s}  (series {img['series_instance_uid'] or '-'})",
+        f"  size        {_triple(img['size'], 0)} voxels (columns x rows x slices)",
+        f"  spacing     {_triple(img['spacing_mm'], 3)} mm",
+        f"  extent      {_triple(img['extent_mm'], 1)} mm",
+        "  bounds      "
+        + ", ".join(f"{a} {lo[n]:.1f}..{hi[n]:.1f}" for n, a in enumerate("xyz"))
+        + " mm (LPS)",
+        f"  values      {_num(vr[0])} .. {_num(vr[1])} {img['units']}",
+    ]
+    if not img["axis_aligned"]:
+        lines.append(f"  direction   {img['direction']} (columns: i, j, k axes in LPS)")
+    return lines
+
+
+def _structure_lines(structures: list[dict[str, Any]]) -> list[str]:
+    if not structures:
+        return ["Structures: none"]
+    rows = []
+    for s in structures:
+        extent = s["extent_mm"]
+        rows.append(
+            [
+                str(s["number"]),
+                s["name"],
+                s["type"] or "-",
+                _num(s["volume_cc"], 2),
+                "-" if extent is None else " x ".join(f"{v:.1f}" for v in extent),
+                str(s["contours"]),
+                ", ".join(s["geometric_types"]) or "-",
+            ]
+        )
+    header = ["#", "name", "type", "volume cm³", "extent x*y*z mm", "contours", "kind"]
+    return [f"Structures ({len(structures)}):", *("  " + ln for ln in _table(header, rows))]
+
+
+def _warning_lines(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return ["Warnings: none"]
+    return [f"Warnings ({len(warnings)}):", *(f"  - {w}" for w in warnings)]
+
+
+def format_study(summary: dict[str, Any]) -> str:
+    """Readable text of :meth:`rtplan.io.study.Study.summary`.
+
+    Parameters
+    ----------
+    summary : dict
+
+    Returns
+    -------
+    str
+    """
+    patient = summary["patient"]
+    lines = [
+        f"Study: {summary['path']}",
+        f"Patient: {patient['name'] or '-'} (ID {patient['id'] or '-'})",
+        f"Patient position: {summary['patient_position'] or 'unknown'}",
+        *_image_lines("CT", summary["ct"]),
+    ]
+    ss = summary["structure_set"]
+    if ss["sop_instance_uid"] or ss["label"]:
+        lines.append(f"Structure set: {ss['label'] or '-'} ({ss['sop_instance_uid'] or '-'})")
+    lines += _structure_lines(summary["structures"])
+    for p in summary["plans"]:
+        lines.append(
+            f"Plan: {p['name']}: {p['beams']} beam(s), prescription "
+            f"{_num(p['prescription_gy'], 2)} Gy in {p['fractions']} fraction(s), "
+            f"{_num(p['total_mu'], 1)} MU"
+        )
+    for d in summary["doses"]:
+        lines += _image_lines("Dose", d)
+        lines.append(
+            f"  max         {_num(d['max_gy'], 3)} Gy ({d['dose_type']}, {d['summation']})"
+        )
+    lines += _warning_lines(summary["warnings"])
+    return "\n".join(lines)
+
+
+def format_file(summary: dict[str, Any]) -> str:
+    """Readable text of :func:`rtplan.io.study.summarize_file`.
+
+    Parameters
+    ----------
+    summary : dict
+
+    Returns
+    -------
+    str
+    """
+    patient = summary["patient"]
+    lines = [
+        f"File: {summary['path']}",
+        f"Modality: {summary['modality'] or '-'} ({summary['sop_class'] or 'unknown SOP class'})",
+        f"Patient: {patient['name'] or '-'} (ID {patient['id'] or '-'})",
+        f"SOP Instance UID: {summary['sop_instance_uid']}",
+        f"Series Instance UID: {summary['series_instance_uid']}",
+        f"Frame of Reference UID: {summary['frame_of_reference_uid'] or '-'}",
+    ]
+    if "ct" in summary:
+        lines.append(f"Patient position: {summary['patient_position'] or 'unknown'}")
+        lines += _image_lines("CT slice", summary["ct"])
+    if "structures" in summary:
+        lines += _structure_lines(summary["structures"])
+    if "plan" in summary:
+        p = summary["plan"]
+        lines.append(
+            f"Plan: {p['name']}: {p['beams']} beam(s), prescription "
+            f"{_num(p['prescription_gy'], 2)} Gy in {p['fractions']} fraction(s)"
+        )
+    if "dose" in summary:
+        d = summary["dose"]
+        lines += _image_lines("Dose", d)
+        lines.append(
+            f"  max         {_num(d['max_gy'], 3)} Gy ({d['dose_type']}, {d['summation']})"
+        )
+    lines += _warning_lines(summary["warnings"])
+    return "\n".join(lines)

@@ -1,0 +1,673 @@
+"""The gamma index (Low et al. 1998, Med Phys 25:656) between two dose distributions.
+
+For each reference point ``r`` with dose ``D_r`` above the threshold, gamma is the smallest
+value over evaluated positions ``e`` of::
+
+    sqrt( ((D_e(e) - D_r) / dD)**2 + (|e - r| / dta)**2 )
+
+with ``dD = dose_percent`` of the normalisation dose (global) or of ``D_r`` (local) and
+``dta = distance_mm``. The evaluated distribution is interpolated trilinearly
+(bilinearly, linearly for 2D and 1D data) at the nodes of a cubic search lattice of step
+``distance_mm / interp_fraction`` centred on each reference point and aligned with the
+evaluated grid's axes, up to the radius ``max_gamma * distance_mm`` (the "sub-voxel
+search" of Wendling et al. 2007, Med Phys 34:1647, which recommends the step of a tenth of
+the distance criterion). Positions outside the evaluated grid's voxel centres are not
+searched.
+
+The search is exact on that lattice and fast:
+
+* lattice nodes are visited in order of distance, grouped in small cubes; a cube whose
+  nearest node is further than the best gamma found so far ends the search, so a point
+  stops as soon as gamma is proven (with ``stop_at_pass=True``, as soon as gamma <= 1 is
+  found, which leaves the pass rate unchanged);
+* a cube is skipped when the dose at its centre differs from ``D_r`` by more than the
+  largest dose gradient around the point times the cube's radius allows;
+* a point whose dose differs from every evaluated dose within the search radius by more
+  than ``max_gamma * dD`` gets ``max_gamma`` at once.
+
+Conventions (those of pymedphys.gamma, so pass rates compare directly): the normalisation
+dose defaults to the maximum of the reference; the lower dose threshold is
+``threshold_percent`` of the normalisation dose and applies to the reference dose
+(points with ``D_r >= threshold`` are evaluated); gamma is capped at ``max_gamma``; points
+whose search sphere holds no evaluated position are left out (``nan``). The pass rate is
+the percentage of evaluated points with gamma <= 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan._warn import warn
+from rtplan.evaluate._common import EvaluationError, finite_positive
+from rtplan.evaluate._jit import njit, prange
+from rtplan.grid import Grid
+from rtplan.image import Image
+
+__all__ = ["GammaResult", "gamma"]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_CUBE = 3  # fine lattice nodes per cube edge (odd)
+_MAX_LATTICE = 4_000_000
+
+
+# ----------------------------------------------------------------------------- kernels
+@njit()
+def _interp(ev: FloatArray, ci: float, cj: float, ck: float) -> float:  # pragma: no cover
+    """Trilinear value of ``ev`` (k, j, i) at continuous indices inside the centre hull."""
+    nk, nj, ni = ev.shape
+    i0 = min(int(ci), ni - 2) if ni > 1 else 0
+    j0 = min(int(cj), nj - 2) if nj > 1 else 0
+    k0 = min(int(ck), nk - 2) if nk > 1 else 0
+    fi = ci - i0
+    fj = cj - j0
+    fk = ck - k0
+    i1 = i0 + 1 if ni > 1 else 0
+    j1 = j0 + 1 if nj > 1 else 0
+    k1 = k0 + 1 if nk > 1 else 0
+    a00 = ev[k0, j0, i0] + fi * (ev[k0, j0, i1] - ev[k0, j0, i0])
+    a01 = ev[k0, j1, i0] + fi * (ev[k0, j1, i1] - ev[k0, j1, i0])
+    a10 = ev[k1, j0, i0] + fi * (ev[k1, j0, i1] - ev[k1, j0, i0])
+    a11 = ev[k1, j1, i0] + fi * (ev[k1, j1, i1] - ev[k1, j1, i0])
+    b0 = a00 + fj * (a01 - a00)
+    b1 = a10 + fj * (a11 - a10)
+    return b0 + fk * (b1 - b0)
+
+
+@njit()
+def _one_point(
+    ev: FloatArray,
+    ci: float,
+    cj: float,
+    ck: float,
+    dr: float,
+    inv: float,
+    lb0: float,
+    lp: float,
+    cell_start: IntArray,
+    cell_centre: FloatArray,
+    cell_r2: FloatArray,
+    cell_rho: FloatArray,
+    fine_off: FloatArray,
+    fine_r2: FloatArray,
+    stop_at_pass: bool,
+) -> float:  # pragma: no cover - compiled
+    """Smallest gamma squared over the lattice around one reference point (inf: none)."""
+    nk, nj, ni = ev.shape
+    tol = 1e-9
+    best = np.inf
+    for c in range(cell_r2.shape[0]):
+        r2 = cell_r2[c]
+        if r2 + lb0 >= best:
+            break
+        if stop_at_pass and best <= 1.0:
+            break
+        xi = ci + cell_centre[c, 0]
+        xj = cj + cell_centre[c, 1]
+        xk = ck + cell_centre[c, 2]
+        if (
+            xi >= -tol
+            and xi <= ni - 1 + tol
+            and xj >= -tol
+            and xj <= nj - 1 + tol
+            and xk >= -tol
+            and xk <= nk - 1 + tol
+        ):
+            dc = _interp(
+                ev,
+                min(max(xi, 0.0), ni - 1.0),
+                min(max(xj, 0.0), nj - 1.0),
+                min(max(xk, 0.0), nk - 1.0),
+            )
+            dd = abs(dc - dr) - lp * cell_rho[c]
+            if dd > 0.0 and (dd * inv) ** 2 + r2 >= best:
+                continue
+        for f in range(cell_start[c], cell_start[c + 1]):
+            rf2 = fine_r2[f]
+            if rf2 >= best:
+                break
+            xi = ci + fine_off[f, 0]
+            xj = cj + fine_off[f, 1]
+            xk = ck + fine_off[f, 2]
+            if (
+                xi < -tol
+                or xi > ni - 1 + tol
+                or xj < -tol
+                or xj > nj - 1 + tol
+                or xk < -tol
+                or xk > nk - 1 + tol
+            ):
+                continue
+            d = _interp(
+                ev,
+                min(max(xi, 0.0), ni - 1.0),
+                min(max(xj, 0.0), nj - 1.0),
+                min(max(xk, 0.0), nk - 1.0),
+            )
+            g2 = ((d - dr) * inv) ** 2 + rf2
+            if g2 < best:
+                best = g2
+    return best
+
+
+@njit(parallel=True)
+def _gamma_points(
+    ev: FloatArray,
+    pos: FloatArray,
+    dref: FloatArray,
+    inv_dd: FloatArray,
+    dlb: FloatArray,
+    lip: FloatArray,
+    reach: FloatArray,
+    cell_start: IntArray,
+    cell_centre: FloatArray,
+    cell_r2: FloatArray,
+    cell_rho: FloatArray,
+    fine_off: FloatArray,
+    fine_r2: FloatArray,
+    cap2: float,
+    stop_at_pass: bool,
+    out: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Gamma squared of each reference point, capped at ``cap2`` (``inf``: out of reach).
+
+    ``pos`` (N, 3): evaluated-grid indices (i, j, k) of the reference points; ``inv_dd``:
+    1 / dose criterion (Gy); ``dlb``: lower bound of |D_e - D_r| over the search sphere;
+    ``lip``: upper bound of the evaluated dose gradient there (Gy/mm); ``reach``: whether
+    the sphere meets the evaluated grid. Points are dealt to threads in a strided order so
+    that slow regions are shared.
+    """
+    n = pos.shape[0]
+    nblk = min(n, 4096)
+    for b in prange(nblk):
+        for p in range(b, n, nblk):
+            if reach[p] < 0.5:
+                out[p] = np.inf
+                continue
+            inv = inv_dd[p]
+            lb0 = (dlb[p] * inv) ** 2
+            if lb0 >= cap2:
+                out[p] = cap2
+                continue
+            best = _one_point(
+                ev,
+                pos[p, 0],
+                pos[p, 1],
+                pos[p, 2],
+                dref[p],
+                inv,
+                lb0,
+                lip[p],
+                cell_start,
+                cell_centre,
+                cell_r2,
+                cell_rho,
+                fine_off,
+                fine_r2,
+                stop_at_pass,
+            )
+            out[p] = min(best, cap2) if best < np.inf else np.inf
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class GammaResult:
+    """The outcome of :func:`gamma`.
+
+    Attributes
+    ----------
+    gamma_map : rtplan.Image
+        Gamma on the reference grid (``nan`` where not evaluated: below the threshold or
+        out of reach of the evaluated grid), capped at ``max_gamma``.
+    pass_rate : float
+        Percent of evaluated points with gamma <= 1 (``nan`` if none was evaluated).
+    n_evaluated, n_passed : int
+        Points evaluated and points passing.
+    dose_percent, distance_mm, threshold_percent, max_gamma : float
+        Criteria used.
+    local : bool
+        Local (True) or global (False) dose difference.
+    normalization_gy : float
+        Dose the percentages refer to (global gamma and threshold).
+    interp_fraction : int
+        Search-lattice step is ``distance_mm / interp_fraction``.
+    shape : tuple of int
+        Shape of the reference as given (1D, 2D or 3D); :attr:`values` has this shape.
+    """
+
+    gamma_map: Image
+    pass_rate: float
+    n_evaluated: int
+    n_passed: int
+    dose_percent: float
+    distance_mm: float
+    threshold_percent: float
+    local: bool
+    normalization_gy: float
+    max_gamma: float
+    interp_fraction: int
+    shape: tuple[int, ...]
+
+    @property
+    def values(self) -> FloatArray:
+        """Gamma values with the shape of the reference as given (``nan`` = not evaluated)."""
+        return np.asarray(self.gamma_map.array).reshape(self.shape)
+
+    @property
+    def mean_gamma(self) -> float:
+        """Mean gamma over evaluated points."""
+        v = self.gamma_map.array
+        return float(np.nanmean(v)) if self.n_evaluated else math.nan
+
+    def percentile(self, q: float) -> float:
+        """Percentile ``q`` (0-100) of gamma over evaluated points."""
+        v = self.gamma_map.array
+        return float(np.nanpercentile(v, q)) if self.n_evaluated else math.nan
+
+    def summary(self) -> str:
+        """One line: criteria and pass rate."""
+        kind = "local" if self.local else "global"
+        return (
+            f"gamma {self.dose_percent:g} %/{self.distance_mm:g} mm ({kind}, threshold "
+            f"{self.threshold_percent:g} % of {self.normalization_gy:.4g} Gy): pass rate "
+            f"{self.pass_rate:.2f} % ({self.n_passed}/{self.n_evaluated} points), "
+            f"mean gamma {self.mean_gamma:.3f}"
+        )
+
+    def __repr__(self) -> str:
+        return f"GammaResult({self.summary()})"
+
+
+# ----------------------------------------------------------------------------- inputs
+def _regular_axis(axis: npt.ArrayLike, n: int, what: str) -> tuple[float, float, bool]:
+    a = np.asarray(axis, dtype=np.float64).ravel()
+    if a.size != n:
+        raise EvaluationError(f"{what}: an axis has {a.size} coordinates for {n} samples")
+    if not np.all(np.isfinite(a)):
+        raise EvaluationError(f"{what}: axis coordinates must be finite")
+    if n == 1:
+        return float(a[0]), 1.0, False
+    d = np.diff(a)
+    step = float(d.mean())
+    if step == 0 or np.any(np.abs(d - step) > 1e-4 * abs(step) + 1e-6):
+        raise EvaluationError(
+            f"{what}: axis coordinates must be evenly spaced and strictly monotonic (mm)"
+        )
+    if step < 0:
+        return float(a[-1]), -step, True
+    return float(a[0]), step, False
+
+
+def _as_volume(
+    obj: Image | npt.ArrayLike, axes_mm: Sequence[npt.ArrayLike] | None, what: str
+) -> tuple[FloatArray, Grid, tuple[int, ...]]:
+    """A 3D float64 array (k, j, i) and its grid, plus the shape as given."""
+    if isinstance(obj, Image):
+        if axes_mm is not None:
+            raise EvaluationError(f"{what}: axes_mm is only for numpy arrays (an Image has a grid)")
+        arr = np.asarray(obj.array, dtype=np.float64)
+        grid, shape = obj.grid, tuple(obj.grid.shape)
+    else:
+        arr = np.asarray(obj, dtype=np.float64)
+        if arr.ndim not in (1, 2, 3):
+            raise EvaluationError(f"{what}: a 1D, 2D or 3D array is needed, got {arr.ndim}D")
+        if axes_mm is None or len(axes_mm) != arr.ndim:
+            raise EvaluationError(
+                f"{what}: a numpy array needs its coordinates: {arr.ndim} axes in mm, one per "
+                "array axis (as for pymedphys.gamma)"
+            )
+        shape = arr.shape
+        starts, steps = [], []
+        for d, ax in enumerate(axes_mm):
+            s0, st, flip = _regular_axis(ax, arr.shape[d], what)
+            if flip:
+                arr = np.flip(arr, axis=d)
+            starts.append(s0)
+            steps.append(st)
+        pad = 3 - arr.ndim
+        arr = arr.reshape((1,) * pad + arr.shape)
+        starts = [0.0] * pad + starts
+        steps = [1.0] * pad + steps
+        grid = Grid(
+            shape=(arr.shape[0], arr.shape[1], arr.shape[2]),
+            spacing_mm=(steps[0], steps[1], steps[2]),
+            origin_mm=(starts[2], starts[1], starts[0]),
+        )
+        # a decreasing axis was reversed above; gamma() flips its map back
+    if not np.all(np.isfinite(arr)):
+        raise EvaluationError(f"{what}: dose values must be finite")
+    return np.ascontiguousarray(arr), grid, shape
+
+
+def _flips(obj: Image | npt.ArrayLike, axes_mm: Sequence[npt.ArrayLike] | None) -> list[int]:
+    if isinstance(obj, Image) or axes_mm is None:
+        return []
+    out = []
+    for d, ax in enumerate(axes_mm):
+        a = np.asarray(ax, dtype=np.float64).ravel()
+        if a.size > 1 and a[-1] < a[0]:
+            out.append(d)
+    return out
+
+
+# ----------------------------------------------------------------------------- lattice
+@dataclass(frozen=True, slots=True)
+class _Lattice:
+    cell_start: IntArray
+    cell_centre: FloatArray
+    cell_r2: FloatArray
+    cell_rho: FloatArray
+    fine_off: FloatArray
+    fine_r2: FloatArray
+    rho_max_mm: float
+
+
+def _lattice(
+    step_mm: float, radius_mm: float, dta_mm: float, active: Sequence[bool], spacing_ijk: FloatArray
+) -> _Lattice:
+    """Search offsets within ``radius_mm`` on a cubic lattice, grouped in cubes, sorted."""
+    nmax = int(math.floor(radius_mm / step_mm + 1e-9))
+    rng = [np.arange(-nmax, nmax + 1) if a else np.zeros(1, dtype=np.int64) for a in active]
+    count = np.prod([r.size for r in rng])
+    if count > 8 * _MAX_LATTICE:
+        raise EvaluationError(
+            f"the gamma search lattice would hold about {count} points; lower max_gamma or "
+            "interp_fraction"
+        )
+    ni, nj, nk = np.meshgrid(*rng, indexing="ij")
+    n = np.stack([ni.ravel(), nj.ravel(), nk.ravel()], axis=1)
+    r2_steps = (n**2).sum(axis=1)
+    keep = r2_steps * step_mm**2 <= radius_mm**2 * (1 + 1e-12)
+    n = n[keep]
+    r2_steps = r2_steps[keep]
+    if n.shape[0] > _MAX_LATTICE:
+        raise EvaluationError(
+            f"the gamma search lattice holds {n.shape[0]} points; lower max_gamma or "
+            "interp_fraction"
+        )
+    half = _CUBE // 2
+    q = np.floor((n + half) / _CUBE).astype(np.int64)  # cube of each node
+    centre_n = q * _CUBE
+    rho_steps = np.sqrt(((n - centre_n) ** 2).sum(axis=1))
+    # cube id, then order cubes by their nearest node
+    _, cube_id = np.unique(q, axis=0, return_inverse=True)
+    cube_id = cube_id.ravel()
+    ncube = int(cube_id.max()) + 1
+    cube_rmin = np.full(ncube, np.inf)
+    np.minimum.at(cube_rmin, cube_id, r2_steps.astype(np.float64))
+    cube_rho = np.zeros(ncube)
+    np.maximum.at(cube_rho, cube_id, rho_steps)
+    cube_centre = np.zeros((ncube, 3), dtype=np.int64)
+    cube_centre[cube_id] = centre_n
+    cube_order = np.lexsort((np.arange(ncube), cube_rmin))
+    rank = np.empty(ncube, dtype=np.int64)
+    rank[cube_order] = np.arange(ncube)
+    node_order = np.lexsort((np.arange(n.shape[0]), r2_steps, rank[cube_id]))
+    n = n[node_order]
+    r2_steps = r2_steps[node_order]
+    counts = np.bincount(rank[cube_id], minlength=ncube)
+    to_index = step_mm / spacing_ijk  # lattice step in index units per axis
+    return _Lattice(
+        cell_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        cell_centre=np.ascontiguousarray(cube_centre[cube_order] * to_index),
+        cell_r2=np.ascontiguousarray(cube_rmin[cube_order] * step_mm**2 / dta_mm**2),
+        cell_rho=np.ascontiguousarray(cube_rho[cube_order] * step_mm),
+        fine_off=np.ascontiguousarray(n * to_index),
+        fine_r2=np.ascontiguousarray(r2_steps * step_mm**2 / dta_mm**2),
+        rho_max_mm=float(cube_rho.max() * step_mm) if ncube else 0.0,
+    )
+
+
+def _bounds(
+    ev: FloatArray, spacing_ijk: FloatArray, reach_mm: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Windowed min, max of the evaluated dose and max gradient bound (Gy/mm), per node."""
+    from scipy import ndimage
+
+    half = [int(math.ceil(reach_mm / s)) + 2 if n > 1 else 0 for s, n in
+            zip(spacing_ijk[::-1], ev.shape, strict=True)]
+    size = tuple(2 * h + 1 for h in half)
+    lo = ndimage.minimum_filter(ev, size=size, mode="nearest")
+    hi = ndimage.maximum_filter(ev, size=size, mode="nearest")
+    grad2 = np.zeros_like(ev)
+    for axis in range(3):
+        n = ev.shape[axis]
+        if n < 2:
+            continue
+        sp = float(spacing_ijk[2 - axis])
+        d = np.abs(np.diff(ev, axis=axis)) / sp
+        pad = [(0, 0)] * 3
+        pad[axis] = (0, 1)
+        d = np.pad(d, pad, mode="edge")  # node i holds edge (i, i+1); last repeats
+        g = ndimage.maximum_filter(d, size=size, mode="nearest")
+        grad2 += g * g
+    return lo, hi, np.sqrt(grad2)
+
+
+# ----------------------------------------------------------------------------- gamma
+def gamma(
+    reference: Image | npt.ArrayLike,
+    evaluated: Image | npt.ArrayLike,
+    dose_percent: float = 3.0,
+    distance_mm: float = 2.0,
+    threshold_percent: float = 10.0,
+    local: bool = False,
+    *,
+    normalization_gy: float | None = None,
+    max_gamma: float = 2.0,
+    interp_fraction: int = 10,
+    stop_at_pass: bool = False,
+    reference_axes_mm: Sequence[npt.ArrayLike] | None = None,
+    evaluated_axes_mm: Sequence[npt.ArrayLike] | None = None,
+) -> GammaResult:
+    """Gamma index of an evaluated dose distribution against a reference.
+
+    Parameters
+    ----------
+    reference, evaluated : rtplan.Dose, rtplan.Image or numpy.ndarray
+        The distributions to compare, 1D, 2D or 3D. Images carry their grids, which may
+        differ in spacing, extent and orientation; numpy arrays need their coordinates in
+        ``reference_axes_mm`` / ``evaluated_axes_mm`` (one evenly spaced axis per array
+        axis, mm, as for pymedphys.gamma). Both must be in the same unit (Gy or relative).
+    dose_percent : float
+        Dose-difference criterion, percent of the normalisation dose (global) or of the
+        local reference dose (``local=True``).
+    distance_mm : float
+        Distance-to-agreement criterion, mm.
+    threshold_percent : float
+        Reference points below this percentage of the normalisation dose are not
+        evaluated.
+    local : bool
+        Local instead of global dose difference.
+    normalization_gy : float, optional
+        Dose the percentages refer to; the reference maximum by default (as pymedphys).
+    max_gamma : float
+        Gamma is searched up to ``max_gamma * distance_mm`` and capped at this value (>= 1).
+    interp_fraction : int
+        Search-lattice step is ``distance_mm / interp_fraction`` (10 as in pymedphys).
+    stop_at_pass : bool
+        Stop each point's search once gamma <= 1 is found: faster, same pass rate, but the
+        map then holds, for passing points, a value <= 1 rather than the minimum.
+    reference_axes_mm, evaluated_axes_mm : sequence of array_like, optional
+        Coordinates of numpy-array inputs.
+
+    Returns
+    -------
+    GammaResult
+        ``pass_rate`` (percent) and ``gamma_map`` (an Image on the reference grid).
+
+    Raises
+    ------
+    EvaluationError
+        For invalid criteria, non-finite doses, missing or uneven coordinates, or an
+        evaluated distribution of another dimensionality.
+
+    Warns
+    -----
+    RtplanWarning
+        When reference points above the threshold lie out of reach of the evaluated grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(-50.0, 50.5, 1.0)
+    >>> ref = 100 * np.exp(-(x / 30) ** 2)
+    >>> res = gamma(ref, np.roll(ref, 1), 3, 3, 10, reference_axes_mm=[x],
+    ...             evaluated_axes_mm=[x])
+    >>> float(res.pass_rate)
+    100.0
+    """
+    dp = finite_positive(dose_percent, "dose_percent")
+    dta = finite_positive(distance_mm, "distance_mm")
+    thr = float(threshold_percent)
+    if not (math.isfinite(thr) and thr >= 0):
+        raise EvaluationError(f"threshold_percent must be >= 0, got {threshold_percent!r}")
+    cap = float(max_gamma)
+    if not (math.isfinite(cap) and cap >= 1.0):
+        raise EvaluationError(f"max_gamma must be a finite number >= 1, got {max_gamma!r}")
+    if int(interp_fraction) != interp_fraction or int(interp_fraction) < 1:
+        raise EvaluationError(f"interp_fraction must be an integer >= 1, got {interp_fraction!r}")
+    nfrac = int(interp_fraction)
+    ref, g_ref, shape = _as_volume(reference, reference_axes_mm, "reference")
+    ev, g_ev, shape_ev = _as_volume(evaluated, evaluated_axes_mm, "evaluated")
+    if not isinstance(reference, Image) and not isinstance(evaluated, Image) and len(
+        shape
+    ) != len(shape_ev):
+        raise EvaluationError(
+            f"reference is {len(shape)}D but evaluated is {len(shape_ev)}D; compare "
+            "distributions of the same dimensionality"
+        )
+    norm = float(np.max(ref)) if normalization_gy is None else float(normalization_gy)
+    if not (math.isfinite(norm) and norm > 0):
+        raise EvaluationError(
+            f"normalisation dose must be positive, got {norm!r} (reference maximum when "
+            "normalization_gy is not given)"
+        )
+    cutoff = thr / 100.0 * norm
+    sel = np.flatnonzero((ref >= cutoff).ravel() & (ref.ravel() > 0 if local else True))
+    # reference points -> evaluated-grid continuous indices
+    k, j, i = np.unravel_index(sel, ref.shape)
+    ijk = np.column_stack([i, j, k]).astype(np.float64)
+    pos = g_ev.mm_to_index(g_ref.index_to_mm(ijk)) if sel.size else np.zeros((0, 3))
+    pos = np.ascontiguousarray(pos)
+    sp_ev = g_ev.spacing_ijk_mm
+    active = [n > 1 for n in g_ev.shape_ijk]
+    radius = cap * dta
+    lat = _lattice(dta / nfrac, radius, dta, active, sp_ev)
+    lo, hi, grad = _bounds(ev, sp_ev, radius + lat.rho_max_mm)
+    upper = np.asarray(g_ev.shape_ijk, dtype=np.float64) - 1.0
+    node = np.rint(np.clip(pos, 0.0, upper)).astype(np.int64)
+    dref = ref.ravel()[sel]
+    dmin = lo[node[:, 2], node[:, 1], node[:, 0]]
+    dmax = hi[node[:, 2], node[:, 1], node[:, 0]]
+    dlb = np.maximum(0.0, np.maximum(dmin - dref, dref - dmax))
+    lip = grad[node[:, 2], node[:, 1], node[:, 0]]
+    # does the search sphere meet the evaluated grid's centre hull?
+    gap_mm = np.sqrt(
+        (((np.maximum(0.0, -pos) + np.maximum(0.0, pos - upper)) * sp_ev) ** 2).sum(axis=1)
+    )
+    reach = (gap_mm <= radius + 1e-9).astype(np.float64)
+    inactive_off = np.zeros(sel.size, dtype=bool)
+    for a in range(3):
+        if not active[a]:
+            inactive_off |= np.abs(pos[:, a]) > 1e-6
+    reach[inactive_off] = 0.0
+    dd = dp / 100.0 * (dref if local else np.full(sel.size, norm))
+    inv_dd = np.ascontiguousarray(1.0 / dd)
+    out = np.empty(sel.size)
+    if sel.size:
+        _gamma_points(
+            ev,
+            pos,
+            np.ascontiguousarray(dref),
+            inv_dd,
+            np.ascontiguousarray(dlb),
+            np.ascontiguousarray(lip),
+            reach,
+            lat.cell_start,
+            lat.cell_centre,
+            lat.cell_r2,
+            lat.cell_rho,
+            lat.fine_off,
+            lat.fine_r2,
+            cap * cap,
+            bool(stop_at_pass),
+            out,
+        )
+    g = np.sqrt(out)
+    g[~np.isfinite(g)] = np.nan
+    unreached = int(np.count_nonzero(np.isnan(g)))
+    if unreached:
+        warn(
+            f"gamma: {unreached} of {sel.size} reference points above the threshold lie "
+            f"further than {radius:g} mm (max_gamma x distance_mm) from the evaluated grid "
+            "and were left out of the pass rate"
+        )
+    full = np.full(ref.size, np.nan)
+    full[sel] = g
+    gmap3 = full.reshape(ref.shape)
+    flips = _flips(reference, reference_axes_mm)
+    if flips:  # back to the orientation of the reference as given
+        as_given = gmap3.reshape(shape)
+        as_given = np.flip(as_given, axis=tuple(flips))
+        gmap3 = np.ascontiguousarray(as_given).reshape(ref.shape)
+        g_ref = _grid_as_given(g_ref, reference_axes_mm, shape)
+    evaluated_n = int(np.count_nonzero(~np.isnan(g)))
+    passed = int(np.count_nonzero(g <= 1.0))
+    rate = 100.0 * passed / evaluated_n if evaluated_n else math.nan
+    logger.info(
+        "gamma %g%%/%gmm: %d points, pass rate %.2f%%", dp, dta, evaluated_n, rate
+    )
+    gimg = Image(array=gmap3, grid=g_ref, units="1", name="gamma")
+    return GammaResult(
+        gamma_map=gimg,
+        pass_rate=rate,
+        n_evaluated=evaluated_n,
+        n_passed=passed,
+        dose_percent=dp,
+        distance_mm=dta,
+        threshold_percent=thr,
+        local=bool(local),
+        normalization_gy=norm,
+        max_gamma=cap,
+        interp_fraction=nfrac,
+        shape=tuple(int(s) for s in shape),
+    )
+
+
+def _grid_as_given(
+    grid: Grid, axes_mm: Sequence[npt.ArrayLike] | None, shape: tuple[int, ...]
+) -> Grid:
+    """Grid of a numpy input in its given axis order, with negative steps as directions."""
+    assert axes_mm is not None
+    pad = 3 - len(shape)
+    origin: list[float] = [0.0] * pad
+    signs: list[float] = [1.0] * pad
+    steps: list[float] = [1.0] * pad
+    for ax in axes_mm:
+        a = np.asarray(ax, dtype=np.float64).ravel()
+        origin.append(float(a[0]))
+        if a.size > 1:
+            signs.append(1.0 if a[1] > a[0] else -1.0)
+            steps.append(abs(float(a[1] - a[0])))
+        else:
+            signs.append(1.0)
+            steps.append(1.0)
+    direction = np.diag([signs[2], signs[1], signs[0]])
+    kw: dict[str, Any] = {"direction": direction}
+    return Grid(
+        shape=grid.shape,
+        spacing_mm=(steps[0], steps[1], steps[2]),
+        origin_mm=(origin[2], origin[1], origin[0]),
+        **kw,
+    )

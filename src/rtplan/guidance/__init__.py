@@ -1,0 +1,46 @@
+"""Image-guided procedure planning: needle trajectories, 2D overlays, 3D scenes, DICOM.
+
+* :func:`plan_trajectory` searches straight needle paths from the skin to a target that
+  keep a clearance from avoided structures and tissue classes, and ranks them.
+* :func:`render_overlay` draws a CT plane (axial, coronal, sagittal or along the needle)
+  with structures, isodoses and the trajectory as an RGB array; :func:`save_png` saves it.
+* :func:`render_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle).
+* :func:`trajectory_structures`, :func:`write_presentation_state` export the plan for
+  PACS and treatment-planning systems.
+"""
+
+from __future__ import annotations
+
+from rtplan.guidance._overlay import (
+    ISODOSE_COLORS,
+    PLANES,
+    WINDOWS,
+    View,
+    orientation_labels,
+    overlay_view,
+    render_overlay,
+    save_png,
+)
+from rtplan.guidance._trajectory import (
+    DEFAULT_WEIGHTS,
+    AccessibilityMap,
+    Trajectory,
+    TrajectoryResult,
+    plan_trajectory,
+)
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "ISODOSE_COLORS",
+    "PLANES",
+    "WINDOWS",
+    "AccessibilityMap",
+    "Trajectory",
+    "TrajectoryResult",
+    "View",
+    "orientation_labels",
+    "overlay_view",
+    "plan_trajectory",
+    "render_overlay",
+    "save_png",
+]

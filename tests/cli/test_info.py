@@ -1,0 +1,150 @@
+"""Tests of ``rtplan info``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ct_factory
+from rtplan.cli.main import main
+
+SQUARE = np.array([[-5, -5, 0], [5, -5, 0], [5, 5, 0], [-5, 5, 0]], dtype=float)
+
+
+def _study(folder: Path, *, series_uid: str = "1.2.826.0.1.1") -> list[Path]:
+    """A 4-slice CT (2 mm) with a 10 x 10 mm square ROI on the middle two slices."""
+    vol = np.full((4, 20, 20), -1000.0)
+    vol[:, 5:15, 5:15] = 40.0
+    paths = ct_factory.write_series(
+        folder / "ct",
+        vol,
+        origin_mm=(9.5, -9.5, 0.0),  # FFS rows run towards -x
+        slice_spacing_mm=2.0,
+        series_uid=series_uid,
+        patient_position="FFS",
+        orientation=ct_factory.SCANNER_ORIENTATIONS["FFS"],
+    )
+    return paths
+
+
+def _with_structures(folder: Path) -> list[Path]:
+    paths = _study(folder)
+    # FFS: slices stack towards the feet (normal -z): z = 0, -2, -4, -6
+    contours = [np.add(SQUARE, (0.0, 0.0, z)) for z in (-2.0, -4.0)]
+    ct_factory.write_rtstruct(
+        folder / "RS.dcm", paths, rois=[("GTV", "GTV", contours)], label="Contours"
+    )
+    return paths
+
+
+def test_info_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _with_structures(tmp_path)
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Patient position: FFS" in out
+    assert "size        20 x 20 x 4 voxels (columns x rows x slices)" in out
+    assert "spacing     1.000 x 1.000 x 2.000 mm" in out
+    assert "extent      20.0 x 20.0 x 8.0 mm" in out
+    assert "x -10.0..10.0, y -10.0..10.0, z -7.0..1.0" in out
+    assert "values      -1000.0 .. 40.0 HU" in out
+    assert "Structure set: Contours" in out
+    gtv = next(line for line in out.splitlines() if "GTV" in line)
+    # two 10 x 10 mm planes, 2 mm slabs: 0.40 cm³
+    assert gtv.split()[:4] == ["1", "GTV", "GTV", "0.40"]
+    assert "10.0 x 10.0 x 2.0" in gtv
+    assert "Warnings: none" in out
+
+
+def test_info_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _with_structures(tmp_path)
+    assert main(["info", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["patient_position"] == "FFS"
+    assert summary["ct"]["size"] == {"column": 20, "row": 20, "slice": 4}
+    assert summary["ct"]["direction"] == [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]]
+    (gtv,) = summary["structures"]
+    assert gtv["name"] == "GTV"
+    assert gtv["volume_cc"] == pytest.approx(0.4)
+    assert gtv["extent_mm"] == [10.0, 10.0, 2.0]
+    assert gtv["contours"] == 2
+
+
+def test_info_without_structures_lists_the_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _study(tmp_path)
+    with pytest.warns(UserWarning, match="no RT Structure Set"):
+        assert main(["info", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["structures"] == []
+    assert len(summary["warnings"]) == 1
+    assert "no RT Structure Set" in summary["warnings"][0]
+
+
+def test_info_single_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = _with_structures(tmp_path)
+    assert main(["info", str(paths[0])]) == 0
+    out = capsys.readouterr().out
+    assert "Modality: CT (CT Image Storage)" in out
+    assert "size        20 x 20 x 1 voxels" in out
+    assert main(["info", str(tmp_path / "RS.dcm"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["modality"] == "RTSTRUCT"
+    assert [s["name"] for s in summary["structures"]] == ["GTV"]
+    assert main(["info", str(tmp_path / "RS.dcm")]) == 0
+    assert "GTV" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        ("missing", r"no such file: .*absent"),
+        ("text", r"notes\.txt is not a DICOM file"),
+        ("ambiguous", r"2 CT series found.*--series-uid"),
+        ("empty", r"no CT image found in .*: no DICOM file there"),
+    ],
+)
+def test_info_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: str, message: str
+) -> None:
+    target = tmp_path / "absent"
+    if make == "text":
+        target = tmp_path / "notes.txt"
+        target.write_text("hello")
+    elif make == "ambiguous":
+        _study(tmp_path / "a", series_uid="1.2.826.0.1.1")
+        _study(tmp_path / "b", series_uid="1.2.826.0.1.2")
+        target = tmp_path
+    elif make == "empty":
+        target = tmp_path / "empty"
+        target.mkdir()
+    assert main(["info", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("rtplan info: error: ")
+    assert re.search(message, lines[0])
+
+
+def test_info_series_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _study(tmp_path / "a", series_uid="1.2.826.0.1.1")
+    _study(tmp_path / "b", series_uid="1.2.826.0.1.2")
+    with pytest.warns(UserWarning, match="no RT Structure Set"):
+        code = main(["info", str(tmp_path), "--series-uid", "1.2.826.0.1.2", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ct"]["series_instance_uid"] == "1.2.826.0.1.2"
+
+
+def test_info_on_sample_data(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtplan.data import get_path
+
+    assert main(["info", str(get_path("thigh_sarcoma")), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ct"]["units"] == "HU"
+    assert len(summary["structures"]) > 3
