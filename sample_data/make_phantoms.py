@@ -605,7 +605,11 @@ class Roi:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Phantom:
-    """A generated phantom: grid, tissue labels and ROIs."""
+    """A generated phantom: grid, tissue labels and ROIs.
+
+    ``origin_mm`` is the LPS position of the anatomy frame in which the solids are defined;
+    ``labels`` has shape ``(slices, rows, columns)`` and holds :data:`TISSUES` label values.
+    """
 
     name: str
     description: str
@@ -691,7 +695,7 @@ _TUMOUR_Z_MM = 6.0
 
 
 def _thigh_anatomy() -> dict[str, Solid]:
-    """The thigh's solids in local coordinates (mm from the grid centre)."""
+    """The thigh's solids in local coordinates (mm from the anatomy origin)."""
     body = Cylinder(
         centre_mm=(0.0, 0.0, 0.0), semi_axes_mm=(80.0, 70.0), taper_per_mm=_THIGH_TAPER_PER_MM
     )
@@ -885,7 +889,7 @@ def _vertebra_pieces(z_c: float) -> list[tuple[Cylinder, Cylinder | None]]:
 
 
 def _spine_anatomy() -> dict[str, Solid]:
-    """The spine phantom's solids in local coordinates (mm from the grid centre)."""
+    """The spine phantom's solids in local coordinates (mm from the anatomy origin)."""
     vb = Cylinder(centre_mm=(0.0, -10.0, 0.0), semi_axes_mm=(22.5, 17.5))
     h = _BODY_HALF_HEIGHT_MM
     solids: dict[str, Solid] = {
@@ -1207,7 +1211,16 @@ def spine_labels() -> tuple[npt.NDArray[np.uint8], dict[int, str]]:
 
 
 def build(name: str | Phantom) -> Phantom:
-    """The phantom called ``name`` (cached).
+    """The phantom called ``name`` (built once, then cached).
+
+    Parameters
+    ----------
+    name : str or Phantom
+        One of :data:`PHANTOM_NAMES`; a Phantom is returned as it is.
+
+    Returns
+    -------
+    Phantom
 
     Raises
     ------

@@ -287,7 +287,7 @@ class CalibrationCurve:
             text = p.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise CalibrationError(f"cannot read calibration curve {p}: {exc}") from exc
-        rows = [r for r in csv.reader(ln for ln in text.splitlines() if not ln.startswith("#"))]
+        rows = list(csv.reader(ln for ln in text.splitlines() if not ln.startswith("#")))
         rows = [r for r in rows if any(c.strip() for c in r)]
         if not rows:
             raise CalibrationError(f"calibration curve {p} is empty")
@@ -307,7 +307,8 @@ class CalibrationCurve:
         ih = column("hu")
         idn = column("density", "density_g_cm3", "mass_density")
         ie = column("electron_density", "red", "relative_electron_density", required=False)
-        assert ih is not None and idn is not None
+        assert ih is not None
+        assert idn is not None
         data: list[tuple[float, float, float]] = []
         for n, r in enumerate(rows[1:], start=2):
             try:

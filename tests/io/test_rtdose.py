@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,12 @@ def dicompyler() -> Any:
         shim.read_file = pydicom.dcmread  # type: ignore[attr-defined]
         sys.modules["pydicom.dicomio"] = shim
         pydicom.dicomio = shim  # type: ignore[attr-defined]
-    from dicompylercore import dicomparser
+    with warnings.catch_warnings():
+        # dicompyler-core imports pydicom.pixel_data_handlers, deprecated in pydicom 3
+        warnings.filterwarnings(
+            "ignore", "The 'pydicom.pixel_data_handlers' module", DeprecationWarning
+        )
+        from dicompylercore import dicomparser
 
     return dicomparser.DicomParser
 
@@ -266,6 +272,16 @@ def test_read_nonuniform_frames(tmp_path: Path) -> None:
     assert dose.grid.shape[0] == 6
     new_z = np.arange(6) * 2.0
     np.testing.assert_allclose(dose.array[:, 0, 0], (1000 + 100 * new_z) * 0.001, rtol=1e-12)
+    # gaps that are no multiple of the smallest: frames from the first to the last plane
+    z = np.array([0.0, 2.0, 5.0])
+    stored = np.broadcast_to((1000 + 100 * z)[:, None, None], (3, 2, 3)).astype(np.int64)
+    path = make_rtdose(tmp_path / "rd2.dcm", stored, offsets=z)
+    dose = rtplan.io.read_rtdose(path, nonuniform="resample")
+    assert dose.grid.shape[0] == 4
+    assert dose.grid.spacing_mm[0] == pytest.approx(5.0 / 3.0)
+    new_z = np.arange(4) * 5.0 / 3.0
+    np.testing.assert_allclose(dose.array[:, 1, 2], (1000 + 100 * new_z) * 0.001, rtol=1e-12)
+    np.testing.assert_allclose(dose.grid.index_to_mm([0, 0, 3])[2], 40.0 + 5.0)
 
 
 def test_read_repeated_or_missing_offsets(tmp_path: Path) -> None:
@@ -495,7 +511,6 @@ def test_zero_dose_writes(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ peers
 @pytest.mark.peer
-@pytest.mark.filterwarnings("ignore:The 'pydicom.pixel_data_handlers' module:DeprecationWarning")
 @pytest.mark.parametrize(("grid", "position"), [(AXIAL, "HFS"), (FFS_LIKE, "FFS")])
 def test_dicompyler_reads_written_dose(tmp_path: Path, grid: Grid, position: str) -> None:
     dose = random_dose(grid)

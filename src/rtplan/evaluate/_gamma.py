@@ -85,6 +85,42 @@ def _interp(ev: FloatArray, ci: float, cj: float, ck: float) -> float:  # pragma
 
 
 @njit()
+def _interp_grad(
+    ev: FloatArray, ci: float, cj: float, ck: float
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
+    """Trilinear value and gradient (per index step, i, j, k) inside the centre hull."""
+    nk, nj, ni = ev.shape
+    i0 = min(int(ci), ni - 2) if ni > 1 else 0
+    j0 = min(int(cj), nj - 2) if nj > 1 else 0
+    k0 = min(int(ck), nk - 2) if nk > 1 else 0
+    fi = ci - i0
+    fj = cj - j0
+    fk = ck - k0
+    i1 = i0 + 1 if ni > 1 else 0
+    j1 = j0 + 1 if nj > 1 else 0
+    k1 = k0 + 1 if nk > 1 else 0
+    c000 = ev[k0, j0, i0]
+    c001 = ev[k0, j0, i1]
+    c010 = ev[k0, j1, i0]
+    c011 = ev[k0, j1, i1]
+    c100 = ev[k1, j0, i0]
+    c101 = ev[k1, j0, i1]
+    c110 = ev[k1, j1, i0]
+    c111 = ev[k1, j1, i1]
+    a00 = c000 + fi * (c001 - c000)
+    a01 = c010 + fi * (c011 - c010)
+    a10 = c100 + fi * (c101 - c100)
+    a11 = c110 + fi * (c111 - c110)
+    b0 = a00 + fj * (a01 - a00)
+    b1 = a10 + fj * (a11 - a10)
+    gi = (1.0 - fk) * ((1.0 - fj) * (c001 - c000) + fj * (c011 - c010)) + fk * (
+        (1.0 - fj) * (c101 - c100) + fj * (c111 - c110)
+    )
+    gj = (1.0 - fk) * (a01 - a00) + fk * (a11 - a10)
+    return b0 + fk * (b1 - b0), gi, gj, b1 - b0
+
+
+@njit()
 def _one_point(
     ev: FloatArray,
     ci: float,
@@ -100,12 +136,59 @@ def _one_point(
     cell_rho: FloatArray,
     fine_off: FloatArray,
     fine_r2: FloatArray,
+    lattice: FloatArray,
     stop_at_pass: bool,
 ) -> float:  # pragma: no cover - compiled
-    """Smallest gamma squared over the lattice around one reference point (inf: none)."""
+    """Smallest gamma squared over the lattice around one reference point (inf: none).
+
+    ``lattice`` = (step in index units along i, j, k; step mm; 1 / dta²; largest
+    squared radius in steps²). The search starts from the lattice node nearest the minimum
+    of a linear model of the evaluated dose at the point, which gives a tight first bound.
+    """
     nk, nj, ni = ev.shape
     tol = 1e-9
     best = np.inf
+    if (
+        ci >= 0.0
+        and ci <= ni - 1.0
+        and cj >= 0.0
+        and cj <= nj - 1.0
+        and ck >= 0.0
+        and ck <= nk - 1.0
+    ):
+        d0, gi, gj, gk = _interp_grad(ev, ci, cj, ck)
+        # gradient per lattice step along each axis
+        si = gi * lattice[0]
+        sj = gj * lattice[1]
+        sk = gk * lattice[2]
+        step2 = lattice[3] * lattice[3] * lattice[4]  # step² / dta²
+        g2n = (si * si + sj * sj + sk * sk) * inv * inv
+        den = g2n + step2
+        if den > 0.0:
+            t = -(d0 - dr) * inv * inv / den  # minimiser, in lattice steps along s*
+            ni_ = np.floor(t * si + 0.5)
+            nj_ = np.floor(t * sj + 0.5)
+            nk_ = np.floor(t * sk + 0.5)
+            rr = ni_ * ni_ + nj_ * nj_ + nk_ * nk_
+            if rr <= lattice[5]:
+                xi = ci + ni_ * lattice[0]
+                xj = cj + nj_ * lattice[1]
+                xk = ck + nk_ * lattice[2]
+                if (
+                    xi >= -tol
+                    and xi <= ni - 1 + tol
+                    and xj >= -tol
+                    and xj <= nj - 1 + tol
+                    and xk >= -tol
+                    and xk <= nk - 1 + tol
+                ):
+                    d = _interp(
+                        ev,
+                        min(max(xi, 0.0), ni - 1.0),
+                        min(max(xj, 0.0), nj - 1.0),
+                        min(max(xk, 0.0), nk - 1.0),
+                    )
+                    best = ((d - dr) * inv) ** 2 + rr * step2
     for c in range(cell_r2.shape[0]):
         r2 = cell_r2[c]
         if r2 + lb0 >= best:
@@ -175,6 +258,7 @@ def _gamma_points(
     cell_rho: FloatArray,
     fine_off: FloatArray,
     fine_r2: FloatArray,
+    lattice: FloatArray,
     cap2: float,
     stop_at_pass: bool,
     out: FloatArray,
@@ -214,6 +298,7 @@ def _gamma_points(
                 cell_rho,
                 fine_off,
                 fine_r2,
+                lattice,
                 stop_at_pass,
             )
             out[p] = min(best, cap2) if best < np.inf else np.inf
@@ -370,6 +455,7 @@ class _Lattice:
     fine_off: FloatArray
     fine_r2: FloatArray
     rho_max_mm: float
+    nmax2: float
 
 
 def _lattice(
@@ -425,6 +511,7 @@ def _lattice(
         fine_off=np.ascontiguousarray(n * to_index),
         fine_r2=np.ascontiguousarray(r2_steps * step_mm**2 / dta_mm**2),
         rho_max_mm=float(cube_rho.max() * step_mm) if ncube else 0.0,
+        nmax2=float(r2_steps.max()) if r2_steps.size else 0.0,
     )
 
 
@@ -600,6 +687,10 @@ def gamma(
             lat.cell_rho,
             lat.fine_off,
             lat.fine_r2,
+            np.array(
+                [*(dta / nfrac / sp_ev), dta / nfrac, 1.0 / dta**2, lat.nmax2],
+                dtype=np.float64,
+            ),
             cap * cap,
             bool(stop_at_pass),
             out,

@@ -65,7 +65,9 @@ def bounding_box(mask: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.
     return np.asarray(lo, dtype=np.intp), np.asarray(hi, dtype=np.intp)
 
 
-def _distance_outside(mask: BoolArray, sampling: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _distance_outside(
+    mask: BoolArray, sampling: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """Distance (mm) of every voxel centre to the nearest True voxel centre (0 on the set)."""
     from scipy import ndimage
 
@@ -182,7 +184,8 @@ def open_mask(mask: npt.ArrayLike, radius_mm: float, spacing_mm: Sequence[float]
     numpy.ndarray of bool, same shape
     """
     eroded = erode_mask(mask, radius_mm, spacing_mm)
-    return dilate_mask(eroded, radius_mm, spacing_mm) & np.asarray(mask, dtype=bool)
+    opened: BoolArray = dilate_mask(eroded, radius_mm, spacing_mm) & np.asarray(mask, dtype=bool)
+    return opened
 
 
 def close_mask(mask: npt.ArrayLike, radius_mm: float, spacing_mm: Sequence[float]) -> BoolArray:
@@ -205,7 +208,8 @@ def close_mask(mask: npt.ArrayLike, radius_mm: float, spacing_mm: Sequence[float
     w = np.ceil(radius_mm / sp).astype(np.intp) + 1
     widths = [(int(a), int(a)) for a in w]
     padded = np.pad(m, widths)
-    closed = erode_mask(dilate_mask(padded, radius_mm, sp), radius_mm, sp)
+    sp_t = tuple(float(v) for v in sp)
+    closed = erode_mask(dilate_mask(padded, radius_mm, sp_t), radius_mm, sp_t)
     inner = tuple(slice(int(a), int(a) + n) for a, n in zip(w, m.shape, strict=True))
     return np.asarray(closed[inner] | m, dtype=bool)
 
@@ -300,4 +304,7 @@ def fill_holes_3d(mask: npt.ArrayLike) -> BoolArray:
     """
     from scipy import ndimage
 
-    return np.asarray(ndimage.binary_fill_holes(np.asarray(mask, dtype=bool)), dtype=bool)
+    filled: BoolArray = np.asarray(
+        ndimage.binary_fill_holes(np.asarray(mask, dtype=bool)), dtype=bool
+    )
+    return filled

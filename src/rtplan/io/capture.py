@@ -1,4 +1,4 @@
-"""DICOM Secondary Capture images of rendered overlays (RGB, for PACS review).
+r"""DICOM Secondary Capture images of rendered overlays (RGB, for PACS review).
 
 A Secondary Capture Image Storage object (SOP Class 1.2.840.10008.5.1.4.1.1.7) holding an
 8-bit RGB image, in the study and for the patient of the CT it was rendered from, in a new

@@ -276,7 +276,7 @@ def _frame_offsets(
 
 def _resample_frames(values: FloatArray, offsets: FloatArray, step: float) -> FloatArray:
     """Linear interpolation of frames at ``offsets`` onto a uniform ``step`` along axis 0."""
-    n = math.floor((offsets[-1] - offsets[0]) / step + 1e-6) + 1
+    n = round((offsets[-1] - offsets[0]) / step) + 1
     new = offsets[0] + step * np.arange(n)
     idx = np.clip(np.searchsorted(offsets, new, side="right") - 1, 0, offsets.size - 2)
     w = (new - offsets[idx]) / (offsets[idx + 1] - offsets[idx])
@@ -309,7 +309,8 @@ def read_rtdose(
         The RT Dose file.
     nonuniform : {"error", "resample"}
         What to do when the frames are not equally spaced: raise (default), or
-        interpolate linearly onto frames spaced by the smallest gap.
+        interpolate linearly onto equally spaced frames from the first to the last, at
+        most the smallest gap apart.
     reference_dose_gy : float, optional
         Dose in Gy that a RELATIVE value of 1 stands for; needed to read a dose whose
         DoseUnits is RELATIVE (it is multiplied by this value).
@@ -434,7 +435,6 @@ def read_rtdose(
     if n_frames > 1 and not np.all(order == np.arange(n_frames)):
         logger.debug("%s: frames reordered along the slice normal", p)
     gaps = np.diff(offsets)
-    step = float(spacing[0])  # placeholder for single-frame doses, replaced below
     if n_frames > 1:
         if np.any(gaps <= _OFFSET_TOL_MM):
             dup = int(np.argmax(gaps <= _OFFSET_TOL_MM))
@@ -454,7 +454,8 @@ def read_rtdose(
                 raise DicomReadError(
                     message + "; pass nonuniform='resample' to interpolate onto uniform frames"
                 )
-            step = float(gaps.min())
+            extent = float(offsets[-1] - offsets[0])
+            step = extent / math.ceil(extent / float(gaps.min()) - 1e-9)
             values = _resample_frames(values, offsets, step)
             logger.info("%s; resampled to %d frames %.4g mm apart", message, values.shape[0], step)
     else:

@@ -370,11 +370,6 @@ class _ControlPoints:
         return out
 
 
-def _same(values: Sequence[Any], tol: float) -> bool:
-    nums = [float(v) for v in values if v is not None]
-    return not nums or (max(nums) - min(nums)) <= tol
-
-
 def _angle_same(values: Sequence[Any]) -> bool:
     nums = [float(v) % 360.0 for v in values if v is not None]
     if not nums:
@@ -483,11 +478,13 @@ def _read_beam(
         raise PlanError(f"{what}: jaw positions must be 2 values each, got X {x}, Y {y}")
 
     iso_values = cp.values("IsocenterPosition")[0]
+    iso: tuple[float, float, float] = (0.0, 0.0, 0.0)
     if iso_values is None:
         warn(f"{what} has no IsocenterPosition; the isocentre was put at the origin (0, 0, 0)")
-        iso = (0.0, 0.0, 0.0)
+    elif len(iso_values) != 3:
+        raise PlanError(f"{what}: IsocenterPosition must have 3 values, got {list(iso_values)}")
     else:
-        iso = tuple(float(v) for v in iso_values)  # type: ignore[assignment]
+        iso = (float(iso_values[0]), float(iso_values[1]), float(iso_values[2]))
     sad = b.get("SourceAxisDistance")
     if sad in (None, ""):
         warn(f"{what} has no SourceAxisDistance; 1000 mm assumed")
@@ -643,14 +640,20 @@ def read_rtplan(path: str | os.PathLike[str]) -> Plan:
 
     # patient position
     position: PatientPosition | None = None
-    setups = ds.get("PatientSetupSequence") or []
-    positions = {str(s.get("PatientPosition", "") or "") for s in setups} - {""}
-    if not positions:
+    found_positions = [
+        str(item.get("PatientPosition", "") or "")
+        for item in ds.get("PatientSetupSequence") or []
+        if item.get("PatientPosition")
+    ]
+    if not found_positions:
         warn(f"{p}: no PatientPosition in the PatientSetupSequence; the CT's will be used")
     else:
-        chosen = sorted(positions)[0] if len(positions) > 1 else positions.pop()
-        if len(setups) > 1 and len({str(s.get("PatientPosition", "")) for s in setups}) > 1:
-            warn(f"{p}: several patient positions in the setup sequence; {chosen} used")
+        chosen = found_positions[0]
+        if len(set(found_positions)) > 1:
+            warn(
+                f"{p}: several patient positions {sorted(set(found_positions))} in the setup "
+                f"sequence; the first, {chosen}, was used for every beam"
+            )
         try:
             position = PatientPosition(chosen)
         except ValueError:

@@ -105,13 +105,11 @@ def _build(name: str, path: Path) -> BeamModel:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         spec = raw["spectrum"]
-        hi = np.asarray(spec["energy_upper_mev"], dtype=np.float64)
+        mid = np.asarray(spec["energy_mev"], dtype=np.float64)
         phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
-        lo = np.maximum(hi - float(spec["bin_width_mev"]), float(spec["lowest_energy_mev"]))
         src = raw["source_model"]
         kern = raw["kernels"]
-        mid = 0.5 * (lo + hi)
-        share = phi * (hi - lo) * mid
+        share = phi * float(spec["bin_width_mev"]) * mid
         return BeamModel(
             name=str(raw["name"]),
             description=str(raw.get("description", "")),

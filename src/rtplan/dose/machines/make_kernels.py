@@ -86,11 +86,10 @@ def pencil_kernel_grid() -> tuple[FloatArray, FloatArray]:
 def _spectrum_bins(machine: dict[str, object]) -> tuple[FloatArray, FloatArray, FloatArray]:
     spec = machine["spectrum"]
     assert isinstance(spec, dict)
-    hi = np.asarray(spec["energy_upper_mev"], dtype=np.float64)
+    mid = np.asarray(spec["energy_mev"], dtype=np.float64)
     phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
-    lo = hi - float(spec["bin_width_mev"])
-    lo = np.maximum(lo, float(spec["lowest_energy_mev"]))
-    return lo, hi, phi
+    half = 0.5 * float(spec["bin_width_mev"])
+    return mid - half, mid + half, phi
 
 
 def generate(

@@ -1,0 +1,251 @@
+"""The dose grid and the patient densities the engines work on.
+
+The dose grid has the CT's axes and an isotropic spacing (``grid_mm``); it covers the
+body, found as the largest connected region of mass density above 0.05 g/cm³ (so lung is
+in, air around the patient is out; a treatment couch separate from the patient is left
+out of the grid and of the ray tracing). Densities are averaged over each dose voxel.
+
+Engines work in the grid's own frame, in mm: voxel ``(i, j, k)`` has its centre at
+``(i di, j dj, k dk)``; LPS points map to it by ``g = D^T (x - origin)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan.errors import DoseEngineError
+from rtplan.grid import Grid
+from rtplan.image import Image, PatientPosition
+from rtplan.plan import Beam
+
+if TYPE_CHECKING:
+    from rtplan.dose.machines._model import BeamModel
+
+__all__ = ["BODY_DENSITY_G_CM3", "BeamFrame", "DoseSetup", "is_density_image", "prepare_setup"]
+
+FloatArray = npt.NDArray[np.float64]
+
+BODY_DENSITY_G_CM3 = 0.05
+"""Voxels denser than this (g/cm³) belong to the body; dose elsewhere is zero."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BeamFrame:
+    """A beam's geometry in the dose grid's frame (mm, unit vectors).
+
+    Attributes
+    ----------
+    source : numpy.ndarray, shape (3,)
+        Source position.
+    axis : numpy.ndarray, shape (3,)
+        Central axis, from the source towards the isocentre.
+    ex, ey : numpy.ndarray, shape (3,)
+        Beam-limiting-device axes ``X_b`` and ``Y_b``.
+    sad_mm : float
+        Source-axis distance.
+    """
+
+    source: FloatArray
+    axis: FloatArray
+    ex: FloatArray
+    ey: FloatArray
+    sad_mm: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class DoseSetup:
+    """Everything an engine needs about the patient, on the dose grid.
+
+    Attributes
+    ----------
+    grid : Grid
+        The dose grid (CT axes, isotropic spacing, covering the body).
+    density_g_cm3 : numpy.ndarray, shape grid.shape, float64
+        Mass density averaged over each dose voxel.
+    electron_density : numpy.ndarray, shape grid.shape, float64
+        Electron density relative to water.
+    body : numpy.ndarray of bool, shape grid.shape
+        Voxels where dose is reported.
+    patient_position : PatientPosition
+        Patient setup used to place the beams.
+    water_composition : bool
+        True when the densities describe water of varying density (a density image),
+        False for tissue from a CT (stopping-power ratios then apply).
+    """
+
+    grid: Grid
+    density_g_cm3: FloatArray
+    electron_density: FloatArray
+    body: npt.NDArray[np.bool_]
+    patient_position: PatientPosition
+    water_composition: bool = False
+
+    def medium_factor(self, machine: BeamModel) -> FloatArray:
+        """``1 / s_w,m`` per voxel: multiplies a water-equivalent dose into dose to medium.
+
+        Parameters
+        ----------
+        machine : BeamModel
+            Beam model (its electron spectrum weights the stopping powers).
+
+        Returns
+        -------
+        numpy.ndarray, shape grid.shape
+            Zero outside the body.
+        """
+        from rtplan.dose._conversion import water_to_medium_ratio
+
+        if self.water_composition:
+            return np.where(self.body, 1.0, 0.0)
+        return np.where(self.body, 1.0 / water_to_medium_ratio(self.density_g_cm3, machine), 0.0)
+
+    @property
+    def spacing_ijk_mm(self) -> FloatArray:
+        """Spacing ``(di, dj, dk)``, mm."""
+        return self.grid.spacing_ijk_mm
+
+    def to_frame(self, points_mm: npt.ArrayLike) -> FloatArray:
+        """LPS points to grid-frame mm (shape (N, 3) or (3,))."""
+        p = np.asarray(points_mm, dtype=np.float64)
+        return np.asarray((p - np.asarray(self.grid.origin_mm)) @ self.grid.direction)
+
+    def vector_to_frame(self, vectors: npt.ArrayLike) -> FloatArray:
+        """LPS direction vectors to the grid frame."""
+        return np.asarray(np.asarray(vectors, dtype=np.float64) @ self.grid.direction)
+
+    def beam_frame(self, beam: Beam) -> BeamFrame:
+        """Place a beam (IEC 61217 angles, patient position) in the grid frame.
+
+        Parameters
+        ----------
+        beam : Beam
+
+        Returns
+        -------
+        BeamFrame
+        """
+        r = beam.beam_to_patient(self.patient_position)
+        return BeamFrame(
+            source=self.to_frame(beam.source_mm(self.patient_position)),
+            axis=self.vector_to_frame(-r[:, 2]),
+            ex=self.vector_to_frame(r[:, 0]),
+            ey=self.vector_to_frame(r[:, 1]),
+            sad_mm=float(beam.sad_mm),
+        )
+
+
+def is_density_image(ct: Image) -> bool:
+    """True for a mass-density image (units g/cm3) rather than a CT in HU."""
+    return ct.units.strip().lower() in ("g/cm3", "g/cm^3", "g cm-3")
+
+
+def _densities(ct: Image) -> tuple[FloatArray, FloatArray]:
+    units = ct.units.strip().lower()
+    if is_density_image(ct):
+        rho = np.asarray(ct.array, dtype=np.float64)
+        if np.any(rho < 0) or not np.all(np.isfinite(rho)):
+            raise DoseEngineError(
+                f"density image {ct.name!r} has negative or non-finite values; "
+                "mass densities must be >= 0 g/cm3"
+            )
+        return rho, rho.copy()  # water composition: electron density equals mass density
+    if units in ("hu", ""):
+        from rtplan import tissue
+
+        rho = np.asarray(tissue.density(ct).array, dtype=np.float64)
+        eta = np.asarray(tissue.electron_density(ct).array, dtype=np.float64)
+        return rho, eta
+    raise DoseEngineError(
+        f"image {ct.name!r} has units {ct.units!r}; dose needs a CT in HU or a mass "
+        "density image in g/cm3"
+    )
+
+
+def _average_onto(values: FloatArray, src: Grid, dst: Grid) -> FloatArray:
+    from scipy import ndimage
+
+    ratio = np.asarray(dst.spacing_mm) / np.asarray(src.spacing_mm)
+    size = np.maximum(1, np.round(ratio).astype(int))
+    smooth = ndimage.uniform_filter(values, size=tuple(int(s) for s in size), mode="nearest")
+    img = Image(array=smooth, grid=src, units="")
+    return np.asarray(img.resample(dst, order=1, fill_value=0.0).array, dtype=np.float64)
+
+
+def _body_mask(rho: FloatArray) -> npt.NDArray[np.bool_]:
+    from scipy import ndimage
+
+    dense = rho > BODY_DENSITY_G_CM3
+    labels, n = ndimage.label(dense)
+    if n == 0:
+        raise DoseEngineError(
+            f"no voxel denser than {BODY_DENSITY_G_CM3} g/cm3: the image holds no patient"
+        )
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return np.asarray(labels == int(np.argmax(sizes)))
+
+
+def prepare_setup(
+    ct: Image,
+    *,
+    grid_mm: float | Sequence[float] = 2.5,
+    patient_position: PatientPosition | str | None = None,
+) -> DoseSetup:
+    """Build the dose grid over the body and average the densities onto it.
+
+    Parameters
+    ----------
+    ct : Image
+        CT in HU (densities from :func:`rtplan.tissue.density` and
+        :func:`rtplan.tissue.electron_density`), or a mass-density image in g/cm3 of
+        water composition (electron density = mass density).
+    grid_mm : float or sequence of 3 float
+        Dose grid spacing, isotropic or ``(dk, dj, di)``, mm.
+    patient_position : PatientPosition or str, optional
+        Overrides the CT's patient position; HFS when neither is known.
+
+    Returns
+    -------
+    DoseSetup
+
+    Raises
+    ------
+    DoseEngineError
+        If the image has no body or unsupported units.
+    """
+    spacing = np.broadcast_to(np.asarray(grid_mm, dtype=np.float64), (3,))
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise DoseEngineError(f"grid_mm must be positive, got {grid_mm!r}")
+    rho_ct, eta_ct = _densities(ct)
+    body_ct = _body_mask(rho_ct)
+    idx = np.argwhere(body_ct)  # (k, j, i)
+    lo = idx.min(axis=0)[::-1].astype(np.float64) - 0.5  # (i, j, k) voxel edges
+    hi = idx.max(axis=0)[::-1].astype(np.float64) + 0.5
+    corners_lo = ct.grid.index_to_mm(lo)
+    corners_hi = ct.grid.index_to_mm(hi)
+    d = ct.grid.direction
+    sp = tuple(float(s) for s in spacing)
+    # voxel centres half a dose voxel inside the body box
+    a = d.T @ corners_lo
+    b = d.T @ corners_hi
+    lo_ax = np.minimum(a, b) + 0.5 * spacing[::-1]
+    hi_ax = np.maximum(a, b) - 0.5 * spacing[::-1]
+    hi_ax = np.maximum(hi_ax, lo_ax)
+    grid = Grid.covering(d @ lo_ax, d @ hi_ax, sp, direction=d)
+    rho = _average_onto(rho_ct, ct.grid, grid)
+    eta = _average_onto(eta_ct, ct.grid, grid)
+    inside = _average_onto(body_ct.astype(np.float64), ct.grid, grid) >= 0.5
+    pos = patient_position if patient_position is not None else ct.patient_position
+    return DoseSetup(
+        grid=grid,
+        density_g_cm3=rho,
+        electron_density=eta,
+        body=np.asarray(inside & (rho > BODY_DENSITY_G_CM3)),
+        patient_position=PatientPosition(pos if pos is not None else "HFS"),
+        water_composition=is_density_image(ct),
+    )

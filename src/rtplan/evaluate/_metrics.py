@@ -1,0 +1,234 @@
+"""Dose metrics: DVH summary table, homogeneity, conformity and gradient indices.
+
+Definitions
+-----------
+* Homogeneity index (ICRU Report 83, 2010): ``HI = (D2 - D98) / D50`` of the target.
+* RTOG conformity index (Shaw et al. 1993, IJROBP 27:1231): ``CI = PIV / TV``.
+* Paddick conformity index (Paddick 2000, J Neurosurg 93 Suppl 3:219):
+  ``CI = TV_PIV**2 / (TV * PIV)``.
+* Gradient index (Paddick & Lippitz 2006, J Neurosurg 105 Suppl:194):
+  ``GI = PIV_50 / PIV``.
+
+``TV`` is the target volume, ``PIV`` the volume enclosed by the prescription isodose,
+``PIV_50`` by half of it, ``TV_PIV`` the target volume inside the prescription isodose.
+Isodose volumes are counted inside ``body`` when given (recommended: the patient outline),
+else over the whole dose grid, with the same partial-volume sampling as the DVHs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from rtplan.evaluate._common import check_dose, finite_positive
+from rtplan.evaluate._dvh import DVH, dvh, isodose_volume_cc
+from rtplan.image import Image
+from rtplan.structures import Structure
+
+__all__ = [
+    "conformity_index_paddick",
+    "conformity_index_rtog",
+    "dose_metrics",
+    "format_metrics_table",
+    "gradient_index",
+    "homogeneity_index",
+    "write_metrics_csv",
+]
+
+#: Column titles (with units) of :func:`dose_metrics`, in table order.
+METRIC_TITLES: dict[str, str] = {
+    "structure": "Structure",
+    "volume_cc": "Volume [cc]",
+    "coverage_percent": "In dose [%]",
+    "min_gy": "Dmin [Gy]",
+    "mean_gy": "Dmean [Gy]",
+    "max_gy": "Dmax [Gy]",
+    "d0_03cc_gy": "D0.03cc [Gy]",
+    "d2_gy": "D2% [Gy]",
+    "d50_gy": "D50% [Gy]",
+    "d95_gy": "D95% [Gy]",
+    "d98_gy": "D98% [Gy]",
+    "hi": "HI",
+    "v95_percent": "V95%Rx [%]",
+    "v100_percent": "V100%Rx [%]",
+    "v107_percent": "V107%Rx [%]",
+}
+
+
+def homogeneity_index(h: DVH) -> float:
+    """ICRU 83 homogeneity index ``(D2 - D98) / D50`` of a target DVH (dimensionless)."""
+    return h.homogeneity_index
+
+
+def conformity_index_rtog(
+    dose: Image, target: Structure, prescription_gy: float, *, body: Structure | None = None
+) -> float:
+    """RTOG conformity index ``PIV / TV`` (Shaw et al. 1993).
+
+    Parameters
+    ----------
+    dose : rtplan.Dose
+    target : rtplan.Structure
+    prescription_gy : float
+        Prescription isodose, Gy.
+    body : rtplan.Structure, optional
+        Count the isodose volume inside this outline only (default: whole dose grid).
+
+    Returns
+    -------
+    float
+        ``nan`` for an empty target.
+    """
+    rx = finite_positive(prescription_gy, "prescription_gy")
+    tv = dvh(check_dose(dose), target).volume_cc
+    piv = isodose_volume_cc(dose, rx, within=body)
+    return piv / tv if tv > 0 else math.nan
+
+
+def conformity_index_paddick(
+    dose: Image, target: Structure, prescription_gy: float, *, body: Structure | None = None
+) -> float:
+    """Paddick conformity index ``TV_PIV**2 / (TV * PIV)`` (Paddick 2000), 0 to 1.
+
+    Parameters
+    ----------
+    dose : rtplan.Dose
+    target : rtplan.Structure
+    prescription_gy : float
+        Prescription isodose, Gy.
+    body : rtplan.Structure, optional
+        Count the isodose volume inside this outline only (default: whole dose grid).
+
+    Returns
+    -------
+    float
+        ``nan`` for an empty target or when no volume receives the prescription.
+    """
+    rx = finite_positive(prescription_gy, "prescription_gy")
+    h = dvh(check_dose(dose), target)
+    tv = h.volume_cc
+    tv_piv = h.V(rx, volume_unit="cc") if tv > 0 else 0.0
+    piv = isodose_volume_cc(dose, rx, within=body)
+    return tv_piv**2 / (tv * piv) if tv > 0 and piv > 0 else math.nan
+
+
+def gradient_index(
+    dose: Image, prescription_gy: float, *, body: Structure | None = None
+) -> float:
+    """Gradient index ``PIV_50% / PIV_100%`` (Paddick & Lippitz 2006).
+
+    Parameters
+    ----------
+    dose : rtplan.Dose
+    prescription_gy : float
+    body : rtplan.Structure, optional
+        Count isodose volumes inside this outline only (default: whole dose grid).
+
+    Returns
+    -------
+    float
+        ``nan`` when no volume receives the prescription.
+    """
+    rx = finite_positive(prescription_gy, "prescription_gy")
+    piv = isodose_volume_cc(check_dose(dose), rx, within=body)
+    piv50 = isodose_volume_cc(dose, 0.5 * rx, within=body)
+    return piv50 / piv if piv > 0 else math.nan
+
+
+def dose_metrics(h: DVH, prescription_gy: float | None = None) -> dict[str, float | str]:
+    """The standard summary of one DVH (keys carry their units; see ``METRIC_TITLES``).
+
+    Parameters
+    ----------
+    h : DVH
+    prescription_gy : float, optional
+        Adds V95 %, V100 % and V107 % of the prescription (percent of the volume).
+
+    Returns
+    -------
+    dict
+        ``structure``, ``volume_cc``, ``coverage_percent``, ``min_gy``, ``mean_gy``,
+        ``max_gy``, ``d0_03cc_gy``, ``d2_gy``, ``d50_gy``, ``d95_gy``, ``d98_gy``, ``hi``
+        and, with a prescription, ``v95_percent``, ``v100_percent``, ``v107_percent``.
+    """
+    row: dict[str, float | str] = {
+        "structure": h.name,
+        "volume_cc": h.volume_cc,
+        "coverage_percent": 100.0 * h.coverage,
+        "min_gy": h.min_gy,
+        "mean_gy": h.mean_gy,
+        "max_gy": h.max_gy,
+        "d0_03cc_gy": h.D0_03cc,
+        "d2_gy": h.D2,
+        "d50_gy": h.D50,
+        "d95_gy": h.D95,
+        "d98_gy": h.D98,
+        "hi": h.homogeneity_index,
+    }
+    if prescription_gy is not None:
+        rx = finite_positive(prescription_gy, "prescription_gy")
+        for pct in (95, 100, 107):
+            row[f"v{pct}_percent"] = h.V(pct, dose_unit="%", prescription_gy=rx)
+    return row
+
+
+def _fmt(v: float | str) -> str:
+    if isinstance(v, str):
+        return v
+    if not math.isfinite(v):
+        return "-"
+    return f"{v:.2f}" if abs(v) < 1e5 else f"{v:.4g}"
+
+
+def format_metrics_table(rows: Sequence[Mapping[str, float | str]]) -> str:
+    """Render :func:`dose_metrics` rows as a fixed-width text table.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        All rows should have the same keys (with or without the prescription columns).
+
+    Returns
+    -------
+    str
+        Header, rule and one line per structure; ``-`` marks undefined values.
+    """
+    if not rows:
+        return "(no structures)"
+    keys = [k for k in METRIC_TITLES if k in rows[0]]
+    cells = [[METRIC_TITLES[k] for k in keys]] + [[_fmt(r.get(k, math.nan)) for k in keys] for r in rows]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(keys))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [
+            row[c].ljust(widths[c]) if c == 0 else row[c].rjust(widths[c]) for c in range(len(keys))
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Path) -> Path:
+    """Write :func:`dose_metrics` rows to CSV (column names carry the units).
+
+    Returns
+    -------
+    Path
+    """
+    rows = list(rows)
+    p = Path(path)
+    keys = [k for k in METRIC_TITLES if rows and k in rows[0]]
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(keys)
+        for r in rows:
+            w.writerow(
+                [
+                    r[k] if isinstance(r[k], str) else ("" if not math.isfinite(float(r[k])) else f"{float(r[k]):.6g}")
+                    for k in keys
+                ]
+            )
+    return p

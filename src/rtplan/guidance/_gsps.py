@@ -1,0 +1,205 @@
+"""A needle trajectory as a Grayscale Softcopy Presentation State (GSPS) on the CT.
+
+PACS viewers apply a GSPS to the CT series it references: here a graphic layer
+``NEEDLE`` holding, on each CT slice the needle crosses, a POLYLINE of the part of the
+needle within that slice's thickness (projected onto it), a CIRCLE at the skin entry and
+a POINT at the target on their slices with text labels, and a window (VOI LUT) for the
+whole series. Built with :mod:`highdicom.pr`; graphic coordinates are in PIXEL units,
+``(column, row)`` with ``(0, 0)`` at the top-left corner of the top-left pixel, so the
+centre of pixel ``(i, j)`` is ``(i + 0.5, j + 0.5)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtplan.errors import DicomWriteError
+from rtplan.guidance._markers import slice_pieces
+from rtplan.guidance._overlay import WINDOWS
+from rtplan.guidance._trajectory import Trajectory
+from rtplan.image import Image
+
+__all__ = ["write_presentation_state"]
+
+logger = logging.getLogger(__name__)
+
+_CIRCLE_RADIUS_PX = 6.0
+
+
+def _ct_headers(ct: Image, out: Path) -> list[Any]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    series = ct.series
+    if series is None or not series.files or len(series.files) != ct.grid.shape[0]:
+        raise DicomWriteError(
+            f"cannot write {out}: a presentation state references the CT files; pass the CT "
+            "as read from DICOM (rtplan.io.read_ct or rtplan.load_study), one file per slice"
+        )
+    headers = []
+    for f, uid in zip(series.files, series.sop_instance_uids, strict=True):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise DicomWriteError(f"cannot write {out}: CT file {f} is unreadable ({exc})") from exc
+        if str(ds.get("SOPInstanceUID", "")) != uid:
+            raise DicomWriteError(
+                f"cannot write {out}: CT file {f} no longer holds slice {uid}; reload the CT"
+            )
+        headers.append(ds)
+    return headers
+
+
+def write_presentation_state(
+    trajectory: Trajectory,
+    ct: Image,
+    path: str | Path,
+    *,
+    window: str | tuple[float, float] = "soft_tissue",
+    label: str = "NEEDLE PLAN",
+    series_number: int = 901,
+) -> Path:
+    """Write a GSPS that draws the needle on every CT slice it crosses.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        The needle path.
+    ct : Image
+        The CT as read from DICOM (one file per slice; the files are read for their
+        headers).
+    path : str or Path
+        Output file.
+    window : str or (float, float)
+        Window preset name (see :data:`rtplan.guidance.WINDOWS`) or ``(width, level)``
+        in HU, applied to the whole series.
+    label : str
+        Content Label (at most 16 of A-Z, 0-9, space, underscore).
+    series_number : int
+        Series Number of the new presentation-state series.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    DicomWriteError
+        If the CT was not read from DICOM files, a file is unreadable, the window or label
+        is invalid, or the needle crosses no slice of the CT.
+    """
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    import rtplan
+
+    out = Path(path)
+    if isinstance(window, str):
+        if window not in WINDOWS:
+            raise DicomWriteError(
+                f"cannot write {out}: unknown window {window!r}; choose one of {list(WINDOWS)}"
+            )
+        width, level = WINDOWS[window]
+    else:
+        width, level = float(window[0]), float(window[1])
+    if width <= 0:
+        raise DicomWriteError(f"cannot write {out}: window width must be positive")
+    headers = _ct_headers(ct, out)
+    pieces = slice_pieces(trajectory, ct)
+    k_entry = int(np.rint(ct.grid.mm_to_index(trajectory.entry_mm)[2]))
+    k_target = int(np.rint(ct.grid.mm_to_index(trajectory.target_mm)[2]))
+    if not pieces and not (0 <= k_entry < len(headers) or 0 <= k_target < len(headers)):
+        raise DicomWriteError(f"cannot write {out}: the needle crosses no slice of the CT")
+
+    layer = hd.pr.GraphicLayer(
+        layer_name="NEEDLE",
+        order=1,
+        description="planned needle trajectory (rtplan)",
+        display_color=hd.color.CIELabColor(91.1, -48.1, -14.1),  # cyan
+    )
+    by_slice: dict[int, tuple[list[Any], list[Any]]] = {}
+    for p in pieces:
+        data = p.ijk[:, :2] + 0.5
+        obj = hd.pr.GraphicObject(
+            graphic_type=hd.pr.GraphicTypeValues.POLYLINE,
+            graphic_data=np.asarray(data, dtype=np.float64),
+            units=hd.pr.AnnotationUnitsValues.PIXEL,
+        )
+        by_slice.setdefault(p.k, ([], []))[0].append(obj)
+    for point, k, kind in (
+        (trajectory.entry_mm, k_entry, "entry"),
+        (trajectory.target_mm, k_target, "target"),
+    ):
+        if not 0 <= k < len(headers):
+            continue
+        ij = ct.grid.mm_to_index(point)[:2] + 0.5
+        graphics, texts = by_slice.setdefault(k, ([], []))
+        if kind == "entry":
+            graphics.append(
+                hd.pr.GraphicObject(
+                    graphic_type=hd.pr.GraphicTypeValues.CIRCLE,
+                    graphic_data=np.stack([ij, ij + np.array([_CIRCLE_RADIUS_PX, 0.0])]),
+                    units=hd.pr.AnnotationUnitsValues.PIXEL,
+                )
+            )
+            text = "Entry"
+        else:
+            graphics.append(
+                hd.pr.GraphicObject(
+                    graphic_type=hd.pr.GraphicTypeValues.POINT,
+                    graphic_data=np.array([ij]),
+                    units=hd.pr.AnnotationUnitsValues.PIXEL,
+                )
+            )
+            text = f"Target ({trajectory.length_mm:.1f} mm)"
+        texts.append(
+            hd.pr.TextObject(
+                text_value=text,
+                units=hd.pr.AnnotationUnitsValues.PIXEL,
+                anchor_point=(float(ij[0]) + 8.0, float(ij[1]) - 8.0),
+                anchor_point_visible=False,
+            )
+        )
+    annotations = [
+        hd.pr.GraphicAnnotation(
+            referenced_images=[headers[k]],
+            graphic_layer=layer,
+            graphic_objects=g or None,
+            text_objects=t or None,
+        )
+        for k, (g, t) in sorted(by_slice.items())
+    ]
+    try:
+        gsps = hd.pr.GrayscaleSoftcopyPresentationState(
+            referenced_images=headers,
+            series_instance_uid=generate_uid(),
+            series_number=int(series_number),
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+            manufacturer="rtplan",
+            manufacturer_model_name="rtplan",
+            software_versions=rtplan.__version__,
+            device_serial_number="rtplan",
+            content_label=label,
+            content_description=(
+                f"needle {trajectory.length_mm:.1f} mm, in-plane "
+                f"{trajectory.in_plane_deg:.1f} deg, out-of-plane "
+                f"{trajectory.out_of_plane_deg:.1f} deg"
+            )[:64],
+            graphic_annotations=annotations,
+            graphic_layers=[layer],
+            voi_lut_transformations=[
+                hd.pr.SoftcopyVOILUTTransformation(window_center=level, window_width=width)
+            ],
+        )
+    except (ValueError, TypeError) as exc:
+        raise DicomWriteError(f"cannot write {out}: {exc}") from exc
+    gsps.Laterality = ""  # General Series, Type 2C: no single paired organ
+    out.parent.mkdir(parents=True, exist_ok=True)
+    gsps.save_as(out, enforce_file_format=True)
+    logger.info("wrote GSPS %s: needle on %d slices", out, len(annotations))
+    return out
