@@ -166,8 +166,13 @@ def dciodvfy(path: Path) -> list[str]:
     proc = subprocess.run(
         [exe, "-new", str(path)], capture_output=True, text=True, check=False, timeout=120
     )
-    lines = (proc.stdout + proc.stderr).splitlines()
-    return [ln for ln in lines if ln.startswith("Error")]
+    out = proc.stdout + proc.stderr
+    lines = out.splitlines()
+    errors = [ln for ln in lines if ln.startswith("Error")]
+    if proc.returncode not in (0, 1) or "Assertion" in out:
+        # this dicom3tools build aborts on 32-bit pixel data: never count a crash as a pass
+        errors.append(f"Error - dciodvfy crashed (exit {proc.returncode}) on {path}")
+    return errors
 
 
 def read(path: Path) -> Dataset:

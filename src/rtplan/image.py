@@ -257,6 +257,8 @@ class Dose(Image):
         Dose to medium (what the collapsed-cone engine computes) or to water.
     fractions : int or None
         Number of fractions the dose is delivered in, when known.
+    plan_uid : str
+        SOP Instance UID of the RT Plan the dose belongs to (Referenced RT Plan), if known.
     """
 
     units: str = "Gy"
@@ -264,6 +266,7 @@ class Dose(Image):
     summation: str = "PLAN"
     medium: DoseMedium = DoseMedium.MEDIUM
     fractions: int | None = None
+    plan_uid: str = ""
 
     def __post_init__(self) -> None:
         Image.__post_init__(self)

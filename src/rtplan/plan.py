@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.uid import generate_uid
 
 from rtplan.errors import PlanError
 from rtplan.image import PatientPosition
@@ -320,6 +321,9 @@ class Plan:
         RT Plan Label.
     patient_position : PatientPosition or None
         Patient setup position; the CT's is used when ``None``.
+    uid : str
+        SOP Instance UID the plan is (or will be) stored under; a new UID by default, the
+        file's when read. Doses computed from the plan reference it.
     """
 
     beams: tuple[Beam, ...] = ()
@@ -329,6 +333,7 @@ class Plan:
     target_name: str = ""
     name: str = "rtplan"
     patient_position: PatientPosition | None = None
+    uid: str = field(default_factory=lambda: str(generate_uid()))
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -83,8 +83,7 @@ def load(group: str, name: str) -> Any | None:
         obj = ep.load()
     except Exception as exc:  # a broken plugin must not break the host
         warn(
-            f"plugin {name!r} ({ep.value}) in {group} failed to load: "
-            f"{type(exc).__name__}: {exc}",
+            f"plugin {name!r} ({ep.value}) in {group} failed to load: {type(exc).__name__}: {exc}",
             PluginWarning,
         )
         return None

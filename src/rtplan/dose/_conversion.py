@@ -131,8 +131,7 @@ def _ratio_for(dose: Dose, ct: Image, energy: str) -> FloatArray:
         return np.ones(dose.grid.shape)
     if units not in ("hu", ""):
         raise DoseEngineError(
-            f"image {ct.name!r} has units {ct.units!r}; pass the CT (HU) the dose was "
-            "computed on"
+            f"image {ct.name!r} has units {ct.units!r}; pass the CT (HU) the dose was computed on"
         )
     from rtplan import tissue
 

@@ -114,9 +114,7 @@ def _fit_exponentials(r: FloatArray, beyond: FloatArray) -> FloatArray:
 
 
 @functools.lru_cache(maxsize=8)
-def _cone_kernel_cached(
-    point_file: str, zenith_edges_deg: tuple[float, ...]
-) -> ConeKernel:
+def _cone_kernel_cached(point_file: str, zenith_edges_deg: tuple[float, ...]) -> ConeKernel:
     from pathlib import Path
 
     t = read_tables(Path(point_file))
@@ -232,9 +230,7 @@ class PencilKernel:
             out[:, k] = np.interp(dc, self.depth_cm, self.weights[:, k])
         # below the first tabulated depth: go linearly to the surface value
         deep = d > self.depth_cm[-1]
-        out[deep] *= np.exp(-self.attenuation_per_cm * (d[deep] - self.depth_cm[-1]))[
-            :, np.newaxis
-        ]
+        out[deep] *= np.exp(-self.attenuation_per_cm * (d[deep] - self.depth_cm[-1]))[:, np.newaxis]
         return out
 
     def pixel_kernels(self, spacing_cm: float, half_width: int) -> FloatArray:

@@ -139,9 +139,7 @@ def terma(
                 z = z_mm[k, j, i]
                 if z <= 0.0:
                     continue
-                f = sample_fluence(
-                    fluence, fx0, fy0, fh, fbg, x_iso_mm[k, j, i], y_iso_mm[k, j, i]
-                )
+                f = sample_fluence(fluence, fx0, fy0, fh, fbg, x_iso_mm[k, j, i], y_iso_mm[k, j, i])
                 if f <= 0.0:
                     continue
                 d = depth_cm[k, j, i]

@@ -147,7 +147,7 @@ def _item_dvh(
         raise ValueError(f"DVHVolumeUnits {vol_units!r} not understood")
     if not np.any(diff > 0):
         diff = np.zeros_like(diff)
-    kw = {}
+    kw: dict[str, float] = {}
     for key, attr in (
         ("min_gy", "DVHMinimumDose"),
         ("max_gy", "DVHMaximumDose"),
@@ -163,5 +163,7 @@ def _item_dvh(
         differential=diff,
         volume_cc=volume,
         source="RTDOSE",
-        **kw,
+        min_gy=kw.get("min_gy", math.nan),
+        max_gy=kw.get("max_gy", math.nan),
+        mean_gy=kw.get("mean_gy", math.nan),
     )

@@ -207,9 +207,7 @@ def _accumulate(
                 e01 = c011 - c010
                 e10 = c101 - c100
                 e11 = c111 - c110
-                gi = (1.0 - fk) * ((1.0 - fj) * e00 + fj * e01) + fk * (
-                    (1.0 - fj) * e10 + fj * e11
-                )
+                gi = (1.0 - fk) * ((1.0 - fj) * e00 + fj * e01) + fk * ((1.0 - fj) * e10 + fj * e11)
             else:
                 gi = 0.0
             du = abs(gi * mu[0] + gj * mu[1] + gk * mu[2]) * hu
@@ -400,7 +398,7 @@ class DVH:
         raise EvaluationError(f"DVH kind must be 'cumulative' or 'differential', got {kind!r}")
 
     # ------------------------------------------------------------------ metrics
-    def V(  # noqa: N802 - clinical notation
+    def V(
         self,
         dose: float,
         *,
@@ -437,7 +435,7 @@ class DVH:
         frac = float(np.interp(level, self.bin_edges_gy, self._cumulative))
         return 100.0 * frac if _vu(volume_unit) == "%" else frac * self.volume_cc
 
-    def D(self, volume: float, *, volume_unit: str = "%") -> float:  # noqa: N802
+    def D(self, volume: float, *, volume_unit: str = "%") -> float:
         """Minimum dose received by the hottest ``volume`` of the structure, Gy.
 
         ``D(95)`` is the dose covering 95 % of the volume; ``D(0.03, volume_unit="cc")`` the
@@ -485,27 +483,27 @@ class DVH:
         return float(min(max(e0 + t * (e1 - e0), self.min_gy), self.max_gy))
 
     @property
-    def D2(self) -> float:  # noqa: N802
+    def D2(self) -> float:
         """Near-maximum dose D2 %, Gy (ICRU 83)."""
         return self.D(2.0)
 
     @property
-    def D50(self) -> float:  # noqa: N802
+    def D50(self) -> float:
         """Median dose D50 %, Gy."""
         return self.D(50.0)
 
     @property
-    def D95(self) -> float:  # noqa: N802
+    def D95(self) -> float:
         """Dose covering 95 % of the volume, Gy."""
         return self.D(95.0)
 
     @property
-    def D98(self) -> float:  # noqa: N802
+    def D98(self) -> float:
         """Near-minimum dose D98 %, Gy (ICRU 83)."""
         return self.D(98.0)
 
     @property
-    def D0_03cc(self) -> float:  # noqa: N802
+    def D0_03cc(self) -> float:
         """Near-maximum dose D0.03cc, Gy (``nan`` for structures under 0.03 cm³)."""
         return self.D(0.03, volume_unit="cc")
 
@@ -702,7 +700,7 @@ class _Hist:
             if not (math.isfinite(bin_gy) and bin_gy > 0):
                 raise EvaluationError(f"bin_width_gy must be positive, got {bin_width_gy}")
         e0 = math.floor(min(dmin, 0.0) / bin_gy) * bin_gy
-        nb = int(math.ceil((dmax - e0) / bin_gy * 1.05)) + 2
+        nb = math.ceil((dmax - e0) / bin_gy * 1.05) + 2
         if nb > 5_000_000:
             raise EvaluationError(
                 f"{nb} dose bins of {bin_gy} Gy for a dose up to {dmax:.4g} Gy; "
@@ -718,7 +716,7 @@ class _Hist:
         if inside_mm3 <= 0 or not np.any(vol > 0):
             return _empty(name, total_mm3 / 1000.0, **kw)
         last = int(np.nonzero(vol > 0)[0][-1]) + 1
-        edges = self.e0 + self.bin_gy * np.arange(last + 1)
+        edges = np.asarray(self.e0 + self.bin_gy * np.arange(last + 1), dtype=np.float64)
         lo_clip = float(edges[0])
         hi_clip = float(edges[-1])
         return DVH(
@@ -801,9 +799,7 @@ def _group_planes(
     return np.asarray(offsets, dtype=np.float64), groups
 
 
-def _slabs(
-    offsets: FloatArray, thickness: float, end_cap: EndCap
-) -> tuple[FloatArray, FloatArray]:
+def _slabs(offsets: FloatArray, thickness: float, end_cap: EndCap) -> tuple[FloatArray, FloatArray]:
     """Lower and upper bound of each plane's slab along the normal, mm."""
     half = 0.5 * thickness
     lo = offsets - half
@@ -821,8 +817,11 @@ def _slabs(
 def _auto_resolution(
     extents_mm: Sequence[float], bbox_volume_mm3: float, dose_spacing_mm: float
 ) -> float:
-    """In-plane sampling: ``SAMPLES_ACROSS`` across the smallest extent, no coarser than the
-    dose grid, no finer than ``MIN_RESOLUTION_MM``, and within ``MAX_SAMPLES`` samples."""
+    """In-plane sampling step of a structure, mm.
+
+    ``SAMPLES_ACROSS`` samples across the smallest extent, no coarser than the dose grid, no
+    finer than ``MIN_RESOLUTION_MM``, and within ``MAX_SAMPLES`` samples.
+    """
     positive = [e for e in extents_mm if e > 0]
     size = min(positive) if positive else dose_spacing_mm
     h = min(dose_spacing_mm, max(MIN_RESOLUTION_MM, size / SAMPLES_ACROSS))
@@ -902,9 +901,7 @@ def dvh(
             f"structure must be an rtplan.Structure, got {type(structure).__name__}"
         )
     cap = EndCap(end_cap) if isinstance(end_cap, str) else end_cap
-    if resolution_mm is not None and not (
-        math.isfinite(resolution_mm) and resolution_mm > 0
-    ):
+    if resolution_mm is not None and not (math.isfinite(resolution_mm) and resolution_mm > 0):
         raise EvaluationError(f"resolution_mm must be positive, got {resolution_mm}")
     if subsamples is not None and int(subsamples) < 1:
         raise EvaluationError(f"subsamples must be >= 1, got {subsamples}")
@@ -933,8 +930,7 @@ def _no_volume(structure: Structure, cap: EndCap | None = None) -> DVH:
     why = (
         "it has no closed contours"
         if not structure.closed_contours and structure.mask_image is None
-        else "it encloses no volume"
-        + (" with end_cap='none'" if cap is EndCap.NONE else "")
+        else "it encloses no volume" + (" with end_cap='none'" if cap is EndCap.NONE else "")
     )
     warn(f"structure {structure.name!r}: empty DVH because {why}")
     return _empty(structure.name, 0.0, roi_number=structure.number)
@@ -1003,14 +999,16 @@ def _sample_contours(
     hz_target = min(h, 0.5 * frame.spacing_along(n))
     u0 = math.floor(float(pu.min()) / h) * h - h
     v0 = math.floor(float(pv.min()) / h) * h - h
-    nu = int(math.ceil((float(pu.max()) - u0) / h)) + 2
-    nv = int(math.ceil((float(pv.max()) - v0) / h)) + 2
+    nu = math.ceil((float(pu.max()) - u0) / h) + 2
+    nv = math.ceil((float(pv.max()) - v0) / h) + 2
     direction = np.column_stack([u, v, n])
     mu, mv, mn = frame.per_mm(u), frame.per_mm(v), frame.per_mm(n)
     origin0 = u * (u0 + 0.5 * h) + v * (v0 + 0.5 * h)
     base0 = frame.index(origin0[np.newaxis, :])[0]
     total = 0.0
-    for p, frac in _plane_fractions(structure, groups, offsets, origin0, direction, h, nu, nv, nsub):
+    for p, frac in _plane_fractions(
+        structure, groups, offsets, origin0, direction, h, nu, nv, nsub
+    ):
         height = float(hi[p] - lo[p])
         if height <= 0:
             continue
@@ -1023,7 +1021,7 @@ def _sample_contours(
         pix_idx = np.ascontiguousarray(
             base[np.newaxis, :] + (ii * h)[:, np.newaxis] * mu + (jj * h)[:, np.newaxis] * mv
         )
-        nz = max(1, int(math.ceil(height / hz_target - 1e-9)))
+        nz = max(1, math.ceil(height / hz_target - 1e-9))
         dz = height / nz
         zc = lo[p] + (np.arange(nz) + 0.5) * dz - offsets[p]
         sl_idx = np.ascontiguousarray(zc[:, np.newaxis] * mn[np.newaxis, :])
@@ -1223,9 +1221,7 @@ def compute_dvhs(
         for nm in names:
             s = by_name.get(nm) or folded.get(nm.casefold())
             if s is None:
-                raise StructureError(
-                    f"no structure named {nm!r}; available: {', '.join(by_name)}"
-                )
+                raise StructureError(f"no structure named {nm!r}; available: {', '.join(by_name)}")
             picked.append(s)
         items = picked
     out: dict[str, DVH] = {}

@@ -81,7 +81,7 @@ def _interp(ev: FloatArray, ci: float, cj: float, ck: float) -> float:  # pragma
     a11 = ev[k1, j1, i0] + fi * (ev[k1, j1, i1] - ev[k1, j1, i0])
     b0 = a00 + fj * (a01 - a00)
     b1 = a10 + fj * (a11 - a10)
-    return b0 + fk * (b1 - b0)
+    return float(b0 + fk * (b1 - b0))
 
 
 @njit()
@@ -462,7 +462,7 @@ def _lattice(
     step_mm: float, radius_mm: float, dta_mm: float, active: Sequence[bool], spacing_ijk: FloatArray
 ) -> _Lattice:
     """Search offsets within ``radius_mm`` on a cubic lattice, grouped in cubes, sorted."""
-    nmax = int(math.floor(radius_mm / step_mm + 1e-9))
+    nmax = math.floor(radius_mm / step_mm + 1e-9)
     rng = [np.arange(-nmax, nmax + 1) if a else np.zeros(1, dtype=np.int64) for a in active]
     count = np.prod([r.size for r in rng])
     if count > 8 * _MAX_LATTICE:
@@ -521,8 +521,10 @@ def _bounds(
     """Windowed min, max of the evaluated dose and max gradient bound (Gy/mm), per node."""
     from scipy import ndimage
 
-    half = [int(math.ceil(reach_mm / s)) + 2 if n > 1 else 0 for s, n in
-            zip(spacing_ijk[::-1], ev.shape, strict=True)]
+    half = [
+        math.ceil(reach_mm / s) + 2 if n > 1 else 0
+        for s, n in zip(spacing_ijk[::-1], ev.shape, strict=True)
+    ]
     size = tuple(2 * h + 1 for h in half)
     lo = ndimage.minimum_filter(ev, size=size, mode="nearest")
     hi = ndimage.maximum_filter(ev, size=size, mode="nearest")
@@ -627,9 +629,11 @@ def gamma(
     nfrac = int(interp_fraction)
     ref, g_ref, shape = _as_volume(reference, reference_axes_mm, "reference")
     ev, g_ev, shape_ev = _as_volume(evaluated, evaluated_axes_mm, "evaluated")
-    if not isinstance(reference, Image) and not isinstance(evaluated, Image) and len(
-        shape
-    ) != len(shape_ev):
+    if (
+        not isinstance(reference, Image)
+        and not isinstance(evaluated, Image)
+        and len(shape) != len(shape_ev)
+    ):
         raise EvaluationError(
             f"reference is {len(shape)}D but evaluated is {len(shape_ev)}D; compare "
             "distributions of the same dimensionality"
@@ -716,9 +720,7 @@ def gamma(
     evaluated_n = int(np.count_nonzero(~np.isnan(g)))
     passed = int(np.count_nonzero(g <= 1.0))
     rate = 100.0 * passed / evaluated_n if evaluated_n else math.nan
-    logger.info(
-        "gamma %g%%/%gmm: %d points, pass rate %.2f%%", dp, dta, evaluated_n, rate
-    )
+    logger.info("gamma %g%%/%gmm: %d points, pass rate %.2f%%", dp, dta, evaluated_n, rate)
     gimg = Image(array=gmap3, grid=g_ref, units="1", name="gamma")
     return GammaResult(
         gamma_map=gimg,

@@ -114,9 +114,7 @@ def conformity_index_paddick(
     return tv_piv**2 / (tv * piv) if tv > 0 and piv > 0 else math.nan
 
 
-def gradient_index(
-    dose: Image, prescription_gy: float, *, body: Structure | None = None
-) -> float:
+def gradient_index(dose: Image, prescription_gy: float, *, body: Structure | None = None) -> float:
     """Gradient index ``PIV_50% / PIV_100%`` (Paddick & Lippitz 2006).
 
     Parameters
@@ -198,7 +196,9 @@ def format_metrics_table(rows: Sequence[Mapping[str, float | str]]) -> str:
     if not rows:
         return "(no structures)"
     keys = [k for k in METRIC_TITLES if k in rows[0]]
-    cells = [[METRIC_TITLES[k] for k in keys]] + [[_fmt(r.get(k, math.nan)) for k in keys] for r in rows]
+    cells = [[METRIC_TITLES[k] for k in keys]] + [
+        [_fmt(r.get(k, math.nan)) for k in keys] for r in rows
+    ]
     widths = [max(len(row[c]) for row in cells) for c in range(len(keys))]
     lines = []
     for n, row in enumerate(cells):
@@ -227,7 +227,9 @@ def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Pat
         for r in rows:
             w.writerow(
                 [
-                    r[k] if isinstance(r[k], str) else ("" if not math.isfinite(float(r[k])) else f"{float(r[k]):.6g}")
+                    r[k]
+                    if isinstance(r[k], str)
+                    else ("" if not math.isfinite(float(r[k])) else f"{float(r[k]):.6g}")
                     for k in keys
                 ]
             )

@@ -58,39 +58,75 @@ _PARALLEL_TOL_MM = 0.5  # largest spread of a contour across the slice normal
 
 # ----------------------------------------------------------------------------- kernels
 @numba.njit(cache=True, nogil=True)
-def _crossings(
-    xs: FloatArray,
-    ys: FloatArray,
-    ring_starts: IntArray,
-    r0: int,
-    r1: int,
-    y: float,
-    buf: FloatArray,
-) -> int:  # pragma: no cover - compiled
-    """Sorted x positions where the line at ``y`` crosses rings ``r0..r1-1``.
+def _edge_table(
+    xs: FloatArray, ys: FloatArray, ring_starts: IntArray, r0: int, r1: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:  # pragma: no cover - compiled
+    """Non-horizontal edges of rings ``r0..r1-1``, lower end first, sorted by lower y.
 
-    Each edge counts on the half-open interval ``[y_low, y_high)`` of its lower and
-    upper end, and its crossing is computed from the lower end, so that an edge run
-    twice in opposite directions (a keyhole bridge) gives two bit-identical crossings.
+    Each edge is stored from its lower end, so an edge run twice in opposite directions
+    (a keyhole bridge) is stored twice identically and gives bit-identical crossings.
     """
-    cnt = 0
+    n = ring_starts[r1] - ring_starts[r0]
+    xa = np.empty(n)
+    ya = np.empty(n)
+    xb = np.empty(n)
+    yb = np.empty(n)
+    m = 0
     for r in range(r0, r1):
         a = ring_starts[r]
         b = ring_starts[r + 1]
         for e in range(a, b):
             f = e + 1 if e + 1 < b else a
-            xa, ya, xb, yb = xs[e], ys[e], xs[f], ys[f]
-            if ya > yb:
-                xa, ya, xb, yb = xb, yb, xa, ya
-            if ya <= y < yb:
-                x = xa + (y - ya) * (xb - xa) / (yb - ya)
-                # insertion sort: a scan line crosses few edges
-                p = cnt
-                while p > 0 and buf[p - 1] > x:
-                    buf[p] = buf[p - 1]
-                    p -= 1
-                buf[p] = x
-                cnt += 1
+            if ys[e] == ys[f]:
+                continue
+            if ys[e] < ys[f]:
+                xa[m], ya[m], xb[m], yb[m] = xs[e], ys[e], xs[f], ys[f]
+            else:
+                xa[m], ya[m], xb[m], yb[m] = xs[f], ys[f], xs[e], ys[e]
+            m += 1
+    order = np.argsort(ya[:m], kind="mergesort")
+    return xa[order], ya[order], xb[order], yb[order]
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(
+    xa: FloatArray,
+    ya: FloatArray,
+    xb: FloatArray,
+    yb: FloatArray,
+    y: float,
+    state: IntArray,
+    active: IntArray,
+    buf: FloatArray,
+) -> int:  # pragma: no cover - compiled
+    """Sorted crossings of the line at ``y`` with the edges (active edge table).
+
+    Scan lines must come in increasing ``y``; ``state`` holds (next edge to enter, number
+    of active edges). An edge counts on ``[y_low, y_high)``, so a vertex on the line is
+    crossed once where the outline passes through it and zero or two times at an extremum.
+    """
+    p, na = state[0], state[1]
+    n = ya.shape[0]
+    while p < n and ya[p] <= y:
+        active[na] = p
+        na += 1
+        p += 1
+    cnt = 0
+    keep = 0
+    for q in range(na):
+        e = active[q]
+        if yb[e] <= y:
+            continue
+        active[keep] = e
+        keep += 1
+        x = xa[e] + (y - ya[e]) * (xb[e] - xa[e]) / (yb[e] - ya[e])
+        i = cnt  # insertion sort: a scan line crosses few edges
+        while i > 0 and buf[i - 1] > x:
+            buf[i] = buf[i - 1]
+            i -= 1
+        buf[i] = x
+        cnt += 1
+    state[0], state[1] = p, keep
     return cnt
 
 
@@ -105,16 +141,17 @@ def _fill_plane_centres(
 ) -> None:  # pragma: no cover - compiled
     """Set ``out[j, i]`` where pixel centre ``(i, j)`` is inside rings ``r0..r1-1``."""
     nj, ni = out.shape
-    v0, v1 = ring_starts[r0], ring_starts[r1]
-    if v1 - v0 < 3:
+    xa, ya, xb, yb = _edge_table(xs, ys, ring_starts, r0, r1)
+    n = ya.shape[0]
+    if n < 2:
         return
-    ymin = ys[v0:v1].min()
-    ymax = ys[v0:v1].max()
-    j0 = int(min(max(np.ceil(ymin), 0.0), float(nj)))
-    j1 = int(min(max(np.floor(ymax), -1.0), float(nj - 1)))
-    buf = np.empty(v1 - v0 + 1)
+    j0 = int(min(max(np.ceil(ya[0]), 0.0), float(nj)))
+    j1 = int(min(max(np.floor(yb.max()), -1.0), float(nj - 1)))
+    state = np.zeros(2, dtype=np.int64)
+    active = np.empty(n, dtype=np.int64)
+    buf = np.empty(n)
     for j in range(j0, j1 + 1):
-        cnt = _crossings(xs, ys, ring_starts, r0, r1, float(j), buf)
+        cnt = _scan(xa, ya, xb, yb, float(j), state, active, buf)
         for q in range(0, cnt - 1, 2):
             # centres i with buf[q] <= i < buf[q + 1]
             i0 = int(min(max(np.ceil(buf[q]), 0.0), float(ni)))
@@ -136,34 +173,35 @@ def _fill_plane_fraction(
 ) -> None:  # pragma: no cover - compiled
     """Add ``weight`` times the inside fraction of each pixel to ``out[j, i]``."""
     nj, ni = out.shape
-    v0, v1 = ring_starts[r0], ring_starts[r1]
-    if v1 - v0 < 3:
+    xa, ya, xb, yb = _edge_table(xs, ys, ring_starts, r0, r1)
+    n = ya.shape[0]
+    if n < 2:
         return
-    ymin = ys[v0:v1].min()
-    ymax = ys[v0:v1].max()
-    j0 = int(min(max(np.floor(ymin + 0.5), 0.0), float(nj)))
-    j1 = int(min(max(np.floor(ymax + 0.5), -1.0), float(nj - 1)))
-    buf = np.empty(v1 - v0 + 1)
+    j0 = int(min(max(np.floor(ya[0] + 0.5), 0.0), float(nj)))
+    j1 = int(min(max(np.floor(yb.max() + 0.5), -1.0), float(nj - 1)))
+    state = np.zeros(2, dtype=np.int64)
+    active = np.empty(n, dtype=np.int64)
+    buf = np.empty(n)
     w = weight / nsub
     lo, hi = -0.5, ni - 0.5
     for j in range(j0, j1 + 1):
         for s in range(nsub):
             y = j - 0.5 + (s + 0.5) / nsub
-            cnt = _crossings(xs, ys, ring_starts, r0, r1, y, buf)
+            cnt = _scan(xa, ya, xb, yb, y, state, active, buf)
             for q in range(0, cnt - 1, 2):
-                xa = max(lo, buf[q])
-                xb = min(hi, buf[q + 1])
-                if xb <= xa:
+                xl = max(lo, buf[q])
+                xr = min(hi, buf[q + 1])
+                if xr <= xl:
                     continue
-                ia = min(ni - 1, int(np.floor(xa + 0.5)))
-                ib = min(ni - 1, int(np.floor(xb + 0.5)))
-                if ia == ib:
-                    out[j, ia] += (xb - xa) * w
+                il = min(ni - 1, int(np.floor(xl + 0.5)))
+                ir = min(ni - 1, int(np.floor(xr + 0.5)))
+                if il == ir:
+                    out[j, il] += (xr - xl) * w
                 else:
-                    out[j, ia] += (ia + 0.5 - xa) * w
-                    for i in range(ia + 1, ib):
+                    out[j, il] += (il + 0.5 - xl) * w
+                    for i in range(il + 1, ir):
                         out[j, i] += w
-                    out[j, ib] += (xb - (ib - 0.5)) * w
+                    out[j, ir] += (xr - (ir - 0.5)) * w
 
 
 @numba.njit(cache=True, parallel=True)

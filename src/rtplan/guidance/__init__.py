@@ -4,13 +4,16 @@
   keep a clearance from avoided structures and tissue classes, and ranks them.
 * :func:`render_overlay` draws a CT plane (axial, coronal, sagittal or along the needle)
   with structures, isodoses and the trajectory as an RGB array; :func:`save_png` saves it.
-* :func:`render_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle).
+* :func:`build_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle),
+  saved as a PNG screenshot, a VTK multiblock, glTF, or (with trame) HTML.
 * :func:`trajectory_structures`, :func:`write_presentation_state` export the plan for
   PACS and treatment-planning systems.
 """
 
 from __future__ import annotations
 
+from rtplan.guidance._gsps import write_presentation_state
+from rtplan.guidance._markers import SlicePiece, slice_pieces, trajectory_structures
 from rtplan.guidance._overlay import (
     ISODOSE_COLORS,
     PLANES,
@@ -21,6 +24,7 @@ from rtplan.guidance._overlay import (
     render_overlay,
     save_png,
 )
+from rtplan.guidance._scene import VIEWS, Scene, SceneItem, build_scene
 from rtplan.guidance._trajectory import (
     DEFAULT_WEIGHTS,
     AccessibilityMap,
@@ -33,14 +37,22 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "ISODOSE_COLORS",
     "PLANES",
+    "VIEWS",
     "WINDOWS",
     "AccessibilityMap",
+    "Scene",
+    "SceneItem",
+    "SlicePiece",
     "Trajectory",
     "TrajectoryResult",
     "View",
+    "build_scene",
     "orientation_labels",
     "overlay_view",
     "plan_trajectory",
     "render_overlay",
     "save_png",
+    "slice_pieces",
+    "trajectory_structures",
+    "write_presentation_state",
 ]

@@ -663,11 +663,11 @@ def render_overlay(
             image_part.blend(_jet(frac), alpha)
 
     # ---- accessibility, structures, isodoses, needle
-    if accessibility is not None:
-        _draw_accessibility(image_part, view, accessibility)
     for s in structures:
         for pts, closed in _structure_lines(s, ct, view):
             image_part.polyline(pts, s.color, line_width, closed=closed)
+    if accessibility is not None:
+        _draw_accessibility(image_part, view, accessibility)
     colors = ISODOSE_COLORS if isodose_colors is None else isodose_colors
     if dvals is not None and rx is not None and dose_display in ("lines", "both"):
         for pct in sorted(isodose_percent):
@@ -687,9 +687,14 @@ def render_overlay(
     if scale_bar:
         _scale_bar(image_part, view, rows, cols)
     if annotate:
-        axis_name = {"axial": "z", "coronal": "y", "sagittal": "x"}.get(view.plane, "offset")
-        caption = f"{view.plane.replace('_', ' ')}  {axis_name} = {view.at_mm:.1f} mm"
-        image_part.text(caption, 6, 6, (255, 255, 255), size_px=12)
+        caption = {
+            "axial": f"Axial z {view.at_mm:.1f} mm",
+            "coronal": f"Coronal y {view.at_mm:.1f} mm",
+            "sagittal": f"Sagittal x {view.at_mm:.1f} mm",
+            "oblique": f"Needle plane {view.at_mm:+.1f} mm",
+            "oblique_orthogonal": f"Needle plane (orth.) {view.at_mm:+.1f} mm",
+        }[view.plane]
+        image_part.text(caption, 6, 6, (255, 255, 255), size_px=11)
         image_part.text(f"W{width:g} L{level:g} ({wname})", 6, 22, (200, 200, 200), size_px=11)
         if trajectory is not None:
             image_part.text(

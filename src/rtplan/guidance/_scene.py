@@ -107,7 +107,8 @@ class Scene:
     items : tuple of SceneItem
         Drawn in order.
     focus_mm : numpy.ndarray, shape (3,)
-        Point the camera looks at (LPS mm).
+        Point the camera looks at (LPS mm); the camera is then moved along its direction
+        so that every object is in view.
     """
 
     items: tuple[SceneItem, ...]
@@ -160,21 +161,9 @@ class Scene:
                 name=item.name,
             )
         direction, up = VIEWS[view]
-        bounds = np.array(
-            [i.mesh.bounds for i in self.items if i.mesh.n_points], dtype=np.float64
-        ).reshape(-1, 6)
-        if bounds.size:
-            lo = bounds[:, 0::2].min(axis=0)
-            hi = bounds[:, 1::2].max(axis=0)
-            size = float(np.linalg.norm(hi - lo))
-        else:
-            size = 100.0
         focus = np.asarray(self.focus_mm, dtype=np.float64)
-        pl.camera_position = [
-            tuple(focus + 2.2 * size * np.asarray(direction)),
-            tuple(focus),
-            up,
-        ]
+        pl.camera_position = [tuple(focus + 1000.0 * np.asarray(direction)), tuple(focus), up]
+        pl.renderer.reset_camera()  # keep the direction, fit every object in the window
         pl.add_text(f"view: {view} (LPS)", font_size=9, color="white")
         return pl
 
@@ -418,7 +407,7 @@ def build_scene(
         bone_mask = tissue.bone_mask(ct, body_mask)
         bone_color = (241, 214, 145)
     items.append(
-        SceneItem(name="Bone", mesh=_mask_surface(bone_mask, grid), color=bone_color, opacity=1.0)
+        SceneItem(name="Bone", mesh=_mask_surface(bone_mask, grid), color=bone_color, opacity=0.5)
     )
     for s in structures:
         items.append(

@@ -493,7 +493,18 @@ def read_rtdose(
         summation=summation,
         medium=medium,
         fractions=fractions,
+        plan_uid=_referenced_plan_uid(ds),
     )
+
+
+def _referenced_plan_uid(ds: Any) -> str:
+    """SOP Instance UID of the first Referenced RT Plan, or an empty string."""
+    seq = ds.get("ReferencedRTPlanSequence") or []
+    for item in seq:
+        uid = str(item.get("ReferencedSOPInstanceUID", "") or "")
+        if uid:
+            return uid
+    return ""
 
 
 # ---------------------------------------------------------------------------- writing
@@ -596,6 +607,8 @@ def write_rtdose(
             f"(supported: {', '.join(WRITABLE_SUMMATIONS)})"
         )
     plan_uids = [plan_sop_uid] if isinstance(plan_sop_uid, str) else list(plan_sop_uid or [])
+    if not plan_uids and dose.plan_uid:
+        plan_uids = [dose.plan_uid]
     if not plan_uids:
         raise DicomWriteError(
             f"dose {dose.name!r}: DoseSummationType {summation} requires a Referenced RT Plan "

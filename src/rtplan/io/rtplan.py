@@ -283,7 +283,7 @@ def write_rtplan(
         modality="RTPLAN",
         series=series,
         series_description=series_description,
-        sop_instance_uid=sop_instance_uid,
+        sop_instance_uid=sop_instance_uid or plan.uid,
     )
     now = datetime.datetime.now()
     # RT General Plan
@@ -681,5 +681,6 @@ def read_rtplan(path: str | os.PathLike[str]) -> Plan:
         target_name=target_name,
         name=str(ds.get("RTPlanName", "") or ds.get("RTPlanLabel", "") or ""),
         patient_position=position,
+        uid=str(ds.get("SOPInstanceUID", "") or "") or Plan().uid,
         extra=extra,
     )

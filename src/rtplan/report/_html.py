@@ -129,7 +129,7 @@ class HtmlReport:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         sub = f'<p class="meta">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
             f"<h1>{html.escape(self.title)}</h1>{sub}"
             + "\n".join(self._parts)

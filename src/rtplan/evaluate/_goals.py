@@ -1,0 +1,381 @@
+"""Clinical goals: ``"PTV D95 >= 95 %"`` and the like, evaluated into a pass/fail table.
+
+Grammar (case-insensitive, spaces optional around the operator)::
+
+    <structure> <metric> <operator> <value> [<unit>]
+
+* metric ``D<v>`` / ``D<v>%`` / ``D<v>cc``: the minimum dose to the hottest ``v`` percent
+  (default) or ``v`` cm³ of the structure; ``Dmax``, ``Dmin``, ``Dmean``, ``Dmedian``.
+  Its value is a dose in ``Gy`` (default), ``cGy`` or ``%`` of the prescription.
+* metric ``V<x>Gy`` / ``V<x>cGy`` / ``V<x>%``: the volume receiving at least ``x`` Gy (the
+  default unit) or ``x`` percent of the prescription. Its value is a volume in ``%`` of
+  the structure (default) or ``cc`` (cm³).
+* operator ``<=``, ``<``, ``>=``, ``>`` (``≤`` and ``≥`` are accepted).
+
+Examples: ``"PTV D95 >= 95 %"``, ``"PTV D95% >= 28.5 Gy"``, ``"SpinalCord D0.03cc <= 14
+Gy"``, ``"Femur V20Gy <= 10 %"``, ``"Body Dmax <= 107 %"``, ``"Bladder V40Gy <= 50 cc"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtplan.evaluate._common import EvaluationError, check_dose
+from rtplan.evaluate._dvh import DVH, dvh
+from rtplan.image import Image
+from rtplan.structures import Structure
+
+__all__ = ["ClinicalGoal", "GoalResult", "GoalTable", "evaluate_goals", "parse_goal"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+_NUM = r"\d+(?:\.\d*)?|\.\d+"
+_GOAL_RE = re.compile(
+    rf"""^\s*(?P<roi>.+?)\s+
+    (?P<metric>D(?:max|min|mean|median)
+              |D(?P<dv>{_NUM})\s*(?P<dvu>%|cc|cm3|cm³)?
+              |V(?P<vd>{_NUM})\s*(?P<vdu>cGy|Gy|%)?)
+    \s*(?P<op><=|>=|<|>|≤|≥)\s*
+    (?P<value>[-+]?(?:{_NUM}))\s*(?P<unit>cGy|Gy|%|cc|cm3|cm³)?\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClinicalGoal:
+    """One dose-volume constraint on one structure.
+
+    Attributes
+    ----------
+    structure : str
+        Structure name (matched case-insensitively when not found exactly).
+    quantity : {"D", "V", "Dmax", "Dmin", "Dmean", "Dmedian"}
+        ``D``: dose at a volume; ``V``: volume at a dose; the others: dose statistics.
+    at : float or None
+        Volume (for ``D``) or dose level (for ``V``).
+    at_unit : str
+        ``"%"`` or ``"cc"`` for ``D``; ``"Gy"`` or ``"%"`` (of prescription) for ``V``.
+    op : {"<=", "<", ">=", ">"}
+    value : float
+        Limit.
+    unit : str
+        ``"Gy"`` or ``"%"`` (of prescription) for doses; ``"%"`` or ``"cc"`` for volumes.
+    text : str
+        The goal as written.
+    """
+
+    structure: str
+    quantity: str
+    at: float | None
+    at_unit: str
+    op: str
+    value: float
+    unit: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise EvaluationError(f"goal {self.text!r}: operator must be one of {list(_OPS)}")
+        if self.quantity not in ("D", "V", "Dmax", "Dmin", "Dmean", "Dmedian"):
+            raise EvaluationError(f"goal {self.text!r}: unknown quantity {self.quantity!r}")
+
+    @property
+    def needs_prescription(self) -> bool:
+        """True when the goal is relative to the prescription dose."""
+        return (self.quantity == "V" and self.at_unit == "%") or (
+            self.quantity != "V" and self.unit == "%"
+        )
+
+    @property
+    def metric(self) -> str:
+        """The metric as written in tables: ``D95%``, ``D0.03cc``, ``V20Gy``, ``Dmax``..."""
+        if self.quantity in ("D", "V"):
+            return f"{self.quantity}{self.at:g}{self.at_unit}"
+        return self.quantity
+
+    def measure(self, h: DVH, prescription_gy: float | None = None) -> float:
+        """The goal's quantity for a DVH, in the goal's unit (:attr:`unit`).
+
+        Raises
+        ------
+        EvaluationError
+            If the goal is relative to the prescription and none is given.
+        """
+        rx = prescription_gy
+        if self.needs_prescription and (rx is None or not rx > 0):
+            raise EvaluationError(
+                f"goal {self.text!r} is relative to the prescription; pass prescription_gy"
+            )
+        if self.quantity == "V":
+            assert self.at is not None
+            return h.V(self.at, volume_unit=self.unit, dose_unit=self.at_unit, prescription_gy=rx)
+        if self.quantity == "D":
+            assert self.at is not None
+            gy = h.D(self.at, volume_unit=self.at_unit)
+        else:
+            gy = {
+                "Dmax": h.max_gy,
+                "Dmin": h.min_gy,
+                "Dmean": h.mean_gy,
+                "Dmedian": h.D50,
+            }[self.quantity]
+        if self.unit == "%":
+            assert rx is not None
+            return 100.0 * gy / rx
+        return gy
+
+    def check(self, measured: float) -> bool | None:
+        """Whether a measured value meets the goal (``None`` when it is undefined)."""
+        if not math.isfinite(measured):
+            return None
+        return bool(_OPS[self.op](measured, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.structure} {self.metric} {self.op} {self.value:g} {self.unit}"
+
+
+def parse_goal(text: str) -> ClinicalGoal:
+    """Parse a clinical goal written as text (see the module notes for the grammar).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"PTV D95 >= 95 %"`` or ``"SpinalCord D0.03cc <= 14 Gy"``.
+
+    Returns
+    -------
+    ClinicalGoal
+
+    Raises
+    ------
+    EvaluationError
+        If the text does not follow the grammar or its units do not fit the metric.
+
+    Examples
+    --------
+    >>> g = parse_goal("Femur V20Gy <= 10 %")
+    >>> (g.structure, g.quantity, g.at, g.at_unit, g.op, g.value, g.unit)
+    ('Femur', 'V', 20.0, 'Gy', '<=', 10.0, '%')
+    """
+    m = _GOAL_RE.match(text)
+    if m is None:
+        raise EvaluationError(
+            f"cannot read the goal {text!r}; write '<structure> <metric> <op> <value> <unit>', "
+            "e.g. 'PTV D95% >= 95 %', 'SpinalCord D0.03cc <= 14 Gy', 'Femur V20Gy <= 10 %'"
+        )
+    op = {"≤": "<=", "≥": ">="}.get(m["op"], m["op"])
+    value = float(m["value"])
+    unit = (m["unit"] or "").lower().replace("cm3", "cc").replace("cm³", "cc")
+    metric = m["metric"]
+    if m["dv"] is not None:
+        quantity, at = "D", float(m["dv"])
+        at_unit = (m["dvu"] or "%").lower().replace("cm3", "cc").replace("cm³", "cc")
+    elif m["vd"] is not None:
+        quantity, at = "V", float(m["vd"])
+        vdu = (m["vdu"] or "Gy").lower()
+        at_unit = "%" if vdu == "%" else "Gy"
+        if vdu == "cgy":
+            at /= 100.0
+    else:
+        quantity, at, at_unit = "D" + metric[1:].lower(), None, ""
+    if quantity == "V":
+        unit = unit or "%"
+        if unit not in ("%", "cc"):
+            raise EvaluationError(f"goal {text!r}: a volume limit is in '%' or 'cc', not {unit!r}")
+    else:
+        unit = unit or "gy"
+        if unit not in ("gy", "cgy", "%"):
+            raise EvaluationError(f"goal {text!r}: a dose limit is in 'Gy' or '%', not {unit!r}")
+        if unit == "cgy":
+            value, unit = value / 100.0, "gy"
+        unit = "Gy" if unit == "gy" else "%"
+    return ClinicalGoal(
+        structure=m["roi"].strip(),
+        quantity=quantity,
+        at=at,
+        at_unit=at_unit,
+        op=op,
+        value=value,
+        unit=unit,
+        text=text.strip(),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GoalResult:
+    """One row of a goal table.
+
+    Attributes
+    ----------
+    goal : ClinicalGoal
+    measured : float
+        In the goal's unit; ``nan`` when it could not be measured.
+    passed : bool or None
+        ``None`` when the goal could not be evaluated (see ``note``).
+    note : str
+        Why a goal was not evaluated (missing structure, empty DVH...).
+    """
+
+    goal: ClinicalGoal
+    measured: float
+    passed: bool | None
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        """``"PASS"``, ``"FAIL"`` or ``"N/A"``."""
+        return "N/A" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+
+@dataclass(frozen=True, slots=True)
+class GoalTable:
+    """The evaluated goals, in the order given."""
+
+    rows: tuple[GoalResult, ...]
+
+    def __iter__(self) -> Iterator[GoalResult]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def all_passed(self) -> bool:
+        """True when every goal was evaluated and passed."""
+        return all(r.passed is True for r in self.rows)
+
+    @property
+    def n_failed(self) -> int:
+        """Goals evaluated and failed."""
+        return sum(1 for r in self.rows if r.passed is False)
+
+    def format_table(self) -> str:
+        """Fixed-width text: structure, goal, measured value, result (and notes)."""
+        head = ["Structure", "Goal", "Measured", "Result"]
+        cells = [head]
+        for r in self.rows:
+            g = r.goal
+            meas = "-" if not math.isfinite(r.measured) else f"{r.measured:.2f} {g.unit}"
+            goal = f"{g.metric} {g.op} {g.value:g} {g.unit}"
+            status = r.status + (f" ({r.note})" if r.note else "")
+            cells.append([g.structure, goal, meas, status])
+        widths = [max(len(row[c]) for row in cells) for c in range(4)]
+        lines = []
+        for n, row in enumerate(cells):
+            lines.append(
+                "  ".join(
+                    row[c].rjust(widths[c]) if c == 2 else row[c].ljust(widths[c]) for c in range(4)
+                ).rstrip()
+            )
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        passed = sum(1 for r in self.rows if r.passed)
+        lines.append(f"{passed} of {len(self.rows)} goals met")
+        return "\n".join(lines)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the table as CSV (structure, goal, measured, unit, result, note)."""
+        p = Path(path)
+        with p.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["structure", "goal", "measured", "unit", "result", "note"])
+            for r in self.rows:
+                meas = "" if not math.isfinite(r.measured) else f"{r.measured:.6g}"
+                w.writerow([r.goal.structure, r.goal.text, meas, r.goal.unit, r.status, r.note])
+        return p
+
+
+def evaluate_goals(
+    goals: Iterable[ClinicalGoal | str],
+    dose: Image,
+    structures: Iterable[Structure],
+    prescription_gy: float | None = None,
+    *,
+    dvhs: Mapping[str, DVH] | None = None,
+    **dvh_options: Any,
+) -> GoalTable:
+    """Evaluate clinical goals into a pass/fail table.
+
+    Parameters
+    ----------
+    goals : iterable of ClinicalGoal or str
+        Goals, or texts for :func:`parse_goal`.
+    dose : rtplan.Dose
+        Dose in Gy.
+    structures : StructureSet or iterable of Structure
+        Looked up by name (exact, then case-insensitive).
+    prescription_gy : float, optional
+        Needed by goals in percent of the prescription.
+    dvhs : mapping of str to DVH, optional
+        Already computed DVHs by structure name (reused instead of recomputed).
+    **dvh_options
+        Passed to :func:`rtplan.evaluate.dvh`.
+
+    Returns
+    -------
+    GoalTable
+        A missing or empty structure gives a row with ``passed=None`` and a note.
+
+    Raises
+    ------
+    EvaluationError
+        If a goal text cannot be parsed, or a relative goal has no prescription.
+
+    Examples
+    --------
+    >>> table = evaluate_goals(["PTV D95 >= 95 %"], dose, study.structures, 30.0)  # doctest: +SKIP
+    >>> print(table.format_table())  # doctest: +SKIP
+    """
+    dose = check_dose(dose)
+    parsed = [g if isinstance(g, ClinicalGoal) else parse_goal(g) for g in goals]
+    if prescription_gy is None:
+        for g in parsed:
+            if g.needs_prescription:
+                raise EvaluationError(
+                    f"goal {g.text!r} is relative to the prescription; pass prescription_gy"
+                )
+    items: Sequence[Structure] = list(structures)
+    exact = {s.name: s for s in items}
+    folded: dict[str, list[Structure]] = {}
+    for item in items:
+        folded.setdefault(item.name.casefold(), []).append(item)
+    cache: dict[str, DVH] = dict(dvhs or {})
+    rows: list[GoalResult] = []
+    for g in parsed:
+        s: Structure | None = exact.get(g.structure)
+        if s is None and len(folded.get(g.structure.casefold(), [])) == 1:
+            s = folded[g.structure.casefold()][0]
+        if s is None:
+            rows.append(
+                GoalResult(goal=g, measured=math.nan, passed=None, note="no such structure")
+            )
+            continue
+        h = cache.get(s.name)
+        if h is None:
+            h = dvh(dose, s, **dvh_options)
+            cache[s.name] = h
+        if h.is_empty:
+            rows.append(GoalResult(goal=g, measured=math.nan, passed=None, note="empty DVH"))
+            continue
+        value = g.measure(h, prescription_gy)
+        passed = g.check(value)
+        rows.append(
+            GoalResult(
+                goal=g,
+                measured=value,
+                passed=passed,
+                note="" if passed is not None else "undefined for this structure",
+            )
+        )
+    return GoalTable(tuple(rows))
