@@ -774,3 +774,66 @@ def test_written_contours_keep_all_digits_that_matter(tmp_path: Path, ct: Image)
     assert ct.series is not None
     assert c.ContourImageSequence[0].ReferencedSOPInstanceUID == ct.series.sop_instance_uids[5]
     assert math.isclose(float(c.ContourData[2]), z, abs_tol=1e-9)
+
+
+def test_contours_from_two_planes_on_one_slice_are_reported(tmp_path: Path, ct: Image) -> None:
+    rois = [
+        {"number": 1, "name": "Twice", "contours": [
+            ("CLOSED_PLANAR", ellipse(8, 8, slice_z(4) - 0.6), ""),
+            ("CLOSED_PLANAR", ellipse(4, 4, slice_z(4) + 0.7), ""),
+        ]},
+    ]  # fmt: skip
+    path = _write_rs(tmp_path / "rs.dcm", ct, rois)
+    with pytest.warns(RtplanWarning) as record:
+        s = read_rtstruct(path, reference=ct)["Twice"]
+    text = " | ".join(str(w.message) for w in record)
+    assert "'Twice': 2 contour(s) lie between CT slices (up to 0.7 mm off)" in text
+    assert "'Twice': contours from different planes fall on the same CT slice(s) [4]" in text
+    assert all(w.filename == __file__ for w in record)  # reported at the caller
+    m = s.mask(ct.grid)[4]
+    assert m.sum() == pytest.approx(np.pi * (64 - 16), rel=0.05)  # even-odd: a ring
+
+
+def test_reads_an_rtstruct_written_by_rt_utils(tmp_path: Path, ct_square: Image) -> None:
+    """rt-utils contours run through the centres of the mask's boundary pixels, so under
+    the half-open centre rule the mask read back lies between the original mask less
+    its boundary ring and the original mask."""
+    from rt_utils import RTStructBuilder
+
+    assert ct_square.series is not None
+    rng = np.random.default_rng(5)
+    blob = ndimage.gaussian_filter(rng.random((10, 48, 48)), 2.0) > 0.51
+    blob[:, :2] = blob[:, -2:] = False
+    blob[:, :, :2] = blob[:, :, -2:] = False
+    # no one-pixel islands: rt-utils writes those as 1- or 2-point CLOSED_PLANAR contours,
+    # which enclose nothing and are skipped with a warning
+    blob = ndimage.binary_opening(blob, np.ones((1, 3, 3), dtype=bool))
+    # rt-utils 1.2.7 sets attributes pydicom 3 deprecates
+    with pytest.warns(DeprecationWarning, match="will be removed in v4.0"):
+        rtu = RTStructBuilder.create_new(str(ct_square.series.files[0].parent))
+    rtu.add_roi(mask=blob.transpose(1, 2, 0), color=[10, 200, 30], name="Blob")
+    rtu.save(str(tmp_path / "rtu.dcm"))
+    ss = read_rtstruct(tmp_path / "rtu.dcm", reference=ct_square)
+    s = ss["Blob"]
+    assert (s.number, s.color, s.interpreted_type) == (1, (10, 200, 30), "")
+    assert ss.frame_of_reference_uid == ct_square.series.frame_of_reference_uid
+    m = s.mask(ct_square.grid)
+    cross = np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], dtype=bool)
+    assert np.all(m[ndimage.binary_erosion(blob, cross)])
+    assert not np.any(m & ~blob)
+
+
+def test_very_long_contours_are_written_in_implicit_vr(
+    tmp_path: Path, ct: Image, dciodvfy: Any
+) -> None:
+    """Explicit VR DS lengths stop at 65534 bytes; 8000 points need about 250 kB."""
+    pts = ellipse(15.123456, 11.654321, slice_z(3), n=8000)
+    s = Structure(name="Fine", interpreted_type="ORGAN", contours=(Contour(points_mm=pts),))
+    out = write_rtstruct([s], tmp_path / "RS.dcm", reference=ct)
+    ds = pydicom.dcmread(out)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    c = ds.ROIContourSequence[0].ContourSequence[0]
+    assert int(c.NumberOfContourPoints) == 8000
+    assert dciodvfy(out) == []
+    back = read_rtstruct(out, reference=ct)["Fine"]
+    np.testing.assert_allclose(back.contours[0].points_mm, pts, atol=1e-5)

@@ -40,15 +40,57 @@ if TYPE_CHECKING:
     from rtplan.dose.machines._model import BeamModel
     from rtplan.plan import Beam
 
-__all__ = ["CollapsedConeEngine", "transport_direction"]
+__all__ = ["ETA_STEP", "CollapsedConeEngine", "quantise_density", "transport_direction"]
 
 FloatArray = npt.NDArray[np.float64]
+
+
+ETA_STEP = 1.0e-3
+"""Resolution of the electron density in the transport tables (relative to water)."""
+
+
+def quantise_density(eta: FloatArray) -> npt.NDArray[np.int32]:
+    """Electron densities as indices of :data:`ETA_STEP` bins (nearest), for the tables.
+
+    Parameters
+    ----------
+    eta : numpy.ndarray
+        Relative electron densities (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        ``round(eta / ETA_STEP)``.
+    """
+    return np.rint(np.asarray(eta) / ETA_STEP).astype(np.int32)
+
+
+@njit()
+def _tables(
+    n_levels: int, step_cm: float, amplitude: FloatArray, rate_per_cm: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per density level: ``ds``, ``exp(-a ds)``, ``A (1 - exp) / a`` and ``A (ds - f)``."""
+    n_terms = amplitude.size
+    ds = np.empty(n_levels)
+    ex = np.empty((n_levels, n_terms))
+    rel = np.empty((n_levels, n_terms))
+    own = np.empty((n_levels, n_terms))
+    for q in range(n_levels):
+        d = q * ETA_STEP * step_cm
+        ds[q] = d
+        for t in range(n_terms):
+            e = math.exp(-rate_per_cm[t] * d)
+            f = (1.0 - e) / rate_per_cm[t]
+            ex[q, t] = e
+            rel[q, t] = amplitude[t] * f
+            own[q, t] = amplitude[t] * (d - f)
+    return ds, ex, rel, own
 
 
 @njit(parallel=True)
 def transport_direction(
     terma: FloatArray,
-    eta: FloatArray,
+    level: npt.NDArray[np.int32],
     dose: FloatArray,
     spacing_mm: FloatArray,
     direction: FloatArray,
@@ -61,8 +103,9 @@ def transport_direction(
     ----------
     terma : numpy.ndarray, shape (nk, nj, ni)
         Water-equivalent TERMA.
-    eta : numpy.ndarray, shape (nk, nj, ni)
-        Relative electron density (radiological scaling of path lengths).
+    level : numpy.ndarray of int32, shape (nk, nj, ni)
+        Relative electron density quantised by :func:`quantise_density` (radiological
+        scaling of path lengths).
     dose : numpy.ndarray, shape (nk, nj, ni)
         Accumulator of imparted energy per unit mass of water-equivalent medium.
     spacing_mm : numpy.ndarray, shape (3,)
@@ -84,13 +127,21 @@ def transport_direction(
         a = 1
     if abs(v[2]) > abs(v[a]):
         a = 2
-    b = (a + 1) % 3
-    c = (a + 2) % 3
+    # transverse axes: c is the one with the smaller memory stride, so that consecutive
+    # lines (handled by the same thread) touch neighbouring memory
+    if a == 0:
+        b, c = 2, 1
+    elif a == 1:
+        b, c = 2, 0
+    else:
+        b, c = 1, 0
     va = abs(v[a])
     sb = v[b] / va
     sc = v[c] / va
     forward = v[a] > 0
     step_cm = 0.1 / va
+    n_levels = int(level.max()) + 1
+    ds_t, ex_t, rel_t, own_t = _tables(n_levels, step_cm, amplitude, rate_per_cm)
     na = n[a]
     nb = n[b]
     nc = n[c]
@@ -122,22 +173,21 @@ def transport_direction(
             i = idx[0]
             j = idx[1]
             k = idx[2]
-            ds = eta[k, j, i] * step_cm
+            q = level[k, j, i]
+            ds = ds_t[q]
             tv = terma[k, j, i]
             deposit = 0.0
-            if ds > 1e-9:
-                for q in range(n_terms):
-                    x = rate_per_cm[q] * ds
-                    ex = math.exp(-x)
-                    f = (1.0 - ex) / rate_per_cm[q]
-                    p_prev = flux[q]
-                    flux[q] = p_prev * ex + amplitude[q] * tv * f
-                    deposit += p_prev * (1.0 - ex) + amplitude[q] * tv * (ds - f)
+            if q > 0:
+                for m in range(n_terms):
+                    e = ex_t[q, m]
+                    p_prev = flux[m]
+                    flux[m] = p_prev * e + tv * rel_t[q, m]
+                    deposit += p_prev * (1.0 - e) + tv * own_t[q, m]
                 dose[k, j, i] += deposit / ds
             else:
                 # vanishing density: the energy passes through; the limit of E / ds
-                for q in range(n_terms):
-                    deposit += flux[q] * rate_per_cm[q]
+                for m in range(n_terms):
+                    deposit += flux[m] * rate_per_cm[m]
                 dose[k, j, i] += deposit
 
 
@@ -193,11 +243,12 @@ class CollapsedConeEngine:
         kernel = cone_kernel(machine)
         dirs, amp, rate = kernel.directions(self.n_azimuth)
         rot = np.stack([bf.ex, bf.ey, bf.axis], axis=1)  # kernel (x, y, z) -> grid frame
+        level = quantise_density(eta)
         dose = np.zeros_like(t)
         n = dirs.shape[0]
         for q in range(n):
             u = rot @ dirs[q]
-            transport_direction(t, eta, dose, spacing, u, amp[q], rate[q])
+            transport_direction(t, level, dose, spacing, u, amp[q], rate[q])
             if progress is not None and (q + 1) % max(1, n // 8) == 0:
                 progress((q + 1) / n, f"collapsed cone: {q + 1}/{n} directions")
         return dose * setup.medium_factor(machine)

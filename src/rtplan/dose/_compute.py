@@ -138,7 +138,9 @@ def _mu_from_prescription(
         raise PlanError(f"the plan gives no dose at its normalisation ({plan.normalization})")
     dpf = plan.prescription_gy / plan.fractions
     scale = dpf / value
-    return plan.with_beams([b.with_mu(float(scale * w)) for b, w in zip(plan.beams, weights, strict=True)])
+    return plan.with_beams(
+        [b.with_mu(float(scale * w)) for b, w in zip(plan.beams, weights, strict=True)]
+    )
 
 
 def calculate(

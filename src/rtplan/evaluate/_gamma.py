@@ -121,6 +121,86 @@ def _interp_grad(
 
 
 @njit()
+def _refine(
+    ev: FloatArray,
+    ci: float,
+    cj: float,
+    ck: float,
+    ui: float,
+    uj: float,
+    uk: float,
+    sp: FloatArray,
+    dr: float,
+    inv: float,
+    inv_dta2: float,
+    r2max_mm: float,
+    best: float,
+) -> float:  # pragma: no cover - compiled
+    """Continuous search from offset ``u`` (mm along i, j, k): Gauss-Newton on linearised dose.
+
+    At each iterate the evaluated dose is replaced by its tangent plane and the quadratic
+    gamma-squared of that model is minimised in closed form (Sherman-Morrison); every
+    iterate is a real sample of the evaluated distribution, so the result is an attained
+    value, never below the true minimum. Returns the smaller of ``best`` and the samples.
+    """
+    nk, nj, ni = ev.shape
+    for _ in range(6):
+        xi = ci + ui / sp[0]
+        xj = cj + uj / sp[1]
+        xk = ck + uk / sp[2]
+        if (
+            xi < -1e-9
+            or xi > ni - 1 + 1e-9
+            or xj < -1e-9
+            or xj > nj - 1 + 1e-9
+            or xk < -1e-9
+            or xk > nk - 1 + 1e-9
+        ):
+            return best
+        d, gi, gj, gk = _interp_grad(
+            ev, min(max(xi, 0.0), ni - 1.0), min(max(xj, 0.0), nj - 1.0), min(max(xk, 0.0), nk - 1.0)
+        )
+        u2 = ui * ui + uj * uj + uk * uk
+        delta = d - dr
+        g2 = (delta * inv) ** 2 + u2 * inv_dta2
+        if g2 < best:
+            best = g2
+        # gradient per mm; solve (inv² G Gᵀ + I / dta²) w = -inv² delta G - u / dta²
+        ga = gi / sp[0]
+        gb = gj / sp[1]
+        gc = gk / sp[2]
+        a2 = inv * inv
+        bi = -a2 * delta * ga - ui * inv_dta2
+        bj = -a2 * delta * gb - uj * inv_dta2
+        bk = -a2 * delta * gc - uk * inv_dta2
+        gg = ga * ga + gb * gb + gc * gc
+        gb_dot = ga * bi + gb * bj + gc * bk
+        scale = a2 / (inv_dta2 + a2 * gg)
+        wi = (bi - scale * ga * gb_dot) / inv_dta2
+        wj = (bj - scale * gb * gb_dot) / inv_dta2
+        wk = (bk - scale * gc * gb_dot) / inv_dta2
+        ui += wi
+        uj += wj
+        uk += wk
+        n2 = ui * ui + uj * uj + uk * uk
+        if n2 > r2max_mm:
+            f = math.sqrt(r2max_mm / n2)
+            ui *= f
+            uj *= f
+            uk *= f
+        # keep the iterate on the evaluated grid's centre hull
+        xi = min(max(ci + ui / sp[0], 0.0), ni - 1.0)
+        xj = min(max(cj + uj / sp[1], 0.0), nj - 1.0)
+        xk = min(max(ck + uk / sp[2], 0.0), nk - 1.0)
+        ui = (xi - ci) * sp[0]
+        uj = (xj - cj) * sp[1]
+        uk = (xk - ck) * sp[2]
+        if wi * wi + wj * wj + wk * wk < 1e-12:
+            break
+    return best
+
+
+@njit()
 def _one_point(
     ev: FloatArray,
     ci: float,
@@ -136,59 +216,21 @@ def _one_point(
     cell_rho: FloatArray,
     fine_off: FloatArray,
     fine_r2: FloatArray,
-    lattice: FloatArray,
+    sp: FloatArray,
+    inv_dta2: float,
+    r2max_mm: float,
     stop_at_pass: bool,
 ) -> float:  # pragma: no cover - compiled
-    """Smallest gamma squared over the lattice around one reference point (inf: none).
+    """Smallest gamma squared around one reference point (inf: no evaluated sample).
 
-    ``lattice`` = (step in index units along i, j, k; step mm; 1 / dta²; largest
-    squared radius in steps²). The search starts from the lattice node nearest the minimum
-    of a linear model of the evaluated dose at the point, which gives a tight first bound.
+    First a continuous search from the point itself (:func:`_refine`), then the lattice,
+    visited cube by cube in order of distance with branch-and-bound pruning, then a
+    continuous search from the best lattice node.
     """
     nk, nj, ni = ev.shape
     tol = 1e-9
-    best = np.inf
-    if (
-        ci >= 0.0
-        and ci <= ni - 1.0
-        and cj >= 0.0
-        and cj <= nj - 1.0
-        and ck >= 0.0
-        and ck <= nk - 1.0
-    ):
-        d0, gi, gj, gk = _interp_grad(ev, ci, cj, ck)
-        # gradient per lattice step along each axis
-        si = gi * lattice[0]
-        sj = gj * lattice[1]
-        sk = gk * lattice[2]
-        step2 = lattice[3] * lattice[3] * lattice[4]  # step² / dta²
-        g2n = (si * si + sj * sj + sk * sk) * inv * inv
-        den = g2n + step2
-        if den > 0.0:
-            t = -(d0 - dr) * inv * inv / den  # minimiser, in lattice steps along s*
-            ni_ = np.floor(t * si + 0.5)
-            nj_ = np.floor(t * sj + 0.5)
-            nk_ = np.floor(t * sk + 0.5)
-            rr = ni_ * ni_ + nj_ * nj_ + nk_ * nk_
-            if rr <= lattice[5]:
-                xi = ci + ni_ * lattice[0]
-                xj = cj + nj_ * lattice[1]
-                xk = ck + nk_ * lattice[2]
-                if (
-                    xi >= -tol
-                    and xi <= ni - 1 + tol
-                    and xj >= -tol
-                    and xj <= nj - 1 + tol
-                    and xk >= -tol
-                    and xk <= nk - 1 + tol
-                ):
-                    d = _interp(
-                        ev,
-                        min(max(xi, 0.0), ni - 1.0),
-                        min(max(xj, 0.0), nj - 1.0),
-                        min(max(xk, 0.0), nk - 1.0),
-                    )
-                    best = ((d - dr) * inv) ** 2 + rr * step2
+    best = _refine(ev, ci, cj, ck, 0.0, 0.0, 0.0, sp, dr, inv, inv_dta2, r2max_mm, np.inf)
+    best_f = -1
     for c in range(cell_r2.shape[0]):
         r2 = cell_r2[c]
         if r2 + lb0 >= best:
@@ -240,6 +282,23 @@ def _one_point(
             g2 = ((d - dr) * inv) ** 2 + rf2
             if g2 < best:
                 best = g2
+                best_f = f
+    if best_f >= 0 and not (stop_at_pass and best <= 1.0):
+        best = _refine(
+            ev,
+            ci,
+            cj,
+            ck,
+            fine_off[best_f, 0] * sp[0],
+            fine_off[best_f, 1] * sp[1],
+            fine_off[best_f, 2] * sp[2],
+            sp,
+            dr,
+            inv,
+            inv_dta2,
+            r2max_mm,
+            best,
+        )
     return best
 
 
@@ -258,7 +317,9 @@ def _gamma_points(
     cell_rho: FloatArray,
     fine_off: FloatArray,
     fine_r2: FloatArray,
-    lattice: FloatArray,
+    sp: FloatArray,
+    inv_dta2: float,
+    r2max_mm: float,
     cap2: float,
     stop_at_pass: bool,
     out: FloatArray,
@@ -298,7 +359,9 @@ def _gamma_points(
                 cell_rho,
                 fine_off,
                 fine_r2,
-                lattice,
+                sp,
+                inv_dta2,
+                r2max_mm,
                 stop_at_pass,
             )
             out[p] = min(best, cap2) if best < np.inf else np.inf
@@ -691,10 +754,9 @@ def gamma(
             lat.cell_rho,
             lat.fine_off,
             lat.fine_r2,
-            np.array(
-                [*(dta / nfrac / sp_ev), dta / nfrac, 1.0 / dta**2, lat.nmax2],
-                dtype=np.float64,
-            ),
+            np.ascontiguousarray(sp_ev, dtype=np.float64),
+            1.0 / dta**2,
+            radius**2,
             cap * cap,
             bool(stop_at_pass),
             out,

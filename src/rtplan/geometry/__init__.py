@@ -1,13 +1,50 @@
 """Target geometry: rasterisation, margins, booleans, distances, measures and surfaces.
 
-All inputs and outputs are :class:`rtplan.Structure` objects in LPS mm.
+All inputs and outputs are :class:`rtplan.Structure` objects in LPS mm. Operations on
+structures run on a voxel lattice: the structure's own grid (its mask grid, or the image
+grid its contours were drawn on), or ``grid=`` when given; results are mask structures
+with contours regenerated, ready for RT-Struct.
+
+* rasterisation: :func:`mask`, :func:`fractional_mask`, :func:`mask_to_contours`;
+* margins: :func:`expand`, :func:`contract` (isotropic or per direction, see
+  :class:`Margin`), :func:`crop` (inside another, with an inset), :func:`crop_away`;
+* booleans: :func:`union`, :func:`intersection`, :func:`difference`,
+  :func:`symmetric_difference`;
+* contour (per-slice, shapely) operations: :func:`contour_buffer`, :func:`contour_union`,
+  :func:`contour_intersection`, :func:`contour_difference`, :func:`repair_contours`;
+* distances: :func:`min_distance`, :func:`directional_distance`,
+  :func:`directional_distances`, :func:`overlaps`, :func:`target_organ_distances`;
+* measures: :func:`measure`, :func:`surface_area_cm2`,
+  :func:`equivalent_sphere_diameter_mm`, :func:`dice`, :func:`surface_distances`,
+  :func:`ovh`;
+* surfaces: :func:`mesh` (pyvista);
+* boolean-array morphology with radii in mm: :func:`dilate_mask`, :func:`erode_mask`,
+  :func:`open_mask`, :func:`close_mask`, :func:`largest_component`,
+  :func:`remove_small_components`, :func:`fill_holes_slicewise`, :func:`fill_holes_3d`.
 """
 
 from __future__ import annotations
 
 from rtplan.geometry import rasterize
 from rtplan.geometry._booleans import difference, intersection, symmetric_difference, union
+from rtplan.geometry._distance import (
+    directional_distance,
+    directional_distances,
+    min_distance,
+    overlaps,
+    target_organ_distances,
+)
 from rtplan.geometry._margins import Margin, contract, crop, crop_away, expand
+from rtplan.geometry._measures import (
+    StructureMeasures,
+    SurfaceDistances,
+    dice,
+    equivalent_sphere_diameter_mm,
+    measure,
+    surface_area_cm2,
+    surface_distances,
+)
+from rtplan.geometry._mesh import mesh
 from rtplan.geometry._morphology import (
     close_mask,
     dilate_mask,
@@ -18,16 +55,35 @@ from rtplan.geometry._morphology import (
     open_mask,
     remove_small_components,
 )
+from rtplan.geometry._ovh import OverlapVolumeHistogram, ovh
+from rtplan.geometry._polygons import (
+    contour_buffer,
+    contour_difference,
+    contour_intersection,
+    contour_union,
+    repair_contours,
+)
 from rtplan.geometry.rasterize import fractional_mask, mask, mask_to_contours
 
 __all__ = [
     "Margin",
+    "OverlapVolumeHistogram",
+    "StructureMeasures",
+    "SurfaceDistances",
     "close_mask",
+    "contour_buffer",
+    "contour_difference",
+    "contour_intersection",
+    "contour_union",
     "contract",
     "crop",
     "crop_away",
+    "dice",
     "difference",
     "dilate_mask",
+    "directional_distance",
+    "directional_distances",
+    "equivalent_sphere_diameter_mm",
     "erode_mask",
     "expand",
     "fill_holes_3d",
@@ -37,9 +93,18 @@ __all__ = [
     "largest_component",
     "mask",
     "mask_to_contours",
+    "measure",
+    "mesh",
+    "min_distance",
     "open_mask",
+    "overlaps",
+    "ovh",
     "rasterize",
     "remove_small_components",
+    "repair_contours",
+    "surface_area_cm2",
+    "surface_distances",
     "symmetric_difference",
+    "target_organ_distances",
     "union",
 ]

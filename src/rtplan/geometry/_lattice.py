@@ -110,7 +110,10 @@ def _contour_lattice(structure: Structure) -> Grid:
     stack = _planar.plane_stack(structure.closed_contours, structure.slice_thickness_mm)
     dk = stack.thickness_mm if stack.thickness_mm > 0 else DEFAULT_IN_PLANE_MM
     direction = np.stack([stack.u, stack.v, stack.normal], axis=1)
-    origin = stack.normal * float(stack.offsets_mm[0])
+    # voxel edges on whole millimetres in-plane: round-number contour vertices then never
+    # sit exactly on a voxel centre
+    half = 0.5 * DEFAULT_IN_PLANE_MM
+    origin = stack.normal * float(stack.offsets_mm[0]) + half * (stack.u + stack.v)
     logger.info(
         "structure %r has no grid: using %.3g mm in-plane and %.3g mm slices on its planes",
         structure.name,

@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
+#: Mean depth of the nearest voxel centre under a surface, in units of sqrt(V / r)
+#: (see :func:`subvoxel_slack`).
+LATTICE_GAP_FACTOR = 0.4
+
 _DIRECTION_KEYS: dict[str, tuple[str, ...]] = {
     "l": ("left_mm",),
     "left": ("left_mm",),
@@ -186,7 +190,8 @@ class Margin:
                 inferior_mm=vals[5],
             )
         raise GeometryError(
-            f"a margin sequence needs 3 (LR, AP, SI) or 6 (L, R, A, P, S, I) values, got {len(vals)}"
+            "a margin sequence needs 3 (LR, AP, SI) or 6 (L, R, A, P, S, I) values, "
+            f"got {len(vals)}"
         )
 
     @property
@@ -309,7 +314,7 @@ def _axis_pass(
     if m <= 0:
         return f
     c = (spacing / m) ** 2
-    w = int(math.floor(m / spacing + 0.5 + 1e-9))  # + the sub-voxel slack (<= h/2)
+    w = math.floor(m / spacing + 0.5 + 1e-9)  # + the sub-voxel slack (<= h/2)
     moved = np.ascontiguousarray(np.moveaxis(f, axis, -1))
     lines = moved.reshape(-1, moved.shape[-1])
     out = _pass_lines(lines, c, w if use_neg else 0, 0 if use_neg else w)
@@ -320,7 +325,7 @@ def _pass_symmetric(f: FloatArray, axis: int, spacing: float, m: float) -> Float
     if m <= 0:
         return f
     c = (spacing / m) ** 2
-    w = int(math.floor(m / spacing + 0.5 + 1e-9))  # + the sub-voxel slack (<= h/2)
+    w = math.floor(m / spacing + 0.5 + 1e-9)  # + the sub-voxel slack (<= h/2)
     moved = np.ascontiguousarray(np.moveaxis(f, axis, -1))
     lines = moved.reshape(-1, moved.shape[-1])
     out = _pass_lines(lines, c, w, w)
@@ -330,17 +335,20 @@ def _pass_symmetric(f: FloatArray, axis: int, spacing: float, m: float) -> Float
 def subvoxel_slack(spacing_mm: npt.ArrayLike, semi_axes_mm: npt.ArrayLike) -> float:
     """Threshold slack, in units of the margin, that corrects the lattice bias of a margin.
 
-    The voxel centres inside a structure sit, on average, below the surface they sample:
-    the nearest lattice point under a surface seen from a point at distance ``r`` lies at
-    a depth that a Poisson estimate puts at ``0.5 * sqrt(V / r)`` for a lattice of voxel
-    volume ``V`` (the cap of the margin ball below the surface, of volume ``pi r t**2``,
-    must hold a voxel centre). Comparing exact centre-to-centre distances with the margin
-    alone therefore makes margins of smooth shapes about 2 % small in volume (a 5 mm
-    margin on a 20 mm sphere, 1 mm voxels); the threshold is raised by that depth, capped
-    at half the finest spacing so that the faces of a box still move by the margin
-    rounded to the nearest voxel. Computed in the space scaled by the semi-axes, with the
-    same estimate in 2D for a margin body flat along one axis (``Gamma(5/3) (3A / (4
-    sqrt 2)) ** (2/3)`` for a pixel area ``A``), and 0 when it is flat along two.
+    The voxel centres inside a structure sit, on average, below the surface they sample.
+    Seen from a point at distance ``r``, the nearest centre under a flat surface lies at
+    a depth ``t`` such that the cap of the margin ball below the surface (volume
+    ``pi r t**2``) holds a centre: ``c * sqrt(V / r)`` for voxels of volume ``V``, with
+    ``c = 0.5`` for randomly placed points. Comparing exact centre-to-centre distances
+    with the margin alone therefore makes margins of smooth shapes 2-4 % small in volume
+    (and contractions as much too large); the threshold is raised by that depth. The
+    regular lattice leaves smaller gaps than random points: ``c = 0.4`` was fitted on
+    spheres (radius 15-30 mm, margins 3-10 mm, voxels 1 mm to 3 x 1 x 1 mm), bringing the
+    mean volume error of expansions and contractions within 0.6 %. The slack is capped
+    at half the finest spacing, so the faces of a box still move by the margin (rounded
+    to the nearest voxel). It is computed in the space scaled by the semi-axes, with the
+    2D analogue for a margin body flat along one axis (``c' (3 A / (4 sqrt 2))**(2/3)``,
+    ``c' = 0.8 Gamma(5/3)``, for a pixel area ``A``) and 0 when flat along two.
 
     Parameters
     ----------
@@ -362,9 +370,9 @@ def subvoxel_slack(spacing_mm: npt.ArrayLike, semi_axes_mm: npt.ArrayLike) -> fl
     scaled = sp[live] / m[live]
     cell = float(np.prod(scaled))
     if scaled.size == 3:
-        slack = 0.5 * math.sqrt(cell)
+        slack = LATTICE_GAP_FACTOR * math.sqrt(cell)
     else:
-        slack = math.gamma(5.0 / 3.0) * (3.0 * cell / (4.0 * math.sqrt(2.0))) ** (2.0 / 3.0)
+        slack = 0.8 * math.gamma(5.0 / 3.0) * (3.0 * cell / (4.0 * math.sqrt(2.0))) ** (2.0 / 3.0)
     return min(slack, 0.5 * float(scaled.min()))
 
 

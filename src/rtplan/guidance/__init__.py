@@ -6,12 +6,14 @@
   with structures, isodoses and the trajectory as an RGB array; :func:`save_png` saves it.
 * :func:`build_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle),
   saved as a PNG screenshot, a VTK multiblock, glTF, or (with trame) HTML.
-* :func:`trajectory_structures`, :func:`write_presentation_state` export the plan for
-  PACS and treatment-planning systems.
+* :func:`trajectory_structures`, :func:`write_presentation_state` and
+  :func:`rtplan.io.write_secondary_capture` export the plan for PACS and treatment-planning
+  systems; :func:`export_plan` writes all of it (what ``rtplan trajectory`` does).
 """
 
 from __future__ import annotations
 
+from rtplan.guidance._export import OVERLAY_PLANES, avoidance_zone, export_plan
 from rtplan.guidance._gsps import write_presentation_state
 from rtplan.guidance._markers import SlicePiece, slice_pieces, trajectory_structures
 from rtplan.guidance._overlay import (
@@ -26,6 +28,7 @@ from rtplan.guidance._overlay import (
 )
 from rtplan.guidance._scene import VIEWS, Scene, SceneItem, build_scene
 from rtplan.guidance._trajectory import (
+    APPROACHES,
     DEFAULT_WEIGHTS,
     AccessibilityMap,
     Trajectory,
@@ -34,8 +37,10 @@ from rtplan.guidance._trajectory import (
 )
 
 __all__ = [
+    "APPROACHES",
     "DEFAULT_WEIGHTS",
     "ISODOSE_COLORS",
+    "OVERLAY_PLANES",
     "PLANES",
     "VIEWS",
     "WINDOWS",
@@ -46,7 +51,9 @@ __all__ = [
     "Trajectory",
     "TrajectoryResult",
     "View",
+    "avoidance_zone",
     "build_scene",
+    "export_plan",
     "orientation_labels",
     "overlay_view",
     "plan_trajectory",

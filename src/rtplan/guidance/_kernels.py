@@ -35,7 +35,7 @@ __all__ = ["CODE_CLEARANCE0", "CODE_FEASIBLE", "CODE_LEAVES_BODY", "search_segme
 
 CODE_FEASIBLE = 0
 CODE_LEAVES_BODY = 4
-CODE_CLEARANCE0 = 5  # + index of the violated map
+CODE_CLEARANCE0 = 10  # + index of the violated map
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -121,7 +121,35 @@ def _nearest_is_zero(
 
 
 @numba.njit(cache=True)
-def _gradient_d2(
+def _interp(
+    maps: npt.NDArray[np.float32],
+    start: int,
+    nk: int,
+    nj: int,
+    ni: int,
+    x: float,
+    y: float,
+    z: float,
+) -> float:
+    """Trilinear value of a map at box index ``(x, y, z)``; NaN outside the box."""
+    if x < 0 or y < 0 or z < 0 or x > ni - 1 or y > nj - 1 or z > nk - 1:
+        return np.nan
+    i0, i1, tx = _axis(x, ni)
+    j0, j1, ty = _axis(y, nj)
+    k0, k1, tz = _axis(z, nk)
+    r00 = start + (k0 * nj + j0) * ni
+    r01 = start + (k0 * nj + j1) * ni
+    r10 = start + (k1 * nj + j0) * ni
+    r11 = start + (k1 * nj + j1) * ni
+    c00 = maps[r00 + i0] * (1.0 - tx) + maps[r00 + i1] * tx
+    c01 = maps[r01 + i0] * (1.0 - tx) + maps[r01 + i1] * tx
+    c10 = maps[r10 + i0] * (1.0 - tx) + maps[r10 + i1] * tx
+    c11 = maps[r11 + i0] * (1.0 - tx) + maps[r11 + i1] * tx
+    return float((c00 * (1.0 - ty) + c01 * ty) * (1.0 - tz) + (c10 * (1.0 - ty) + c11 * ty) * tz)
+
+
+@numba.njit(cache=True)
+def _gradient(
     maps: npt.NDArray[np.float32],
     start: int,
     nk: int,
@@ -135,40 +163,28 @@ def _gradient_d2(
     z: float,
     out: FloatArray,
 ) -> bool:
-    """Gradient of the trilinear interpolant of ``D²`` in index units; False outside."""
+    """Central-difference gradient (steps of one voxel) of a map, in index units.
+
+    Equal to the trilinear interpolation of the grid's central differences; False when a
+    neighbour falls outside the box.
+    """
     fx = x - ox
     fy = y - oy
     fz = z - oz
-    if fx < 0 or fy < 0 or fz < 0 or fx > ni - 1 or fy > nj - 1 or fz > nk - 1:
-        return False
-    i0, i1, tx = _axis(fx, ni)
-    j0, j1, ty = _axis(fy, nj)
-    k0, k1, tz = _axis(fz, nk)
-    gx = 0.0
-    gy = 0.0
-    gz = 0.0
-    for a in range(2):
-        kk = k0 if a == 0 else k1
-        wz = (1.0 - tz) if a == 0 else tz
-        dz = -1.0 if a == 0 else 1.0
-        for b in range(2):
-            jj = j0 if b == 0 else j1
-            wy = (1.0 - ty) if b == 0 else ty
-            dy = -1.0 if b == 0 else 1.0
-            for c in range(2):
-                ii = i0 if c == 0 else i1
-                wx = (1.0 - tx) if c == 0 else tx
-                dx = -1.0 if c == 0 else 1.0
-                v = float(maps[start + (kk * nj + jj) * ni + ii])
-                if i1 != i0:
-                    gx += dx * wy * wz * v
-                if j1 != j0:
-                    gy += dy * wx * wz * v
-                if k1 != k0:
-                    gz += dz * wx * wy * v
-    out[0] = gx
-    out[1] = gy
-    out[2] = gz
+    vals = np.empty(6)
+    for a in range(3):
+        for sgn in range(2):
+            step = 1.0 if sgn == 0 else -1.0
+            px = fx + (step if a == 0 else 0.0)
+            py = fy + (step if a == 1 else 0.0)
+            pz = fz + (step if a == 2 else 0.0)
+            v = _interp(maps, start, nk, nj, ni, px, py, pz)
+            if np.isnan(v):
+                return False
+            vals[2 * a + sgn] = v
+    out[0] = 0.5 * (vals[0] - vals[1])
+    out[1] = 0.5 * (vals[2] - vals[3])
+    out[2] = 0.5 * (vals[4] - vals[5])
     return True
 
 
@@ -186,7 +202,9 @@ def search_segments(
     map_offset: FloatArray,
     map_sat2: FloatArray,
     map_req2: FloatArray,
+    n_constraints: int,
     bone_map: int,
+    normal_map: int,
     codes: npt.NDArray[np.int64],
     min_d2: FloatArray,
     incidence_deg: FloatArray,
@@ -214,21 +232,26 @@ def search_segments(
     map_sat2 : numpy.ndarray, shape (A,)
         Lower bound on ``D²`` used outside each box.
     map_req2 : numpy.ndarray, shape (A,)
-        Required ``D²`` (clearance squared plus the sampling allowance); ``-1`` for maps
-        that are not constraints (the bone map used for incidence only).
+        Required ``D²`` (clearance squared) of the constraint maps.
+    n_constraints : int
+        Maps ``0 .. n_constraints - 1`` are clearance constraints; later ones serve the
+        cortex incidence only.
     bone_map : int
-        Index of the map whose zero set is bone, for the cortex incidence angle; -1 for none.
+        Index of the squared-distance map whose zero set is bone; -1 for none.
+    normal_map : int
+        Index of a smooth signed distance map of bone whose gradient gives the cortex
+        normal (used where the segment enters bone).
     codes : numpy.ndarray of int64, shape (N,)
         In: 0 for segments to test, anything else to skip. Out: 0 feasible,
         ``CODE_LEAVES_BODY``, or ``CODE_CLEARANCE0 + a`` for the first violated map ``a``.
-    min_d2 : numpy.ndarray, shape (N, A)
-        Out: smallest bound-1 value of ``D²`` over the samples, per map (valid when feasible).
+    min_d2 : numpy.ndarray, shape (N, n_constraints)
+        Out: smallest bound-1 value of ``D²`` over the samples, per constraint map (valid
+        when feasible).
     incidence_deg : numpy.ndarray, shape (N,)
         Out: angle between the segment and the bone surface normal where the segment last
         enters bone, for segments that end in bone; NaN otherwise.
     """
     n = starts.shape[0]
-    n_maps = map_start.shape[0]
     bk, bj, bi = body.shape
     h2x = spacing[0] * spacing[0]
     h2y = spacing[1] * spacing[1]
@@ -244,7 +267,7 @@ def search_segments(
         n_steps = max(1, math.ceil(length / step_mm))
         s = length / n_steps
         allowance = 0.25 * s * s
-        for a in range(n_maps):
+        for a in range(n_constraints):
             min_d2[c, a] = np.inf
         code = 0
         was_inside = False
@@ -271,7 +294,7 @@ def search_segments(
                 if body[kk, jj, ii] == 0:
                     code = CODE_LEAVES_BODY
                     break
-            for a in range(n_maps):
+            for a in range(n_constraints):
                 lb = _lower_bound_d2(
                     maps,
                     map_start[a],
@@ -291,7 +314,7 @@ def search_segments(
                 )
                 if lb < min_d2[c, a]:
                     min_d2[c, a] = lb
-                if map_req2[a] >= 0.0 and lb - allowance < map_req2[a]:
+                if lb - allowance < map_req2[a]:
                     code = CODE_CLEARANCE0 + a
                     break
             if code != 0:
@@ -312,18 +335,19 @@ def search_segments(
                     z,
                 )
                 if inside and not was_inside and m > 0:
-                    ok = _gradient_d2(
+                    nm = normal_map
+                    ok = _gradient(
                         maps,
-                        map_start[b],
-                        map_shape[b, 0],
-                        map_shape[b, 1],
-                        map_shape[b, 2],
-                        map_offset[b, 0],
-                        map_offset[b, 1],
-                        map_offset[b, 2],
-                        prev_x,
-                        prev_y,
-                        prev_z,
+                        map_start[nm],
+                        map_shape[nm, 0],
+                        map_shape[nm, 1],
+                        map_shape[nm, 2],
+                        map_offset[nm, 0],
+                        map_offset[nm, 1],
+                        map_offset[nm, 2],
+                        0.5 * (prev_x + x),
+                        0.5 * (prev_y + y),
+                        0.5 * (prev_z + z),
                         grad,
                     )
                     gx = grad[0] / spacing[0]

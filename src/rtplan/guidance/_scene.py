@@ -12,8 +12,8 @@ Outputs of :class:`Scene`:
   can be made a :class:`~rtplan.errors.MissingDependencyError` says so.
 * ``.vtm`` VTK multiblock (one ``.vtp`` per object, colour and opacity in field data),
   for ParaView or 3D Slicer. Needs no OpenGL.
-* ``.glb`` binary glTF, an interactive 3D format opened by web glTF viewers, Blender and
-  3D Slicer (rendered through VTK's glTF exporter).
+* ``.gltf`` glTF 2.0 with inlined buffers (one file), an interactive 3D format opened by
+  web glTF viewers, Blender and 3D Slicer (VTK's glTF exporter).
 * ``.html`` self-contained interactive page (vtk.js), optional: it needs the
   ``trame-pyvista`` stack; its absence raises :class:`~rtplan.errors.MissingDependencyError`.
 """
@@ -109,10 +109,13 @@ class Scene:
     focus_mm : numpy.ndarray, shape (3,)
         Point the camera looks at (LPS mm); the camera is then moved along its direction
         so that every object is in view.
+    needle_direction : numpy.ndarray, shape (3,), optional
+        Unit LPS direction of the needle, for the ``"auto"`` view.
     """
 
     items: tuple[SceneItem, ...]
     focus_mm: npt.NDArray[np.float64]
+    needle_direction: npt.NDArray[np.float64] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -125,11 +128,18 @@ class Scene:
                 return i
         raise KeyError(f"no scene object {name!r}; objects: {self.names}")
 
+    def best_view(self) -> str:
+        """The view of :data:`VIEWS` most perpendicular to the needle (anterior if none)."""
+        if self.needle_direction is None:
+            return "anterior"
+        d = np.asarray(self.needle_direction, dtype=np.float64)
+        return min(VIEWS, key=lambda v: abs(float(np.dot(VIEWS[v][0], d))) + 1e-9)
+
     def plotter(
         self,
         *,
         window_size: tuple[int, int] = (1024, 768),
-        view: str = "anterior",
+        view: str = "auto",
         background: RGB = (0, 0, 0),
     ) -> pyvista.Plotter:
         """An off-screen pyvista Plotter holding the scene.
@@ -139,7 +149,8 @@ class Scene:
         window_size : tuple of 2 int
             Width and height, px.
         view : str
-            Camera direction, one of :data:`VIEWS`.
+            Camera direction: one of :data:`VIEWS`, or ``"auto"`` (default) for the one
+            most perpendicular to the needle.
         background : tuple of 3 int
 
         Returns
@@ -147,8 +158,11 @@ class Scene:
         pyvista.Plotter
         """
         pv = _pyvista()
+        view = self.best_view() if view == "auto" else view
         if view not in VIEWS:
-            raise GeometryError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+            raise GeometryError(
+                f"unknown view {view!r}; choose 'auto' or one of {', '.join(VIEWS)}"
+            )
         with _offscreen_window():
             pl: pyvista.Plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
         pl.background_color = pv.Color([c / 255.0 for c in background])
@@ -172,7 +186,7 @@ class Scene:
         path: str | Path,
         *,
         window_size: tuple[int, int] = (1024, 768),
-        view: str = "anterior",
+        view: str = "auto",
     ) -> Path:
         """Render the scene off screen and save a PNG.
 
@@ -181,7 +195,7 @@ class Scene:
         path : str or Path
         window_size : tuple of 2 int
         view : str
-            One of :data:`VIEWS`.
+            ``"auto"`` or one of :data:`VIEWS`.
 
         Returns
         -------
@@ -199,8 +213,8 @@ class Scene:
                 raise MissingDependencyError(
                     "the 3D screenshot needs an OpenGL context and VTK could not create one: "
                     "run under an X display, or install EGL (libEGL, e.g. Debian libegl1 with "
-                    "a Mesa or NVIDIA driver) or OSMesa (the 'vtk-osmesa' wheel); the .vtm and "
-                    ".glb exports do not need it"
+                    "a Mesa or NVIDIA driver) or OSMesa (the 'vtk-osmesa' wheel); the .vtm "
+                    "export does not need it"
                 )
             out = Path(path)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,8 +251,8 @@ class Scene:
         blocks.save(str(out))
         return out
 
-    def save_gltf(self, path: str | Path, *, view: str = "anterior") -> Path:
-        """Save the scene as glTF (``.glb`` binary or ``.gltf``), viewable interactively.
+    def save_gltf(self, path: str | Path, *, view: str = "auto") -> Path:
+        """Save the scene as self-contained glTF 2.0 (``.gltf``, buffers inlined).
 
         Parameters
         ----------
@@ -251,17 +265,17 @@ class Scene:
         Path
         """
         out = Path(path)
-        if out.suffix not in (".glb", ".gltf"):
-            raise GeometryError(f"a glTF file must end in .glb or .gltf, got {out.name}")
+        if out.suffix != ".gltf":
+            raise GeometryError(f"a glTF file must end in .gltf, got {out.name}")
         out.parent.mkdir(parents=True, exist_ok=True)
         pl = self.plotter(view=view, window_size=(640, 480))
         try:
-            pl.export_gltf(str(out))
+            pl.export_gltf(str(out), inline_data=True)
         finally:
             pl.close()
         return out
 
-    def save_html(self, path: str | Path, *, view: str = "anterior") -> Path:
+    def save_html(self, path: str | Path, *, view: str = "auto") -> Path:
         """Save a self-contained interactive HTML page (vtk.js).
 
         Parameters
@@ -454,4 +468,8 @@ def build_scene(
         focus = np.asarray(target.centroid_mm)
     else:
         focus = grid.index_to_mm((np.asarray(grid.shape_ijk) - 1) / 2.0)
-    return Scene(items=tuple(items), focus_mm=np.asarray(focus, dtype=np.float64))
+    return Scene(
+        items=tuple(items),
+        focus_mm=np.asarray(focus, dtype=np.float64),
+        needle_direction=None if trajectory is None else trajectory.direction,
+    )

@@ -6,7 +6,7 @@ series. It carries:
 
 * **Patient Orientation** (0020,0020): the patient directions of the image's rows
   (towards increasing column) and columns (towards increasing row), e.g. ``L\\P`` for a
-  radiological axial view of a supine patient;
+  radiological axial view of a supine patient, ``L\\F`` for a coronal view;
 * **Burned In Annotation** (0028,0301): ``YES`` only when the pixels show enough text to
   identify the patient (rtplan burns no identifier unless asked), else ``NO``;
 * **Source Image Sequence** (0008,2112): the CT slices the image was derived from, when
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 SECONDARY_CAPTURE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-_ORIENTATION = re.compile(r"^[LRAPSIHF]{1,3}$")
+_ORIENTATION = re.compile(r"^[LRAPHF]{1,3}$")
 _PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
 _STUDY_KEYS = ("StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
 
@@ -73,8 +73,8 @@ def write_secondary_capture(
         study and the UIDs of the slices.
     patient_orientation : sequence of 2 str
         Patient directions of the rows and the columns (``("L", "P")``); letters among
-        L, R, A, P, S, I (at most 3 each, the main direction first). See
-        :func:`rtplan.guidance.orientation_labels`.
+        L, R, A, P, H, F (at most 3 each, the main direction first); S and I are written
+        as H and F, as DICOM requires. See :func:`rtplan.guidance.orientation_labels`.
     series_description : str
         Series Description (at most 64 characters).
     series_instance_uid : str, optional
@@ -131,7 +131,10 @@ def write_secondary_capture(
             f"cannot write {out}: the reference CT carries no DICOM study; pass the CT as "
             "read by rtplan.io.read_ct or rtplan.load_study"
         )
-    orient = [str(v).strip().upper() for v in patient_orientation]
+    # DICOM writes head/foot as H/F (PS3.3 C.7.6.1.1.1); S/I are accepted and converted
+    orient = [
+        str(v).strip().upper().replace("S", "H").replace("I", "F") for v in patient_orientation
+    ]
     if len(orient) != 2 or not all(_ORIENTATION.match(v) for v in orient):
         raise DicomWriteError(
             f"cannot write {out}: patient_orientation must be 2 strings of 1-3 letters among "

@@ -43,7 +43,13 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RTStructureSetStorage, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RTStructureSetStorage,
+    generate_uid,
+)
 
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError
@@ -80,6 +86,7 @@ _TAG_CONTOUR_DATA = Tag(0x3006, 0x0050)
 _PLANAR = (ContourType.CLOSED_PLANAR, ContourType.CLOSEDPLANAR_XOR, ContourType.OPEN_PLANAR)
 _PARALLEL_TOL_MM = 0.5  # a planar contour spreading more than this across slices is oblique
 _CS = re.compile(r"^[A-Z0-9_ ]{0,16}$")
+_MAX_EXPLICIT_LENGTH = 0xFFFE  # longest value an Explicit VR DS element can hold, bytes
 _MAX_ABS_MM = 1e9  # "%.10g" of larger values needs an exponent beyond 16 characters
 _EXTRA_SET_KEYWORDS = (
     "StructureSetName",
@@ -366,7 +373,7 @@ def _fit_to_reference(roi: _Roi, reference: Image, notes: list[str]) -> list[Con
         ijk = grid.mm_to_index(c.points_mm)
         kk = ijk[:, 2]
         if float(kk.max() - kk.min()) * dk > _PARALLEL_TOL_MM:
-            fit.n_oblique += 1
+            fit.n_oblique += int(c.geometric_type.is_closed)  # open ones make no masks
             out.append(c)
             continue
         k_mean = float(kk.mean())
@@ -387,13 +394,12 @@ def _fit_to_reference(roi: _Roi, reference: Image, notes: list[str]) -> list[Con
         planes = planes_on_slice.setdefault(k_snap, [])
         if c.geometric_type.is_closed and all(abs(p - k_mean) * dk > 0.05 for p in planes):
             planes.append(k_mean)
-        edge_lo = np.full(2, -0.5)
         edge_hi = np.asarray(grid.shape_ijk[:2], dtype=np.float64) - 0.5
-        beyond = np.maximum(edge_lo - ijk[:, :2], ijk[:, :2] - edge_hi).max()
-        if beyond > 1e-6:
+        beyond = np.maximum(-0.5 - ijk[:, :2], ijk[:, :2] - edge_hi).max(axis=0)  # (i, j)
+        if np.any(beyond > 1e-6):
             fit.n_clipped += 1
-            spacing = min(grid.spacing_mm[1:])
-            fit.clipped_mm = max(fit.clipped_mm, float(beyond) * spacing)
+            beyond_mm = float(np.max(beyond * grid.spacing_ijk_mm[:2]))
+            fit.clipped_mm = max(fit.clipped_mm, beyond_mm)
         out.append(
             Contour(
                 points_mm=points,
@@ -537,7 +543,7 @@ def read_rtstruct(path: str | Path, reference: Image | None = None) -> Structure
     extra["roi_observations"] = {r.number: r.observation for r in rois.values() if r.observation}
     extra["warnings"] = [f"{p.name}: {n}" for n in notes]
     for note in notes:
-        warn(f"{p}: {note}", stacklevel=2)
+        warn(f"{p}: {note}", stacklevel=3)  # at the caller of read_rtstruct
     logger.info("read %s: %d ROIs, frame of reference %s", p, len(structures), frame_uid)
     return StructureSet(
         structures=tuple(structures),
@@ -737,6 +743,11 @@ def _contours_to_write(s: Structure) -> tuple[Contour, ...]:
     return ()
 
 
+def _raw_length(item: Dataset) -> int:
+    elem = item.get_item(_TAG_CONTOUR_DATA)
+    return len(elem.value) if isinstance(elem, RawDataElement) else 0
+
+
 def _contour_item(c: Contour, index: _SliceIndex, roi: str) -> Dataset:
     pts = c.points_mm
     if c.geometric_type.is_closed and pts.shape[0] > 3 and np.array_equal(pts[0], pts[-1]):
@@ -753,8 +764,6 @@ def _contour_item(c: Contour, index: _SliceIndex, roi: str) -> Dataset:
     item.ContourGeometricType = c.geometric_type.value
     item.NumberOfContourPoints = int(pts.shape[0])
     item[_TAG_CONTOUR_DATA] = _contour_data_element(pts)
-    # the raw Contour Data is already encoded as written: tell pydicom not to convert it
-    item.set_original_encoding(False, True, pydicom.charset.default_encoding)
     return item
 
 
@@ -856,6 +865,7 @@ def write_rtstruct(
 
     set_rois = DicomSequence()
     roi_contours = DicomSequence()
+    contour_items: list[Dataset] = []
     roi_observations = DicomSequence()
     for s in _numbered(items):
         name = _check_text(s.name.strip(), "ROI Name", s.name, 64)
@@ -874,7 +884,9 @@ def write_rtstruct(
         rc.ROIDisplayColor = list(s.color)
         contours = _contours_to_write(s)
         if contours:  # Type 3, but 1-n items when present: an empty ROI has none
-            rc.ContourSequence = DicomSequence(_contour_item(c, index, s.name) for c in contours)
+            c_items = [_contour_item(c, index, s.name) for c in contours]
+            contour_items.extend(c_items)
+            rc.ContourSequence = DicomSequence(c_items)
         rc.ReferencedROINumber = s.number
         roi_contours.append(rc)
 
@@ -893,9 +905,18 @@ def write_rtstruct(
     ds.ROIContourSequence = roi_contours
     ds.RTROIObservationsSequence = roi_observations
 
+    # Explicit VR gives DS values a 2-byte length: a Contour Data longer than 65534 bytes
+    # (about 6000 points) needs Implicit VR Little Endian (PS3.3 C.8.8.6, note)
+    longest = max((_raw_length(it) for it in contour_items), default=0)
+    implicit = longest > _MAX_EXPLICIT_LENGTH
+    if implicit:
+        logger.info("%s: a Contour Data of %d bytes: Implicit VR Little Endian", out_path, longest)
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    for item in contour_items:  # the raw Contour Data is encoded as written: keep it raw
+        item.set_original_encoding(implicit, True, pydicom.charset.default_encoding)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ds.save_as(out_path, implicit_vr=False, little_endian=True, enforce_file_format=True)
+        ds.save_as(out_path, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
     except (ValueError, OSError) as exc:
         raise DicomWriteError(f"cannot write {out_path}: {exc}") from exc
     logger.info("wrote %s: %d ROIs", out_path, len(set_rois))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan.dose._physics import mu_rho_water_without_coherent
 from rtplan.errors import DoseEngineError
 
 __all__ = ["BeamModel", "available_machines", "load_machine"]
@@ -40,7 +41,8 @@ class BeamModel:
     energy_mev : numpy.ndarray, shape (n,)
         Mid-energies of the spectrum bins, MeV.
     energy_fluence_share : numpy.ndarray, shape (n,)
-        Fraction of the primary energy fluence carried by each bin (sums to 1).
+        Fraction of the primary energy fluence carried by each bin (sums to 1), after the
+        commissioning filtration of the machine file.
     spectrum_source : str
         Citation of the spectrum.
     focal_sigma_mm : float
@@ -109,6 +111,8 @@ def _build(name: str, path: Path) -> BeamModel:
         phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
         src = raw["source_model"]
         kern = raw["kernels"]
+        filt = float(raw.get("commissioning", {}).get("extra_filtration_water_cm", 0.0))
+        phi = phi * np.exp(-mu_rho_water_without_coherent(mid) * filt)
         share = phi * float(spec["bin_width_mev"]) * mid
         return BeamModel(
             name=str(raw["name"]),

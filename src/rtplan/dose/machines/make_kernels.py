@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.dose._physics import mu_rho_water
+from rtplan.dose._physics import mu_rho_water_without_coherent
 from rtplan.dose.machines._tables import write_tables
 
 __all__ = ["GENERATOR_VERSION", "generate", "main", "point_kernel_grid", "pencil_kernel_grid"]
@@ -85,9 +85,12 @@ def pencil_kernel_grid() -> tuple[FloatArray, FloatArray]:
 
 def _spectrum_bins(machine: dict[str, object]) -> tuple[FloatArray, FloatArray, FloatArray]:
     spec = machine["spectrum"]
-    assert isinstance(spec, dict)
+    comm = machine.get("commissioning", {})
+    assert isinstance(spec, dict) and isinstance(comm, dict)
     mid = np.asarray(spec["energy_mev"], dtype=np.float64)
     phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
+    filt = float(comm.get("extra_filtration_water_cm", 0.0))
+    phi = phi * np.exp(-mu_rho_water_without_coherent(mid) * filt)
     half = 0.5 * float(spec["bin_width_mev"])
     return mid - half, mid + half, phi
 
@@ -127,7 +130,7 @@ def generate(
     mid = 0.5 * (lo + hi)
     width = hi - lo
     number = phi * width  # photons per bin
-    terma_share = number * mid * mu_rho_water(mid)
+    terma_share = number * mid * mu_rho_water_without_coherent(mid)
     terma_share /= terma_share.sum()
     number_share = number / number.sum()
 

@@ -1,0 +1,95 @@
+"""``rtplan gamma REF EVAL``: gamma index of an RT Dose against a reference RT Dose."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``gamma`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From :meth:`argparse.ArgumentParser.add_subparsers`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "gamma",
+        help="gamma index of a dose against a reference dose",
+        description=(
+            "Compare an evaluated RT Dose with a reference RT Dose (grids may differ) by "
+            "the gamma index and print the pass rate. Percentages refer to the reference "
+            "maximum unless --normalization-gy is given; reference points below the "
+            "threshold are not evaluated."
+        ),
+    )
+    parser.add_argument("reference", type=Path, metavar="REF", help="reference RT Dose")
+    parser.add_argument("evaluated", type=Path, metavar="EVAL", help="evaluated RT Dose")
+    parser.add_argument("--dose-percent", type=float, default=3.0, help="default 3")
+    parser.add_argument("--distance-mm", type=float, default=2.0, help="default 2")
+    parser.add_argument(
+        "--threshold-percent", type=float, default=10.0, help="lower dose cutoff, default 10"
+    )
+    parser.add_argument("--local", action="store_true", help="local dose difference")
+    parser.add_argument("--normalization-gy", type=float, default=None)
+    parser.add_argument("--max-gamma", type=float, default=2.0, help="search cap, default 2")
+    parser.add_argument(
+        "--interp-fraction",
+        type=int,
+        default=10,
+        help="search step = distance / this (default 10)",
+    )
+    parser.add_argument(
+        "--pass-threshold",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="exit with status 1 when the pass rate is below this",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the gamma pass rate; returns 1 below ``--pass-threshold``, else 0.
+
+    Raises
+    ------
+    RtplanError
+        On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
+    """
+    from rtplan.evaluate import gamma
+    from rtplan.io import read_rtdose
+
+    ref = read_rtdose(args.reference)
+    ev = read_rtdose(args.evaluated)
+    res = gamma(
+        ref,
+        ev,
+        dose_percent=args.dose_percent,
+        distance_mm=args.distance_mm,
+        threshold_percent=args.threshold_percent,
+        local=args.local,
+        normalization_gy=args.normalization_gy,
+        max_gamma=args.max_gamma,
+        interp_fraction=args.interp_fraction,
+        stop_at_pass=False,
+    )
+    print(res.summary())
+    print(f"pass rate: {res.pass_rate:.2f} %")
+    if args.pass_threshold is not None and not res.pass_rate >= args.pass_threshold:
+        print(
+            f"rtplan gamma: pass rate {res.pass_rate:.2f} % is below {args.pass_threshold:g} %",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

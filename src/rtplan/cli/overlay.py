@@ -1,0 +1,231 @@
+"""``rtplan overlay STUDY --plane axial --at-mm Z -o file.png``: render any CT view.
+
+Draws a CT plane with structures, an RT Dose (isodose lines or colourwash) and a planned
+needle (from the ``trajectories.json`` that ``rtplan trajectory`` writes), with
+orientation letters and a scale bar (:func:`rtplan.render_overlay`). Optionally also
+writes the image as a DICOM Secondary Capture in the CT's study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rtplan.errors import RtplanError
+
+__all__ = ["add_parser", "read_trajectory", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``overlay`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From :meth:`argparse.ArgumentParser.add_subparsers`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    from rtplan.guidance import PLANES, WINDOWS
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "overlay",
+        help="render a CT plane with structures, dose and a needle as PNG",
+        description=(
+            "Render an axial, coronal, sagittal or needle-aligned CT plane with structure "
+            "contours, isodose lines or a dose colourwash, and a planned needle path."
+        ),
+    )
+    parser.add_argument("study", type=Path, metavar="STUDY", help="study folder (CT + RTSTRUCT)")
+    parser.add_argument("--plane", choices=PLANES, default="axial", help="view plane (axial)")
+    parser.add_argument(
+        "--at-mm",
+        type=float,
+        default=None,
+        help="plane position: z (axial), y (coronal), x (sagittal) or offset (needle planes)",
+    )
+    parser.add_argument(
+        "--structures",
+        nargs="*",
+        default=None,
+        metavar="ROI",
+        help="ROIs to draw (default: all with a volume)",
+    )
+    parser.add_argument("--dose", type=Path, default=None, help="RT Dose file")
+    parser.add_argument("--prescription-gy", type=float, default=None, help="100 %% isodose")
+    parser.add_argument(
+        "--isodose-percent",
+        type=float,
+        nargs="*",
+        default=None,
+        help="isodose levels in percent of prescription (107 100 95 80 50 30)",
+    )
+    parser.add_argument(
+        "--dose-display", choices=("lines", "wash", "both"), default="lines", help="dose style"
+    )
+    parser.add_argument(
+        "--window", default="soft_tissue", help=f"one of {', '.join(WINDOWS)} or W/L, e.g. 350/50"
+    )
+    parser.add_argument(
+        "--trajectory",
+        type=Path,
+        default=None,
+        help="trajectories.json from `rtplan trajectory`",
+    )
+    parser.add_argument("--rank", type=int, default=1, help="which trajectory of the file (1)")
+    parser.add_argument("--fov-mm", type=float, default=None, help="square field of view, mm")
+    parser.add_argument("--pixel-mm", type=float, default=None, help="pixel size, mm")
+    parser.add_argument(
+        "--display",
+        choices=("radiological", "stored"),
+        default="radiological",
+        help="axial display convention (radiological: viewed from the feet)",
+    )
+    parser.add_argument(
+        "--show-patient", action="store_true", help="burn the patient name and ID into the image"
+    )
+    parser.add_argument(
+        "--dicom", type=Path, default=None, help="also write a Secondary Capture to this file"
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def read_trajectory(path: Path, rank: int) -> Any:
+    """Read one trajectory from a ``trajectories.json`` written by ``rtplan trajectory``.
+
+    Returns
+    -------
+    rtplan.guidance.Trajectory
+
+    Raises
+    ------
+    RtplanError
+        If the file cannot be read or holds no trajectory of that rank.
+    """
+    import numpy as np
+
+    from rtplan.guidance import Trajectory
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = {int(r["rank"]): r for r in doc["trajectories"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RtplanError(
+            f"{path}: not a trajectories.json written by `rtplan trajectory` ({exc})"
+        ) from exc
+    if rank not in rows:
+        raise RtplanError(f"{path}: no trajectory of rank {rank}; ranks: {sorted(rows)}")
+    r = rows[rank]
+
+    def prefixed(prefix: str) -> dict[str, float]:
+        out = {}
+        for k, v in r.items():
+            if k.startswith(prefix):
+                out[k[len(prefix) :]] = float("inf") if v == "inf" else float(v)
+        return out
+
+    inc = r.get("cortex_incidence_deg")
+    return Trajectory(
+        entry_mm=np.array([r["entry_x_mm"], r["entry_y_mm"], r["entry_z_mm"]], dtype=float),
+        target_mm=np.array([r["target_x_mm"], r["target_y_mm"], r["target_z_mm"]], dtype=float),
+        clearance_mm=prefixed("clearance_mm:"),
+        required_clearance_mm=prefixed("required_clearance_mm:"),
+        in_plane_deg=float(r["in_plane_deg"]),
+        out_of_plane_deg=float(r["out_of_plane_deg"]),
+        tissue_fraction=prefixed("tissue_fraction:"),
+        cortex_incidence_deg=None if inc is None else float(inc),
+        score=float(r["score"]),
+        score_terms=prefixed("term:"),
+        rank=rank,
+        target_name=str(r.get("target_name", "")),
+    )
+
+
+def _window(text: str) -> str | tuple[float, float]:
+    if "/" in text:
+        w, _, lvl = text.partition("/")
+        try:
+            return float(w), float(lvl)
+        except ValueError:
+            raise RtplanError(f"--window {text!r}: give a preset name or WIDTH/LEVEL") from None
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render and save the overlay; returns 0.
+
+    Raises
+    ------
+    RtplanError
+        On bad input (exit status 2 via the main entry point).
+    """
+    from rtplan.cli.trajectory import load
+    from rtplan.guidance import (
+        orientation_labels,
+        overlay_view,
+        render_overlay,
+        save_png,
+    )
+    from rtplan.guidance._export import source_slices
+
+    study = load(args.study)
+    ct = study.ct
+    if args.structures is None:
+        structures = [s for s in study.structures if s.has_volume]
+    else:
+        structures = [study.structures[n] for n in args.structures]
+    traj = read_trajectory(args.trajectory, args.rank) if args.trajectory else None
+    dose = None
+    if args.dose is not None:
+        from rtplan.io import read_rtdose
+
+        dose = read_rtdose(args.dose)
+    view = overlay_view(
+        ct,
+        plane=args.plane,
+        at_mm=args.at_mm,
+        trajectory=traj,
+        structures=structures,
+        pixel_mm=args.pixel_mm,
+        fov_mm=args.fov_mm,
+        display=args.display,
+    )
+    extra: dict[str, Any] = {}
+    if args.isodose_percent:
+        extra["isodose_percent"] = args.isodose_percent
+    rgb = render_overlay(
+        ct,
+        view=view,
+        window=_window(args.window),
+        dose=dose,
+        prescription_gy=args.prescription_gy,
+        dose_display=args.dose_display,
+        structures=structures,
+        trajectory=traj,
+        show_patient=args.show_patient,
+        **extra,
+    )
+    path = save_png(rgb, args.output)
+    print(f"wrote {path} ({rgb.shape[1]}x{rgb.shape[0]})")
+    if args.dicom is not None:
+        from rtplan.io.capture import write_secondary_capture
+
+        lab = orientation_labels(view)
+        sc = write_secondary_capture(
+            rgb,
+            args.dicom,
+            reference=ct,
+            patient_orientation=(lab["right"], lab["bottom"]),
+            source_slices=source_slices(view, ct),
+            derivation_description=f"rtplan overlay: CT {view.plane} plane",
+            pixel_spacing_mm=view.pixel_mm,
+            burned_in_annotation=args.show_patient,
+        )
+        print(f"wrote {sc}")
+    return 0

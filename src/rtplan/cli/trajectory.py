@@ -1,0 +1,243 @@
+"""``rtplan trajectory STUDY --target GTV --avoid ... -o OUT``: plan a needle path.
+
+Loads the study, searches straight needle paths to the target
+(:func:`rtplan.plan_trajectory`), prints the ranked table and writes the table (CSV,
+JSON), overlays (PNG), DICOM (RT Structure Set, Secondary Captures, presentation state)
+and optionally the 3D scene (:func:`rtplan.guidance.export_plan`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rtplan.errors import RtplanError, StructureError
+
+if TYPE_CHECKING:
+    from rtplan.io.study import Study
+    from rtplan.structures import Structure
+
+__all__ = ["add_parser", "body_structure", "find_structures", "load", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``trajectory`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From :meth:`argparse.ArgumentParser.add_subparsers`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "trajectory",
+        help="plan a straight needle path to a target, avoiding structures",
+        description=(
+            "Search straight needle paths from the skin to a target that keep a clearance "
+            "from the avoided structures, rank them, and write the table, overlays, DICOM "
+            "(RT Structure Set, Secondary Captures, presentation state) and a 3D scene."
+        ),
+    )
+    parser.add_argument("study", type=Path, metavar="STUDY", help="study folder (CT + RTSTRUCT)")
+    parser.add_argument("--target", required=True, help="target ROI name (e.g. GTV)")
+    parser.add_argument(
+        "--target-mm",
+        type=float,
+        nargs=3,
+        metavar=("X", "Y", "Z"),
+        default=None,
+        help="aim at this LPS point (mm) instead of the target's centroid",
+    )
+    parser.add_argument("--avoid", nargs="*", default=[], metavar="ROI", help="ROIs to avoid")
+    parser.add_argument(
+        "--avoid-bone",
+        action="store_true",
+        help="also avoid bone (automatic bone segmentation from HU)",
+    )
+    parser.add_argument(
+        "--avoid-class",
+        nargs="*",
+        default=[],
+        metavar="CLASS",
+        help="tissue classes to avoid inside the body (lung, air, cortical_bone, ...)",
+    )
+    parser.add_argument(
+        "--clearance-mm", type=float, default=5.0, help="clearance from avoided regions (5 mm)"
+    )
+    parser.add_argument(
+        "--clearance",
+        nargs="*",
+        default=[],
+        metavar="NAME=MM",
+        help="per-structure clearance overriding --clearance-mm, e.g. SpinalCanal=8",
+    )
+    parser.add_argument(
+        "--max-length-mm", type=float, default=150.0, help="longest needle path (150 mm)"
+    )
+    parser.add_argument(
+        "--max-tilt-deg",
+        type=float,
+        default=None,
+        help="largest angle to the axial plane (gantry tilt); 0 = in-plane only",
+    )
+    parser.add_argument(
+        "--approach",
+        nargs="*",
+        default=None,
+        metavar="SIDE",
+        help="entry on these sides of the target: posterior, anterior, left, right, ...",
+    )
+    parser.add_argument("--entry-region", default=None, metavar="ROI", help="allowed skin ROI")
+    parser.add_argument(
+        "--body", default=None, metavar="ROI", help="body ROI (default: the EXTERNAL ROI)"
+    )
+    parser.add_argument(
+        "--voxel-extent",
+        action="store_true",
+        help="count avoided voxels as boxes (adds half a voxel diagonal to the clearance)",
+    )
+    parser.add_argument("--n-best", type=int, default=10, help="trajectories to report (10)")
+    parser.add_argument(
+        "--n-overlays", type=int, default=1, help="best trajectories to render and export (1)"
+    )
+    parser.add_argument("--dose", type=Path, default=None, help="RT Dose file to draw")
+    parser.add_argument("--prescription-gy", type=float, default=None, help="100 %% isodose")
+    parser.add_argument(
+        "--window", default="soft_tissue", help="soft_tissue, bone, bone_narrow or lung"
+    )
+    parser.add_argument("--no-dicom", action="store_true", help="do not write DICOM objects")
+    parser.add_argument("--scene", action="store_true", help="also write the 3D scene")
+    parser.add_argument(
+        "--show-patient", action="store_true", help="burn the patient name and ID into images"
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def load(path: Path) -> Study:
+    """Load a study folder (:func:`rtplan.load_study`)."""
+    from rtplan.io.study import load_study
+
+    return load_study(path)
+
+
+def find_structures(study: Study, names: Sequence[str]) -> list[Structure]:
+    """Look structures up by name (case-insensitive when unique).
+
+    Raises
+    ------
+    StructureError
+        Naming the missing ROI and the available ones.
+    """
+    return [study.structures[n] for n in names]
+
+
+def body_structure(study: Study, name: str | None) -> Structure | None:
+    """The named body ROI, else the study's only EXTERNAL ROI, else None (automatic)."""
+    if name is not None:
+        return study.structures[name]
+    external = study.structures.by_type("EXTERNAL")
+    return external[0] if len(external) == 1 else None
+
+
+def _clearances(args: argparse.Namespace, names: list[str]) -> float | dict[str, float]:
+    if not args.clearance:
+        return float(args.clearance_mm)
+    out = dict.fromkeys(names, float(args.clearance_mm))
+    for item in args.clearance:
+        name, sep, value = str(item).partition("=")
+        if not sep:
+            raise RtplanError(f"--clearance takes NAME=MM items, got {item!r}")
+        if name not in out:
+            raise StructureError(f"--clearance names {name!r}, which is not avoided ({names})")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise RtplanError(f"--clearance {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, print the ranked table, write the outputs; returns 0.
+
+    Raises
+    ------
+    RtplanError
+        On bad input or when no path is feasible (exit status 2 via the main entry point).
+    """
+    from rtplan.guidance import export_plan, plan_trajectory
+    from rtplan.structures import Structure
+
+    study = load(args.study)
+    ct = study.ct
+    target = study.structures[args.target]
+    avoided = find_structures(study, args.avoid)
+    avoid: list[Structure | str] = list(avoided)
+    if args.avoid_bone:
+        avoid.append("bone")
+    avoid.extend(args.avoid_class)
+    names = [a.name if isinstance(a, Structure) else a for a in avoid]
+    entry = study.structures[args.entry_region] if args.entry_region else None
+    result = plan_trajectory(
+        ct,
+        target,
+        avoid=avoid,
+        clearance_mm=_clearances(args, names),
+        max_length_mm=args.max_length_mm,
+        body=body_structure(study, args.body),
+        entry_region=entry,
+        approach=args.approach or None,
+        max_tilt_deg=args.max_tilt_deg,
+        target_mm=args.target_mm,
+        voxel_extent=args.voxel_extent,
+        n_best=args.n_best,
+    )
+    dose = None
+    if args.dose is not None:
+        from rtplan.io import read_rtdose
+
+        dose = read_rtdose(args.dose)
+    written = export_plan(
+        result,
+        ct,
+        args.output,
+        target=target,
+        avoided=avoided,
+        dose=dose,
+        prescription_gy=args.prescription_gy,
+        window=args.window,
+        n_overlays=args.n_overlays,
+        dicom=not args.no_dicom,
+        scene=args.scene,
+        show_patient=args.show_patient,
+    )
+    print(format_table(result))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.accessibility.counts().items()))
+    print(f"\ncandidates: {counts}")
+    n_files = sum(len(v) for v in written.values())
+    print(f"wrote {n_files} files to {args.output}")
+    return 0
+
+
+def format_table(result: Any) -> str:
+    """The ranked trajectories as a text table."""
+    header = (
+        f"{'rank':>4}  {'length mm':>9}  {'in-plane':>8}  {'out-plane':>9}  "
+        f"{'min clear mm':>12}  {'cortex deg':>10}  {'score':>6}  entry (LPS mm)"
+    )
+    lines = [header, "-" * len(header)]
+    for t in result:
+        cortex = "-" if t.cortex_incidence_deg is None else f"{t.cortex_incidence_deg:.1f}"
+        e = t.entry_mm
+        lines.append(
+            f"{t.rank:>4}  {t.length_mm:>9.1f}  {t.in_plane_deg:>8.1f}  "
+            f"{t.out_of_plane_deg:>9.1f}  {t.min_clearance_mm:>12.1f}  {cortex:>10}  "
+            f"{t.score:>6.3f}  ({e[0]:.1f}, {e[1]:.1f}, {e[2]:.1f})"
+        )
+    return "\n".join(lines)

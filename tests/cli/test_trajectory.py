@@ -1,0 +1,101 @@
+"""Tests of ``rtplan trajectory``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from rtplan.cli.main import main
+
+
+def test_trajectory_command_writes_table_overlays_and_dicom(
+    spine_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dciodvfy
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "plan"
+    status = main(
+        [
+            "trajectory",
+            str(spine_path),
+            "--target",
+            "GTV",
+            "--avoid",
+            "SpinalCanal",
+            "Kidney_L",
+            "Kidney_R",
+            "--clearance-mm",
+            "3",
+            "--clearance",
+            "SpinalCanal=4",
+            "--approach",
+            "posterior",
+            "--max-length-mm",
+            "150",
+            "--n-best",
+            "5",
+            "-o",
+            str(out),
+        ]
+    )
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "rank" in text
+    assert "candidates:" in text
+    doc = json.loads((out / "trajectories.json").read_text())
+    rows = doc["trajectories"]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["clearance_mm:SpinalCanal"] >= 4.0
+    assert rows[0]["required_clearance_mm:Kidney_L"] == 3.0
+    assert rows[0]["entry_y_mm"] > rows[0]["target_y_mm"]  # posterior approach
+    assert (out / "trajectories.csv").read_text().count("\n") == 6
+    pngs = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    assert pngs == [
+        "rank1_axial.png",
+        "rank1_coronal.png",
+        "rank1_oblique.png",
+        "rank1_oblique_orthogonal.png",
+        "rank1_sagittal.png",
+    ]
+    dcm = sorted((out / "dicom").glob("*.dcm"))
+    assert {p.name for p in dcm} >= {"RS_trajectory.dcm", "PR_needle.dcm", "SC_rank1_axial.dcm"}
+    for p in dcm:
+        assert dciodvfy(p) == [], p.name
+    rs = pydicom.dcmread(out / "dicom" / "RS_trajectory.dcm")
+    names = [r.ROIName for r in rs.StructureSetROISequence]
+    assert names[:3] == ["NeedleEntry", "NeedleTarget", "NeedlePath"]
+    assert "SpinalCanal_4mm" in names
+    assert "GTV" in names
+    entry = rs.ROIContourSequence[0].ContourSequence[0]
+    assert entry.ContourGeometricType == "POINT"
+    np.testing.assert_allclose(
+        [float(v) for v in entry.ContourData],
+        [rows[0]["entry_x_mm"], rows[0]["entry_y_mm"], rows[0]["entry_z_mm"]],
+        atol=1e-6,
+    )
+
+
+def test_trajectory_command_reports_bad_input(
+    spine_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["trajectory", str(spine_path), "--target", "Tumour", "-o", str(tmp_path / "x")])
+    assert status == 2
+    assert "no structure named 'Tumour'" in capsys.readouterr().err
+    status = main(
+        [
+            "trajectory",
+            str(spine_path),
+            "--target",
+            "GTV",
+            "--avoid",
+            "SpinalCanal",
+            "--clearance",
+            "Kidney_L=3",
+            "-o",
+            str(tmp_path / "y"),
+        ]
+    )
+    assert status == 2
+    assert "not avoided" in capsys.readouterr().err

@@ -1,0 +1,186 @@
+"""DICOM for PACS and TPS: Secondary Capture, RT-Struct markers, presentation state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pydicom
+import pytest
+
+from rtplan import ContourType, Image
+from rtplan.errors import DicomWriteError
+from rtplan.guidance import (
+    Trajectory,
+    overlay_view,
+    render_overlay,
+    slice_pieces,
+    trajectory_structures,
+    write_presentation_state,
+)
+from rtplan.io import read_rtstruct, write_rtstruct
+from rtplan.io.capture import SECONDARY_CAPTURE_SOP_CLASS, write_secondary_capture
+
+
+@pytest.fixture
+def needle() -> Trajectory:
+    # crosses several 2.5 mm slices: z from -8 to 6 mm
+    return Trajectory(
+        entry_mm=[-45.0, -20.0, -8.0],
+        target_mm=[-2.0, 3.0, 6.0],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0.0,
+        out_of_plane_deg=0.0,
+        tissue_fraction={},
+    )
+
+
+def test_secondary_capture(dicom_ct: Image, tmp_path, dciodvfy) -> None:  # type: ignore[no-untyped-def]
+    view = overlay_view(dicom_ct, plane="coronal", at_mm=0.0)
+    rgb = render_overlay(dicom_ct, view=view)
+    path = write_secondary_capture(
+        rgb,
+        tmp_path / "sc" / "SC.dcm",
+        reference=dicom_ct,
+        patient_orientation=("L", "I"),
+        source_slices=[0, 5],
+        pixel_spacing_mm=view.pixel_mm,
+        derivation_description="coronal overlay",
+    )
+    assert dciodvfy(path) == []
+    ds = pydicom.dcmread(path)
+    series = dicom_ct.series
+    assert series is not None
+    assert ds.SOPClassUID == SECONDARY_CAPTURE_SOP_CLASS
+    assert ds.StudyInstanceUID == series.study_instance_uid
+    assert ds.SeriesInstanceUID != series.series_instance_uid
+    assert ds.PatientID == series.patient["PatientID"]
+    assert ds.PatientName == series.patient["PatientName"]
+    assert list(ds.PatientOrientation) == ["L", "F"]  # S/I are written H/F
+    assert ds.BurnedInAnnotation == "NO"
+    assert ds.PhotometricInterpretation == "RGB"
+    assert ds.SamplesPerPixel == 3
+    np.testing.assert_array_equal(ds.pixel_array, rgb)
+    refs = [item.ReferencedSOPInstanceUID for item in ds.SourceImageSequence]
+    assert refs == [series.sop_instance_uids[0], series.sop_instance_uids[5]]
+    flagged = write_secondary_capture(
+        rgb,
+        tmp_path / "SC2.dcm",
+        reference=dicom_ct,
+        patient_orientation=("L", "P"),
+        burned_in_annotation=True,
+    )
+    assert pydicom.dcmread(flagged).BurnedInAnnotation == "YES"
+
+
+def test_secondary_capture_errors(dicom_ct: Image, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(DicomWriteError, match="uint8 RGB"):
+        write_secondary_capture(
+            rgb.astype(float), tmp_path / "a.dcm", reference=dicom_ct, patient_orientation="LP"
+        )
+    with pytest.raises(DicomWriteError, match="patient_orientation"):
+        write_secondary_capture(
+            rgb, tmp_path / "a.dcm", reference=dicom_ct, patient_orientation=("X", "P")
+        )
+    with pytest.raises(DicomWriteError, match="source slices"):
+        write_secondary_capture(
+            rgb,
+            tmp_path / "a.dcm",
+            reference=dicom_ct,
+            patient_orientation=("L", "P"),
+            source_slices=[99],
+        )
+    with pytest.raises(DicomWriteError, match="no DICOM study"):
+        write_secondary_capture(
+            rgb,
+            tmp_path / "a.dcm",
+            reference=replace(dicom_ct, series=None),
+            patient_orientation=("L", "P"),
+        )
+
+
+def test_slice_pieces_cover_the_needle(dicom_ct: Image, needle: Trajectory) -> None:
+    pieces = slice_pieces(needle, dicom_ct)
+    g = dicom_ct.grid
+    ks = [p.k for p in pieces]
+    k0, k1 = g.mm_to_index(np.stack([needle.entry_mm, needle.target_mm]))[:, 2]
+    assert ks == list(range(round(k0), round(k1) + 1))
+    total = 0.0
+    for p in pieces:
+        z = g.index_to_mm([0.0, 0.0, float(p.k)])[2]
+        np.testing.assert_allclose(p.points_mm[:, 2], z)  # on the slice plane
+        # in-plane, each piece lies on the needle's projection
+        d = needle.direction[:2] / np.linalg.norm(needle.direction[:2])
+        rel = p.points_mm[:, :2] - needle.entry_mm[:2]
+        np.testing.assert_allclose(rel[:, 0] * d[1] - rel[:, 1] * d[0], 0.0, atol=1e-9)
+        total += float(np.linalg.norm(p.points_mm[1, :2] - p.points_mm[0, :2]))
+    # the pieces together span the needle's projection on the axial plane
+    assert total == pytest.approx(float(np.linalg.norm((needle.target_mm - needle.entry_mm)[:2])))
+
+
+def test_rtstruct_markers_round_trip(
+    dicom_ct: Image, needle: Trajectory, tmp_path, dciodvfy
+) -> None:  # type: ignore[no-untyped-def]
+    entry, target, path = trajectory_structures(needle, dicom_ct)
+    assert [c.geometric_type for c in entry.contours] == [ContourType.POINT]
+    assert {c.geometric_type for c in path.contours} == {ContourType.OPEN_PLANAR}
+    out = write_rtstruct([entry, target, path], tmp_path / "RS.dcm", reference=dicom_ct)
+    assert dciodvfy(out) == []
+    back = read_rtstruct(out, reference=dicom_ct)
+    np.testing.assert_allclose(back["NeedleEntry"].points_mm[0], needle.entry_mm, atol=1e-6)
+    np.testing.assert_allclose(back["NeedleTarget"].points_mm[0], needle.target_mm, atol=1e-6)
+    assert back["NeedleEntry"].interpreted_type == "MARKER"
+    read_path = back["NeedlePath"].contours
+    assert len(read_path) == len(slice_pieces(needle, dicom_ct))
+    assert all(c.geometric_type is ContourType.OPEN_PLANAR and c.n_points == 2 for c in read_path)
+    ds = pydicom.dcmread(out)
+    series = dicom_ct.series
+    assert series is not None
+    assert ds.FrameOfReferenceUID == series.frame_of_reference_uid
+    for roi in ds.ROIContourSequence:
+        for c in roi.ContourSequence:
+            uid = c.ContourImageSequence[0].ReferencedSOPInstanceUID
+            assert uid in series.sop_instance_uids
+    # a needle along the slice normal: one OPEN_NONPLANAR contour
+    vertical = Trajectory(
+        entry_mm=[0.0, 0.0, -20.0],
+        target_mm=[0.0, 0.0, 20.0],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0,
+        out_of_plane_deg=90,
+        tissue_fraction={},
+    )
+    _, _, vpath = trajectory_structures(vertical, dicom_ct)
+    assert [c.geometric_type for c in vpath.contours] == [ContourType.OPEN_NONPLANAR]
+
+
+def test_presentation_state(dicom_ct: Image, needle: Trajectory, tmp_path, dciodvfy) -> None:  # type: ignore[no-untyped-def]
+    out = write_presentation_state(needle, dicom_ct, tmp_path / "PR.dcm", window="bone")
+    assert dciodvfy(out) == []
+    ds = pydicom.dcmread(out)
+    series = dicom_ct.series
+    assert series is not None
+    assert ds.Modality == "PR"
+    assert ds.StudyInstanceUID == series.study_instance_uid
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == series.series_instance_uid
+    assert len(ds.ReferencedSeriesSequence[0].ReferencedImageSequence) == dicom_ct.shape[0]
+    voi = ds.SoftcopyVOILUTSequence[0]
+    assert (float(voi.WindowWidth), float(voi.WindowCenter)) == (2000.0, 500.0)
+    pieces = {p.k: p for p in slice_pieces(needle, dicom_ct)}
+    uid_to_k = {u: k for k, u in enumerate(series.sop_instance_uids)}
+    seen = set()
+    for ann in ds.GraphicAnnotationSequence:
+        k = uid_to_k[ann.ReferencedImageSequence[0].ReferencedSOPInstanceUID]
+        for obj in ann.get("GraphicObjectSequence", []):
+            if obj.GraphicType != "POLYLINE":
+                continue
+            data = np.asarray(obj.GraphicData, dtype=float).reshape(-1, 2)
+            # PIXEL units: (column, row) from the top-left corner of the first pixel
+            np.testing.assert_allclose(data, pieces[k].ijk[:, :2] + 0.5, atol=1e-3)
+            seen.add(k)
+    assert seen == set(pieces)
+    with pytest.raises(DicomWriteError, match="read from DICOM"):
+        write_presentation_state(needle, replace(dicom_ct, series=None), tmp_path / "x.dcm")

@@ -1,0 +1,327 @@
+"""2D overlays: pixels where the geometry says, orientation letters, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import Phantom
+from rtplan import Dose, Grid, Image, Structure
+from rtplan.errors import GeometryError
+from rtplan.guidance import (
+    ISODOSE_COLORS,
+    Trajectory,
+    View,
+    orientation_labels,
+    overlay_view,
+    render_overlay,
+    save_png,
+)
+from rtplan.guidance._draw import text_bitmap
+from rtplan.guidance._overlay import NEEDLE_COLOR
+
+
+def _ct(position: str, direction: np.ndarray | None = None) -> Image:
+    """A 60 x 60 mm square body with a bright marker on the patient's left (x > 0)."""
+    d = np.eye(3) if direction is None else direction
+    g = Grid(shape=(5, 60, 60), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0, 0, 0), direction=d)
+    # centre the grid on the LPS origin whatever its direction
+    centre = g.index_to_mm((np.asarray(g.shape_ijk) - 1) / 2.0)
+    g = Grid(shape=g.shape, spacing_mm=g.spacing_mm, origin_mm=tuple(-centre), direction=d)
+    c = g.centers_mm()
+    hu = np.where((np.abs(c[..., 0]) < 25) & (np.abs(c[..., 1]) < 25), 40.0, -1000.0)
+    hu[(np.abs(c[..., 0] - 15) < 4) & (np.abs(c[..., 1]) < 4)] = 2000.0  # left marker
+    hu[(np.abs(c[..., 0]) < 4) & (np.abs(c[..., 1] + 15) < 4)] = 1000.0  # anterior marker
+    return Image(array=hu, grid=g, units="HU", patient_position=position)
+
+
+def _bright(rgb: np.ndarray, view: View, level: int = 250) -> np.ndarray:
+    rows, cols = view.shape
+    img = rgb[:rows, :cols].astype(int)
+    return (img[..., 0] >= level) & (img[..., 1] >= level) & (img[..., 2] >= level)
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    rr, cc = np.nonzero(mask)
+    return np.array([cc.mean(), rr.mean()])
+
+
+FFS_STORED = np.array([[-1.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]])  # IOP (-1,0,0,0,1,0)
+HFP_STORED = np.array([[-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]])  # IOP (-1,0,0,0,-1,0)
+
+
+@pytest.mark.parametrize(
+    ("position", "direction", "display", "right", "top", "marker_side"),
+    [
+        ("HFS", None, "radiological", "L", "A", "right"),
+        ("FFS", FFS_STORED, "radiological", "L", "A", "right"),
+        ("FFS", FFS_STORED, "stored", "R", "A", "left"),
+        ("HFP", HFP_STORED, "radiological", "R", "P", "left"),
+    ],
+)
+def test_axial_orientation_labels_and_anatomy(
+    position: str,
+    direction: np.ndarray | None,
+    display: str,
+    right: str,
+    top: str,
+    marker_side: str,
+) -> None:
+    ct = _ct(position, direction)
+    view = overlay_view(ct, plane="axial", at_mm=0.0, display=display)
+    labels = orientation_labels(view)
+    assert labels["right"] == right
+    assert labels["top"] == top
+    opposite = {"L": "R", "R": "L", "A": "P", "P": "A"}
+    assert labels["left"] == opposite[right]
+    assert labels["bottom"] == opposite[top]
+    # the patient's left marker (2000 HU, white in the bone window) is on the right side
+    rgb = render_overlay(
+        ct, view=view, window="bone", labels=False, scale_bar=False, annotate=False
+    )
+    white = _bright(rgb, view)
+    col = _centroid(white)[0]
+    cols = view.shape[1]
+    assert (col > cols / 2) == (marker_side == "right")
+    # and the letter drawn at the middle of the right edge is the expected one
+    rgb = render_overlay(ct, view=view, window="bone", scale_bar=False, annotate=False)
+    rows = view.shape[0]
+    box = rgb[rows // 2 - 15 : rows // 2 + 15, cols - 30 : cols, :].astype(float)
+    coverage = (box[..., 1] - box[..., 2]) / 255.0  # yellow text over grey or its black halo
+    ink = coverage > 0.5
+    rr, cc = np.nonzero(ink)
+    glyph = ink[rr.min() : rr.max() + 1, cc.min() : cc.max() + 1]
+    scores = {}
+    for letter in ("L", "R", "A", "P"):
+        ref = text_bitmap(letter, 18) > 0.5
+        h = max(ref.shape[0], glyph.shape[0])
+        w = max(ref.shape[1], glyph.shape[1])
+        a = np.zeros((h, w), bool)
+        b = np.zeros((h, w), bool)
+        a[: ref.shape[0], : ref.shape[1]] = ref
+        b[: glyph.shape[0], : glyph.shape[1]] = glyph
+        scores[letter] = float((a & b).sum() / (a | b).sum())
+    assert max(scores, key=scores.get) == right  # type: ignore[arg-type]
+
+
+def test_coronal_and_sagittal_labels() -> None:
+    ct = _ct("HFS")
+    cor = overlay_view(ct, plane="coronal", at_mm=0.0)
+    assert orientation_labels(cor) == {"right": "L", "left": "R", "top": "S", "bottom": "I"}
+    sag = overlay_view(ct, plane="sagittal", at_mm=0.0)
+    assert orientation_labels(sag) == {"right": "P", "left": "A", "top": "S", "bottom": "I"}
+    # the anterior marker appears on the sagittal image's left half
+    rgb = render_overlay(
+        ct, view=sag, window="soft_tissue", labels=False, scale_bar=False, annotate=False
+    )
+    white = _bright(rgb, sag)
+    assert white.any()
+    assert _centroid(white)[0] < sag.shape[1] / 2
+
+
+def test_isodose_line_lies_on_the_analytic_circle(phantom: Phantom) -> None:
+    """Gaussian dose: its 50 % line (of the 40 Gy maximum) is a circle of known radius."""
+    ct = phantom.ct
+    g = ct.grid
+    c = g.centers_mm()
+    sigma = 12.0
+    d = 40.0 * np.exp(-(c[..., 0] ** 2 + c[..., 1] ** 2) / (2 * sigma**2))
+    dose = Dose(array=d, grid=g)
+    view = overlay_view(ct, plane="axial", at_mm=1.25, pixel_mm=0.25)
+    rgb = render_overlay(
+        ct,
+        view=view,
+        dose=dose,
+        prescription_gy=40.0,
+        isodose_percent=[50.0],
+        labels=False,
+        scale_bar=False,
+        annotate=False,
+        line_width=1.0,
+    )
+    rows, cols = view.shape
+    col = np.array(ISODOSE_COLORS[50.0])
+    hit = np.all(rgb[:rows, :cols] == col, axis=-1)
+    rr, cc = np.nonzero(hit)
+    pts = view.to_mm(np.stack([cc, rr], axis=1))
+    radius = sigma * np.sqrt(2 * np.log(2.0))  # analytic radius of the 50 % line
+    r = np.hypot(pts[:, 0], pts[:, 1])
+    # the line is drawn within half a pixel of the analytic circle, plus the
+    # linear-interpolation error of the dose between 1 mm voxels
+    assert np.abs(r - radius).max() < 0.25 + 0.15
+    angles = np.arctan2(pts[:, 1], pts[:, 0])
+    assert np.histogram(angles, bins=36, range=(-np.pi, np.pi))[0].min() > 0  # all around
+    assert len(rr) > 2 * np.pi * radius / 0.25 * 0.9  # a closed, connected line
+
+
+def test_trajectory_pixels_along_the_projected_line(phantom: Phantom) -> None:
+    ct = phantom.ct
+    t = Trajectory(
+        entry_mm=[-40.0, -20.0, 1.25],
+        target_mm=[-2.0, 3.0, 1.25],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0,
+        out_of_plane_deg=0,
+        tissue_fraction={},
+    )
+    view = overlay_view(ct, plane="axial", trajectory=t, pixel_mm=0.5)
+    assert view.at_mm == pytest.approx(1.25)
+    rgb = render_overlay(ct, view=view, trajectory=t, labels=False, scale_bar=False, annotate=False)
+    rows, cols = view.shape
+    cyan = np.all(rgb[:rows, :cols] == np.array(NEEDLE_COLOR), axis=-1)
+    rr, cc = np.nonzero(cyan)
+    pts = np.stack([cc, rr], axis=1).astype(float)
+    ends, depth = view.to_pixel(np.stack([t.entry_mm, t.target_mm]))
+    assert np.all(np.abs(depth) < 1e-9)
+    a, b = ends
+    d = b - a
+    s = np.clip((pts - a) @ d / (d @ d), 0, 1)
+    dist = np.linalg.norm(pts - (a + s[:, None] * d), axis=1)
+    # every needle pixel lies on the segment (3 px wide) or on the markers and ticks
+    marker = (np.linalg.norm(pts - a, axis=1) <= 8.0) | (np.linalg.norm(pts - b, axis=1) <= 9.0)
+    tick = dist <= 8.0
+    assert np.all(marker | tick)
+    on_line = dist <= 1.5
+    # the line is covered from end to end (the red target cross sits on the last 9 px)
+    covered = np.histogram(s[on_line], bins=40, range=(0, 1 - 9.0 / np.hypot(*d)))[0]
+    assert covered.min() > 0
+    # ticks every 10 mm: count the tick pixels beyond the line, grouped along s
+    off = (dist > 2.5) & (dist <= 8.0) & ~marker
+    marks = np.unique(np.round(s[off] * t.length_mm / 10.0))
+    assert set(marks.astype(int)) >= {1, 2, 3, 4}
+
+
+def test_out_of_slab_needle_is_dashed(phantom: Phantom) -> None:
+    ct = phantom.ct
+    t = Trajectory(
+        entry_mm=[-40.0, -20.0, 20.0],
+        target_mm=[-2.0, 3.0, 1.25],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0,
+        out_of_plane_deg=0,
+        tissue_fraction={},
+    )
+    view = overlay_view(ct, plane="axial", at_mm=-10.0, pixel_mm=0.5)  # misses the needle
+    rgb = render_overlay(ct, view=view, trajectory=t, labels=False, scale_bar=False, annotate=False)
+    rows, cols = view.shape
+    cyan = np.all(rgb[:rows, :cols] == np.array(NEEDLE_COLOR), axis=-1)
+    ends, _ = view.to_pixel(np.stack([t.entry_mm, t.target_mm]))
+    a, b = ends
+    n = 200
+    samples = a + np.linspace(0.1, 0.9, n)[:, None] * (b - a)
+    on = cyan[np.rint(samples[:, 1]).astype(int), np.rint(samples[:, 0]).astype(int)]
+    assert 0.3 < on.mean() < 0.9  # dashes: partly drawn
+
+
+def test_scale_bar_length(phantom: Phantom) -> None:
+    ct = phantom.ct
+    view = overlay_view(ct, plane="axial", at_mm=1.25, pixel_mm=0.2)
+    rgb = render_overlay(ct, view=view, labels=False, annotate=False)
+    rows, cols = view.shape
+    row = rgb[rows - 14, :cols]
+    white = np.all(row == 255, axis=-1)
+    idx = np.flatnonzero(white)
+    length_mm = (idx.max() - idx.min()) * view.pixel_mm
+    # the bar is a round length near a fifth of the width, drawn 3 px wide with end caps
+    assert length_mm == pytest.approx(20.0, abs=4 * view.pixel_mm)
+
+
+def test_other_planes_and_structures(phantom: Phantom) -> None:
+    ct = phantom.ct
+    t = Trajectory(
+        entry_mm=[-40.0, -20.0, 10.0],
+        target_mm=[-2.0, 3.0, 1.25],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0,
+        out_of_plane_deg=0,
+        tissue_fraction={},
+    )
+    for plane in ("coronal", "sagittal", "oblique", "oblique_orthogonal"):
+        view = overlay_view(ct, plane=plane, trajectory=t)
+        rgb = render_overlay(ct, view=view, structures=[phantom.canal, phantom.gtv], trajectory=t)
+        assert rgb.shape[:2] == view.shape
+        assert rgb.dtype == np.uint8
+        if plane.startswith("oblique"):
+            # the needle lies in both needle planes
+            _, depth = view.to_pixel(np.stack([t.entry_mm, t.target_mm]))
+            assert np.all(np.abs(depth) < 1e-9)
+            labels = orientation_labels(view)
+            assert all(1 <= len(v) <= 2 for v in labels.values())
+    # a structure's contour on an axial plane is drawn in its colour where its edge is
+    view = overlay_view(ct, plane="axial", at_mm=1.25, pixel_mm=0.5)
+    rgb = render_overlay(
+        ct,
+        view=view,
+        structures=[phantom.canal],
+        labels=False,
+        scale_bar=False,
+        annotate=False,
+        line_width=1.0,
+    )
+    rows, cols = view.shape
+    hit = np.all(rgb[:rows, :cols] == np.array(phantom.canal.color), axis=-1)
+    rr, cc = np.nonzero(hit)
+    pts = view.to_mm(np.stack([cc, rr], axis=1))
+    r = np.hypot(pts[:, 0], pts[:, 1] - 27.0)
+    # the mask's contour runs midway between voxel centres: within a voxel of r = 6
+    assert np.abs(r - 6.0).max() <= 1.0
+
+
+def test_dose_wash_and_colour_bar(phantom: Phantom) -> None:
+    ct = phantom.ct
+    c = ct.grid.centers_mm()
+    dose = Dose(array=30.0 * np.exp(-(c[..., 0] ** 2 + c[..., 1] ** 2) / 400.0), grid=ct.grid)
+    view = overlay_view(ct, plane="axial", at_mm=1.25)
+    plain = render_overlay(ct, view=view)
+    wash = render_overlay(ct, view=view, dose=dose, prescription_gy=30.0, dose_display="both")
+    rows, cols = view.shape
+    assert wash.shape == (rows, cols + 120, 3)
+    centre = view.to_pixel([0.0, 0.0, 1.25])[0][0].round().astype(int)
+    assert not np.array_equal(wash[centre[1], centre[0]], plain[centre[1], centre[0]])
+    corner = (5, cols - 60)  # far from the dose: unchanged
+    assert np.array_equal(wash[corner], plain[corner])
+    panel = wash[:, cols:]
+    assert len(np.unique(panel.reshape(-1, 3), axis=0)) > 50  # the colour bar's gradient
+
+
+def test_deterministic_no_identifiers_and_png(phantom: Phantom, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from PIL import Image as PILImage
+
+    from rtplan.image import SeriesInfo
+
+    ct = phantom.ct
+    a = render_overlay(ct, plane="axial", at_mm=1.25, structures=[phantom.gtv])
+    b = render_overlay(ct, plane="axial", at_mm=1.25, structures=[phantom.gtv])
+    assert np.array_equal(a, b)
+    named = replace(ct, series=SeriesInfo(patient={"PatientName": "Doe^Jane", "PatientID": "X1"}))
+    c = render_overlay(named, plane="axial", at_mm=1.25, structures=[phantom.gtv])
+    assert np.array_equal(a, c)  # identifiers are not burned in by default
+    d = render_overlay(
+        named, plane="axial", at_mm=1.25, structures=[phantom.gtv], show_patient=True
+    )
+    assert not np.array_equal(a, d)
+    p = save_png(a, tmp_path / "x" / "a.png")
+    assert np.array_equal(np.asarray(PILImage.open(p).convert("RGB")), a)
+    assert p.read_bytes() == save_png(b, tmp_path / "b.png").read_bytes()
+
+
+def test_overlay_errors(phantom: Phantom) -> None:
+    ct = phantom.ct
+    with pytest.raises(GeometryError, match="unknown plane"):
+        render_overlay(ct, plane="transverse")
+    with pytest.raises(GeometryError, match="needs a trajectory"):
+        render_overlay(ct, plane="oblique")
+    with pytest.raises(GeometryError, match="misses the CT"):
+        render_overlay(ct, plane="axial", at_mm=500.0)
+    with pytest.raises(GeometryError, match="unknown window"):
+        render_overlay(ct, window="brain")
+    with pytest.raises(GeometryError, match="units"):
+        render_overlay(ct, dose=ct)
+    with pytest.raises(GeometryError, match="uint8"):
+        save_png(np.zeros((4, 4)), "x.png")
+    assert isinstance(phantom.gtv, Structure)
