@@ -1,11 +1,11 @@
 """Energy fluence of a beam at the isocentre plane, from its jaws and MLC and the beam model.
 
-The open aperture (jaws times MLC, each with its transmission) is sampled on a fine grid
-with 4x4 sub-pixels, multiplied by the radial fluence ramp of the flattening filter, and
+The open aperture (jaws times MLC, each with its transmission) is rasterised with exact
+pixel coverage, multiplied by the radial fluence ramp of the flattening filter, and
 blurred by the two sources of the beam model: the focal spot (Gaussian, ``sigma_f``) and
 the extra-focal head-scatter source (Gaussian, ``sigma_e``, share ``f_e``)::
 
-    F = (1 - f_e) G(sigma_f) * [A (1 + c r)] + f_e G(sigma_e) * A
+    F = (1 - f_e) G(sigma_f) * [A (1 + c min(r, r_max))] + f_e G(sigma_e) * A
 
 ``F`` is relative to the open-field fluence on the axis: a large open field gives 1 there.
 Coordinates are the beam-limiting-device axes ``(x_b, y_b)`` at the isocentre plane, mm.
@@ -25,9 +25,6 @@ from rtplan.plan import Beam
 __all__ = ["FluenceMap", "beam_fluence", "sample_fluence"]
 
 FloatArray = npt.NDArray[np.float64]
-
-_SUB = 4
-
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class FluenceMap:
@@ -86,39 +83,42 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
     xs = x0 + np.arange(nx) * spacing_mm
     ys = y0 + np.arange(ny) * spacing_mm
     t_jaw = machine.jaw_transmission
-    # jaws: separable coverage
+    # jaws: separable coverage of each pixel
     cx = _coverage_1d(xs, x1, x2, spacing_mm)
     cy = _coverage_1d(ys, y1, y2, spacing_mm)
-    open_jaw = np.outer(cy, cx)
-    jaw = t_jaw + (1.0 - t_jaw) * open_jaw
+    aperture = t_jaw + (1.0 - t_jaw) * np.outer(cy, cx)
     if beam.mlc is not None:
+        # each pixel: sum over leaves of (share of the pixel row in the leaf's span) x
+        # (transmission-weighted coverage of the leaf opening along x)
         t_mlc = beam.mlc.transmission
-        sub = spacing_mm / _SUB
-        xs_f = x0 - 0.5 * spacing_mm + (np.arange(nx * _SUB) + 0.5) * sub
-        ys_f = y0 - 0.5 * spacing_mm + (np.arange(ny * _SUB) + 0.5) * sub
         bounds = np.asarray(beam.mlc.leaf_boundaries_mm)
         pos = np.asarray(beam.mlc.positions_mm)
-        leaf = np.searchsorted(bounds, ys_f, side="right") - 1
-        inside = (leaf >= 0) & (leaf < bounds.size - 1)
-        fine = np.ones((ys_f.size, xs_f.size))
-        rows = np.nonzero(inside)[0]
-        a = pos[0, leaf[rows]][:, np.newaxis]
-        b = pos[1, leaf[rows]][:, np.newaxis]
-        is_open = (xs_f[np.newaxis, :] > a) & (xs_f[np.newaxis, :] < b)
-        fine[rows] = np.where(is_open, 1.0, t_mlc)
-        mlc = fine.reshape(ny, _SUB, nx, _SUB).mean(axis=(1, 3))
-        aperture = jaw * mlc
-    else:
-        aperture = jaw
+        lo = np.clip(ys[:, np.newaxis] - 0.5 * spacing_mm, bounds[np.newaxis, :-1], None)
+        hi = np.clip(ys[:, np.newaxis] + 0.5 * spacing_mm, None, bounds[np.newaxis, 1:])
+        wy = np.clip(hi - lo, 0.0, None) / spacing_mm  # (ny, n_leaves)
+        cov = np.stack([_coverage_1d(xs, a, b, spacing_mm) for a, b in pos.T])  # (n, nx)
+        mlc = wy @ (t_mlc + (1.0 - t_mlc) * cov) + (1.0 - wy.sum(axis=1))[:, np.newaxis]
+        aperture = aperture * mlc
     gx, gy = np.meshgrid(xs, ys)
-    ramp = 1.0 + machine.radial_ramp_per_cm * np.hypot(gx, gy) / 10.0
+    r_cm = np.minimum(np.hypot(gx, gy) / 10.0, machine.radial_ramp_max_cm)
+    ramp = 1.0 + machine.radial_ramp_per_cm * r_cm
     f_e = machine.extra_focal_fraction
     primary = ndimage.gaussian_filter(
         aperture * ramp, machine.focal_sigma_mm / spacing_mm, mode="nearest", truncate=5.0
     )
-    extra = ndimage.gaussian_filter(
-        aperture, machine.extra_focal_sigma_mm / spacing_mm, mode="nearest", truncate=5.0
+    # the extra-focal source is broad: blur on a coarser grid, then interpolate back
+    f = max(1, int(machine.extra_focal_sigma_mm / (4.0 * spacing_mm)))
+    pad_y = (-ny) % f
+    pad_x = (-nx) % f
+    coarse = np.pad(aperture, ((0, pad_y), (0, pad_x)), mode="edge")
+    coarse = coarse.reshape(coarse.shape[0] // f, f, coarse.shape[1] // f, f).mean(axis=(1, 3))
+    coarse = ndimage.gaussian_filter(
+        coarse, machine.extra_focal_sigma_mm / (spacing_mm * f), mode="nearest", truncate=4.0
     )
+    cy_idx = (np.arange(ny) + 0.5) / f - 0.5
+    cx_idx = (np.arange(nx) + 0.5) / f - 0.5
+    gyi, gxi = np.meshgrid(cy_idx, cx_idx, indexing="ij")
+    extra = ndimage.map_coordinates(coarse, [gyi, gxi], order=1, mode="nearest")
     values = (1.0 - f_e) * primary + f_e * extra
     border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
     return FluenceMap(

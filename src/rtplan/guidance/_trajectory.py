@@ -110,6 +110,9 @@ APPROACHES: Mapping[str, tuple[float, float, float]] = types.MappingProxyType(
 
 AvoidItem = Structure | Image | str
 
+#: Bone within this distance (mm, per axis) of the target is used for the cortex incidence.
+BONE_WINDOW_MM = 60.0
+
 
 # ============================================================================ value types
 def _frozen_points(a: npt.ArrayLike, shape: tuple[int, ...]) -> FloatArray:
@@ -649,7 +652,13 @@ def _tissue_fractions(
     # midpoints of n equal pieces: each stands for the same length
     t = (np.arange(n) + 0.5) / n
     pts = entry + t[:, np.newaxis] * (target - entry)
-    hu = ct.sample(pts, order=1, fill_value=-1000.0)
+    # sample a crop around the segment: Image.sample converts the whole array to float
+    grid = ct.grid
+    ijk = grid.mm_to_index(np.stack([entry, target]))
+    n_img = np.asarray(grid.shape_ijk, dtype=np.int64)
+    lo = np.clip(np.floor(ijk.min(axis=0)).astype(np.int64) - 1, 0, n_img)
+    hi = np.clip(np.ceil(ijk.max(axis=0)).astype(np.int64) + 2, 0, n_img)
+    hu = _crop_image(ct, _Box(lo, hi)).sample(pts, order=1, fill_value=-1000.0)
     tiny = Grid(shape=(1, 1, n), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
     labels = tissue.classify(
         Image(array=hu.reshape(1, 1, n), grid=tiny, units="HU"), warn_metal=False
@@ -922,11 +931,15 @@ def plan_trajectory(
     region = _pad_box(grid, window, pad_vox)
     r_shape = region.shape
 
-    # ---- body on R
+    # ---- body on R (the automatic outline only where it is needed: around W, or on all
+    # of R when tissue classes are avoided, since they are taken inside the body)
     if body is not None:
         body_r = _mask_of(body, grid, "body")[region.slices]
     else:
-        body_r = tissue.body_mask(_crop_image(ct, region))
+        needs_r = any(isinstance(a, str) for a in avoid)
+        near = region if needs_r else _pad_box(grid, window, np.full(3, 2, dtype=np.int64))
+        body_r = np.zeros(r_shape, dtype=bool)
+        body_r[_sub_slices(near, region)] = tissue.body_mask(_crop_image(ct, near))
     if not body_r.any():
         raise GeometryError("the body mask is empty around the target: check the body and CT")
     t_r = t_ijk - region.lo
@@ -1000,25 +1013,27 @@ def plan_trajectory(
                 "it; lower its clearance, remove it from avoid, or give target_mm"
             )
 
-    # ---- bone target
-    bone_r: BoolArray | None = None
-    if bone is not None:
-        bone_r = _mask_of(bone, grid, "bone")[region.slices]
-    if bone_target is None or bone_target:
-        if bone_r is None:
-            bone_r = tissue.bone_mask(_crop_image(ct, region), body_r) & body_r
-        in_bone = bool(bone_r[t_vox[0, 2], t_vox[0, 1], t_vox[0, 0]])
-        is_bone_target = in_bone if bone_target is None else True
-    else:
-        is_bone_target = False
+    # ---- bone target: bone within BONE_WINDOW_MM of the target point(s)
     n_constraints = m_start.shape[0]
     bone_idx = -1
     normal_idx = -1
-    if is_bone_target and bone_r is not None and bone_r.any():
-        maps, m_start, m_shape, m_off, m_sat2, m_req2 = _append_bone_map(
-            bone_r, sp, maps, m_start, m_shape, m_off, m_sat2, m_req2
-        )
-        bone_idx, normal_idx = n_constraints, n_constraints + 1
+    is_bone_target = False
+    if bone_target is None or bone_target:
+        near = _window_box(grid, t_ijk, BONE_WINDOW_MM)
+        near = _Box(np.maximum(near.lo, region.lo), np.minimum(near.hi, region.hi))
+        body_near = body_r[_sub_slices(near, region)]
+        if bone is not None:
+            bone_near = _mask_of(bone, grid, "bone")[near.slices] & body_near
+        else:
+            bone_near = tissue.bone_mask(_crop_image(ct, near), body_near) & body_near
+        t_near = t_vox[0] - (near.lo - region.lo)
+        in_bone = bool(bone_near[t_near[2], t_near[1], t_near[0]])
+        is_bone_target = in_bone if bone_target is None else True
+        if is_bone_target and bone_near.any():
+            maps, m_start, m_shape, m_off, m_sat2, m_req2 = _append_bone_map(
+                bone_near, near.lo - region.lo, sp, maps, m_start, m_shape, m_off, m_sat2, m_req2
+            )
+            bone_idx, normal_idx = n_constraints, n_constraints + 1
 
     body_u8 = np.ascontiguousarray(body_r, dtype=np.uint8)
     min_d2 = np.empty((starts.shape[0], n_constraints), dtype=np.float64)
@@ -1145,6 +1160,17 @@ def plan_trajectory(
     )
 
 
+def _sub_slices(inner: _Box, outer: _Box) -> tuple[slice, slice, slice]:
+    """Array slices (k, j, i) of box ``inner`` within an array covering box ``outer``."""
+    lo = inner.lo - outer.lo
+    hi = inner.hi - outer.lo
+    return (
+        slice(int(lo[2]), int(hi[2])),
+        slice(int(lo[1]), int(hi[1])),
+        slice(int(lo[0]), int(hi[0])),
+    )
+
+
 def _region_grid(grid: Grid, region: _Box) -> Grid:
     return grid.crop(region.lo.tolist(), region.hi.tolist())
 
@@ -1256,6 +1282,7 @@ def _build_maps(
 
 def _append_bone_map(
     bone_r: BoolArray,
+    offset_ijk: npt.NDArray[np.int64],
     sp: FloatArray,
     maps: npt.NDArray[np.float32],
     m_start: npt.NDArray[np.int64],
@@ -1296,7 +1323,7 @@ def _append_bone_map(
     sdf = ndimage.gaussian_filter(outside - inside, sigma=2.0).astype(np.float32)
     start = maps.size
     maps = np.ascontiguousarray(np.concatenate([maps, d2.ravel(), sdf.ravel()]), dtype=np.float32)
-    off = [float(lo[2]), float(lo[1]), float(lo[0])]
+    off = [float(lo[2] + offset_ijk[0]), float(lo[1] + offset_ijk[1]), float(lo[0] + offset_ijk[2])]
     return (
         maps,
         np.append(m_start, [start, start + d2.size]).astype(np.int64),

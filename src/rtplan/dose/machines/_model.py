@@ -54,6 +54,8 @@ class BeamModel:
         Width of the extra-focal source projected to the isocentre plane, mm.
     radial_ramp_per_cm : float
         Relative rise of the primary fluence per cm off axis at the isocentre plane.
+    radial_ramp_max_cm : float
+        Off-axis distance beyond which the ramp stays constant.
     jaw_transmission : float
         Fraction of the open fluence transmitted through the jaws.
     mlc_transmission : float
@@ -74,6 +76,7 @@ class BeamModel:
     extra_focal_fraction: float
     extra_focal_sigma_mm: float
     radial_ramp_per_cm: float
+    radial_ramp_max_cm: float
     jaw_transmission: float
     mlc_transmission: float
     directory: Path
@@ -125,6 +128,7 @@ def _build(name: str, path: Path) -> BeamModel:
             extra_focal_fraction=float(src["extra_focal_fraction"]),
             extra_focal_sigma_mm=float(src["extra_focal_sigma_mm"]),
             radial_ramp_per_cm=float(src["radial_ramp_per_cm"]),
+            radial_ramp_max_cm=float(src.get("radial_ramp_max_cm", 1e9)),
             jaw_transmission=float(raw["transmission"]["jaw"]),
             mlc_transmission=float(raw["transmission"]["mlc"]),
             directory=path.parent,
