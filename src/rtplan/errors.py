@@ -18,6 +18,7 @@ __all__ = [
     "RtplanWarning",
     "SeriesGeometryError",
     "StructureError",
+    "TrajectoryError",
 ]
 
 
@@ -66,3 +67,7 @@ class DoseEngineError(RtplanError):
 
 class MissingDependencyError(RtplanError, ImportError):
     """An optional dependency is needed for this function; the message names the extra."""
+
+
+class TrajectoryError(RtplanError):
+    """No needle trajectory satisfies the constraints asked (clearance, length, tilt...)."""

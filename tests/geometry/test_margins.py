@@ -221,3 +221,27 @@ def test_empty_structures() -> None:
     assert e.name == "Nothing+5mm"
     with pytest.raises(StructureError, match="enclose no volume"):
         geometry.expand(Structure(name="Bare"), 5.0)
+
+
+@pytest.mark.parametrize(
+    "margins",
+    [
+        np.full((3, 2), 4.0),  # isotropic
+        np.array([[5.0, 5.0], [3.0, 3.0], [7.0, 7.0]]),  # centred ellipsoid
+    ],
+)
+def test_separable_and_edt_routes_give_the_same_voxels(
+    margins: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rtplan.geometry import _margins
+
+    rng = np.random.default_rng(7)
+    mask = np.zeros((30, 40, 44), dtype=bool)
+    mask[8:22, 10:30, 12:32] = rng.random((14, 20, 20)) > 0.6
+    sp = (2.0, 0.9, 1.1)
+    monkeypatch.setattr(_margins, "EDT_ABOVE_OPERATIONS", 10**9)
+    separable = _margins.dilate_array(mask, sp, margins)
+    monkeypatch.setattr(_margins, "EDT_ABOVE_OPERATIONS", 0)
+    edt = _margins.dilate_array(mask, sp, margins)
+    np.testing.assert_array_equal(separable, edt)
+    assert np.count_nonzero(separable) > np.count_nonzero(mask)

@@ -197,9 +197,8 @@ def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> Ove
         d_in[sl] = d_in_t
         signed[~order_out] = -d_in[inside]
     # distances -> the margins that reach them (outside) or keep them (inside)
-    mag = margin_for_distance(np.abs(signed), lattice)
-    signed = np.sign(signed) * mag
-    values, counts = np.unique(signed, return_counts=True)
+    raw, counts = np.unique(signed, return_counts=True)
+    values = np.sign(raw) * margin_for_distance(np.abs(raw), lattice)
     percent = 100.0 * np.cumsum(counts) / counts.sum()
     percent[-1] = 100.0
     return OverlapVolumeHistogram(

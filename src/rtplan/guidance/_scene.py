@@ -52,8 +52,8 @@ VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
     "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
     "left": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
     "right": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "inferior": ((0.0, 0.0, -1.0), (0.0, -1.0, 0.0)),  # from the feet, as axial images
     "superior": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
-    "inferior": ((0.0, 0.0, -1.0), (0.0, -1.0, 0.0)),
 }
 
 
@@ -129,7 +129,12 @@ class Scene:
         raise KeyError(f"no scene object {name!r}; objects: {self.names}")
 
     def best_view(self) -> str:
-        """The view of :data:`VIEWS` most perpendicular to the needle (anterior if none)."""
+        """The view of :data:`VIEWS` most perpendicular to the needle (anterior if none).
+
+        Ties go to the first in :data:`VIEWS` order (anterior, posterior, left, right,
+        inferior, superior), so a needle in an axial plane is seen from the feet, as
+        radiological axial images show it.
+        """
         if self.needle_direction is None:
             return "anterior"
         d = np.asarray(self.needle_direction, dtype=np.float64)

@@ -8,8 +8,9 @@ The search (:func:`plan_trajectory`):
    6-neighbour outside it; faces cut by the image border are not skin) within
    ``max_length_mm`` of a target point. The body is the given EXTERNAL structure, or the
    automatic outline of :func:`rtplan.tissue.body_mask`.
-3. **Hard constraints**, in this order: length, entry region, gantry tilt, the path must
-   stay inside the body, and the clearance to every avoided structure or tissue class.
+3. **Hard constraints**, in this order: entry region, approach side, gantry tilt, length,
+   the path must stay inside the body, and the clearance to every avoided structure or
+   tissue class.
 4. **Soft criteria**, weighted into one score (lower is better) and reported term by
    term: length, clearance to each avoided structure, out-of-plane angle, and for targets
    in bone the incidence angle on the cortex.
@@ -31,6 +32,11 @@ Hence **no returned trajectory comes closer to a voxel of an avoided mask than t
 clearance asked**, exactly, with no tolerance. With ``voxel_extent=True`` each voxel counts
 as its whole box instead of its centre: the clearance asked is raised by half the voxel
 diagonal, which makes the same statement true for the boxes.
+
+The bound costs little: every candidate whose exact clearance exceeds the one asked by
+two voxel half-diagonals is accepted (tested). Distance maps are computed on each
+structure's bounding box padded by its clearance plus ``saturation_mm``; beyond that the
+distance only enters the score, which saturates there.
 
 Angles
 ------
@@ -64,13 +70,14 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.errors import GeometryError, RtplanError, StructureError
+from rtplan.errors import GeometryError, StructureError, TrajectoryError
 from rtplan.grid import Grid
 from rtplan.image import Image, PatientPosition
 from rtplan.structures import Structure
 
 __all__ = [
     "APPROACHES",
+    "BONE_WINDOW_MM",
     "DEFAULT_WEIGHTS",
     "AccessibilityMap",
     "Trajectory",
@@ -540,7 +547,12 @@ def _segment_point_distances(
 
 
 def exact_clearance_mm(
-    mask: BoolArray, grid: Grid, entry_mm: FloatArray, target_mm: FloatArray
+    mask: BoolArray,
+    grid: Grid,
+    entry_mm: FloatArray,
+    target_mm: FloatArray,
+    *,
+    hint_mm: float = 0.0,
 ) -> float:
     """Exact smallest distance from a segment to the voxel centres of a mask.
 
@@ -553,6 +565,9 @@ def exact_clearance_mm(
     grid : Grid
     entry_mm, target_mm : numpy.ndarray, shape (3,)
         Segment ends, LPS mm.
+    hint_mm : float
+        A guess of the distance (the first box searched reaches that far); any value
+        gives the exact result, a good one saves passes.
 
     Returns
     -------
@@ -563,7 +578,7 @@ def exact_clearance_mm(
     ends = grid.mm_to_index(np.stack([entry_mm, target_mm]))
     a_s, b_s = ends[0] * sp, ends[1] * sp  # scaled index frame: a rotation of LPS
     n = np.asarray(grid.shape_ijk, dtype=np.int64)
-    radius = float(np.max(sp))
+    radius = max(float(np.max(sp)), float(hint_mm))
     while True:
         r = radius / sp
         lo = np.clip(np.floor(ends.min(axis=0) - r).astype(np.int64), 0, n)
@@ -840,10 +855,13 @@ def plan_trajectory(
     target_mm : array_like, shape (3,) or (N, 3), optional
         Target point(s) overriding the structure's centroid.
     bone : Structure or Image, optional
-        Bone used for the cortex incidence angle of bone targets; automatic when omitted.
+        Bone used for the cortex incidence angle of bone targets; the automatic bone of
+        :func:`rtplan.tissue.bone_mask` when omitted. Only the bone within
+        :data:`BONE_WINDOW_MM` of the target point(s) is used.
     bone_target : bool, optional
         Whether the target is in bone; by default, True when the first target point lies
-        in ``bone``.
+        in ``bone`` (a lytic lesion inside the cortex counts: the automatic bone fills
+        the marrow cavity).
     weights : mapping of str to float, optional
         Weights of the soft criteria (keys of :data:`DEFAULT_WEIGHTS`); missing keys keep
         their defaults.
@@ -872,7 +890,7 @@ def plan_trajectory(
         If a parameter is out of range or a target point lies outside the CT or the body.
     StructureError
         If a structure is empty, listed twice, or lacks a clearance.
-    RtplanError
+    TrajectoryError
         If a target point is closer to an avoided structure than its clearance, or no
         candidate path is feasible (the message gives the count of rejections per reason).
 
@@ -961,7 +979,7 @@ def plan_trajectory(
     entries_r = kji[:, ::-1].astype(np.float64)
     n_e, n_t = entries_r.shape[0], targets.shape[0]
     if n_e == 0:
-        raise RtplanError(
+        raise TrajectoryError(
             f"no skin within {max_length_mm:g} mm of the target: raise max_length_mm or "
             "check the body outline"
         )
@@ -1007,7 +1025,7 @@ def plan_trajectory(
         d_t = [exact_clearance_mm(av.mask_r, _region_grid(grid, region), tp, tp) for tp in targets]
         worst = min(d_t)
         if worst < av.required_mm:
-            raise RtplanError(
+            raise TrajectoryError(
                 f"the target point lies {worst:.1f} mm from avoided structure {av.name!r}, "
                 f"closer than the {av.required_mm:.1f} mm clearance asked: no path can keep "
                 "it; lower its clearance, remove it from avoid, or give target_mm"
@@ -1109,7 +1127,7 @@ def plan_trajectory(
     }
     if not feasible.any():
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(access.counts().items()))
-        raise RtplanError(
+        raise TrajectoryError(
             f"no feasible trajectory to {target_name or 'the target'} among "
             f"{starts.shape[0]} candidates ({counts}); lower the clearances, raise "
             "max_length_mm or the tilt limit, or widen the entry region"
@@ -1122,11 +1140,14 @@ def plan_trajectory(
     for rank, (c, e_mm) in enumerate(zip(chosen, entries_mm, strict=True), start=1):
         tgt = targets[t_index[c]]
         clearance: dict[str, float] = {}
-        for av in avoided:
+        for a, av in enumerate(avoided):
+            hint = math.sqrt(max(float(min_d2[c, a]), 0.0)) + float(np.linalg.norm(sp))
+            hint = hint if math.isfinite(hint) else 0.0
             if av.full_mask is not None:
-                dist = exact_clearance_mm(av.full_mask, grid, e_mm, tgt)
+                dist = exact_clearance_mm(av.full_mask, grid, e_mm, tgt, hint_mm=hint)
             else:
-                dist = exact_clearance_mm(av.mask_r, _region_grid(grid, region), e_mm, tgt)
+                r_grid = _region_grid(grid, region)
+                dist = exact_clearance_mm(av.mask_r, r_grid, e_mm, tgt, hint_mm=hint)
             clearance[av.name] = dist - extent_extra
         inc = float(incidence[c]) if bone_idx >= 0 and not np.isnan(incidence[c]) else None
         trajectories.append(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from guidance_phantoms import Phantom
 
-from conftest import Phantom
 from rtplan import Dose, Grid, Image, Structure
 from rtplan.errors import GeometryError
 from rtplan.guidance import (

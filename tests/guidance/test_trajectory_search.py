@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from guidance_phantoms import Phantom, cylinder_phantom
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rtplan
-from conftest import Phantom, cylinder_phantom
 from rtplan import Grid, Image, PatientPosition, Structure
-from rtplan.errors import GeometryError, RtplanError, StructureError
+from rtplan.errors import GeometryError, RtplanError, StructureError, TrajectoryError
 from rtplan.guidance import Trajectory, plan_trajectory
 from rtplan.guidance import _kernels as kernels
 from rtplan.guidance._trajectory import exact_clearance_mm, needle_angles
@@ -262,9 +262,9 @@ def test_path_never_leaves_the_body() -> None:
 
 def test_errors(phantom: Phantom) -> None:
     ct, gtv, body = phantom.ct, phantom.gtv, phantom.body
-    with pytest.raises(RtplanError, match=r"closer than the 30\.0 mm clearance"):
+    with pytest.raises(TrajectoryError, match=r"closer than the 30\.0 mm clearance"):
         plan_trajectory(ct, gtv, avoid=[phantom.canal], clearance_mm=30.0, body=body)
-    with pytest.raises(RtplanError, match=r"no feasible trajectory.*too_long"):
+    with pytest.raises(TrajectoryError, match=r"no feasible trajectory.*too_long"):
         plan_trajectory(ct, gtv, body=body, max_length_mm=36.0)
     with pytest.raises(StructureError, match="no clearance for"):
         plan_trajectory(ct, gtv, avoid=[phantom.canal], clearance_mm={"Other": 2.0}, body=body)
