@@ -239,9 +239,8 @@ class Grid:
             LPS positions in mm.
         """
         pts, single = _as_points(ijk, "ijk")
-        out = pts @ (self.direction * self.spacing_ijk_mm[np.newaxis, :]).T + np.asarray(
-            self.origin_mm
-        )
+        steps = (self.direction * self.spacing_ijk_mm[np.newaxis, :]).T
+        out: FloatArray = pts @ steps + np.asarray(self.origin_mm)
         return out[0] if single else out
 
     def mm_to_index(self, xyz_mm: npt.ArrayLike) -> FloatArray:

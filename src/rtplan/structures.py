@@ -253,7 +253,8 @@ class Structure:
 
             return _planar.plane_stack(self.closed_contours, self.slice_thickness_mm).centroid()
         if self.contours:
-            return np.vstack([c.points_mm for c in self.contours]).mean(axis=0)
+            pts: npt.NDArray[np.float64] = np.vstack([c.points_mm for c in self.contours])
+            return np.asarray(pts.mean(axis=0), dtype=np.float64)
         raise StructureError(f"structure {self.name!r} is empty: no centroid")
 
     def bounds_mm(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -361,7 +362,7 @@ class Structure:
         """Grow by a margin (mm), isotropic or per direction; see `rtplan.geometry.expand`."""
         from rtplan import geometry
 
-        return geometry.expand(self, margin_mm, grid=grid)  # type: ignore[no-any-return]
+        return geometry.expand(self, margin_mm, grid=grid)
 
     def contract(
         self,
@@ -371,22 +372,22 @@ class Structure:
         """Shrink by a margin (mm); see :func:`rtplan.geometry.contract`."""
         from rtplan import geometry
 
-        return geometry.contract(self, margin_mm, grid=grid)  # type: ignore[no-any-return]
+        return geometry.contract(self, margin_mm, grid=grid)
 
     def __or__(self, other: Structure) -> Structure:
         from rtplan import geometry
 
-        return geometry.union(self, other)  # type: ignore[no-any-return]
+        return geometry.union(self, other)
 
     def __and__(self, other: Structure) -> Structure:
         from rtplan import geometry
 
-        return geometry.intersection(self, other)  # type: ignore[no-any-return]
+        return geometry.intersection(self, other)
 
     def __sub__(self, other: Structure) -> Structure:
         from rtplan import geometry
 
-        return geometry.difference(self, other)  # type: ignore[no-any-return]
+        return geometry.difference(self, other)
 
     def distance_to(self, other: Structure) -> float:
         """Minimum surface-to-surface distance to another structure, mm (0 if they overlap)."""

@@ -8,7 +8,9 @@
 * :func:`classify` labels every voxel with a :class:`TissueClass` using the HU
   boundaries of a :class:`TissueThresholds` (documented defaults, user-overridable).
 * :func:`auto_structures` segments the body outline, bone (cortical shell with its
-  marrow) and muscle, as :class:`~rtplan.Structure` objects writable to RT-Struct.
+  marrow) and muscle, as :class:`~rtplan.Structure` objects writable to RT-Struct
+  (:func:`body_mask`, :func:`bone_mask` and :func:`muscle_mask` give the arrays, tuned
+  by :class:`SegmentationParameters`).
 * :func:`composition` gives the volume of each tissue class inside the body (cm³).
 
 References
@@ -23,6 +25,13 @@ References
    measurement by magnetic resonance imaging and computerized tomography", J. Appl.
    Physiol. 85 (1998) 115-122: adipose tissue -190 to -30 HU, skeletal muscle -29 to
    +150 HU.
+.. [Martin2013] L. Martin et al., "Cancer cachexia in the age of obesity: skeletal muscle
+   depletion is a powerful prognostic factor, independent of body mass index", J. Clin.
+   Oncol. 31 (2013) 1539-1547: mean muscle attenuation below 33 HU (BMI >= 25) is
+   myosteatosis, the lower end of the muscle window used by :func:`muscle_mask`.
+.. [Goodpaster2000] B. H. Goodpaster et al., "Skeletal muscle attenuation determined by
+   computed tomography is associated with skeletal muscle lipid content", J. Appl.
+   Physiol. 89 (2000) 104-110: normal-density muscle up to 100 HU.
 .. [Misch1990] C. E. Misch, "Density of bone: effect on treatment plans, surgical approach,
    healing, and progressive bone loading", Int. J. Oral Implantol. 6 (1990) 23-31:
    trabecular bone from 150 HU, porous cortical bone from 850 HU.
@@ -57,13 +66,18 @@ __all__ = [
     "CalibrationError",
     "CalibrationRangeWarning",
     "MetalWarning",
+    "SegmentationParameters",
     "TissueClass",
     "TissueThresholds",
     "auto_structures",
+    "body_mask",
+    "bone_mask",
     "classify",
     "composition",
     "density",
     "electron_density",
+    "muscle_mask",
+    "schneider_z_over_a_ratio",
 ]
 
 logger = logging.getLogger(__name__)
@@ -444,7 +458,7 @@ def density(ct: Image, curve: CalibrationCurve | None = None) -> Image:
     >>> from rtplan import Grid, Image
     >>> g = Grid(shape=(1, 1, 3), spacing_mm=(1, 1, 1), origin_mm=(0, 0, 0))
     >>> ct = Image(array=np.array([[[-1000, 14, 1600]]]), grid=g, units="HU")
-    >>> np.round(density(ct).array, 4).tolist()
+    >>> np.round(density(ct).array.astype(float), 4).tolist()
     [[[0.0012, 1.03, 1.9642]]]
     """
     _check_hu(ct, "density()")
@@ -943,8 +957,13 @@ def auto_structures(
       are filled when they hold marrow: always when small, else when their median HU is
       outside the ``canal_hu`` window, so fatty marrow (adipose HU) and red marrow
       (bone HU) become bone while the spinal canal (cord and CSF) stays out.
-    * **Muscle**: soft-tissue HU inside the body, minus bone and fat, cleaned by an
-      opening of ``muscle_opening_mm`` and removal of small components.
+    * **Muscle**: soft-tissue HU inside the body, minus bone and fat, minus tissue
+      enclosed by bone in a slice (spinal canal) or lying between bones along the slice
+      axis (discs, joint spaces); the HU averaged over neighbouring soft-tissue voxels
+      must lie in the muscle attenuation window ``muscle_hu`` (which leaves out
+      unenhanced kidney, bowel and fluid; blood cannot be told from muscle by HU, so
+      large vessels stay in); cleaned by an opening of ``muscle_opening_mm`` and removal
+      of small components.
 
     Each is a :class:`~rtplan.Structure` built with :meth:`~rtplan.Structure.from_mask`
     (exact mask plus contours, writable to RT-Struct).

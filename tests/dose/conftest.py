@@ -23,14 +23,14 @@ class WaterRun:
         """Depth below the surface (mm) and dose per MU (Gy/MU) on the central axis."""
         g = self.dose.grid
         ijk = g.mm_to_index([0.0, 0.0, 0.0])
-        i, k = int(round(float(ijk[0]))), int(round(float(ijk[2])))
+        i, k = round(float(ijk[0])), round(float(ijk[2]))
         return g.axis_mm(1), np.asarray(self.dose.array[k, :, i], dtype=float) / self.mu
 
     def profile(self, depth_mm: float) -> tuple[np.ndarray, np.ndarray]:
         """Lateral (x) profile at a depth, dose per MU."""
         g = self.dose.grid
         ijk = g.mm_to_index([0.0, depth_mm, 0.0])
-        j, k = int(round(float(ijk[1]))), int(round(float(ijk[2])))
+        j, k = round(float(ijk[1])), round(float(ijk[2]))
         return g.axis_mm(2), np.asarray(self.dose.array[k, j, :], dtype=float) / self.mu
 
     def d_max(self) -> tuple[float, float]:

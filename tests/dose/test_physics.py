@@ -63,7 +63,8 @@ def test_monte_carlo_is_reproducible_and_seeded():
     a, ta = _small_point_run(7)
     b, tb = _small_point_run(7)
     c, _ = _small_point_run(8)
-    assert np.array_equal(a, b) and np.array_equal(ta, tb)
+    assert np.array_equal(a, b)
+    assert np.array_equal(ta, tb)
     assert not np.array_equal(a, c)
 
 
@@ -96,7 +97,10 @@ def test_shipped_kernels_come_from_the_current_generator_and_calibration():
         text = (m.directory / name).read_text(encoding="ascii")
         assert f"version {mk.GENERATOR_VERSION}" in text
         raw = json.loads((m.directory / "6X.json").read_text(encoding="utf-8"))
-        assert f"seed {raw['kernels']['seed']}" in text or f"seed {raw['kernels']['seed'] + 1000}" in text
+        assert (
+            f"seed {raw['kernels']['seed']}" in text
+            or f"seed {raw['kernels']['seed'] + 1000}" in text
+        )
     cal = m.calibration()
     assert cal["kernels_sha256"] == kernel_digest(m)
     digest = hashlib.sha256((m.directory / m.point_kernel_file).read_bytes()).hexdigest()
@@ -124,7 +128,7 @@ def test_cone_kernel_fit_and_energy_shares():
     assert 0.93 < ck.fraction.sum() <= 1.0
     forward = ck.fraction[ck.zenith_axis_deg < 90].sum()
     assert forward > 0.7
-    dirs, amp, rate = ck.directions(8)
+    dirs, amp, _rate = ck.directions(8)
     assert dirs.shape == (96, 3)
     np.testing.assert_allclose(np.linalg.norm(dirs, axis=1), 1.0)
     np.testing.assert_allclose(amp.sum(axis=1).sum(), ck.amplitude.sum(), rtol=1e-12)

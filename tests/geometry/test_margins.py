@@ -224,24 +224,28 @@ def test_empty_structures() -> None:
 
 
 @pytest.mark.parametrize(
-    "margins",
+    "semi",
     [
-        np.full((3, 2), 4.0),  # isotropic
-        np.array([[5.0, 5.0], [3.0, 3.0], [7.0, 7.0]]),  # centred ellipsoid
+        np.full(3, 4.0),  # isotropic
+        np.array([5.0, 3.0, 7.0]),  # centred ellipsoid
+        np.array([12.0, 9.0, 15.0]),  # large
     ],
 )
-def test_separable_and_edt_routes_give_the_same_voxels(
-    margins: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_distance_transform_and_octant_routes_give_the_same_voxels(semi: np.ndarray) -> None:
+    from scipy import ndimage
+
     from rtplan.geometry import _margins
+    from rtplan.geometry._edt import distance_to
 
     rng = np.random.default_rng(7)
-    mask = np.zeros((30, 40, 44), dtype=bool)
-    mask[8:22, 10:30, 12:32] = rng.random((14, 20, 20)) > 0.6
-    sp = (2.0, 0.9, 1.1)
-    monkeypatch.setattr(_margins, "EDT_ABOVE_OPERATIONS", 10**9)
-    separable = _margins.dilate_array(mask, sp, margins)
-    monkeypatch.setattr(_margins, "EDT_ABOVE_OPERATIONS", 0)
-    edt = _margins.dilate_array(mask, sp, margins)
-    np.testing.assert_array_equal(separable, edt)
-    assert np.count_nonzero(separable) > np.count_nonzero(mask)
+    mask = np.zeros((30, 50, 54), dtype=bool)
+    mask[10:20, 18:32, 20:34] = rng.random((10, 14, 14)) > 0.6
+    sp = np.array([2.0, 0.9, 1.1])
+    by_edt = _margins._dilate_centred(mask, sp, semi)
+    by_passes = _margins._dilate_octants(mask, sp, np.stack([semi, semi], axis=1))
+    np.testing.assert_array_equal(by_edt, by_passes)
+    assert np.count_nonzero(by_edt) > np.count_nonzero(mask)
+    # and the separable EDT is scipy's
+    np.testing.assert_allclose(
+        distance_to(mask, sp), ndimage.distance_transform_edt(~mask, sampling=sp), atol=1e-9
+    )

@@ -145,10 +145,10 @@ def transport_direction(
     na = n[a]
     nb = n[b]
     nc = n[c]
-    lo_b = int(math.floor(min(0.0, -(na - 1) * sb))) - 1
-    hi_b = int(math.ceil(max(nb - 1.0, nb - 1.0 - (na - 1) * sb))) + 1
-    lo_c = int(math.floor(min(0.0, -(na - 1) * sc))) - 1
-    hi_c = int(math.ceil(max(nc - 1.0, nc - 1.0 - (na - 1) * sc))) + 1
+    lo_b = math.floor(min(0.0, -(na - 1) * sb)) - 1
+    hi_b = math.ceil(max(nb - 1.0, nb - 1.0 - (na - 1) * sb)) + 1
+    lo_c = math.floor(min(0.0, -(na - 1) * sc)) - 1
+    hi_c = math.ceil(max(nc - 1.0, nc - 1.0 - (na - 1) * sc)) + 1
     n_lb = hi_b - lo_b + 1
     n_lc = hi_c - lo_c + 1
     n_terms = amplitude.size
@@ -160,8 +160,8 @@ def transport_direction(
         idx = np.empty(3, dtype=np.int64)
         for t in range(na):
             ia = t if forward else na - 1 - t
-            ib = int(math.floor(b0 + t * sb + 0.5))
-            ic = int(math.floor(c0 + t * sc + 0.5))
+            ib = math.floor(b0 + t * sb + 0.5)
+            ic = math.floor(c0 + t * sc + 0.5)
             if ib < 0 or ib >= nb or ic < 0 or ic >= nc:
                 if entered:
                     break

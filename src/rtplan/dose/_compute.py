@@ -54,6 +54,24 @@ class PlanDose:
     engine: str
 
 
+@functools.lru_cache(maxsize=16)
+def _stored_calibrations(machine_name: str) -> dict[str, dict[str, float]]:
+    from rtplan._warn import warn
+    from rtplan.dose.machines.calibrate import kernel_digest
+
+    machine = load_machine(machine_name)
+    data = machine.calibration()
+    engines: dict[str, dict[str, float]] = data.get("engines", {})
+    if engines and data.get("kernels_sha256") != kernel_digest(machine):
+        warn(
+            f"the calibration file of machine {machine_name} was made with other kernel "
+            "tables; the engines are recalibrated now (run python -m "
+            "rtplan.dose.machines.calibrate to update the file)"
+        )
+        return {}
+    return engines
+
+
 @functools.lru_cache(maxsize=32)
 def _runtime_calibration(engine_name: str, machine_name: str) -> float:
     from rtplan.dose.machines.calibrate import calibrate_engine
@@ -79,7 +97,7 @@ def engine_calibration(engine: str | DoseEngine, machine: BeamModel) -> float:
     float
     """
     eng = get_engine(engine)
-    entry = machine.calibration().get("engines", {}).get(eng.name)
+    entry = _stored_calibrations(machine.name).get(eng.name)
     if entry is not None:
         return float(entry["gy_per_mu_per_fluence"])
     if not isinstance(engine, str):

@@ -39,8 +39,8 @@ from rtplan.errors import DoseEngineError
 from rtplan.image import Dose, DoseMedium, Image
 
 __all__ = [
-    "SOFT_TISSUE_DENSITY",
     "CORTICAL_BONE_DENSITY",
+    "SOFT_TISSUE_DENSITY",
     "dose_to_medium",
     "dose_to_water",
     "stopping_power_ratios",

@@ -26,6 +26,7 @@ __all__ = ["FluenceMap", "beam_fluence", "sample_fluence"]
 
 FloatArray = npt.NDArray[np.float64]
 
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class FluenceMap:
     """A relative energy-fluence map at the isocentre plane.
@@ -80,8 +81,8 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
     ny = int(np.ceil((y2 - y1 + 2 * margin) / spacing_mm)) + 1
     x0 = 0.5 * (x1 + x2) - 0.5 * (nx - 1) * spacing_mm
     y0 = 0.5 * (y1 + y2) - 0.5 * (ny - 1) * spacing_mm
-    xs = x0 + np.arange(nx) * spacing_mm
-    ys = y0 + np.arange(ny) * spacing_mm
+    xs = np.asarray(x0 + np.arange(nx) * spacing_mm, dtype=np.float64)
+    ys = np.asarray(y0 + np.arange(ny) * spacing_mm, dtype=np.float64)
     t_jaw = machine.jaw_transmission
     # jaws: separable coverage of each pixel
     cx = _coverage_1d(xs, x1, x2, spacing_mm)

@@ -144,7 +144,7 @@ class PencilBeamEngine:
         progress: ProgressCallback | None = None,
     ) -> FloatArray:
         """Dose to medium of one beam per unit energy fluence (see :class:`DoseEngine`)."""
-        from scipy.signal import fftconvolve
+        import scipy.fft as sfft
 
         from rtplan.dose._fluence import beam_fluence
         from rtplan.dose._kernels import pencil_kernel
@@ -157,26 +157,30 @@ class PencilBeamEngine:
         )
         if progress is not None:
             progress(0.4, "pencil beam: ray tracing done")
-        h_iso = min(1.25, 0.5 * float(min(setup.grid.spacing_mm)))
+        h_iso = 0.5 * float(min(setup.grid.spacing_mm))
         fine = beam_fluence(beam, machine, spacing_mm=0.5 * h_iso)
         ny2, nx2 = (s // 2 * 2 for s in fine.values.shape)
         fl = fine.values[:ny2, :nx2].reshape(ny2 // 2, 2, nx2 // 2, 2).mean(axis=(1, 3))
-        half = int(math.ceil(_KERNEL_RADIUS_MM / h_iso))
+        half = math.ceil(_KERNEL_RADIUS_MM / h_iso)
         fl = np.pad(fl, half, mode="constant", constant_values=fine.background)
         x0 = fine.x0_mm + 0.25 * h_iso - half * h_iso
         y0 = fine.y0_mm + 0.25 * h_iso - half * h_iso
         used = zz[zz > 0]
         z_lo = float(used.min()) if used.size else bf.sad_mm
         z_hi = float(used.max()) if used.size else bf.sad_mm
-        n_planes = max(2, int(math.ceil((z_hi - z_lo) / _PLANE_STEP_MM)) + 1)
+        n_planes = max(2, math.ceil((z_hi - z_lo) / _PLANE_STEP_MM) + 1)
         planes = np.linspace(z_lo, z_hi + 1e-6, n_planes)
         kern = pencil_kernel(machine, self.n_components)
         n_comp = kern.profiles.shape[0]
+        # linear convolution by FFT: pad to a fast length, transform the fluence once
+        shape = tuple(sfft.next_fast_len(n + 2 * half, real=True) for n in fl.shape)
+        f_hat = sfft.rfft2(fl, s=shape)
         conv = np.empty((n_planes, n_comp, fl.shape[0], fl.shape[1]))
         for p, zp in enumerate(planes):
             pix = kern.pixel_kernels(h_iso * zp / bf.sad_mm / 10.0, half)
-            for c in range(n_comp):
-                conv[p, c] = fftconvolve(fl, pix[c], mode="same")
+            k_hat = sfft.rfft2(pix, s=shape, axes=(1, 2))
+            full = sfft.irfft2(f_hat[np.newaxis] * k_hat, s=shape, axes=(1, 2))
+            conv[p] = full[:, half : half + fl.shape[0], half : half + fl.shape[1]]
         if progress is not None:
             progress(0.7, "pencil beam: convolutions done")
         dose = _superpose(

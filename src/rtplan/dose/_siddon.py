@@ -82,7 +82,7 @@ def ray_sum(
     a_inc = np.empty(3)
     for ax in range(3):
         pos = s[ax] + a_in * delta[ax]
-        i = int(math.floor(pos / spacing[ax] + 0.5))
+        i = math.floor(pos / spacing[ax] + 0.5)
         i = min(max(i, 0), n[ax] - 1)
         idx[ax] = i
         if delta[ax] > 0.0:

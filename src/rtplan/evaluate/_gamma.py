@@ -171,7 +171,10 @@ def _refine(
         ):
             return best
         d, gi, gj, gk = _interp_grad(
-            ev, min(max(xi, 0.0), ni - 1.0), min(max(xj, 0.0), nj - 1.0), min(max(xk, 0.0), nk - 1.0)
+            ev,
+            min(max(xi, 0.0), ni - 1.0),
+            min(max(xj, 0.0), nj - 1.0),
+            min(max(xk, 0.0), nk - 1.0),
         )
         u2 = ui * ui + uj * uj + uk * uk
         delta = d - dr

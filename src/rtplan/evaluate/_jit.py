@@ -19,17 +19,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 prange = numba.prange
 
 
-def njit(*, parallel: bool = False) -> Callable[[F], F]:
+def njit(*, parallel: bool = False, inline: bool = False) -> Callable[[F], F]:
     """Compile a function in nopython mode, cached on disk.
 
     Parameters
     ----------
     parallel : bool
         Enable :func:`numba.prange` loops (threads).
+    inline : bool
+        Inline the function into its compiled callers (numba IR inlining): for small
+        helpers called per sample, where a call would cost reference counting of every
+        array argument.
 
     Returns
     -------
     callable
         A decorator returning the compiled function with the same signature.
     """
-    return cast(Callable[[F], F], numba.njit(cache=True, nogil=True, parallel=parallel))
+    return cast(
+        Callable[[F], F],
+        numba.njit(
+            cache=True, nogil=True, parallel=parallel, inline="always" if inline else "never"
+        ),
+    )

@@ -176,10 +176,12 @@ def index_bounds(structure: Structure, lattice: Grid) -> tuple[IntArray, IntArra
     """
     m = structure.mask_image
     if m is not None:
-        idx = np.argwhere(np.asarray(m.array))
-        if idx.size == 0:
+        from rtplan.geometry._morphology import bounding_box
+
+        bb = bounding_box(np.asarray(m.array, dtype=bool))
+        if bb is None:
             return None
-        lo_kji, hi_kji = idx.min(axis=0), idx.max(axis=0)
+        lo_kji, hi_kji = bb[0].astype(np.int64), bb[1].astype(np.int64) - 1
         off = offset_on(lattice, m.grid)
         if off is not None:
             return off + lo_kji[::-1], off + hi_kji[::-1] + 1

@@ -14,13 +14,14 @@ semi-axes of ``E``, is at most 1 (plus a documented sub-voxel correction, see
 :func:`subvoxel_slack`). Distances are exact (mm, with the grid spacing), computed on the
 bounding box plus the margin only:
 
-* by the separability of the squared distance (Saito & Toriwaki 1994): one min-plus
-  pass per axis over the few voxels the margin spans, one-sided for each octant of
-  displacements when the margin differs between opposite directions;
-* or, for large symmetric margins where that costs more, by scipy's exact Euclidean
-  distance transform (Maurer et al. 2003), with the spacing scaled by the semi-axes.
+* a ball or a centred ellipsoid (the same margin in opposite directions): the exact
+  Euclidean distance transform of Felzenszwalb & Huttenlocher (2012) in the space scaled
+  by the semi-axes;
+* different margins in opposite directions: the squared scaled distance is separable
+  (Saito & Toriwaki 1994), so one min-plus pass per axis over the few voxels the margin
+  spans, one-sided for each octant of displacements, gives the octant-ellipsoid sum.
 
-Both give the same voxels (tested). Never repeated one-voxel dilation.
+Both routes give the same voxels on centred margins (tested). Never repeated one-voxel dilation.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError
 from rtplan.geometry import _lattice as lat
-from rtplan.geometry._morphology import DIST_EPS_MM
+from rtplan.geometry._edt import distance_to
 from rtplan.grid import Grid
 
 if TYPE_CHECKING:
@@ -49,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
-
-#: Above this many min-plus operations per voxel (sum over axes of 2 w + 1, w the margin
-#: in voxels) symmetric margins use scipy's exact EDT instead of the separable kernel.
-EDT_ABOVE_OPERATIONS = 60
 
 #: Mean depth of the nearest voxel centre under a surface, in units of sqrt(V / r)
 #: (see :func:`subvoxel_slack`).
@@ -424,26 +421,24 @@ def dilate_array(mask: BoolArray, spacing_mm: Sequence[float], margins: FloatArr
         Voxels whose scaled distance to the set is at most 1 plus
         :func:`subvoxel_slack`.
     """
-    from scipy import ndimage
-
     sp = np.asarray(spacing_mm, dtype=np.float64)
     m = np.asarray(margins, dtype=np.float64)
     if not mask.any() or np.all(m == 0):
         return mask.copy()
-    windows = [_window(sp[a], float(m[a].max())) for a in range(3)]
-    cost = sum(2 * w + 1 for w in windows)  # min-plus operations per voxel, separable route
-    symmetric = bool(np.all(m[:, 0] == m[:, 1]))
-    if symmetric and np.all(m > 0) and cost > EDT_ABOVE_OPERATIONS:
-        # large margins: the exact EDT (Maurer), whose cost does not grow with the margin
-        if np.all(m == m[0, 0]):
-            r = m[0, 0]
-            d = ndimage.distance_transform_edt(~mask, sampling=sp)
-            limit = r * (1.0 + subvoxel_slack(sp, m[:, 0])) + DIST_EPS_MM
-        else:  # centred ellipsoid: EDT in the space scaled by the semi-axes
-            d = ndimage.distance_transform_edt(~mask, sampling=sp / m[:, 0])
-            limit = 1.0 + subvoxel_slack(sp, m[:, 0]) + 1e-9
-        return np.asarray(mask | (d <= limit), dtype=bool)
-    # general case: squared scaled distance, one octant of displacements at a time
+    if np.all(m[:, 0] == m[:, 1]) and np.all(m > 0):
+        return _dilate_centred(mask, sp, m[:, 0])
+    return _dilate_octants(mask, sp, m)
+
+
+def _dilate_centred(mask: BoolArray, sp: FloatArray, semi: FloatArray) -> BoolArray:
+    """Ball or centred ellipsoid: exact EDT in the space scaled by the semi-axes."""
+    d = distance_to(mask, sp / semi)
+    limit = 1.0 + subvoxel_slack(sp, semi) + 1e-9
+    return np.asarray(mask | (d <= limit), dtype=bool)
+
+
+def _dilate_octants(mask: BoolArray, sp: FloatArray, m: FloatArray) -> BoolArray:
+    """Any margin: squared scaled distance by min-plus passes, one octant at a time."""
     f0 = np.where(mask, 0.0, np.inf)
     out = mask.copy()
     sides = [[None] if m[a, 0] == m[a, 1] else [True, False] for a in range(3)]

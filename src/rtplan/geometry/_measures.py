@@ -232,15 +232,15 @@ def surface_distances(
     StructureError
         If either structure is empty.
     """
-    from scipy import ndimage
+    from rtplan.geometry._edt import distance_to
 
     ma, mb, box = _pair_masks(a, b, grid)
     if not ma.any() or not mb.any():
         raise StructureError(f"structures {a.name!r} and {b.name!r}: one covers no voxel")
     sa, sb = _boundary(ma), _boundary(mb)
     sp = box.spacing_mm
-    to_b = np.asarray(ndimage.distance_transform_edt(~sb, sampling=sp), np.float64)
-    to_a = np.asarray(ndimage.distance_transform_edt(~sa, sampling=sp), np.float64)
+    to_b = distance_to(sb, sp)
+    to_a = distance_to(sa, sp)
     dab = to_b[sa]
     dba = to_a[sb]
     return SurfaceDistances(

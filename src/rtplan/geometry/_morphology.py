@@ -2,9 +2,10 @@
 
 A voxel is within distance ``r`` of a set when the Euclidean distance between voxel
 centres, measured in mm with the grid spacing, is at most ``r``; dilation and erosion are
-therefore those by the discrete ball ``{d : |d|_mm <= r}``. They are computed with the
-exact distance transform of :func:`scipy.ndimage.distance_transform_edt` (Maurer et al.
-2003) on the bounding box of the set, never by repeated one-voxel dilation.
+therefore those by the discrete ball ``{d : |d|_mm <= r}``. They are computed with an
+exact Euclidean distance transform (separable, Felzenszwalb & Huttenlocher 2012; the same
+values as :func:`scipy.ndimage.distance_transform_edt`) on the bounding box of the set,
+never by repeated one-voxel dilation.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ def _distance_outside(
     mask: BoolArray, sampling: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Distance (mm) of every voxel centre to the nearest True voxel centre (0 on the set)."""
-    from scipy import ndimage
+    from rtplan.geometry._edt import distance_to
 
-    return np.asarray(ndimage.distance_transform_edt(~mask, sampling=sampling), np.float64)
+    return distance_to(mask, tuple(float(v) for v in sampling))
 
 
 def dilate_mask(mask: npt.ArrayLike, radius_mm: float, spacing_mm: Sequence[float]) -> BoolArray:
@@ -137,8 +138,6 @@ def erode_mask(
     -------
     numpy.ndarray of bool, same shape
     """
-    from scipy import ndimage
-
     m = np.asarray(mask, dtype=bool)
     sp = _spacing(spacing_mm, m.ndim)
     if radius_mm < 0 or not np.isfinite(radius_mm):
@@ -158,13 +157,13 @@ def erode_mask(
         if sub.all():
             out[sl] = True
             return out
-        dist = np.asarray(ndimage.distance_transform_edt(sub, sampling=sp), np.float64)
+        dist = _distance_outside(~sub, sp)
         out[sl] = dist > radius_mm + DIST_EPS_MM
         return out
     lo, hi = box
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     padded = np.pad(m[sl], 1, constant_values=False)
-    dist = np.asarray(ndimage.distance_transform_edt(padded, sampling=sp), np.float64)
+    dist = _distance_outside(~padded, sp)
     out = np.zeros_like(m)
     out[sl] = (dist > radius_mm + DIST_EPS_MM)[(slice(1, -1),) * m.ndim]
     return out

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from rtplan.errors import StructureError
 from rtplan.geometry import _lattice as lat
+from rtplan.geometry._edt import distance_to
 from rtplan.geometry._margins import LATTICE_GAP_FACTOR
 from rtplan.geometry._morphology import DIST_EPS_MM
 from rtplan.grid import Grid
@@ -162,8 +163,6 @@ def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> Ove
     >>> h = ovh(rectum, ptv)  # doctest: +SKIP
     >>> h.volume_percent_at(5.0)  # % of the rectum within 5 mm of the PTV  # doctest: +SKIP
     """
-    from scipy import ndimage
-
     lattice = lat.working_lattice(organ, target, grid=grid)
     bo = lat.index_bounds(organ, lattice)
     bt = lat.index_bounds(target, lattice)
@@ -183,21 +182,27 @@ def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> Ove
     inside = mo & mt
     order_out = outside[mo]
     if outside.any():
-        d_out = np.asarray(ndimage.distance_transform_edt(~mt, sampling=sp), np.float64)
+        d_out = distance_to(mt, sp)
         signed[order_out] = d_out[outside]
     if inside.any():
         # distance to the nearest voxel outside the target, on the target's box only
         lo_t, hi_t = bt[0] - 1, bt[1] + 1
         tbox = lat.lattice_box(lattice, lo_t, hi_t)
         mt_t = lat.mask_on(target, tbox)
-        d_in_t = np.asarray(ndimage.distance_transform_edt(mt_t, sampling=sp), np.float64)
+        d_in_t = distance_to(~mt_t, sp)
         off = (lo_t - (np.minimum(bo[0], bt[0]) - 1))[::-1]  # tbox origin in box, (k, j, i)
         d_in = np.zeros(box.shape)
         sl = tuple(slice(int(o), int(o) + n) for o, n in zip(off, tbox.shape, strict=True))
         d_in[sl] = d_in_t
         signed[~order_out] = -d_in[inside]
     # distances -> the margins that reach them (outside) or keep them (inside)
-    raw, counts = np.unique(signed, return_counts=True)
+    # distinct distances to the micrometre, counted in O(n)
+    keys = np.rint(signed * 1000.0).astype(np.int64)
+    kmin = int(keys.min())
+    counts_all = np.bincount(keys - kmin)
+    present = np.flatnonzero(counts_all)
+    counts = counts_all[present]
+    raw = (present + kmin) / 1000.0
     values = np.sign(raw) * margin_for_distance(np.abs(raw), lattice)
     percent = 100.0 * np.cumsum(counts) / counts.sum()
     percent[-1] = 100.0

@@ -398,17 +398,23 @@ def _assign_planes(plane_k: FloatArray, half: float, positions: FloatArray) -> I
     """Index of the plane each slice position takes, ``-1`` for none.
 
     A plane covers the half-open slab ``[plane_k - half, plane_k + half)``; among the
-    planes covering a position the nearest wins (the lower one on a tie).
+    planes covering a position the nearest wins (the upper one on a tie, consistent with
+    the half-open slabs, so a slice on the boundary of two contiguous slabs is never lost).
     """
     out = np.full(positions.shape, -1, dtype=np.int64)
     if plane_k.size == 0:
         return out
     hi = np.clip(np.searchsorted(plane_k, positions), 0, plane_k.size - 1)
     lo = np.clip(hi - 1, 0, plane_k.size - 1)
-    best = np.where(np.abs(plane_k[lo] - positions) <= np.abs(plane_k[hi] - positions), lo, hi)
-    d = positions - plane_k[best]
-    covered = (d >= -half - _EPS_K) & (d < half - _EPS_K)
-    out[covered] = best[covered]
+    d_lo = positions - plane_k[lo]
+    d_hi = positions - plane_k[hi]
+    cov_lo = (d_lo >= -half - _EPS_K) & (d_lo < half - _EPS_K)
+    cov_hi = (d_hi >= -half - _EPS_K) & (d_hi < half - _EPS_K)
+    lo_nearer = np.abs(d_lo) < np.abs(d_hi) - _EPS_K
+    take_lo = cov_lo & (~cov_hi | lo_nearer)
+    take_hi = cov_hi & ~take_lo
+    out[take_lo] = lo[take_lo]
+    out[take_hi] = hi[take_hi]
     return out
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: NPY002  -- numba reaches its per-thread generators through np.random.*
 """A small coupled photon-electron Monte Carlo in water, used to generate dose kernels.
 
 It is deliberately simple but physical, and fully reproducible: every chunk of histories
@@ -193,7 +194,7 @@ def _deposit(
             theta = math.degrees(math.acos(c))
         else:
             theta = 0.0
-        ib = np.searchsorted(edges_b, theta, side="right") - 1
+        ib = int(np.searchsorted(edges_b, theta, side="right")) - 1
         if ib >= edges_b.size - 1:
             ib = edges_b.size - 2
         tally[ia, ib] += energy
@@ -202,7 +203,7 @@ def _deposit(
         if ia < 0 or ia >= edges_a.size - 1:
             return
         rho = math.sqrt(x * x + y * y)
-        ib = np.searchsorted(edges_b, rho, side="right") - 1
+        ib = int(np.searchsorted(edges_b, rho, side="right")) - 1
         if ib < 0 or ib >= edges_b.size - 1:
             return
         tally[ia, ib] += energy
@@ -480,8 +481,8 @@ def run_point_kernel(
     per = -(-histories // n_chunks)
     tallies, tracks, norm = _run_chunks(
         0, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
-        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e, tables.e_grid,
-        tables.csda_range, r_edges_cm, theta_edges_deg, track_edges_mev, 200.0,
+        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e,
+        tables.e_grid, tables.csda_range, r_edges_cm, theta_edges_deg, track_edges_mev, 200.0,
     )  # fmt: skip
     total = float(np.sum(norm))
     return _sum_chunks(tallies) / total, _sum_chunks(tracks[:, np.newaxis, :])[0] / total
@@ -525,7 +526,7 @@ def run_pencil_kernel(
     dummy = np.array([0.0, 1.0])
     tallies, _, norm = _run_chunks(
         1, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
-        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e, tables.e_grid,
-        tables.csda_range, z_edges_cm, rho_edges_cm, dummy, 200.0,
+        tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e,
+        tables.e_grid, tables.csda_range, z_edges_cm, rho_edges_cm, dummy, 200.0,
     )  # fmt: skip
     return _sum_chunks(tallies) / float(np.sum(norm))

@@ -20,7 +20,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,8 +73,8 @@ def water_phantom(
     from rtplan.grid import Grid
     from rtplan.image import Image, PatientPosition
 
-    n_lat = int(round(width_mm / spacing_mm)) // 2 * 2 + 1
-    n_dep = int(round(depth_mm / spacing_mm))
+    n_lat = round(width_mm / spacing_mm) // 2 * 2 + 1
+    n_dep = round(depth_mm / spacing_mm)
     half = (n_lat - 1) / 2 * spacing_mm
     grid = Grid(
         shape=(n_lat, n_dep, n_lat),
@@ -123,8 +122,8 @@ def reference_central_axis(
     )
     dose = engine.beam_dose(beam, setup, machine)
     ijk = setup.grid.mm_to_index([0.0, 0.0, 0.0])
-    i = int(round(float(ijk[0])))
-    k = int(round(float(ijk[2])))
+    i = round(float(ijk[0]))
+    k = round(float(ijk[2]))
     depth = setup.grid.axis_mm(1)
     return depth, np.asarray(dose[k, :, i], dtype=np.float64)
 

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from rtplan.dose._physics import mu_rho_water_without_coherent
 from rtplan.dose.machines._tables import write_tables
 
-__all__ = ["GENERATOR_VERSION", "generate", "main", "point_kernel_grid", "pencil_kernel_grid"]
+__all__ = ["GENERATOR_VERSION", "generate", "main", "pencil_kernel_grid", "point_kernel_grid"]
 
 _log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def pencil_kernel_grid() -> tuple[FloatArray, FloatArray]:
 def _spectrum_bins(machine: dict[str, object]) -> tuple[FloatArray, FloatArray, FloatArray]:
     spec = machine["spectrum"]
     comm = machine.get("commissioning", {})
-    assert isinstance(spec, dict) and isinstance(comm, dict)
+    assert isinstance(spec, dict)
+    assert isinstance(comm, dict)
     mid = np.asarray(spec["energy_mev"], dtype=np.float64)
     phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
     filt = float(comm.get("extra_filtration_water_cm", 0.0))
