@@ -30,3 +30,17 @@ def spine_path() -> Path:
 def dciodvfy():  # type: ignore[no-untyped-def]
     """Function returning the dciodvfy error lines of a file."""
     return factories.dciodvfy
+
+
+@pytest.fixture(scope="session")
+def phantoms():  # type: ignore[no-untyped-def]
+    """The sample-data generator module (ground truth: labels, analytic volumes)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "make_phantoms.py"
+    spec = importlib.util.spec_from_file_location("make_phantoms", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_phantoms", module)
+    spec.loader.exec_module(module)
+    return module

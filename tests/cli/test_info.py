@@ -148,3 +148,27 @@ def test_info_on_sample_data(capsys: pytest.CaptureFixture[str]) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["ct"]["units"] == "HU"
     assert len(summary["structures"]) > 3
+
+
+def test_info_reports_tissue_composition_and_target_distances(
+    spine_path: Path, capsys: pytest.CaptureFixture[str], phantoms
+) -> None:
+    """Issue 3: tissue cm³ inside the body and target -> organ distances (mm)."""
+    assert main(["info", str(spine_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    tissue = out["tissue_cc"]
+    assert out["tissue_region"] == "Body"
+    body_cc = next(s["volume_cc"] for s in out["structures"] if s["name"] == "Body")
+    assert sum(tissue.values()) == pytest.approx(body_cc, rel=0.02)
+    truth = phantoms.ANALYTIC_VOLUMES_CC["spine_metastasis"]
+    assert truth["Kidney_L"] < tissue["soft_tissue"]
+    assert tissue["cortical_bone"] > 0 and tissue["cancellous_bone"] > 0
+    distances = out["target_organ_distances_mm"]
+    assert distances["GTV"]["Vertebra"] == 0.0  # the metastasis lies in the vertebral body
+    # the PTV keeps 6.0 mm from the canal by construction; masks on 2.3 mm pixels: +-1 voxel
+    assert distances["PTV"]["SpinalCanal"] == pytest.approx(6.0, abs=2.4)
+    assert distances["GTV"]["SpinalCanal"] > distances["PTV"]["SpinalCanal"]
+    main(["info", str(spine_path)])
+    text = capsys.readouterr().out
+    assert "Tissue composition inside Body" in text
+    assert "Minimum distance from each target to each organ at risk" in text

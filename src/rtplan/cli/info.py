@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["add_parser", "format_file", "format_study", "run"]
+if TYPE_CHECKING:
+    from rtplan.io.study import Study
+
+__all__ = ["add_parser", "anatomy_summary", "format_file", "format_study", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
     path: Path = args.path
     if path.is_dir():
-        summary = load_study(
+        study = load_study(
             path,
             series_uid=args.series_uid,
             structure_set_uid=args.structure_set_uid,
             allow_resample=args.allow_resample,
-        ).summary()
+        )
+        summary = study.summary()
+        summary.update(anatomy_summary(study))
         text = format_study(summary)
     else:
         summary = summarize_file(path)
@@ -150,6 +155,55 @@ def _warning_lines(warnings: list[str]) -> list[str]:
     return [f"Warnings ({len(warnings)}):", *(f"  - {w}" for w in warnings)]
 
 
+def anatomy_summary(study: Study) -> dict[str, Any]:
+    """Tissue composition inside the body and target-to-organ distances of a study.
+
+    Parameters
+    ----------
+    study : Study
+
+    Returns
+    -------
+    dict
+        ``tissue_cc``: cm³ of each tissue class inside the body (the EXTERNAL structure
+        when there is one, else the automatic body outline); ``target_organ_distances_mm``:
+        ``{target: {organ: minimum distance in mm}}`` (0 where they overlap).
+    """
+    from rtplan import geometry, tissue
+
+    externals = [s for s in study.structures.by_type("EXTERNAL") if s.has_volume]
+    body = externals[0] if externals else None
+    composition = tissue.composition(study.ct, body=body)
+    distances = geometry.target_organ_distances(study.structures)
+    return {
+        "tissue_cc": {k: round(float(v), 3) for k, v in composition.items()},
+        "tissue_region": body.name if body is not None else "automatic body outline",
+        "target_organ_distances_mm": {
+            t: {o: round(float(d), 2) for o, d in row.items()} for t, row in distances.items()
+        },
+    }
+
+
+def _anatomy_lines(summary: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    tissue_cc = summary.get("tissue_cc")
+    if tissue_cc:
+        lines.append(f"Tissue composition inside {summary.get('tissue_region', 'the body')}:")
+        total = sum(tissue_cc.values()) or 1.0
+        rows = [
+            [name.replace("_", " "), _num(cc, 1), _num(100.0 * cc / total, 1)]
+            for name, cc in tissue_cc.items()
+        ]
+        lines += _table(["class", "cm³", "%"], rows)
+    distances = summary.get("target_organ_distances_mm")
+    if distances:
+        organs = sorted({o for row in distances.values() for o in row})
+        lines.append("Minimum distance from each target to each organ at risk (mm, 0 = overlap):")
+        rows = [[t, *(_num(row.get(o), 1) for o in organs)] for t, row in distances.items()]
+        lines += _table(["target", *organs], rows)
+    return lines
+
+
 def format_study(summary: dict[str, Any]) -> str:
     """Readable text of :meth:`rtplan.io.study.Study.summary`.
 
@@ -183,6 +237,7 @@ def format_study(summary: dict[str, Any]) -> str:
         lines.append(
             f"  max         {_num(d['max_gy'], 3)} Gy ({d['dose_type']}, {d['summation']})"
         )
+    lines += _anatomy_lines(summary)
     lines += _warning_lines(summary["warnings"])
     return "\n".join(lines)
 

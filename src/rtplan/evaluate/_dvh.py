@@ -967,6 +967,29 @@ class _DoseFrame:
         """Index displacement for 1 mm along a unit LPS vector."""
         return np.ascontiguousarray(self.m @ axis)
 
+    def around(self, structure: Structure) -> FloatArray:
+        """The dose values near a structure (its bounding box plus a margin), flattened.
+
+        Empty when the structure has no geometry or lies outside the grid.
+        """
+        try:
+            lo, hi = structure.bounds_mm()
+        except StructureError:
+            return np.zeros(0)
+        pad = 2.0 * float(structure.slice_thickness_mm or 0.0) + 2.0 * float(
+            self.grid.spacing_mm[0]
+        )
+        corners = np.array(
+            [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        )
+        corners = np.vstack([corners - pad, corners + pad])
+        idx = self.index(corners)
+        shape = np.asarray(self.grid.shape_ijk)
+        i0 = np.clip(np.floor(idx.min(axis=0)).astype(int) - 1, 0, shape)
+        i1 = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 2, 0, shape)
+        block = self.array[i0[2] : i1[2], i0[1] : i1[1], i0[0] : i1[0]]
+        return np.asarray(block).ravel()
+
     def spacing_along(self, axis: FloatArray) -> float:
         """Grid spacing seen along a unit LPS vector (the largest component's spacing)."""
         comps = np.abs(self.grid.direction.T @ axis)
@@ -1073,8 +1096,8 @@ def dvh(
         structures, to stay within about 6 million samples). Slabs are cut into sub-slabs no
         thicker than this and than half the dose grid's slice spacing.
     subsamples : int, optional
-        Sub-rows per in-plane pixel for the exact partial-area rasterisation (default 8 for
-        pixels over 1 mm, else 4); for mask structures, sub-voxels per voxel edge.
+        Sub-rows per in-plane pixel for the exact partial-area rasterisation (default 4);
+        for mask structures, sub-voxels per voxel edge.
     bin_width_gy : float, optional
         Histogram bin width; by default a power of ten giving at least 2000 bins up to the
         dose maximum (0.01 Gy for a 20-200 Gy maximum).
@@ -1122,7 +1145,7 @@ def dvh(
     if subsamples is not None and int(subsamples) < 1:
         raise EvaluationError(f"subsamples must be >= 1, got {subsamples}")
     frame = _DoseFrame.of(dose)
-    hist = _Hist.for_dose(frame.array, bin_width_gy)
+    hist = _Hist.for_dose(frame.around(structure), bin_width_gy)
     name = structure.name
     if structure.mask_image is not None:
         if not np.any(structure.mask_image.array):
@@ -1217,7 +1240,7 @@ def _sample_contours(
         if resolution_mm is not None
         else _auto_resolution(ext, ext[0] * ext[1] * max(ext[2], 1e-3), dose_sp_inplane)
     )
-    nsub = int(subsamples) if subsamples is not None else (8 if h > 1.0 else 4)
+    nsub = int(subsamples) if subsamples is not None else 4
     sp = frame.grid.spacing_ijk_mm
     if aligned:
         # pixel edges on dose-grid node lines and sub-slab ends on dose planes: no box
