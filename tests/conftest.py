@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # make tests/factories.py importable
 
-import factories  # noqa: E402
+import factories
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,8 @@ def phantoms():  # type: ignore[no-untyped-def]
 
     path = Path(__file__).resolve().parents[1] / "sample_data" / "make_phantoms.py"
     spec = importlib.util.spec_from_file_location("make_phantoms", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("make_phantoms", module)
     spec.loader.exec_module(module)

@@ -162,7 +162,8 @@ def test_info_reports_tissue_composition_and_target_distances(
     assert sum(tissue.values()) == pytest.approx(body_cc, rel=0.02)
     truth = phantoms.ANALYTIC_VOLUMES_CC["spine_metastasis"]
     assert truth["Kidney_L"] < tissue["soft_tissue"]
-    assert tissue["cortical_bone"] > 0 and tissue["cancellous_bone"] > 0
+    assert tissue["cortical_bone"] > 0
+    assert tissue["cancellous_bone"] > 0
     distances = out["target_organ_distances_mm"]
     assert distances["GTV"]["Vertebra"] == 0.0  # the metastasis lies in the vertebral body
     # the PTV keeps 6.0 mm from the canal by construction; masks on 2.3 mm pixels: +-1 voxel
