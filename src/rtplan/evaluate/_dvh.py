@@ -243,11 +243,14 @@ def _box_dose(
 
 
 @njit(inline=True)
-def _stack_item(
+def _sample_pixel(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
     q: int,
-    z: float,
+    j: int,
+    i: int,
+    f: float,
+    zc: float,
     dz: float,
     base0: FloatArray,
     mu: FloatArray,
@@ -261,76 +264,156 @@ def _stack_item(
     stp: FloatArray,
     acc: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """Histogram the boxes of one plane's pixels over one sub-slab (centre z, thickness dz).
+    """Histogram the box of one pixel of one plane.
 
-    A pixel only partly inside the contours is sampled at the estimated centroid of its
-    inside part, which lies ``(1 - f) L / 2`` from the pixel centre towards the inside
-    (the direction of increasing fraction ``f``; ``L`` is the pixel's extent along it, the
-    exact offset for an edge parallel to a pixel side), and its dose is spread over the
-    extent of the inside part (``f L`` across the edge, ``L`` along it).
+    The box is pixel ``(j, i)`` of plane ``frac[q]`` (inside fraction ``f``), centred at
+    ``zc`` mm along the normal and ``dz`` thick. A pixel only partly inside the contours is
+    sampled at the estimated centroid of its inside part, which lies ``(1 - f) L / 2`` from the pixel centre towards the inside
+    (the direction of increasing fraction; ``L`` is the pixel's extent along it: the exact
+    offset for an edge parallel to a pixel side), and its dose is spread over the extent
+    of the inside part (``f L`` across the edge, the pixel's extent along it).
     """
     nv = frac.shape[1]
     nu = frac.shape[2]
-    w_in, w_out, wd, dmin, dmax = acc[0], acc[1], acc[2], acc[3], acc[4]
-    area = hu * hv
+    w = f * hu * hv * dz
+    ci = base0[0] + zc * mn[0] + i * hu * mu[0] + j * hv * mv[0]
+    cj = base0[1] + zc * mn[1] + i * hu * mu[1] + j * hv * mv[1]
+    ck = base0[2] + zc * mn[2] + i * hu * mu[2] + j * hv * mv[2]
+    nu_ = 0.0
+    nv_ = 0.0
+    ext_n = 0.0
+    ext_t = 0.0
+    if f < 0.999:
+        gx = (frac[q, j, min(i + 1, nu - 1)] - frac[q, j, max(i - 1, 0)]) / hu
+        gy = (frac[q, min(j + 1, nv - 1), i] - frac[q, max(j - 1, 0), i]) / hv
+        norm = math.sqrt(gx * gx + gy * gy)
+        if norm > 0.0:
+            nu_ = gx / norm
+            nv_ = gy / norm
+            ext_n = hu * abs(nu_) + hv * abs(nv_)
+            ext_t = hu * abs(nv_) + hv * abs(nu_)
+            shift = 0.5 * (1.0 - f) * ext_n
+            ci += shift * (nu_ * mu[0] + nv_ * mv[0])
+            cj += shift * (nu_ * mu[1] + nv_ * mv[1])
+            ck += shift * (nu_ * mu[2] + nv_ * mv[2])
+    inside, d, gu, gv, gn = _box_dose(dose, ci, cj, ck, mu, mv, mn)
+    if not inside:
+        acc[1] += w
+        return
+    if ext_n > 0.0:
+        g_across = gu * nu_ + gv * nv_
+        g_along = gv * nu_ - gu * nv_
+        width = math.sqrt((g_across * f * ext_n) ** 2 + (g_along * ext_t) ** 2 + (gn * dz) ** 2)
+    else:
+        width = math.sqrt((gu * hu) ** 2 + (gv * hv) ** 2 + (gn * dz) ** 2)
+    lo = d - 0.5 * width
+    hi = d + 0.5 * width
+    _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
+    acc[0] += w
+    acc[2] += w * d
+    if lo < acc[3]:
+        acc[3] = lo
+    if hi > acc[4]:
+        acc[4] = hi
+
+
+@njit(inline=True)
+def _stack_cell(
+    dose: FloatArray,
+    frac: npt.NDArray[np.float32],
+    piece_slot: npt.NDArray[np.int64],
+    piece_z0: FloatArray,
+    piece_z1: FloatArray,
+    s0: int,
+    s1: int,
+    base0: FloatArray,
+    mu: FloatArray,
+    mv: FloatArray,
+    mn: FloatArray,
+    hu: float,
+    hv: float,
+    e0: float,
+    inv_bin: float,
+    part: FloatArray,
+    stp: FloatArray,
+    acc: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Histogram one cell: pieces ``s0:s1`` (consecutive in z, one per contour plane part).
+
+    For each pixel, consecutive pieces with the same inside fraction are merged into one
+    box (inside a cell the dose is linear along the normal, so one sample per run is exact).
+    """
+    nv = frac.shape[1]
+    nu = frac.shape[2]
     for j in range(nv):
-        ri = base0[0] + z * mn[0] + j * hv * mv[0]
-        rj = base0[1] + z * mn[1] + j * hv * mv[1]
-        rk = base0[2] + z * mn[2] + j * hv * mv[2]
         for i in range(nu):
-            f = frac[q, j, i]
-            if f <= 0.0:
-                continue
-            w = f * area * dz
-            ci = ri + i * hu * mu[0]
-            cj = rj + i * hu * mu[1]
-            ck = rk + i * hu * mu[2]
-            nu_ = 0.0
-            nv_ = 0.0
-            ext_n = 0.0
-            ext_t = 0.0
-            if f < 0.999:
-                gx = (frac[q, j, min(i + 1, nu - 1)] - frac[q, j, max(i - 1, 0)]) / hu
-                gy = (frac[q, min(j + 1, nv - 1), i] - frac[q, max(j - 1, 0), i]) / hv
-                norm = math.sqrt(gx * gx + gy * gy)
-                if norm > 0.0:
-                    nu_ = gx / norm
-                    nv_ = gy / norm
-                    ext_n = hu * abs(nu_) + hv * abs(nv_)
-                    ext_t = hu * abs(nv_) + hv * abs(nu_)
-                    shift = 0.5 * (1.0 - f) * ext_n
-                    ci += shift * (nu_ * mu[0] + nv_ * mv[0])
-                    cj += shift * (nu_ * mu[1] + nv_ * mv[1])
-                    ck += shift * (nu_ * mu[2] + nv_ * mv[2])
-            inside, d, gu, gv, gn = _box_dose(dose, ci, cj, ck, mu, mv, mn)
-            if not inside:
-                w_out += w
-                continue
-            if ext_n > 0.0:
-                g_across = gu * nu_ + gv * nv_
-                g_along = gv * nu_ - gu * nv_
-                width = math.sqrt(
-                    (g_across * f * ext_n) ** 2 + (g_along * ext_t) ** 2 + (gn * dz) ** 2
+            run_q = -1
+            run_f = 0.0
+            run_a = 0.0
+            run_b = 0.0
+            for t in range(s0, s1):
+                q = piece_slot[t]
+                f = frac[q, j, i]
+                a = piece_z0[t]
+                b = piece_z1[t]
+                if run_q >= 0 and f == run_f and abs(a - run_b) < 1e-9:
+                    run_b = b
+                    continue
+                if run_q >= 0 and run_f > 0.0:
+                    _sample_pixel(
+                        dose,
+                        frac,
+                        run_q,
+                        j,
+                        i,
+                        run_f,
+                        0.5 * (run_a + run_b),
+                        run_b - run_a,
+                        base0,
+                        mu,
+                        mv,
+                        mn,
+                        hu,
+                        hv,
+                        e0,
+                        inv_bin,
+                        part,
+                        stp,
+                        acc,
+                    )
+                run_q, run_f, run_a, run_b = q, f, a, b
+            if run_q >= 0 and run_f > 0.0:
+                _sample_pixel(
+                    dose,
+                    frac,
+                    run_q,
+                    j,
+                    i,
+                    run_f,
+                    0.5 * (run_a + run_b),
+                    run_b - run_a,
+                    base0,
+                    mu,
+                    mv,
+                    mn,
+                    hu,
+                    hv,
+                    e0,
+                    inv_bin,
+                    part,
+                    stp,
+                    acc,
                 )
-            else:
-                width = math.sqrt((gu * hu) ** 2 + (gv * hv) ** 2 + (gn * dz) ** 2)
-            lo = d - 0.5 * width
-            hi = d + 0.5 * width
-            _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
-            w_in += w
-            wd += w * d
-            dmin = min(dmin, lo)
-            dmax = max(dmax, hi)
-    acc[0], acc[1], acc[2], acc[3], acc[4] = w_in, w_out, wd, dmin, dmax
 
 
 @njit(parallel=True)
-def _accumulate_stack(
+def _accumulate_cells(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
-    item_slot: npt.NDArray[np.int64],
-    item_z: FloatArray,
-    item_t: FloatArray,
+    cell_start: npt.NDArray[np.int64],
+    piece_slot: npt.NDArray[np.int64],
+    piece_z0: FloatArray,
+    piece_z1: FloatArray,
     base0: FloatArray,
     mu: FloatArray,
     mv: FloatArray,
@@ -343,23 +426,26 @@ def _accumulate_stack(
     stps: FloatArray,
     accs: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """Histogram every (plane, sub-slab) item of a contour stack, in parallel chunks.
+    """Histogram every cell of a contour stack, in parallel chunks.
 
-    Item ``t`` covers the pixels of ``frac[item_slot[t]]`` (pixel ``(j, i)`` centred at dose
-    index ``base0 + z mn + i hu mu + j hv mv``) over the sub-slab centred at
-    ``z = item_z[t]`` (mm along the normal) of thickness ``item_t[t]``. Chunk ``c`` takes
-    items ``c, c + C, ...`` into its own rows ``parts[c]``, ``stps[c]``, ``accs[c]``.
+    Cell ``c`` holds the pieces ``cell_start[c]:cell_start[c + 1]``; piece ``t`` is the part
+    ``[piece_z0[t], piece_z1[t]]`` (mm along the normal) of the slab of the plane whose
+    in-plane fractions are ``frac[piece_slot[t]]``; pixel ``(j, i)`` is centred at dose
+    index ``base0 + z mn + i hu mu + j hv mv``. Chunk ``k`` takes cells ``k, k + K, ...``
+    into its own rows ``parts[k]``, ``stps[k]``, ``accs[k]``.
     """
     nchunk = parts.shape[0]
-    n = item_slot.shape[0]
-    for c in prange(nchunk):
-        for t in range(c, n, nchunk):
-            _stack_item(
+    ncell = cell_start.shape[0] - 1
+    for k in prange(nchunk):
+        for c in range(k, ncell, nchunk):
+            _stack_cell(
                 dose,
                 frac,
-                item_slot[t],
-                item_z[t],
-                item_t[t],
+                piece_slot,
+                piece_z0,
+                piece_z1,
+                cell_start[c],
+                cell_start[c + 1],
                 base0,
                 mu,
                 mv,
@@ -368,19 +454,20 @@ def _accumulate_stack(
                 hv,
                 e0,
                 inv_bin,
-                parts[c],
-                stps[c],
-                accs[c],
+                parts[k],
+                stps[k],
+                accs[k],
             )
 
 
 @njit()
-def _accumulate_stack_serial(
+def _accumulate_cells_serial(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
-    item_slot: npt.NDArray[np.int64],
-    item_z: FloatArray,
-    item_t: FloatArray,
+    cell_start: npt.NDArray[np.int64],
+    piece_slot: npt.NDArray[np.int64],
+    piece_z0: FloatArray,
+    piece_z1: FloatArray,
     base0: FloatArray,
     mu: FloatArray,
     mv: FloatArray,
@@ -393,14 +480,16 @@ def _accumulate_stack_serial(
     stps: FloatArray,
     accs: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """:func:`_accumulate_stack` in the calling thread (small jobs, one chunk)."""
-    for t in range(item_slot.shape[0]):
-        _stack_item(
+    """:func:`_accumulate_cells` in the calling thread (small jobs, one chunk)."""
+    for c in range(cell_start.shape[0] - 1):
+        _stack_cell(
             dose,
             frac,
-            item_slot[t],
-            item_z[t],
-            item_t[t],
+            piece_slot,
+            piece_z0,
+            piece_z1,
+            cell_start[c],
+            cell_start[c + 1],
             base0,
             mu,
             mv,
@@ -1269,26 +1358,23 @@ def _sample_contours(
     frac, slot = _plane_fractions(
         structure, groups, offsets, origin0, direction, (hu, hv), nu, nv, nsub
     )
-    sub_start, sub_z, sub_t = _sub_slabs(lo, hi, cuts, hz_target)
     heights = hi - lo
     area_mm2 = frac.sum(axis=(1, 2), dtype=np.float64)[np.maximum(slot, 0)] * hu * hv
     total = float(np.sum(np.where(slot >= 0, area_mm2 * heights, 0.0)))
-    counts = np.diff(sub_start)
-    item_plane = np.repeat(np.arange(slot.size), counts)
-    keep = slot[item_plane] >= 0
-    item_slot = np.ascontiguousarray(slot[item_plane][keep])
-    samples = float(np.count_nonzero(frac)) * sub_z.size / max(frac.shape[0], 1)
+    cell_start, piece_slot, piece_z0, piece_z1 = _pieces(lo, hi, slot, cuts, hz_target)
+    samples = float(np.count_nonzero(frac)) * max(cell_start.size - 1, 1) / frac.shape[0]
     nchunk = _chunks(samples, hist.part.size)
     parts = np.zeros((nchunk, hist.part.size))
     stps = np.zeros((nchunk, hist.stp.size))
     accs = np.tile(np.array([0.0, 0.0, 0.0, np.inf, -np.inf]), (nchunk, 1))
-    kernel = _accumulate_stack if nchunk > 1 else _accumulate_stack_serial
+    kernel = _accumulate_cells if nchunk > 1 else _accumulate_cells_serial
     kernel(
         frame.array,
         frac,
-        item_slot,
-        np.ascontiguousarray(sub_z[keep]),
-        np.ascontiguousarray(sub_t[keep]),
+        cell_start,
+        piece_slot,
+        piece_z0,
+        piece_z1,
         frame.index(origin0[np.newaxis, :])[0],
         mu,
         mv,
@@ -1320,31 +1406,56 @@ def _chunks(samples: float, nbins: int) -> int:
     return int(max(1, min(2 * numba.get_num_threads(), by_memory)))
 
 
-def _sub_slabs(
-    lo: FloatArray, hi: FloatArray, cuts: FloatArray, hz_target: float
-) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
-    """Cut each slab ``[lo, hi]`` at the ``cuts`` inside it, then into pieces <= hz_target.
+def _pieces(
+    lo: FloatArray,
+    hi: FloatArray,
+    slot: npt.NDArray[np.int64],
+    cuts: FloatArray,
+    hz_target: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray, FloatArray]:
+    """Cut the planes' slabs into pieces grouped in cells along the normal.
 
-    Returns CSR arrays: plane ``p`` has sub-slabs ``sub_start[p]:sub_start[p + 1]`` with
-    centres ``sub_z`` and thicknesses ``sub_t`` (mm along the normal).
+    With dose planes given (``cuts``, increasing) a cell is the span between two dose planes
+    (and the spans beyond the first and last), in which the trilinear dose is linear along
+    the normal; each slab is cut at the dose planes. Without, every slab is cut into equal
+    pieces no thicker than ``hz_target``, each its own cell.
+
+    Returns
+    -------
+    cell_start : (C + 1,) int64
+        CSR offsets of each cell's pieces, which are sorted along the normal.
+    piece_slot : (N,) int64
+        Fraction slot of the piece's plane.
+    piece_z0, piece_z1 : (N,) float64
+        Extent of each piece along the normal, mm.
     """
-    starts = [0]
-    zs: list[float] = []
-    ts: list[float] = []
-    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-        if b > a:
+    keys: list[tuple[int, float]] = []
+    rows: list[tuple[int, float, float]] = []
+    for p, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        q = int(slot[p])
+        if q < 0 or b <= a:
+            continue
+        if cuts.size:
             inner = cuts[(cuts > a + 1e-9) & (cuts < b - 1e-9)].tolist()
-            edges = [a, *inner, b]
-            for e0, e1 in itertools.pairwise(edges):
-                n = max(1, math.ceil((e1 - e0) / hz_target - 1e-9))
-                t = (e1 - e0) / n
-                zs.extend(e0 + (np.arange(n) + 0.5) * t)
-                ts.extend([t] * n)
-        starts.append(len(zs))
+            for e0, e1 in itertools.pairwise([a, *inner, b]):
+                cell = int(np.searchsorted(cuts, 0.5 * (e0 + e1)))
+                keys.append((cell, e0))
+                rows.append((q, e0, e1))
+        else:
+            n = max(1, math.ceil((b - a) / hz_target - 1e-9))
+            t = (b - a) / n
+            for m in range(n):
+                keys.append((len(keys), a + m * t))
+                rows.append((q, a + m * t, a + (m + 1) * t))
+    order = sorted(range(len(rows)), key=lambda r: keys[r])
+    cells = [keys[r][0] for r in order]
+    starts = [0] + [k + 1 for k in range(len(cells) - 1) if cells[k + 1] != cells[k]]
+    starts.append(len(cells))
     return (
-        np.asarray(starts, dtype=np.int64),
-        np.asarray(zs, dtype=np.float64),
-        np.asarray(ts, dtype=np.float64),
+        np.asarray(starts if cells else [0], dtype=np.int64),
+        np.asarray([rows[r][0] for r in order], dtype=np.int64),
+        np.asarray([rows[r][1] for r in order], dtype=np.float64),
+        np.asarray([rows[r][2] for r in order], dtype=np.float64),
     )
 
 

@@ -1,0 +1,105 @@
+"""pyRadPlan side of the dose benchmark: photon pencil beam on its bundled TG119 phantom.
+
+Run with pyRadPlan's own interpreter (pyRadPlan is *not* a dependency of rtplan)::
+
+    python3 -m venv /tmp/prp-venv
+    /tmp/prp-venv/bin/pip install "pyradplan==0.5.0" "pydantic<2.14" "numpy<2.4"
+    /tmp/prp-venv/bin/python benchmarks/dose/prp_tg119.py --grid-mm 5 --out /tmp/bench
+
+It times ``calc_dose_influence`` (the pencil-beam engine: one dose column per 5 mm bixel of
+every beam) for 5 coplanar beams (gantry 0, 72, 144, 216, 288 deg) on the TG119 CT, and the
+uniform-fluence dose ``dij @ 1``; it records the peak memory of the calculation (peak RSS
+above the RSS before it, and the tracemalloc peak), and exports the CT, the target and the
+uniform-fluence dose for ``rtplan_tg119.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+GANTRY = [0.0, 72.0, 144.0, 216.0, 288.0]
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return float(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--grid-mm", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import SimpleITK as sitk
+    from pyRadPlan import PhotonPlan, calc_dose_influence, generate_stf, load_tg119
+
+    ct, cst = load_tg119()
+    pln = PhotonPlan(machine="Generic")
+    pln.prop_stf = {
+        "gantry_angles": GANTRY,
+        "couch_angles": [0.0] * len(GANTRY),
+        "bixel_width": 5.0,
+    }
+    g = args.grid_mm
+    pln.prop_dose_calc = {"dose_grid": {"resolution": {"x": g, "y": g, "z": g}}}
+    stf = generate_stf(ct, cst, pln)
+
+    rss0 = _rss_mib()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    dij = calc_dose_influence(ct, cst, stf, pln)
+    t_dij = time.perf_counter() - t0
+    n_bixels = int(sum(b.total_number_of_bixels for b in stf.beams))
+    t0 = time.perf_counter()
+    result = dij.compute_result_ct_grid(np.ones(n_bixels))
+    t_result = time.perf_counter() - t0
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    dose = result["physical_dose"]
+    dose_arr = sitk.GetArrayFromImage(dose) if not isinstance(dose, np.ndarray) else dose
+    hu = sitk.GetArrayFromImage(ct.cube_hu)
+    masks = {v.name: sitk.GetArrayFromImage(v.mask).astype(bool) for v in cst.vois}
+    iso = [float(x) for x in stf.beams[0].iso_center]
+    np.savez_compressed(
+        args.out / "tg119.npz",
+        hu=hu.astype(np.int16),
+        spacing_xyz=np.array(ct.cube_hu.GetSpacing()),
+        origin_xyz=np.array(ct.cube_hu.GetOrigin()),
+        outer_target=masks["OuterTarget"],
+        core=masks["Core"],
+        body=masks["BODY"],
+        prp_dose=np.asarray(dose_arr, dtype=np.float32),
+        isocenter=np.array(iso),
+        gantry=np.array(GANTRY),
+    )
+    report = {
+        "tool": "pyRadPlan 0.5.0 photon pencil beam (svdpb), Generic machine",
+        "grid_mm": g,
+        "beams": len(GANTRY),
+        "bixels": n_bixels,
+        "dose_influence_s": t_dij,
+        "uniform_dose_s": t_result,
+        "total_s": t_dij + t_result,
+        "peak_rss_increase_mib": peak_rss - rss0,
+        "tracemalloc_peak_mib": traced_peak / 2**20,
+        "ct_shape_zyx": list(hu.shape),
+    }
+    (args.out / f"prp_{g:g}mm.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""The HTML review report: study, plan, dose evaluation, overlays and needle trajectories."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rtplan.report._html import HtmlReport
+
+if TYPE_CHECKING:
+    from rtplan.evaluate import DVH, GoalTable
+    from rtplan.guidance import TrajectoryResult
+    from rtplan.image import Dose
+    from rtplan.io.study import Study
+    from rtplan.plan import Plan
+    from rtplan.structures import Structure
+
+__all__ = ["add_dose_section", "add_study_section", "add_trajectory_section", "review_report"]
+
+logger = logging.getLogger(__name__)
+
+
+def add_study_section(report: HtmlReport, study: Study, *, title: str = "Study") -> None:
+    """Patient position, CT grid and the structure table."""
+    s = study.summary()
+    ct = s["ct"]
+    report.heading(title)
+    size = ct.get("size", {})
+    spacing = ct.get("spacing_mm", {})
+    report.table(
+        ["CT", "value"],
+        [
+            ["patient position", s.get("patient_position") or "unknown"],
+            ["size (columns x rows x slices)", " x ".join(str(v) for v in size.values())],
+            [
+                "spacing (mm)",
+                " x ".join(f"{float(v):.3g}" for v in spacing.values() if v is not None),
+            ],
+        ],
+    )
+    rows = [
+        [
+            st["name"],
+            st.get("type") or "",
+            st["volume_cc"] if st.get("volume_cc") is not None else "-",
+            st.get("n_contours", ""),
+        ]
+        for st in s["structures"]
+    ]
+    if rows:
+        report.table(["structure", "type", "volume (cm³)", "contours"], rows)
+    if s["warnings"]:
+        report.warnings(s["warnings"])
+
+
+def _dvh_figure(
+    dvhs: dict[str, DVH], structures: Sequence[Structure], prescription_gy: float | None
+) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {s.name: np.asarray(s.color) / 255.0 for s in structures}
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for name, h in dvhs.items():
+        if h.is_empty:
+            continue
+        d, v = h.curve("cumulative", volume_unit="%")
+        ax.plot(d, v, color=colors.get(name, (0.3, 0.3, 0.3)), lw=1.6, label=name)
+    if prescription_gy:
+        ax.axvline(prescription_gy, color="k", ls=":", lw=1, label="prescription")
+    ax.set_xlabel("Dose (Gy)")
+    ax.set_ylabel("Volume (%)")
+    ax.set_ylim(0, 102)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2, loc="upper right")
+    ax.set_title("Cumulative dose-volume histograms")
+    return fig
+
+
+def add_dose_section(
+    report: HtmlReport,
+    ct: Any,
+    dose: Dose,
+    structures: Sequence[Structure],
+    *,
+    plan: Plan | None = None,
+    goals: GoalTable | None = None,
+    dvhs: dict[str, DVH] | None = None,
+    focus: Structure | None = None,
+) -> dict[str, DVH]:
+    """Beams, DVH metrics, DVH plot, clinical goals and isodose overlays.
+
+    Returns
+    -------
+    dict of str to DVH
+        The DVHs used (computed when not given).
+    """
+    from rtplan import evaluate, guidance
+
+    rx = plan.prescription_gy if plan is not None else None
+    if plan is not None:
+        report.heading(f"Plan {plan.name}")
+        report.paragraph(
+            f"Prescription {rx if rx is not None else '-'} Gy in {plan.fractions} fraction(s); "
+            f"normalisation: {plan.normalization}; {len(plan.beams)} static photon beam(s)."
+        )
+        report.table(
+            [
+                "beam",
+                "energy",
+                "gantry (°)",
+                "collimator (°)",
+                "couch (°)",
+                "field X x Y (mm)",
+                "MU / fraction",
+            ],
+            [
+                [
+                    b.name or str(b.number),
+                    b.energy,
+                    b.gantry_deg,
+                    b.collimator_deg,
+                    b.couch_deg,
+                    "{:.0f} x {:.0f}".format(*b.field_size_mm),
+                    b.mu if b.mu is not None else "-",
+                ]
+                for b in plan.beams
+            ],
+        )
+    report.heading("Dose evaluation")
+    report.paragraph(
+        f"Dose grid {' x '.join(str(n) for n in dose.grid.shape_ijk)} voxels at "
+        f"{' x '.join(f'{s:.3g}' for s in dose.grid.spacing_ijk_mm)} mm; maximum "
+        f"{dose.max_gy:.2f} Gy; dose to {dose.medium}."
+    )
+    if dvhs is None:
+        dvhs = evaluate.compute_dvhs(dose, [s for s in structures if s.has_volume])
+    rows = [evaluate.dose_metrics(h, rx) for h in dvhs.values()]
+    if rows:
+        keys = [k for k in rows[0] if k != "structure"]
+        report.table(["structure", *keys], [[r["structure"], *(r[k] for k in keys)] for r in rows])
+        report.figure(_dvh_figure(dvhs, structures, rx), "Cumulative DVHs")
+    if goals is not None:
+        report.heading("Clinical goals")
+        report.table(
+            ["structure", "goal", "measured", "unit", "status", "note"],
+            [
+                [g.goal.structure, g.goal.text, g.measured, g.goal.unit, g.status, g.note]
+                for g in goals
+            ],
+            status_column=4,
+        )
+    centre = focus.centroid_mm if focus is not None else None
+    for plane in ("axial", "coronal", "sagittal"):
+        at = None
+        if centre is not None:
+            at = float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]])
+        rgb = guidance.render_overlay(
+            ct,
+            plane=plane,
+            at_mm=at,
+            dose=dose,
+            prescription_gy=rx,
+            structures=list(structures),
+        )
+        report.image(rgb, f"{plane} through {focus.name if focus else 'the centre'}")
+    return dvhs
+
+
+def add_trajectory_section(
+    report: HtmlReport,
+    ct: Any,
+    result: TrajectoryResult,
+    *,
+    target: Structure | None = None,
+    structures: Sequence[Structure] = (),
+    n: int = 3,
+) -> None:
+    """The ranked trajectory table and overlays of the best path."""
+    from rtplan import guidance
+
+    report.heading(f"Needle trajectories to {target.name if target else 'the target'}")
+    report.paragraph(
+        f"{len(result)} feasible path(s) ranked by score; avoided: "
+        f"{', '.join(result.avoided) or 'nothing'}. Clearances are minimum distances from the "
+        "needle axis to each avoided structure's voxels."
+    )
+    rows = []
+    for t in list(result)[:n]:
+        clear = ", ".join(f"{k} {v:.1f}" for k, v in t.clearance_mm.items())
+        tissue = ", ".join(f"{k} {100 * v:.0f}%" for k, v in t.tissue_fraction.items() if v > 0)
+        rows.append(
+            [
+                t.rank,
+                "({:.1f}, {:.1f}, {:.1f})".format(*t.entry_mm),
+                f"{t.length_mm:.1f}",
+                f"{t.in_plane_deg:.1f}",
+                f"{t.out_of_plane_deg:.1f}",
+                clear,
+                tissue,
+                f"{t.score:.3f}",
+            ]
+        )
+    report.table(
+        [
+            "rank",
+            "entry LPS (mm)",
+            "length (mm)",
+            "in-plane (°)",
+            "out-of-plane (°)",
+            "clearance (mm)",
+            "path tissue",
+            "score",
+        ],
+        rows,
+    )
+    best = result[0]
+    drawn = [s for s in ([target] if target is not None else []) + list(structures)]
+    for plane in ("oblique", "oblique_orthogonal", "axial"):
+        at = float(best.target_mm[2]) if plane == "axial" else None
+        rgb = guidance.render_overlay(
+            ct,
+            plane=plane,
+            at_mm=at,
+            window="bone" if plane != "axial" else "soft_tissue",
+            structures=drawn,
+            trajectory=best,
+        )
+        report.image(rgb, f"best path, {plane.replace('_', ' ')} view")
+
+
+def review_report(
+    path: str | Path,
+    study: Study,
+    *,
+    plan: Plan | None = None,
+    dose: Dose | None = None,
+    goals: GoalTable | None = None,
+    trajectories: TrajectoryResult | None = None,
+    target: Structure | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write a self-contained HTML review report of a study.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.html`` file.
+    study : Study
+        The loaded study.
+    plan, dose : optional
+        A plan (beams, MU) and its dose: adds DVH metrics, DVH plot, goals and isodoses.
+    goals : GoalTable, optional
+        Evaluated clinical goals.
+    trajectories : TrajectoryResult, optional
+        Needle paths: adds the ranked table and overlays of the best path.
+    target : Structure, optional
+        The structure the views centre on (the first PTV/GTV by default).
+    title : str, optional
+        Report title.
+
+    Returns
+    -------
+    Path
+        The file written. No patient identifiers are included.
+    """
+    report = HtmlReport(
+        title=title or "rtplan review report",
+        subtitle=f"Study folder: {study.path.name if study.path else '-'}",
+    )
+    add_study_section(report, study)
+    ss = study.structures
+    if target is None:
+        for kind in ("PTV", "CTV", "GTV"):
+            found = [s for s in ss.by_type(kind) if s.has_volume]
+            if found:
+                target = found[0]
+                break
+    if dose is not None:
+        shown = [s for s in ss if s.has_volume]
+        add_dose_section(report, study.ct, dose, shown, plan=plan, goals=goals, focus=target)
+    if trajectories is not None and len(trajectories):
+        avoided = [ss[n] for n in trajectories.avoided if n in ss]
+        add_trajectory_section(report, study.ct, trajectories, target=target, structures=avoided)
+    out = report.save(path)
+    logger.info("review report written to %s", out)
+    return out
