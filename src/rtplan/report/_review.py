@@ -222,7 +222,7 @@ def add_trajectory_section(
         rows,
     )
     best = result[0]
-    drawn = [s for s in ([target] if target is not None else []) + list(structures)]
+    drawn = ([target] if target is not None else []) + list(structures)
     for plane in ("oblique", "oblique_orthogonal", "axial"):
         at = float(best.target_mm[2]) if plane == "axial" else None
         rgb = guidance.render_overlay(

@@ -1,0 +1,95 @@
+"""rtplan side of the dose benchmark, on the TG119 phantom exported by ``prp_tg119.py``.
+
+Usage (rtplan's own environment)::
+
+    python benchmarks/dose/rtplan_tg119.py --grid-mm 5 --data /tmp/bench
+
+Same CT (TG119 of pyRadPlan, HU), same 5 coplanar 6 MV beams (gantry 0, 72, 144, 216,
+288 deg, isocentre of pyRadPlan's plan), apertures shaped to the target ("OuterTarget")
+with 5 mm MLC leaves and a 5 mm margin (pyRadPlan's 5 mm bixels cover the target's
+projection), same dose-grid spacing. For each rtplan engine it times ``compute_dose``
+(after one warm-up run that compiles the numba kernels and loads the machine data, as
+pyRadPlan's timing excludes its imports), and records the peak memory of the
+calculation: the peak RSS above the RSS before it, and the tracemalloc peak. It also
+compares the shape of the dose with pyRadPlan's uniform-fluence dose (both normalised to
+their mean over the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+import rtplan
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return float(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--grid-mm", type=float, default=5.0)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--engines", default="pencil-beam,collapsed-cone")
+    args = parser.parse_args()
+    d = np.load(args.data / "tg119.npz")
+    sx, sy, sz = (float(v) for v in d["spacing_xyz"])
+    grid = rtplan.Grid(
+        shape=d["hu"].shape, spacing_mm=(sz, sy, sx), origin_mm=tuple(d["origin_xyz"])
+    )
+    ct = rtplan.Image(array=d["hu"], grid=grid, units="HU", patient_position="HFS")
+    target = rtplan.Structure.from_mask(d["outer_target"], grid, name="OuterTarget")
+    plan = rtplan.Plan.conformal(
+        target,
+        gantry_angles_deg=[float(g) for g in d["gantry"]],
+        prescription_gy=1.0,
+        margin_mm=5.0,
+        isocenter_mm=[float(v) for v in d["isocenter"]],
+        normalization="mean",
+    )
+    mask_ct = d["outer_target"]
+    prp = d["prp_dose"].astype(float)
+    prp /= prp[mask_ct].mean()
+    body = d["body"]
+    reports = []
+    for engine in args.engines.split(","):
+        rtplan.compute_dose(plan, ct, engine=engine, grid_mm=args.grid_mm, target=target)
+        rss0 = _rss_mib()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        dose = rtplan.compute_dose(plan, ct, engine=engine, grid_mm=args.grid_mm, target=target)
+        elapsed = time.perf_counter() - t0
+        _, traced = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        ours = dose.resample(grid, order=1, fill_value=0.0).array.astype(float)
+        ours /= ours[mask_ct].mean()
+        high = body & ((ours > 0.5) | (prp > 0.5))
+        report = {
+            "tool": f"rtplan {rtplan.__version__} {engine}",
+            "grid_mm": args.grid_mm,
+            "dose_grid_shape": list(dose.grid.shape),
+            "beams": len(plan.beams),
+            "total_s": elapsed,
+            "peak_rss_increase_mib": max(0.0, peak - rss0),
+            "tracemalloc_peak_mib": traced / 2**20,
+            "mean_abs_diff_vs_pyradplan_above_50pct": float(np.mean(np.abs(ours - prp)[high])),
+        }
+        reports.append(report)
+        print(json.dumps(report, indent=2))
+    out = args.data / f"rtplan_{args.grid_mm:g}mm.json"
+    out.write_text(json.dumps(reports, indent=2))
+
+
+if __name__ == "__main__":
+    main()
