@@ -101,3 +101,29 @@ def test_couch_rotation_turns_a_lateral_beam_to_the_feet():
     pos_x, neg_x = _half_means(dose, "x")
     assert neg_z > 1.25 * pos_z
     assert pos_x == pytest.approx(neg_x, rel=0.1)  # no longer lateral
+
+
+def test_dose_does_not_depend_on_the_ct_axes_order():
+    # the same water cube stored with its slice axis reversed (direction k = -z) and its
+    # rows reversed (j = -y): the dose at the same patient points must not change
+    ct = _cube("HFS")
+    g = ct.grid
+    flipped_dir = np.diag([1.0, -1.0, -1.0])
+    far_corner = g.index_to_mm([0.0, g.shape[1] - 1.0, g.shape[0] - 1.0])
+    flipped = rtplan.Image(
+        array=ct.array[::-1, ::-1, :],
+        grid=rtplan.Grid(
+            shape=g.shape, spacing_mm=g.spacing_mm, origin_mm=tuple(far_corner),
+            direction=flipped_dir,
+        ),
+        units="g/cm3",
+        patient_position="HFS",
+    )  # fmt: skip
+    plan = rtplan.Plan(
+        beams=[rtplan.Beam(gantry_deg=60.0, jaws_mm=(-20.0, 40.0, -30.0, 10.0), mu=100.0)]
+    )
+    a = rtplan.compute_dose(plan, ct, engine="pencil-beam", grid_mm=GRID_MM)
+    b = rtplan.compute_dose(plan, flipped, engine="pencil-beam", grid_mm=GRID_MM)
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-80.0, 80.0, (200, 3))
+    np.testing.assert_allclose(a.sample(pts), b.sample(pts), rtol=1e-3, atol=1e-4)

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.dose._jit import njit, prange
+from rtplan.errors import DoseEngineError
 
 if TYPE_CHECKING:
     from rtplan.dose._engine import ProgressCallback
@@ -204,13 +205,21 @@ class CollapsedConeEngine:
     ----------
     n_azimuth : int
         Azimuthal directions per cone (at least 4; 12 cones x 4 = 48 directions).
+
+    Raises
+    ------
+    DoseEngineError
+        If ``n_azimuth`` is below 4.
     """
 
     name = "collapsed-cone"
 
     def __init__(self, n_azimuth: int = 8) -> None:
         if n_azimuth < 4:
-            raise ValueError("collapsed-cone needs at least 4 azimuthal directions per cone")
+            raise DoseEngineError(
+                f"collapsed-cone needs at least 4 azimuthal directions per cone (48 lines), "
+                f"got n_azimuth={n_azimuth}"
+            )
         self.n_azimuth = int(n_azimuth)
 
     def beam_dose(

@@ -72,13 +72,8 @@ def _stored_calibrations(machine_name: str) -> dict[str, dict[str, float]]:
     return engines
 
 
-@functools.lru_cache(maxsize=32)
-def _runtime_calibration(engine_name: str, machine_name: str) -> float:
-    from rtplan.dose.machines.calibrate import calibrate_engine
-
-    logger.info("calibrating dose engine %s for %s (not in the machine files)", engine_name,
-                machine_name)  # fmt: skip
-    return calibrate_engine(engine_name, machine_name)["gy_per_mu_per_fluence"]
+_RUNTIME_CALIBRATION: dict[tuple[str, str], float] = {}
+"""Calibrations made in this session for engines the machine files do not hold."""
 
 
 def engine_calibration(engine: str | DoseEngine, machine: BeamModel) -> float:
@@ -100,11 +95,13 @@ def engine_calibration(engine: str | DoseEngine, machine: BeamModel) -> float:
     entry = _stored_calibrations(machine.name).get(eng.name)
     if entry is not None:
         return float(entry["gy_per_mu_per_fluence"])
-    if not isinstance(engine, str):
-        from rtplan.dose._engine import register_engine
+    key = (eng.name, machine.name)
+    if key not in _RUNTIME_CALIBRATION:
+        from rtplan.dose.machines.calibrate import calibrate_engine
 
-        register_engine(eng.name, lambda: eng)
-    return _runtime_calibration(eng.name, machine.name)
+        logger.info("calibrating dose engine %s for %s (not in the machine files)", *key)
+        _RUNTIME_CALIBRATION[key] = calibrate_engine(eng, machine)["gy_per_mu_per_fluence"]
+    return _RUNTIME_CALIBRATION[key]
 
 
 def _normalisation_value(
@@ -241,7 +238,6 @@ def calculate(
         grid=setup.grid,
         name=f"{plan.name} ({eng.name})",
         patient_position=setup.patient_position,
-        series=ct.series,
         medium=DoseMedium.MEDIUM,
         fractions=plan.fractions,
     )

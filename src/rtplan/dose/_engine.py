@@ -110,13 +110,14 @@ def register_engine(name: str, factory: Callable[[], DoseEngine]) -> None:
     Parameters
     ----------
     name : str
-        Name used in ``compute_dose(..., engine=name)``.
+        Name used in ``compute_dose(..., engine=name)`` (case-insensitive).
     factory : callable
         Returns an object satisfying :class:`DoseEngine` (a class works).
     """
+    key = str(name).strip().lower()
     with _LOCK:
-        _REGISTERED[str(name)] = factory
-        _INSTANCES.pop(str(name), None)
+        _REGISTERED[key] = factory
+        _INSTANCES.pop(key, None)
 
 
 def available_engines() -> list[str]:

@@ -233,7 +233,8 @@ class PencilKernel:
         dc = np.clip(d, self.depth_cm[0], self.depth_cm[-1])
         for k in range(self.weights.shape[1]):
             out[:, k] = np.interp(dc, self.depth_cm, self.weights[:, k])
-        # below the first tabulated depth: go linearly to the surface value
+        # above the first tabulated depth the first weights hold; beyond the last one the
+        # weights fall with the effective attenuation of the deepest 10 cm
         deep = d > self.depth_cm[-1]
         out[deep] *= np.exp(-self.attenuation_per_cm * (d[deep] - self.depth_cm[-1]))[:, np.newaxis]
         return out
@@ -253,26 +254,42 @@ class PencilKernel:
         numpy.ndarray, shape (k, 2 h + 1, 2 h + 1)
             Energy per unit depth imparted in each pixel column (per unit weight).
         """
-        n_sub = 6
         h = spacing_cm
         idx = np.arange(-half_width, half_width + 1)
-        sub = (np.arange(n_sub) + 0.5) / n_sub - 0.5
-        offsets = (idx[:, np.newaxis] + sub[np.newaxis, :]).ravel() * h
-        gx, gy = np.meshgrid(offsets, offsets, indexing="ij")
+        gx, gy = np.meshgrid(idx * h, idx * h, indexing="ij")
         rho = np.hypot(gx, gy)
+        n_comp = self.profiles.shape[0]
+        out = np.empty((n_comp, idx.size, idx.size))
+        # far pixels: areal density at the pixel centre times the pixel area, the density
+        # from the slope of the cumulative profile on a fine radial table
+        r_tab = np.linspace(0.0, float(rho.max()) + h, 8192)
+        r_mid = 0.5 * (r_tab[1:] + r_tab[:-1])
+        ring = np.pi * (r_tab[1:] ** 2 - r_tab[:-1] ** 2)
+        for k in range(n_comp):
+            c = np.interp(r_tab, self.rho_cm, self.profiles[k])
+            dens = np.diff(c) / ring
+            out[k] = np.interp(rho, r_mid, dens) * h * h
+        # near pixels (within 3 pixels of the pencil): 8 x 8 sub-pixels each
+        near = 3
+        n_sub = 8
+        sub = (np.arange(n_sub) + 0.5) / n_sub - 0.5
+        loc = np.arange(-near, near + 1)
+        offs = (loc[:, np.newaxis] + sub[np.newaxis, :]).ravel() * h
+        sx, sy = np.meshgrid(offs, offs, indexing="ij")
+        srho = np.hypot(sx, sy)
         delta = 0.5 * h / n_sub
-        out = np.empty((self.profiles.shape[0], idx.size, idx.size))
-        for k in range(self.profiles.shape[0]):
+        area = np.pi * ((srho + delta) ** 2 - np.maximum(srho - delta, 0.0) ** 2)
+        c0 = half_width - near
+        c1 = half_width + near + 1
+        for k in range(n_comp):
             c = self.profiles[k]
-            hi = np.interp(rho + delta, self.rho_cm, c)
-            lo = np.interp(np.maximum(rho - delta, 0.0), self.rho_cm, c)
-            ring_area = math.pi * ((rho + delta) ** 2 - np.maximum(rho - delta, 0.0) ** 2)
-            dens = (hi - lo) / ring_area * (h / n_sub) ** 2
-            pix = dens.reshape(idx.size, n_sub, idx.size, n_sub).sum(axis=(1, 3))
-            centre = float(np.interp(h / math.sqrt(math.pi), self.rho_cm, c))
-            pix[half_width, half_width] = centre
-            # the far tail beyond the grid is folded into nothing: the table ends at 40 cm
-            out[k] = pix
+            hi = np.interp(srho + delta, self.rho_cm, c)
+            lo = np.interp(np.maximum(srho - delta, 0.0), self.rho_cm, c)
+            dens = (hi - lo) / area * (h / n_sub) ** 2
+            block = dens.reshape(loc.size, n_sub, loc.size, n_sub).sum(axis=(1, 3))
+            # the pencil's own pixel: the energy within the disc of equal area
+            block[near, near] = float(np.interp(h / math.sqrt(math.pi), self.rho_cm, c))
+            out[k, c0:c1, c0:c1] = block
         return out
 
 

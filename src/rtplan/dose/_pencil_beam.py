@@ -37,7 +37,7 @@ __all__ = ["PencilBeamEngine"]
 FloatArray = npt.NDArray[np.float64]
 
 _KERNEL_RADIUS_MM = 150.0
-_PLANE_STEP_MM = 50.0
+_PLANE_STEP_MM = 80.0
 
 
 @njit()

@@ -73,6 +73,8 @@ __all__ = ["DVH", "EndCap", "compute_dvhs", "dvh", "isodose_volume_cc", "write_d
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+Vec3 = tuple[float, float, float]
+Acc = tuple[float, float, float, float, float]
 
 #: In-plane samples across the smallest extent of a structure, when choosing the resolution.
 SAMPLES_ACROSS = 16
@@ -142,6 +144,9 @@ def _accumulate(
     mm along the box edges; ``stats`` accumulates (inside volume, outside volume,
     volume-weighted dose, lowest dose, highest dose).
     """
+    u3 = (mu[0], mu[1], mu[2])
+    v3 = (mv[0], mv[1], mv[2])
+    n3 = (mn[0], mn[1], mn[2])
     w_in, w_out, wd, dmin, dmax = stats[0], stats[1], stats[2], stats[3], stats[4]
     for z in range(sl_idx.shape[0]):
         dz = sl_dz[z]
@@ -152,9 +157,9 @@ def _accumulate(
                 pix_idx[p, 0] + sl_idx[z, 0],
                 pix_idx[p, 1] + sl_idx[z, 1],
                 pix_idx[p, 2] + sl_idx[z, 2],
-                mu,
-                mv,
-                mn,
+                u3,
+                v3,
+                n3,
             )
             if not inside:
                 w_out += w
@@ -176,9 +181,9 @@ def _box_dose(
     ci: float,
     cj: float,
     ck: float,
-    mu: FloatArray,
-    mv: FloatArray,
-    mn: FloatArray,
+    mu: Vec3,
+    mv: Vec3,
+    mn: Vec3,
 ) -> tuple[bool, float, float, float, float]:  # pragma: no cover - compiled
     """Trilinear dose at dose index (ci, cj, ck) and its gradient along u, v, n (Gy/mm).
 
@@ -189,6 +194,42 @@ def _box_dose(
     nk, nj, ni = dose.shape
     if ci < -0.5 or ci > ni - 0.5 or cj < -0.5 or cj > nj - 0.5 or ck < -0.5 or ck > nk - 0.5:
         return False, 0.0, 0.0, 0.0, 0.0
+    if 0.0 <= ci < ni - 1 and 0.0 <= cj < nj - 1 and 0.0 <= ck < nk - 1:
+        # inside the centre hull (the common case): plain trilinear value and gradient
+        i0 = int(ci)
+        j0 = int(cj)
+        k0 = int(ck)
+        fi = ci - i0
+        fj = cj - j0
+        fk = ck - k0
+        c000 = dose[k0, j0, i0]
+        c001 = dose[k0, j0, i0 + 1]
+        c010 = dose[k0, j0 + 1, i0]
+        c011 = dose[k0, j0 + 1, i0 + 1]
+        c100 = dose[k0 + 1, j0, i0]
+        c101 = dose[k0 + 1, j0, i0 + 1]
+        c110 = dose[k0 + 1, j0 + 1, i0]
+        c111 = dose[k0 + 1, j0 + 1, i0 + 1]
+        e00 = c001 - c000
+        e01 = c011 - c010
+        e10 = c101 - c100
+        e11 = c111 - c110
+        a00 = c000 + fi * e00
+        a01 = c010 + fi * e01
+        a10 = c100 + fi * e10
+        a11 = c110 + fi * e11
+        b0 = a00 + fj * (a01 - a00)
+        b1 = a10 + fj * (a11 - a10)
+        gk = b1 - b0
+        gj = (1.0 - fk) * (a01 - a00) + fk * (a11 - a10)
+        gi = (1.0 - fk) * (e00 + fj * (e01 - e00)) + fk * (e10 + fj * (e11 - e10))
+        return (
+            True,
+            b0 + fk * gk,
+            gi * mu[0] + gj * mu[1] + gk * mu[2],
+            gi * mv[0] + gj * mv[1] + gk * mv[2],
+            gi * mn[0] + gj * mn[1] + gk * mn[2],
+        )
     if ni == 1 or ci < 0.0:
         i0, fi, gi_on = 0, 0.0, False
     elif ci > ni - 1:
@@ -252,30 +293,25 @@ def _sample_pixel(
     f: float,
     zc: float,
     dz: float,
-    base0: FloatArray,
-    mu: FloatArray,
-    mv: FloatArray,
-    mn: FloatArray,
+    base0: Vec3,
+    mu: Vec3,
+    mv: Vec3,
+    mn: Vec3,
     hu: float,
     hv: float,
-    e0: float,
-    inv_bin: float,
-    part: FloatArray,
-    stp: FloatArray,
-    acc: FloatArray,
-) -> None:  # pragma: no cover - compiled
-    """Histogram the box of one pixel of one plane.
+) -> tuple[bool, float, float]:  # pragma: no cover - compiled
+    """Dose and dose spread of the box of one pixel of one plane.
 
     The box is pixel ``(j, i)`` of plane ``frac[q]`` (inside fraction ``f``), centred at
     ``zc`` mm along the normal and ``dz`` thick. A pixel only partly inside the contours is
-    sampled at the estimated centroid of its inside part, which lies ``(1 - f) L / 2`` from the pixel centre towards the inside
-    (the direction of increasing fraction; ``L`` is the pixel's extent along it: the exact
-    offset for an edge parallel to a pixel side), and its dose is spread over the extent
-    of the inside part (``f L`` across the edge, the pixel's extent along it).
+    sampled at the estimated centroid of its inside part, which lies ``(1 - f) L / 2`` from
+    the pixel centre towards the inside (the direction of increasing fraction; ``L`` is the
+    pixel's extent along it: the exact offset for an edge parallel to a pixel side), and
+    its dose is spread over the extent of the inside part (``f L`` across the edge, the
+    pixel's extent along it). Returns (inside the dose grid, dose, spread width).
     """
     nv = frac.shape[1]
     nu = frac.shape[2]
-    w = f * hu * hv * dz
     ci = base0[0] + zc * mn[0] + i * hu * mu[0] + j * hv * mv[0]
     cj = base0[1] + zc * mn[1] + i * hu * mu[1] + j * hv * mv[1]
     ck = base0[2] + zc * mn[2] + i * hu * mu[2] + j * hv * mv[2]
@@ -298,77 +334,119 @@ def _sample_pixel(
             ck += shift * (nu_ * mu[2] + nv_ * mv[2])
     inside, d, gu, gv, gn = _box_dose(dose, ci, cj, ck, mu, mv, mn)
     if not inside:
-        acc[1] += w
-        return
+        return False, 0.0, 0.0
     if ext_n > 0.0:
         g_across = gu * nu_ + gv * nv_
         g_along = gv * nu_ - gu * nv_
         width = math.sqrt((g_across * f * ext_n) ** 2 + (g_along * ext_t) ** 2 + (gn * dz) ** 2)
     else:
         width = math.sqrt((gu * hu) ** 2 + (gv * hv) ** 2 + (gn * dz) ** 2)
-    lo = d - 0.5 * width
-    hi = d + 0.5 * width
-    _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
-    acc[0] += w
-    acc[2] += w * d
-    if lo < acc[3]:
-        acc[3] = lo
-    if hi > acc[4]:
-        acc[4] = hi
+    return True, d, width
 
 
 @njit(inline=True)
-def _stack_cell(
+def _emit(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
-    piece_slot: npt.NDArray[np.int64],
-    piece_z0: FloatArray,
-    piece_z1: FloatArray,
-    s0: int,
-    s1: int,
-    base0: FloatArray,
-    mu: FloatArray,
-    mv: FloatArray,
-    mn: FloatArray,
+    q: int,
+    j: int,
+    i: int,
+    f: float,
+    za: float,
+    zb: float,
+    base0: Vec3,
+    mu: Vec3,
+    mv: Vec3,
+    mn: Vec3,
     hu: float,
     hv: float,
     e0: float,
     inv_bin: float,
     part: FloatArray,
     stp: FloatArray,
-    acc: FloatArray,
+    acc: Acc,
+) -> Acc:  # pragma: no cover - compiled
+    """Sample the box of pixel ``(j, i)`` of plane ``frac[q]`` from ``za`` to ``zb`` mm.
+
+    ``acc`` = (inside volume, outside volume, volume-weighted dose, lowest dose, highest
+    dose); returns it updated.
+    """
+    dz = zb - za
+    w = f * hu * hv * dz
+    inside, d, width = _sample_pixel(
+        dose, frac, q, j, i, f, 0.5 * (za + zb), dz, base0, mu, mv, mn, hu, hv
+    )
+    if not inside:
+        return acc[0], acc[1] + w, acc[2], acc[3], acc[4]
+    lo = d - 0.5 * width
+    hi = d + 0.5 * width
+    _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
+    return acc[0] + w, acc[1], acc[2] + w * d, min(acc[3], lo), max(acc[4], hi)
+
+
+@njit(inline=True)
+def _stack_cell(
+    dose: FloatArray,
+    frac: npt.NDArray[np.float32],
+    span: npt.NDArray[np.int64],
+    piece_slot: npt.NDArray[np.int64],
+    piece_z0: FloatArray,
+    piece_z1: FloatArray,
+    s0: int,
+    s1: int,
+    base0: Vec3,
+    mu: Vec3,
+    mv: Vec3,
+    mn: Vec3,
+    hu: float,
+    hv: float,
+    e0: float,
+    inv_bin: float,
+    part: FloatArray,
+    stp: FloatArray,
+    acc_arr: FloatArray,
 ) -> None:  # pragma: no cover - compiled
     """Histogram one cell: pieces ``s0:s1`` (consecutive in z, one per contour plane part).
 
     For each pixel, consecutive pieces with the same inside fraction are merged into one
     box (inside a cell the dose is linear along the normal, so one sample per run is exact).
+    ``span[q, j]`` and ``span[q, nv + j]`` bound the columns of row ``j`` of plane ``q``
+    holding any inside fraction.
     """
     nv = frac.shape[1]
-    nu = frac.shape[2]
+    acc = (acc_arr[0], acc_arr[1], acc_arr[2], acc_arr[3], acc_arr[4])
+    contiguous = True
+    for t in range(s0 + 1, s1):
+        if abs(piece_z0[t] - piece_z1[t - 1]) > 1e-9:
+            contiguous = False
+    q0 = piece_slot[s0]
+    za = piece_z0[s0]
+    zb = piece_z1[s1 - 1]
     for j in range(nv):
-        for i in range(nu):
-            run_q = -1
-            run_f = 0.0
-            run_a = 0.0
-            run_b = 0.0
-            for t in range(s0, s1):
-                q = piece_slot[t]
-                f = frac[q, j, i]
-                a = piece_z0[t]
-                b = piece_z1[t]
-                if run_q >= 0 and f == run_f and abs(a - run_b) < 1e-9:
-                    run_b = b
-                    continue
-                if run_q >= 0 and run_f > 0.0:
-                    _sample_pixel(
+        ilo = span[q0, j]
+        ihi = span[q0, nv + j]
+        for t in range(s0 + 1, s1):
+            ilo = min(ilo, span[piece_slot[t], j])
+            ihi = max(ihi, span[piece_slot[t], nv + j])
+        for i in range(ilo, ihi):
+            f0 = frac[q0, j, i]
+            same = contiguous
+            if same:
+                for t in range(s0 + 1, s1):
+                    if frac[piece_slot[t], j, i] != f0:
+                        same = False
+                        break
+            if same:
+                if f0 > 0.0:
+                    acc = _emit(
                         dose,
                         frac,
-                        run_q,
+                        q0,
                         j,
                         i,
-                        run_f,
-                        0.5 * (run_a + run_b),
-                        run_b - run_a,
+                        f0,
+                        za,
+                        zb,
                         base0,
                         mu,
                         mv,
@@ -381,17 +459,51 @@ def _stack_cell(
                         stp,
                         acc,
                     )
-                run_q, run_f, run_a, run_b = q, f, a, b
-            if run_q >= 0 and run_f > 0.0:
-                _sample_pixel(
+                continue
+            # general case: runs of equal fraction over contiguous pieces
+            run_q = piece_slot[s0]
+            run_f = frac[run_q, j, i]
+            run_a = piece_z0[s0]
+            run_b = piece_z1[s0]
+            for t in range(s0 + 1, s1):
+                q = piece_slot[t]
+                f = frac[q, j, i]
+                if f == run_f and abs(piece_z0[t] - run_b) < 1e-9:
+                    run_b = piece_z1[t]
+                    continue
+                if run_f > 0.0:
+                    acc = _emit(
+                        dose,
+                        frac,
+                        run_q,
+                        j,
+                        i,
+                        run_f,
+                        run_a,
+                        run_b,
+                        base0,
+                        mu,
+                        mv,
+                        mn,
+                        hu,
+                        hv,
+                        e0,
+                        inv_bin,
+                        part,
+                        stp,
+                        acc,
+                    )
+                run_q, run_f, run_a, run_b = q, f, piece_z0[t], piece_z1[t]
+            if run_f > 0.0:
+                acc = _emit(
                     dose,
                     frac,
                     run_q,
                     j,
                     i,
                     run_f,
-                    0.5 * (run_a + run_b),
-                    run_b - run_a,
+                    run_a,
+                    run_b,
                     base0,
                     mu,
                     mv,
@@ -404,12 +516,14 @@ def _stack_cell(
                     stp,
                     acc,
                 )
+    acc_arr[0], acc_arr[1], acc_arr[2], acc_arr[3], acc_arr[4] = acc
 
 
 @njit(parallel=True)
 def _accumulate_cells(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
+    span: npt.NDArray[np.int64],
     cell_start: npt.NDArray[np.int64],
     piece_slot: npt.NDArray[np.int64],
     piece_z0: FloatArray,
@@ -434,6 +548,10 @@ def _accumulate_cells(
     index ``base0 + z mn + i hu mu + j hv mv``. Chunk ``k`` takes cells ``k, k + K, ...``
     into its own rows ``parts[k]``, ``stps[k]``, ``accs[k]``.
     """
+    b3 = (base0[0], base0[1], base0[2])
+    u3 = (mu[0], mu[1], mu[2])
+    v3 = (mv[0], mv[1], mv[2])
+    n3 = (mn[0], mn[1], mn[2])
     nchunk = parts.shape[0]
     ncell = cell_start.shape[0] - 1
     for k in prange(nchunk):
@@ -441,15 +559,16 @@ def _accumulate_cells(
             _stack_cell(
                 dose,
                 frac,
+                span,
                 piece_slot,
                 piece_z0,
                 piece_z1,
                 cell_start[c],
                 cell_start[c + 1],
-                base0,
-                mu,
-                mv,
-                mn,
+                b3,
+                u3,
+                v3,
+                n3,
                 hu,
                 hv,
                 e0,
@@ -464,6 +583,7 @@ def _accumulate_cells(
 def _accumulate_cells_serial(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
+    span: npt.NDArray[np.int64],
     cell_start: npt.NDArray[np.int64],
     piece_slot: npt.NDArray[np.int64],
     piece_z0: FloatArray,
@@ -481,19 +601,24 @@ def _accumulate_cells_serial(
     accs: FloatArray,
 ) -> None:  # pragma: no cover - compiled
     """:func:`_accumulate_cells` in the calling thread (small jobs, one chunk)."""
+    b3 = (base0[0], base0[1], base0[2])
+    u3 = (mu[0], mu[1], mu[2])
+    v3 = (mv[0], mv[1], mv[2])
+    n3 = (mn[0], mn[1], mn[2])
     for c in range(cell_start.shape[0] - 1):
         _stack_cell(
             dose,
             frac,
+            span,
             piece_slot,
             piece_z0,
             piece_z1,
             cell_start[c],
             cell_start[c + 1],
-            base0,
-            mu,
-            mv,
-            mn,
+            b3,
+            u3,
+            v3,
+            n3,
             hu,
             hv,
             e0,
@@ -1335,8 +1460,8 @@ def _sample_contours(
         # pixel edges on dose-grid node lines and sub-slab ends on dose planes: no box
         # straddles a kink of the trilinear interpolant, whose dose is then (nearly) linear
         # inside every box
-        hu = float(sp[0]) / math.ceil(float(sp[0]) / h - 1e-9)
-        hv = float(sp[1]) / math.ceil(float(sp[1]) / h - 1e-9)
+        hu = _aligned_step(float(sp[0]), h)
+        hv = _aligned_step(float(sp[1]), h)
         node_u = float(np.dot(frame.origin, u))
         node_v = float(np.dot(frame.origin, v))
         u0 = node_u + (math.floor((float(pu.min()) - node_u) / hu) - 1 + 0.5) * hu
@@ -1358,11 +1483,11 @@ def _sample_contours(
     frac, slot = _plane_fractions(
         structure, groups, offsets, origin0, direction, (hu, hv), nu, nv, nsub
     )
-    heights = hi - lo
-    area_mm2 = frac.sum(axis=(1, 2), dtype=np.float64)[np.maximum(slot, 0)] * hu * hv
-    total = float(np.sum(np.where(slot >= 0, area_mm2 * heights, 0.0)))
     cell_start, piece_slot, piece_z0, piece_z1 = _pieces(lo, hi, slot, cuts, hz_target)
-    samples = float(np.count_nonzero(frac)) * max(cell_start.size - 1, 1) / frac.shape[0]
+    span = _row_spans(frac)
+    nv = frac.shape[1]
+    per_plane = float(np.sum(span[:, nv:] - span[:, :nv])) / max(frac.shape[0], 1)
+    samples = per_plane * max(cell_start.size - 1, 1)
     nchunk = _chunks(samples, hist.part.size)
     parts = np.zeros((nchunk, hist.part.size))
     stps = np.zeros((nchunk, hist.stp.size))
@@ -1371,6 +1496,7 @@ def _sample_contours(
     kernel(
         frame.array,
         frac,
+        span,
         cell_start,
         piece_slot,
         piece_z0,
@@ -1388,8 +1514,32 @@ def _sample_contours(
         accs,
     )
     hist.merge(parts, stps, accs)
-    h = min(hu, hv)
-    return h, total
+    total = float(accs[:, 0].sum() + accs[:, 1].sum())  # inside + outside the dose grid
+    return min(hu, hv), total
+
+
+def _row_spans(frac: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """Columns ``[lo, hi)`` of each row holding any inside fraction, shape (S, 2 nv).
+
+    ``out[q, j]`` is ``lo`` and ``out[q, nv + j]`` is ``hi`` of row ``j`` of plane ``q``
+    (``lo = hi = 0`` for empty rows).
+    """
+    nz = frac > 0
+    nu = frac.shape[2]
+    has = nz.any(axis=2)
+    lo = np.where(has, np.argmax(nz, axis=2), 0)
+    hi = np.where(has, nu - np.argmax(nz[:, :, ::-1], axis=2), 0)
+    return np.ascontiguousarray(np.concatenate([lo, hi], axis=1).astype(np.int64))
+
+
+def _aligned_step(spacing: float, h: float) -> float:
+    """A sampling step near ``h`` that puts pixel edges on dose-grid nodes.
+
+    ``spacing / n`` (not above ``h``) when finer than the grid, else a multiple of it.
+    """
+    if h < spacing:
+        return spacing / math.ceil(spacing / h - 1e-9)
+    return spacing * max(1, round(h / spacing))
 
 
 def _chunks(samples: float, nbins: int) -> int:

@@ -19,7 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 prange = numba.prange
 
 
-def njit(*, parallel: bool = False, inline: bool = False) -> Callable[[F], F]:
+def njit(
+    *, parallel: bool = False, inline: bool = False, fastmath: bool = False
+) -> Callable[[F], F]:
     """Compile a function in nopython mode, cached on disk.
 
     Parameters
@@ -39,6 +41,10 @@ def njit(*, parallel: bool = False, inline: bool = False) -> Callable[[F], F]:
     return cast(
         Callable[[F], F],
         numba.njit(
-            cache=True, nogil=True, parallel=parallel, inline="always" if inline else "never"
+            cache=True,
+            nogil=True,
+            parallel=parallel,
+            fastmath=fastmath,
+            inline="always" if inline else "never",
         ),
     )

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from rtplan.guidance._draw import Canvas
 from rtplan.guidance._export import OVERLAY_PLANES, avoidance_zone, export_plan
 from rtplan.guidance._gsps import write_presentation_state
 from rtplan.guidance._markers import SlicePiece, slice_pieces, trajectory_structures
@@ -20,8 +21,10 @@ from rtplan.guidance._overlay import (
     ISODOSE_COLORS,
     PLANES,
     WINDOWS,
+    OverlayLayer,
     View,
     orientation_labels,
+    overlay_layer,
     overlay_view,
     render_overlay,
     save_png,
@@ -45,6 +48,8 @@ __all__ = [
     "VIEWS",
     "WINDOWS",
     "AccessibilityMap",
+    "Canvas",
+    "OverlayLayer",
     "Scene",
     "SceneItem",
     "SlicePiece",
@@ -55,6 +60,7 @@ __all__ = [
     "build_scene",
     "export_plan",
     "orientation_labels",
+    "overlay_layer",
     "overlay_view",
     "plan_trajectory",
     "render_overlay",

@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,8 +42,10 @@ __all__ = [
     "ISODOSE_COLORS",
     "PLANES",
     "WINDOWS",
+    "OverlayLayer",
     "View",
     "orientation_labels",
+    "overlay_layer",
     "overlay_view",
     "render_overlay",
     "save_png",
@@ -523,6 +526,57 @@ def _scale_bar(canvas: Canvas, view: View, rows: int, cols: int) -> None:
     canvas.text(f"{length:g} mm", x0 + px / 2, y0 - 7, (255, 255, 255), size_px=12, anchor="cb")
 
 
+@runtime_checkable
+class OverlayLayer(Protocol):
+    """An extra overlay layer (built in code or installed as a plugin).
+
+    ``draw`` paints on the image part of the overlay with the :class:`Canvas` primitives
+    (``polyline``, ``text``, ``blend``...), using ``view.to_pixel`` to place LPS points.
+    """
+
+    def draw(self, canvas: Canvas, view: View, ct: Image) -> None:
+        """Draw the layer on ``canvas`` for the plane ``view`` of ``ct``."""
+        ...
+
+
+def overlay_layer(layer: str | OverlayLayer) -> OverlayLayer:
+    """Resolve an overlay layer: an object with ``draw``, or a plugin name.
+
+    Plugins register a class (instantiated without arguments) or an object under the
+    entry-point group ``rtplan.overlay_layers``; they are imported on first use and a
+    broken plugin is reported with a warning.
+
+    Parameters
+    ----------
+    layer : str or OverlayLayer
+
+    Returns
+    -------
+    OverlayLayer
+
+    Raises
+    ------
+    GeometryError
+        If the name is not an installed layer or the object has no ``draw`` method.
+    """
+    if not isinstance(layer, str):
+        if not isinstance(layer, OverlayLayer):
+            raise GeometryError(
+                f"{layer!r} is not an overlay layer: it needs draw(canvas, view, ct)"
+            )
+        return layer
+    from rtplan import plugins
+
+    loaded = plugins.load("rtplan.overlay_layers", layer)
+    if loaded is None:
+        available = ", ".join(plugins.available("rtplan.overlay_layers")) or "none installed"
+        raise GeometryError(f"unknown overlay layer {layer!r}; available: {available}")
+    obj = loaded() if isinstance(loaded, type) else loaded
+    if not isinstance(obj, OverlayLayer):
+        raise GeometryError(f"overlay layer plugin {layer!r} has no draw(canvas, view, ct) method")
+    return obj
+
+
 def render_overlay(
     ct: Image,
     *,
@@ -551,6 +605,7 @@ def render_overlay(
     scale_bar: bool = True,
     annotate: bool = True,
     show_patient: bool = False,
+    layers: Sequence[str | OverlayLayer] = (),
 ) -> npt.NDArray[np.uint8]:
     """Render a CT plane with structures, dose and a needle trajectory.
 
@@ -600,6 +655,10 @@ def render_overlay(
         Draw the orientation letters, the scale bar, and the plane/window caption.
     show_patient : bool
         Burn in the patient's name and ID (from ``ct.series``); off by default.
+    layers : sequence of str or OverlayLayer
+        Extra layers drawn over the image before the annotations: objects with a
+        ``draw(canvas, view, ct)`` method, or names of layers installed as plugins in the
+        entry-point group ``rtplan.overlay_layers`` (see :func:`overlay_layer`).
 
     Returns
     -------
@@ -676,6 +735,8 @@ def render_overlay(
                 image_part.polyline(line, col, line_width)
     if trajectory is not None:
         _draw_trajectory(image_part, view, trajectory, tick_mm)
+    for layer in layers:
+        overlay_layer(layer).draw(image_part, view, ct)
 
     # ---- annotations
     if labels:
