@@ -178,3 +178,23 @@ def dciodvfy(path: Path) -> list[str]:
 def read(path: Path) -> Dataset:
     """pydicom read with the file meta enforced."""
     return pydicom.dcmread(path, force=False)
+
+
+def dicompyler_parser():  # type: ignore[no-untyped-def]
+    """dicompyler-core's DicomParser class, with the shim pydicom 3 needs.
+
+    dicompyler-core 0.5.6 imports ``pydicom.dicomio.read_file``, which pydicom 3 removed
+    (``pydicom.dcmread`` is the same function), and the deprecated
+    ``pydicom.pixel_data_handlers``.
+    """
+    import warnings
+
+    import pydicom.dicomio
+
+    if not hasattr(pydicom.dicomio, "read_file"):
+        pydicom.dicomio.read_file = pydicom.dcmread  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from dicompylercore import dicomparser
+
+    return dicomparser.DicomParser

@@ -30,7 +30,16 @@ def main() -> None:
     for g in (float(v) for v in args.grids.split(",")):
         out = args.out / f"grid{g:g}"
         subprocess.run(
-            [args.prp_python, str(HERE / "prp_tg119.py"), "--grid-mm", str(g), "--out", str(out)],
+            [
+                args.prp_python,
+                str(HERE / "prp_tg119.py"),
+                "--grid-mm",
+                str(g),
+                "--out",
+                str(out),
+                "--repeat",
+                "2" if g >= 5 else "1",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

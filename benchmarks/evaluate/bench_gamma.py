@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import synthetic  # noqa: E402
+import synthetic
 
 
 def main() -> None:
@@ -43,8 +43,15 @@ def main() -> None:
     n_points = int(np.count_nonzero(ref >= 0.1 * ref.max()))
     print(f"grid {ref.shape}, {ref.size} voxels, {n_points} reference points above 10 %")
     warm = (slice(40, 60), slice(55, 75), slice(90, 110))  # compile or load the kernels
-    gamma(ref[warm], ev[warm], 3, 3, 10, reference_axes_mm=[a[s] for a, s in zip(axes, warm)],
-          evaluated_axes_mm=[a[s] for a, s in zip(axes, warm)])
+    gamma(
+        ref[warm],
+        ev[warm],
+        3,
+        3,
+        10,
+        reference_axes_mm=[a[s] for a, s in zip(axes, warm, strict=True)],
+        evaluated_axes_mm=[a[s] for a, s in zip(axes, warm, strict=True)],
+    )
     rows = []
     for crit in args.criteria:
         dp, dta = (float(x) for x in crit.split(","))
@@ -52,13 +59,23 @@ def main() -> None:
         res = None
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            res = gamma(ref, ev, dp, dta, 10, reference_axes_mm=axes, evaluated_axes_mm=axes,
-                        max_gamma=2.0)
+            res = gamma(
+                ref, ev, dp, dta, 10, reference_axes_mm=axes, evaluated_axes_mm=axes, max_gamma=2.0
+            )
             best = min(best, time.perf_counter() - t0)
         assert res is not None
         t0 = time.perf_counter()
-        g = pymedphys.gamma(axes, ref, axes, ev, dp, dta, lower_percent_dose_cutoff=10,
-                            interp_fraction=10, max_gamma=2.0)
+        g = pymedphys.gamma(
+            axes,
+            ref,
+            axes,
+            ev,
+            dp,
+            dta,
+            lower_percent_dose_cutoff=10,
+            interp_fraction=10,
+            max_gamma=2.0,
+        )
         t_pmp = time.perf_counter() - t0
         valid = ~np.isnan(g)
         rate_pmp = float(100.0 * np.count_nonzero(g[valid] <= 1) / np.count_nonzero(valid))

@@ -103,8 +103,11 @@ def dose_axes() -> tuple[FloatArray, FloatArray, FloatArray]:
     )
 
 
-def dose_model(shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0), output: float = 1.0,
-               mu_per_mm: float = 0.0045) -> FloatArray:
+def dose_model(
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    output: float = 1.0,
+    mu_per_mm: float = 0.0045,
+) -> FloatArray:
     """Five-field conformal dose on the dose grid, Gy (array axes z, y, x)."""
     z, y, x = dose_axes()
     Z, Y, X = np.meshgrid(z - shift_mm[2], y - shift_mm[1], x - shift_mm[0], indexing="ij")
@@ -121,8 +124,10 @@ def dose_model(shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0), output: f
         across = dx * math.cos(a) + dy * math.sin(a)
         half_w = 47.0  # PTV half width plus margin
         half_z = ptv.axes[2] + 7.0
-        prof = 0.25 * (erf((half_w - np.abs(across)) / 4.0) + 1) * (
-            erf((half_z - np.abs(dz)) / 4.0) + 1
+        prof = (
+            0.25
+            * (erf((half_w - np.abs(across)) / 4.0) + 1)
+            * (erf((half_z - np.abs(dz)) / 4.0) + 1)
         )
         depth = np.clip(along + 160.0, 0.0, None)
         dose += prof * np.exp(-mu_per_mm * depth)
@@ -160,7 +165,7 @@ def _patient(ds: Dataset, modality: str, series: str) -> None:
 
 def write_ct(folder: Path) -> list[str]:
     series = generate_uid(entropy_srcs=["rtplan-benchmark-ct"])
-    n, rows, cols = CT_SHAPE
+    _, rows, cols = CT_SHAPE
     xs = CT_ORIGIN[0] + CT_PIXEL_MM * np.arange(cols)
     ys = CT_ORIGIN[1] + CT_PIXEL_MM * np.arange(rows)
     Y, X = np.meshgrid(ys, xs, indexing="ij")
@@ -261,8 +266,9 @@ def write_rtstruct(path: Path, ct_uids: list[str]) -> Path:
         o = Dataset()
         o.ObservationNumber = n
         o.ReferencedROINumber = n
-        o.RTROIInterpretedType = {"Body": "EXTERNAL", "PTV": "PTV", "CTV": "CTV",
-                                  "GTV": "GTV"}.get(shape.name, "ORGAN")
+        o.RTROIInterpretedType = {"Body": "EXTERNAL", "PTV": "PTV", "CTV": "CTV", "GTV": "GTV"}.get(
+            shape.name, "ORGAN"
+        )
         o.ROIInterpreter = ""
         obs.append(o)
     ds.StructureSetROISequence = DicomSequence(rois)
@@ -314,8 +320,9 @@ def write_study(folder: Path) -> dict[str, Path]:
     ref = write_rtdose(ct / "RD_plan.dcm", dose_model(), "plan")
     other = folder / "evaluated"
     other.mkdir(exist_ok=True)
-    ev = write_rtdose(other / "RD_eval.dcm",
-                      dose_model((1.0, -0.5, 0.5), 1.015, 0.0047), "evaluated")
+    ev = write_rtdose(
+        other / "RD_eval.dcm", dose_model((1.0, -0.5, 0.5), 1.015, 0.0047), "evaluated"
+    )
     return {"study": ct, "rtstruct": rs, "rtdose": ref, "evaluated": ev}
 
 

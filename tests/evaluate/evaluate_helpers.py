@@ -29,7 +29,9 @@ RT_STRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
 # ----------------------------------------------------------------------------- geometry
-def ring(r: float, z: float, cx: float = 0.0, cy: float = 0.0, n: int = N_VERTICES) -> rtplan.Contour:
+def ring(
+    r: float, z: float, cx: float = 0.0, cy: float = 0.0, n: int = N_VERTICES
+) -> rtplan.Contour:
     """A regular n-gon approximating a circle in the axial plane z (LPS mm)."""
     t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
     pts = np.column_stack([cx + r * np.cos(t), cy + r * np.sin(t), np.full(n, float(z))])
@@ -65,7 +67,9 @@ class SphereStack:
         self.r = np.sqrt(radius_mm**2 - (self.z - self.c[2]) ** 2)
         self.structure = rtplan.Structure(
             name=name,
-            contours=tuple(ring(r, z, self.c[0], self.c[1]) for r, z in zip(self.r, self.z)),
+            contours=tuple(
+                ring(r, z, self.c[0], self.c[1]) for r, z in zip(self.r, self.z, strict=True)
+            ),
             slice_thickness_mm=thickness_mm,
         )
 
@@ -77,7 +81,7 @@ class SphereStack:
 
     def volume_mm3(self, end_cap: str = "slab") -> float:
         lo, hi = self.slabs(end_cap)
-        return float(sum(ngon_area(r) * (h - l) for r, l, h in zip(self.r, lo, hi)))
+        return float(sum(ngon_area(r) * (b - a) for r, a, b in zip(self.r, lo, hi, strict=True)))
 
     def above_z(self, z_levels: FloatArray, end_cap: str = "slab") -> FloatArray:
         """Contoured volume (slab convention) with z >= each level, mm³ (closed form)."""
@@ -293,7 +297,7 @@ def dvh_item(
     item.DVHDoseScaling = scaling
     item.DVHVolumeUnits = volume_units
     item.DVHNumberOfBins = len(widths)
-    item.DVHData = [v for pair in zip(widths, volumes) for v in pair]
+    item.DVHData = [v for pair in zip(widths, volumes, strict=True) for v in pair]
     for k, v in (extra or {}).items():
         setattr(item, k, v)
     return item

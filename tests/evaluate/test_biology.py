@@ -34,8 +34,9 @@ def _dose(value: float, fractions: int | None = None) -> rtplan.Dose:
         (24.0, 3, 2.0, 24 * 5, 24 * 10 / 4),  # 3 x 8 Gy to the cord: EQD2 60 Gy
     ],
 )
-def test_bed_and_eqd2_values(total: float, n: int, ab: float, bed_gy: float,
-                             eqd2_gy: float) -> None:
+def test_bed_and_eqd2_values(
+    total: float, n: int, ab: float, bed_gy: float, eqd2_gy: float
+) -> None:
     d = _dose(total, fractions=n)
     b = bed(d, ab)
     e = eqd2(d, ab)
@@ -102,8 +103,9 @@ def test_plan_sum_on_common_grid() -> None:
     with pytest.warns(RtplanWarning, match=r"dose 0 \(linear\) reaches"):
         one = plan_sum([d1], grid=g3)
     assert one.summation == "PLAN"
-    np.testing.assert_allclose(one.array, d1.sample(g3.centers_mm().reshape(-1, 3)).reshape(
-        g3.shape), rtol=1e-12)
+    np.testing.assert_allclose(
+        one.array, d1.sample(g3.centers_mm().reshape(-1, 3)).reshape(g3.shape), rtol=1e-12
+    )
 
 
 def test_plan_sum_warns_when_dose_is_lost() -> None:

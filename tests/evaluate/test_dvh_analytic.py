@@ -35,8 +35,9 @@ def _levels(lo: float, hi: float, n: int = 401) -> np.ndarray:
     return np.linspace(lo - 0.5, hi + 0.5, n)
 
 
-def _max_error_percent(h: rtplan.evaluate.DVH, levels: np.ndarray, truth_mm3: np.ndarray,
-                       total_mm3: float) -> float:
+def _max_error_percent(
+    h: rtplan.evaluate.DVH, levels: np.ndarray, truth_mm3: np.ndarray, total_mm3: float
+) -> float:
     got = np.array([h.V(float(L), volume_unit="cc") for L in levels]) * 1000.0
     return float(np.max(np.abs(got - truth_mm3)) / total_mm3 * 100.0)
 
@@ -113,8 +114,9 @@ def test_end_cap_none_matches_clipped_slabs(t: float) -> None:
     ("volume_cc", "t", "spacing"),
     [(20.0, 2.0, 2.5), (20.0, 2.5, 3.0), (20.0, 3.0, 2.5), (0.5, 1.0, 2.5)],
 )
-def test_sphere_in_z_gradient_matches_spherical_cap(volume_cc: float, t: float,
-                                                    spacing: float) -> None:
+def test_sphere_in_z_gradient_matches_spherical_cap(
+    volume_cc: float, t: float, spacing: float
+) -> None:
     R = sphere_radius_mm(volume_cc)
     worst = 0.0
     for phase in (0.0, 0.25, 0.5, 0.75):
@@ -130,8 +132,9 @@ def test_sphere_in_z_gradient_matches_spherical_cap(volume_cc: float, t: float,
     assert worst < TOL_PERCENT
 
 
-@pytest.mark.parametrize(("volume_cc", "t", "spacing"), [(0.5, 2.5, 3.0), (0.5, 3.0, 2.5),
-                                                          (5.0, 2.0, 2.5)])
+@pytest.mark.parametrize(
+    ("volume_cc", "t", "spacing"), [(0.5, 2.5, 3.0), (0.5, 3.0, 2.5), (5.0, 2.0, 2.5)]
+)
 def test_cylinder_in_uniform_dose_is_a_step(volume_cc: float, t: float, spacing: float) -> None:
     n = 4 if volume_cc < 1 else 10
     r = math.sqrt(volume_cc * 1000 / (math.pi * n * t))
@@ -178,8 +181,9 @@ def test_sagittal_contours_on_rotated_dose_grid() -> None:
     )
     s = rtplan.Structure(name="sag", contours=contours, slice_thickness_mm=t)
     ang = math.radians(20.0)
-    rot = np.array([[math.cos(ang), -math.sin(ang), 0], [math.sin(ang), math.cos(ang), 0],
-                    [0, 0, 1]])
+    rot = np.array(
+        [[math.cos(ang), -math.sin(ang), 0], [math.sin(ang), math.cos(ang), 0], [0, 0, 1]]
+    )
     g0 = rtplan.Grid.covering((-R - 9,) * 3, (R + 9,) * 3, 2.5, direction=rot)
     a, b = 20.0, 1.1  # gradient along x (across the sagittal planes)
     h = dvh(linear_dose(g0, a, (b, 0.0, 0.0)), s)

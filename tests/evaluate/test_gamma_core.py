@@ -26,8 +26,15 @@ from rtplan.errors import RtplanWarning
 from rtplan.evaluate import EvaluationError, gamma
 
 
-def _bounds(delta: np.ndarray, dd: np.ndarray | float, alpha: float, gnorm: float, dta: float,
-            ndim: int, nfrac: int) -> tuple[np.ndarray, np.ndarray]:
+def _bounds(
+    delta: np.ndarray,
+    dd: np.ndarray | float,
+    alpha: float,
+    gnorm: float,
+    dta: float,
+    ndim: int,
+    nfrac: int,
+) -> tuple[np.ndarray, np.ndarray]:
     g2 = delta**2 / (dd**2 + alpha**2 * gnorm**2 * dta**2)
     s = dta / nfrac
     e = (alpha**2 * gnorm**2 / dd**2 + 1.0 / dta**2) * ndim * s * s / 4.0
@@ -65,8 +72,9 @@ def test_steep_gradient_local_gamma_is_found_between_lattice_nodes() -> None:
     x = np.arange(-20.0, 20.1, 0.5)
     ref = 80.0 + 5.0 * x
     ev = 80.0 + 5.0 * (x - 0.42)
-    r = gamma(ref, ev, 1, 3, 0, True, normalization_gy=30.0, reference_axes_mm=[x],
-              evaluated_axes_mm=[x])
+    r = gamma(
+        ref, ev, 1, 3, 0, True, normalization_gy=30.0, reference_axes_mm=[x], evaluated_axes_mm=[x]
+    )
     # local criterion 1 % of D_r; gamma = 0.42 / sqrt(9 + (0.01 D_r / 5)**2)
     inner = np.abs(x) < 10
     expected = 0.42 / np.sqrt(9 + (0.01 * ref / 5.0) ** 2)
@@ -96,11 +104,13 @@ def test_2d_linear_fields_on_different_grids(local: bool) -> None:
 def test_3d_images_rotated_and_finer_evaluated_grid() -> None:
     gr = rtplan.Grid(shape=(14, 16, 18), spacing_mm=(3.0, 2.5, 2.5), origin_mm=(-21, -19, -20))
     ang = math.radians(30)
-    rot = np.array([[math.cos(ang), -math.sin(ang), 0], [math.sin(ang), math.cos(ang), 0],
-                    [0, 0, 1]])
+    rot = np.array(
+        [[math.cos(ang), -math.sin(ang), 0], [math.sin(ang), math.cos(ang), 0], [0, 0, 1]]
+    )
     start = rot @ np.array([-40.0, -40.0, -40.0])  # corner, in the rotated axes
-    ge = rtplan.Grid(shape=(41, 54, 45), spacing_mm=(2.0, 1.5, 1.8), origin_mm=tuple(start),
-                     direction=rot)
+    ge = rtplan.Grid(
+        shape=(41, 54, 45), spacing_mm=(2.0, 1.5, 1.8), origin_mm=tuple(start), direction=rot
+    )
     a, gvec = 30.0, np.array([0.5, 0.3, -0.7])
     alpha, beta = 0.985, 0.4
     ref = rtplan.Dose(array=a + gr.centers_mm() @ gvec, grid=gr)
@@ -133,8 +143,9 @@ def test_threshold_excludes_low_dose_points() -> None:
     assert np.all(np.isnan(r.values[ref < 20.0]))
     assert np.all(r.values[ref >= 20.0] == 0.0)
     # normalisation given explicitly: the threshold follows it
-    r = gamma(ref, ref, 3, 3, 20, normalization_gy=50.0, reference_axes_mm=[x],
-              evaluated_axes_mm=[x])
+    r = gamma(
+        ref, ref, 3, 3, 20, normalization_gy=50.0, reference_axes_mm=[x], evaluated_axes_mm=[x]
+    )
     assert r.n_evaluated == int(np.count_nonzero(ref >= 10.0))
     assert r.normalization_gy == 50.0
 
@@ -144,8 +155,7 @@ def test_points_out_of_reach_are_left_out_with_warning() -> None:
     xe = np.arange(0.0, 30.0, 1.0)
     ref = np.full(60, 10.0)
     with pytest.warns(RtplanWarning, match=r"26 of 60 reference points .* further than 4 mm"):
-        r = gamma(ref, np.full(30, 10.0), 3, 2, 10, reference_axes_mm=[xr],
-                  evaluated_axes_mm=[xe])
+        r = gamma(ref, np.full(30, 10.0), 3, 2, 10, reference_axes_mm=[xr], evaluated_axes_mm=[xe])
     assert r.n_evaluated == 34  # x <= 29 + 4 mm
     # beyond the evaluated grid gamma is the distance to its edge over 2 mm
     np.testing.assert_allclose(r.values[30:34], (xr[30:34] - 29.0) / 2.0, rtol=1e-12)
@@ -177,8 +187,9 @@ def test_decreasing_axes_are_handled() -> None:
     ev = 20 + 0.5 * (x - 1.0) + 0.2 * y
     r = gamma(ref, ev, 3, 3, 0, reference_axes_mm=ax, evaluated_axes_mm=ax)
     rev = [a[::-1] for a in ax]
-    r2 = gamma(ref[::-1, ::-1], ev[::-1, ::-1], 3, 3, 0, reference_axes_mm=rev,
-               evaluated_axes_mm=rev)
+    r2 = gamma(
+        ref[::-1, ::-1], ev[::-1, ::-1], 3, 3, 0, reference_axes_mm=rev, evaluated_axes_mm=rev
+    )
     np.testing.assert_allclose(r2.values[::-1, ::-1], r.values, rtol=1e-12)
     # the gamma map keeps the input order: voxel (0, 0) is at the given first coordinates
     assert r2.gamma_map.grid.index_to_mm([0, 0, 0]).tolist() == [ax[1][-1], ax[0][-1], 0.0]
@@ -209,8 +220,7 @@ def test_result_api() -> None:
 def test_bad_criteria_raise(kwargs: dict[str, float], match: str) -> None:
     x = np.arange(5.0)
     with pytest.raises(EvaluationError, match=match):
-        gamma(np.ones(5), np.ones(5), reference_axes_mm=[x], evaluated_axes_mm=[x],
-              **kwargs)  # type: ignore[arg-type]
+        gamma(np.ones(5), np.ones(5), reference_axes_mm=[x], evaluated_axes_mm=[x], **kwargs)  # type: ignore[arg-type]
 
 
 def test_bad_inputs_raise() -> None:
@@ -222,8 +232,9 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(EvaluationError, match="same dimensionality"):
         gamma(np.ones(5), np.ones((5, 5)), reference_axes_mm=[x], evaluated_axes_mm=[x, x])
     with pytest.raises(EvaluationError, match="must be finite"):
-        gamma(np.ones(5), np.array([1, np.nan, 1, 1, 1]), reference_axes_mm=[x],
-              evaluated_axes_mm=[x])
+        gamma(
+            np.ones(5), np.array([1, np.nan, 1, 1, 1]), reference_axes_mm=[x], evaluated_axes_mm=[x]
+        )
     with pytest.raises(EvaluationError, match="4 coordinates for 5"):
         gamma(np.ones(5), np.ones(5), reference_axes_mm=[x[:4]], evaluated_axes_mm=[x])
     g = rtplan.Grid(shape=(2, 2, 2), spacing_mm=(1, 1, 1), origin_mm=(0, 0, 0))

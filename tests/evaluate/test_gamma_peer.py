@@ -26,18 +26,20 @@ pymedphys = pytest.importorskip("pymedphys")
 pytestmark = pytest.mark.peer
 
 
-def _field(axes: list[np.ndarray], shift: tuple[float, ...], scale: float,
-           hot: float) -> np.ndarray:
+def _field(
+    axes: list[np.ndarray], shift: tuple[float, ...], scale: float, hot: float
+) -> np.ndarray:
     """A flattened field with 5 mm erf penumbrae, a low-dose halo and a hot spot."""
     grids = np.meshgrid(*axes, indexing="ij")
     c = [g - s for g, s in zip(grids, shift, strict=True)]
     prof = np.ones_like(c[0])
-    for k, half in zip(c, (22, 30, 26)[-len(c):], strict=True):
+    for k, half in zip(c, (22, 30, 26)[-len(c) :], strict=True):
         prof = prof * 0.5 * (erf((half - np.abs(k)) / 5) + 1)
     r2 = sum(k * k for k in c)
     spot = hot * np.exp(-sum((k - 5) ** 2 for k in c) / 60)
-    return 60 * scale * (prof * (0.92 + 0.08 * np.cos(c[-1] / 12)) + 0.06 * np.exp(-r2 / 3000)
-                         + spot)
+    return (
+        60 * scale * (prof * (0.92 + 0.08 * np.cos(c[-1] / 12)) + 0.06 * np.exp(-r2 / 3000) + spot)
+    )
 
 
 AX2 = [np.arange(-50, 50.1, 1.0), np.arange(-60, 60.1, 1.0)]
@@ -51,20 +53,38 @@ def plane() -> tuple[np.ndarray, np.ndarray]:
     return ref, ev
 
 
-def _pmp_rate(ref: np.ndarray, ev: np.ndarray, axes: list[np.ndarray],
-              axes_e: list[np.ndarray], dp: float, dta: float, local: bool,
-              interp_fraction: int = 10) -> float:
-    g = pymedphys.gamma(tuple(axes), ref, tuple(axes_e), ev, dp, dta,
-                        lower_percent_dose_cutoff=10, interp_fraction=interp_fraction,
-                        max_gamma=2, local_gamma=local)
+def _pmp_rate(
+    ref: np.ndarray,
+    ev: np.ndarray,
+    axes: list[np.ndarray],
+    axes_e: list[np.ndarray],
+    dp: float,
+    dta: float,
+    local: bool,
+    interp_fraction: int = 10,
+) -> float:
+    g = pymedphys.gamma(
+        tuple(axes),
+        ref,
+        tuple(axes_e),
+        ev,
+        dp,
+        dta,
+        lower_percent_dose_cutoff=10,
+        interp_fraction=interp_fraction,
+        max_gamma=2,
+        local_gamma=local,
+    )
     valid = ~np.isnan(g)
     return float(100.0 * np.count_nonzero(g[valid] <= 1) / np.count_nonzero(valid))
 
 
-@pytest.mark.parametrize(("dp", "dta", "local"),
-                         [(3, 3, False), (2, 2, False), (3, 3, True), (2, 2, True)])
-def test_2d_pass_rate_matches_pymedphys(plane, dp: float, dta: float,  # type: ignore[no-untyped-def]
-                                        local: bool) -> None:
+@pytest.mark.parametrize(
+    ("dp", "dta", "local"), [(3, 3, False), (2, 2, False), (3, 3, True), (2, 2, True)]
+)
+def test_2d_pass_rate_matches_pymedphys(
+    plane: tuple[np.ndarray, np.ndarray], dp: float, dta: float, local: bool
+) -> None:
     ref, ev = plane
     ours = gamma(ref, ev, dp, dta, 10, local, reference_axes_mm=AX2, evaluated_axes_mm=AXE2)
     theirs = _pmp_rate(ref, ev, AX2, AXE2, dp, dta, local)
@@ -72,7 +92,9 @@ def test_2d_pass_rate_matches_pymedphys(plane, dp: float, dta: float,  # type: i
     assert abs(ours.pass_rate - theirs) <= 0.2
 
 
-def test_2d_tight_criterion_pymedphys_converges_to_rtplan(plane) -> None:  # type: ignore[no-untyped-def]
+def test_2d_tight_criterion_pymedphys_converges_to_rtplan(
+    plane: tuple[np.ndarray, np.ndarray],
+) -> None:
     ref, ev = plane
     ours = gamma(ref, ev, 1, 1, 10, reference_axes_mm=AX2, evaluated_axes_mm=AXE2).pass_rate
     rates = [_pmp_rate(ref, ev, AX2, AXE2, 1, 1, False, n) for n in (10, 20, 40)]

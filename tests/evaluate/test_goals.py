@@ -58,7 +58,7 @@ def case() -> tuple[rtplan.Dose, rtplan.StructureSet]:
     return dose, rtplan.StructureSet(structures=(ptv, oar))
 
 
-def test_evaluate_against_closed_form(case) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_against_closed_form(case: tuple[rtplan.Dose, rtplan.StructureSet]) -> None:
     dose, ss = case
     rx = 20.0
     # ramp over z in [-10, 10]: D(v %) = 20 + 0.5 (10 - 20 v / 100); V(L) = (10 - (L-20)/0.5) / 20
@@ -92,12 +92,13 @@ def test_evaluate_against_closed_form(case) -> None:  # type: ignore[no-untyped-
     text = table.format_table()
     lines = text.splitlines()
     assert lines[0].split() == ["Structure", "Goal", "Measured", "Result"]
-    assert "D95% >= 80 %" in lines[2] and lines[2].rstrip().endswith("FAIL")
+    assert "D95% >= 80 %" in lines[2]
+    assert lines[2].rstrip().endswith("FAIL")
     assert "N/A (no such structure)" in lines[8]
     assert lines[-1] == "4 of 7 goals met"
 
 
-def test_goal_table_csv(tmp_path: Path, case) -> None:  # type: ignore[no-untyped-def]
+def test_goal_table_csv(tmp_path: Path, case: tuple[rtplan.Dose, rtplan.StructureSet]) -> None:
     dose, ss = case
     table = evaluate_goals(["PTV D95 >= 15 Gy"], dose, ss)
     assert table.all_passed
@@ -108,7 +109,7 @@ def test_goal_table_csv(tmp_path: Path, case) -> None:  # type: ignore[no-untype
     assert float(rows[0]["measured"]) == pytest.approx(15.5, abs=0.02)
 
 
-def test_relative_goal_needs_prescription(case) -> None:  # type: ignore[no-untyped-def]
+def test_relative_goal_needs_prescription(case: tuple[rtplan.Dose, rtplan.StructureSet]) -> None:
     dose, ss = case
     with pytest.raises(EvaluationError, match="relative to the prescription"):
         evaluate_goals(["PTV D95 >= 95 %"], dose, ss)
@@ -117,9 +118,10 @@ def test_relative_goal_needs_prescription(case) -> None:  # type: ignore[no-unty
         evaluate_goals(["PTV V95% >= 95 %"], dose, ss)
 
 
-def test_reuses_given_dvhs(case) -> None:  # type: ignore[no-untyped-def]
+def test_reuses_given_dvhs(case: tuple[rtplan.Dose, rtplan.StructureSet]) -> None:
     dose, ss = case
-    fake = rtplan.evaluate.DVH(name="PTV", bin_edges_gy=np.array([0.0, 1.0]),
-                               differential=np.array([1.0]), volume_cc=1.0)
+    fake = rtplan.evaluate.DVH(
+        name="PTV", bin_edges_gy=np.array([0.0, 1.0]), differential=np.array([1.0]), volume_cc=1.0
+    )
     table = evaluate_goals(["PTV Dmax <= 2 Gy"], dose, ss, dvhs={"PTV": fake})
     assert table.rows[0].measured == pytest.approx(1.0)

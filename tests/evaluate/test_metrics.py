@@ -69,8 +69,11 @@ def _stack_in_sphere_cc(stack: SphereStack, shift_mm: float) -> float:
     for z, r in zip(stack.z, stack.r, strict=True):
         zz = np.linspace(z - 0.5 * stack.t, z + 0.5 * stack.t, 2001)
         rs = np.sqrt(np.clip(R0**2 - zz**2, 0, None))
-        area = _circle_overlap(np.full(zz.size, r), rs, shift_mm) if shift_mm else (
-            np.pi * np.minimum(r, rs) ** 2)
+        area = (
+            _circle_overlap(np.full(zz.size, r), rs, shift_mm)
+            if shift_mm
+            else (np.pi * np.minimum(r, rs) ** 2)
+        )
         total += float(np.trapezoid(area, zz))
     return total / 1000.0
 
@@ -81,11 +84,11 @@ def test_paddick_of_a_target_like_the_isodose(cone: rtplan.Dose, shift_mm: float
     tv = stack.structure.volume_cc
     tv_piv = _stack_in_sphere_cc(stack, shift_mm)
     expected = tv_piv**2 / (tv * _sphere_cc(R0))
-    assert conformity_index_paddick(cone, stack.structure, RX) == pytest.approx(expected,
-                                                                              rel=0.015)
+    assert conformity_index_paddick(cone, stack.structure, RX) == pytest.approx(expected, rel=0.015)
     # the RTOG index ignores where the isodose lies
     assert conformity_index_rtog(cone, stack.structure, RX) == pytest.approx(
-        _sphere_cc(R0) / tv, rel=0.015)
+        _sphere_cc(R0) / tv, rel=0.015
+    )
 
 
 def test_body_restricts_isodose_volumes(cone: rtplan.Dose) -> None:
@@ -94,7 +97,8 @@ def test_body_restricts_isodose_volumes(cone: rtplan.Dose) -> None:
     gi = gradient_index(cone, RX, body=body)
     assert gi == pytest.approx(body.volume_cc / _sphere_cc(R0), rel=0.02)
     assert conformity_index_rtog(cone, target, RX, body=body) == pytest.approx(
-        _sphere_cc(R0) / target.volume_cc, rel=0.015)
+        _sphere_cc(R0) / target.volume_cc, rel=0.015
+    )
 
 
 def test_homogeneity_index_matches_closed_form(cone: rtplan.Dose) -> None:
@@ -123,7 +127,8 @@ def test_metrics_table_and_csv(tmp_path: Path, cone: rtplan.Dose) -> None:
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["Structure", "Volume", "[cc]"]
     assert len(lines) == 4
-    assert lines[3].split()[0] == "Tiny" and " - " in lines[3]
+    assert lines[3].split()[0] == "Tiny"
+    assert " - " in lines[3]
     p = write_metrics_csv(rows, tmp_path / "m.csv")
     with p.open() as fh:
         back = list(csv.DictReader(fh))

@@ -7,9 +7,6 @@ C.8.8.3 RT Dose), not with rtplan's writer, so the reader and writer are checked
 from __future__ import annotations
 
 import subprocess
-import sys
-import types
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -128,23 +125,10 @@ def validate_rtdose(path: Path, tmp_path: Path) -> list[str]:
 
 
 def dicompyler() -> Any:
-    """dicompyler-core's DicomParser, with a shim for pydicom 3.
+    """dicompyler-core's DicomParser (with the pydicom 3 shim)."""
+    import factories
 
-    dicompyler-core 0.5.6 imports ``pydicom.dicomio.read_file``, which pydicom 3 removed.
-    """
-    if "pydicom.dicomio" not in sys.modules:
-        shim = types.ModuleType("pydicom.dicomio")
-        shim.read_file = pydicom.dcmread  # type: ignore[attr-defined]
-        sys.modules["pydicom.dicomio"] = shim
-        pydicom.dicomio = shim  # type: ignore[attr-defined]
-    with warnings.catch_warnings():
-        # dicompyler-core imports pydicom.pixel_data_handlers, deprecated in pydicom 3
-        warnings.filterwarnings(
-            "ignore", "The 'pydicom.pixel_data_handlers' module", DeprecationWarning
-        )
-        from dicompylercore import dicomparser
-
-    return dicomparser.DicomParser
+    return factories.dicompyler_parser()
 
 
 def reference_ct(grid: Grid, position: str = "HFS") -> Image:

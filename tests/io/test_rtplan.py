@@ -9,9 +9,6 @@ symmetric X/Y jaws, setup fields, wedges, VMAT and step-and-shoot IMRT).
 from __future__ import annotations
 
 import subprocess
-import sys
-import types
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +58,10 @@ def dciodvfy_errors(path: Path) -> list[str]:
 
 
 def dicompyler() -> Any:
-    """dicompyler-core's DicomParser, with a shim for pydicom 3 (no pydicom.dicomio)."""
-    if "pydicom.dicomio" not in sys.modules:
-        shim = types.ModuleType("pydicom.dicomio")
-        shim.read_file = pydicom.dcmread  # type: ignore[attr-defined]
-        sys.modules["pydicom.dicomio"] = shim
-        pydicom.dicomio = shim  # type: ignore[attr-defined]
-    with warnings.catch_warnings():
-        # dicompyler-core imports pydicom.pixel_data_handlers, deprecated in pydicom 3
-        warnings.filterwarnings(
-            "ignore", "The 'pydicom.pixel_data_handlers' module", DeprecationWarning
-        )
-        from dicompylercore import dicomparser
+    """dicompyler-core's DicomParser (with the pydicom 3 shim)."""
+    import factories
 
-    return dicomparser.DicomParser
+    return factories.dicompyler_parser()
 
 
 def mlc_beam() -> Beam:

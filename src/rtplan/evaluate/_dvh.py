@@ -7,21 +7,35 @@ How :func:`dvh` computes a histogram for a contour structure
    between planes when the thickness is unknown), cut where it meets the slab of the next
    plane; this is the convention of :attr:`rtplan.Structure.volume_cc` and of
    :func:`rtplan.geometry.fractional_mask`.
-2. Each plane is rasterised on a fine in-plane lattice (spacing ``resolution_mm``, chosen
-   from the structure's size unless given) with :func:`rtplan.geometry.fractional_mask`,
-   which is exact along ``subsamples`` sub-rows per pixel row: every pixel carries the
-   fraction of its area inside the contours.
-3. Each slab is cut into sub-slabs no thicker than the in-plane spacing (and half the dose
-   grid's slice spacing). Every (pixel, sub-slab) box is one sample: its volume is the
-   inside fraction times the box volume, its dose the trilinear interpolation of the dose
-   grid at the box centre.
-4. Instead of dropping the whole box volume into the single histogram bin of its centre
-   dose, the volume is spread uniformly over the dose range the box spans: the trilinear
-   dose gradient at the centre, projected on the box edges, gives a width per edge, and the
-   three widths are combined in quadrature (this matches the variance of the dose over the
-   box for a linear dose, and is the exact distribution when the gradient runs along one
-   box edge). This removes the staircase that sampling on a lattice otherwise leaves in
-   cumulative DVHs of small structures in a dose gradient.
+2. Each plane is rasterised on an in-plane lattice with
+   :func:`rtplan.geometry.fractional_mask`, exact along ``subsamples`` sub-rows per pixel
+   row: every pixel carries the fraction of its area inside the contours. The lattice step
+   is chosen from the structure's size (16 steps across its smallest extent, never coarser
+   than the dose grid) unless ``resolution_mm`` is given. When the contour planes are
+   parallel to the dose slices, the lattice is aligned with the dose grid (its step divides
+   the dose spacing and pixel edges lie on dose nodes).
+3. Along the normal, each slab is cut at the dose planes: between two dose planes the
+   trilinear dose is linear along the normal, and the pieces of successive slabs that lie
+   between the same two dose planes form a *cell*. In each cell, a pixel whose inside
+   fraction is the same in consecutive pieces (the interior of a structure) is one box;
+   otherwise each piece is a box. So no box straddles a kink of the trilinear
+   interpolant. (For oblique contours on a dose grid of another orientation, slabs are cut
+   into pieces no thicker than the in-plane step, nor than half the dose spacing.)
+4. Each box is one sample: its volume is the inside fraction times the box volume, its dose
+   the trilinear dose at its centre, or, for a pixel only partly inside, at the centroid
+   of its inside part (estimated from the direction in which the fraction grows).
+5. Instead of dropping the whole box volume into the histogram bin of that dose, the volume
+   is spread uniformly over the dose range the box spans: the trilinear gradient, projected
+   on the box edges (on the inside part's extent for a partial pixel), gives a width per
+   edge, and the widths are combined in quadrature (the variance of a linear dose over the
+   box; the exact distribution when the gradient runs along one box edge). This removes
+   the staircase that sampling alone leaves in cumulative DVHs of small structures in a
+   dose gradient.
+
+The boxes are histogrammed by a compiled kernel, in parallel threads for large structures.
+Against closed-form DVHs (spheres and cylinders of 0.5 to 80 cm³ in linear doses, on 2 to
+3 mm slices and 2.5 to 3 mm dose grids) the cumulative DVH is within 0.3 % of the volume
+at every dose level (``tests/evaluate/test_dvh_analytic.py``).
 
 End capping
 -----------
@@ -45,6 +59,7 @@ each voxel cut into sub-voxels; they have no end-capping choice.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import enum
 import itertools
@@ -194,42 +209,6 @@ def _box_dose(
     nk, nj, ni = dose.shape
     if ci < -0.5 or ci > ni - 0.5 or cj < -0.5 or cj > nj - 0.5 or ck < -0.5 or ck > nk - 0.5:
         return False, 0.0, 0.0, 0.0, 0.0
-    if 0.0 <= ci < ni - 1 and 0.0 <= cj < nj - 1 and 0.0 <= ck < nk - 1:
-        # inside the centre hull (the common case): plain trilinear value and gradient
-        i0 = int(ci)
-        j0 = int(cj)
-        k0 = int(ck)
-        fi = ci - i0
-        fj = cj - j0
-        fk = ck - k0
-        c000 = dose[k0, j0, i0]
-        c001 = dose[k0, j0, i0 + 1]
-        c010 = dose[k0, j0 + 1, i0]
-        c011 = dose[k0, j0 + 1, i0 + 1]
-        c100 = dose[k0 + 1, j0, i0]
-        c101 = dose[k0 + 1, j0, i0 + 1]
-        c110 = dose[k0 + 1, j0 + 1, i0]
-        c111 = dose[k0 + 1, j0 + 1, i0 + 1]
-        e00 = c001 - c000
-        e01 = c011 - c010
-        e10 = c101 - c100
-        e11 = c111 - c110
-        a00 = c000 + fi * e00
-        a01 = c010 + fi * e01
-        a10 = c100 + fi * e10
-        a11 = c110 + fi * e11
-        b0 = a00 + fj * (a01 - a00)
-        b1 = a10 + fj * (a11 - a10)
-        gk = b1 - b0
-        gj = (1.0 - fk) * (a01 - a00) + fk * (a11 - a10)
-        gi = (1.0 - fk) * (e00 + fj * (e01 - e00)) + fk * (e10 + fj * (e11 - e10))
-        return (
-            True,
-            b0 + fk * gk,
-            gi * mu[0] + gj * mu[1] + gk * mu[2],
-            gi * mv[0] + gj * mv[1] + gk * mv[2],
-            gi * mn[0] + gj * mn[1] + gk * mn[2],
-        )
     if ni == 1 or ci < 0.0:
         i0, fi, gi_on = 0, 0.0, False
     elif ci > ni - 1:
@@ -415,6 +394,11 @@ def _stack_cell(
     """
     nv = frac.shape[1]
     acc = (acc_arr[0], acc_arr[1], acc_arr[2], acc_arr[3], acc_arr[4])
+    n = s1 - s0
+    run_q = np.empty(n, dtype=np.int64)
+    run_f = np.empty(n)
+    run_a = np.empty(n)
+    run_b = np.empty(n)
     contiguous = True
     for t in range(s0 + 1, s1):
         if abs(piece_z0[t] - piece_z1[t - 1]) > 1e-9:
@@ -423,8 +407,8 @@ def _stack_cell(
     za = piece_z0[s0]
     zb = piece_z1[s1 - 1]
     for j in range(nv):
-        ilo = span[q0, j]
-        ihi = span[q0, nv + j]
+        ilo = span[piece_slot[s0], j]
+        ihi = span[piece_slot[s0], nv + j]
         for t in range(s0 + 1, s1):
             ilo = min(ilo, span[piece_slot[t], j])
             ihi = max(ihi, span[piece_slot[t], nv + j])
@@ -437,50 +421,43 @@ def _stack_cell(
                         same = False
                         break
             if same:
-                if f0 > 0.0:
-                    acc = _emit(
-                        dose,
-                        frac,
-                        q0,
-                        j,
-                        i,
-                        f0,
-                        za,
-                        zb,
-                        base0,
-                        mu,
-                        mv,
-                        mn,
-                        hu,
-                        hv,
-                        e0,
-                        inv_bin,
-                        part,
-                        stp,
-                        acc,
-                    )
-                continue
-            # general case: runs of equal fraction over contiguous pieces
-            run_q = piece_slot[s0]
-            run_f = frac[run_q, j, i]
-            run_a = piece_z0[s0]
-            run_b = piece_z1[s0]
-            for t in range(s0 + 1, s1):
-                q = piece_slot[t]
-                f = frac[q, j, i]
-                if f == run_f and abs(piece_z0[t] - run_b) < 1e-9:
-                    run_b = piece_z1[t]
+                if f0 <= 0.0:
                     continue
-                if run_f > 0.0:
+                # one box over the whole cell (the interior of a structure)
+                run_q[0] = q0
+                run_f[0] = f0
+                run_a[0] = za
+                run_b[0] = zb
+                nrun = 1
+            else:
+                # runs of equal inside fraction over touching pieces
+                nrun = 0
+                for t in range(s0, s1):
+                    q = piece_slot[t]
+                    f = frac[q, j, i]
+                    if (
+                        nrun > 0
+                        and f == run_f[nrun - 1]
+                        and abs(piece_z0[t] - run_b[nrun - 1]) < 1e-9
+                    ):
+                        run_b[nrun - 1] = piece_z1[t]
+                    else:
+                        run_q[nrun] = q
+                        run_f[nrun] = f
+                        run_a[nrun] = piece_z0[t]
+                        run_b[nrun] = piece_z1[t]
+                        nrun += 1
+            for r in range(nrun):
+                if run_f[r] > 0.0:
                     acc = _emit(
                         dose,
                         frac,
-                        run_q,
+                        run_q[r],
                         j,
                         i,
-                        run_f,
-                        run_a,
-                        run_b,
+                        run_f[r],
+                        run_a[r],
+                        run_b[r],
                         base0,
                         mu,
                         mv,
@@ -493,29 +470,6 @@ def _stack_cell(
                         stp,
                         acc,
                     )
-                run_q, run_f, run_a, run_b = q, f, piece_z0[t], piece_z1[t]
-            if run_f > 0.0:
-                acc = _emit(
-                    dose,
-                    frac,
-                    run_q,
-                    j,
-                    i,
-                    run_f,
-                    run_a,
-                    run_b,
-                    base0,
-                    mu,
-                    mv,
-                    mn,
-                    hu,
-                    hv,
-                    e0,
-                    inv_bin,
-                    part,
-                    stp,
-                    acc,
-                )
     acc_arr[0], acc_arr[1], acc_arr[2], acc_arr[3], acc_arr[4] = acc
 
 
@@ -579,7 +533,7 @@ def _accumulate_cells(
             )
 
 
-@njit()
+@njit(parallel=True)
 def _accumulate_cells_serial(
     dose: FloatArray,
     frac: npt.NDArray[np.float32],
@@ -600,33 +554,40 @@ def _accumulate_cells_serial(
     stps: FloatArray,
     accs: FloatArray,
 ) -> None:  # pragma: no cover - compiled
-    """:func:`_accumulate_cells` in the calling thread (small jobs, one chunk)."""
+    """:func:`_accumulate_cells` in the calling thread, for small jobs (one chunk).
+
+    Compiled with ``parallel=True`` although it has no parallel loop: numba then optimises
+    the loop nest better (about 1.5 times faster here); no thread is started.
+    """
     b3 = (base0[0], base0[1], base0[2])
     u3 = (mu[0], mu[1], mu[2])
     v3 = (mv[0], mv[1], mv[2])
     n3 = (mn[0], mn[1], mn[2])
-    for c in range(cell_start.shape[0] - 1):
-        _stack_cell(
-            dose,
-            frac,
-            span,
-            piece_slot,
-            piece_z0,
-            piece_z1,
-            cell_start[c],
-            cell_start[c + 1],
-            b3,
-            u3,
-            v3,
-            n3,
-            hu,
-            hv,
-            e0,
-            inv_bin,
-            parts[0],
-            stps[0],
-            accs[0],
-        )
+    nchunk = parts.shape[0]
+    ncell = cell_start.shape[0] - 1
+    for k in range(nchunk):
+        for c in range(k, ncell, nchunk):
+            _stack_cell(
+                dose,
+                frac,
+                span,
+                piece_slot,
+                piece_z0,
+                piece_z1,
+                cell_start[c],
+                cell_start[c + 1],
+                b3,
+                u3,
+                v3,
+                n3,
+                hu,
+                hv,
+                e0,
+                inv_bin,
+                parts[k],
+                stps[k],
+                accs[k],
+            )
 
 
 # ----------------------------------------------------------------------------- the DVH
@@ -1094,8 +1055,7 @@ class _Hist:
 
     @classmethod
     def for_dose(cls, arr: FloatArray, bin_width_gy: float | None) -> _Hist:
-        dmax = float(np.max(arr)) if arr.size else 0.0
-        dmin = float(np.min(arr)) if arr.size else 0.0
+        dmin, dmax = _min_max(arr) if arr.ndim == 3 else (0.0, 0.0)
         span = max(dmax - min(dmin, 0.0), 1e-6)
         if bin_width_gy is None:
             bin_gy = 10.0 ** math.floor(math.log10(span / 2000.0))
@@ -1182,7 +1142,7 @@ class _DoseFrame:
         return np.ascontiguousarray(self.m @ axis)
 
     def around(self, structure: Structure) -> FloatArray:
-        """The dose values near a structure (its bounding box plus a margin), flattened.
+        """The dose values near a structure (its bounding box plus a margin), a view.
 
         Empty when the structure has no geometry or lies outside the grid.
         """
@@ -1201,8 +1161,7 @@ class _DoseFrame:
         shape = np.asarray(self.grid.shape_ijk)
         i0 = np.clip(np.floor(idx.min(axis=0)).astype(int) - 1, 0, shape)
         i1 = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 2, 0, shape)
-        block = self.array[i0[2] : i1[2], i0[1] : i1[1], i0[0] : i1[0]]
-        return np.asarray(block).ravel()
+        return np.asarray(self.array[i0[2] : i1[2], i0[1] : i1[1], i0[0] : i1[0]])
 
     def spacing_along(self, axis: FloatArray) -> float:
         """Grid spacing seen along a unit LPS vector (the largest component's spacing)."""
@@ -1218,7 +1177,10 @@ def _stack_normal(contours: Sequence[Contour]) -> FloatArray:
     GeometryError
         If that contour spans no area.
     """
-    best = max(contours, key=lambda c: float(np.prod(np.sort(np.ptp(c.points_mm, axis=0))[1:])))
+    pts, starts = _packed(contours)
+    ext = np.maximum.reduceat(pts, starts[:-1]) - np.minimum.reduceat(pts, starts[:-1])
+    ext.sort(axis=1)
+    best = contours[int(np.argmax(ext[:, 1] * ext[:, 2]))]
     n = _planar.newell_normal(best.points_mm)
     if not np.any(n):
         return _planar.stack_normal(contours)  # raises for degenerate contours
@@ -1226,29 +1188,37 @@ def _stack_normal(contours: Sequence[Contour]) -> FloatArray:
     return n if n[k] > 0 else -n
 
 
+def _packed(contours: Sequence[Contour]) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """All contour points stacked, and the index where each contour starts (plus the end)."""
+    pts = np.concatenate([c.points_mm for c in contours])
+    starts = np.cumsum([0] + [c.n_points for c in contours]).astype(np.int64)
+    return pts, starts
+
+
 def _group_planes(
     contours: Sequence[Contour], normal: FloatArray, name: str
 ) -> tuple[FloatArray, list[list[Contour]]]:
     """Closed contours grouped by plane (offset along ``normal``), increasing."""
-    items: list[tuple[float, Contour]] = []
-    for c in contours:
-        d = c.points_mm @ normal
-        spread = float(d.max() - d.min())
-        if spread > 0.5:
-            raise GeometryError(
-                f"structure {name!r}: a contour is not planar or not parallel to the others "
-                f"(it spans {spread:.2f} mm along the normal {np.round(normal, 3).tolist()})"
-            )
-        items.append((float(d.mean()), c))
-    items.sort(key=lambda t: t[0])
+    pts, starts = _packed(contours)
+    d = pts @ normal
+    first = starts[:-1]
+    spread = np.maximum.reduceat(d, first) - np.minimum.reduceat(d, first)
+    if np.any(spread > 0.5):
+        bad = float(spread.max())
+        raise GeometryError(
+            f"structure {name!r}: a contour is not planar or not parallel to the others "
+            f"(it spans {bad:.2f} mm along the normal {np.round(normal, 3).tolist()})"
+        )
+    mean = np.add.reduceat(d, first) / np.diff(starts)
     offsets: list[float] = []
     groups: list[list[Contour]] = []
-    for off, c in items:
+    for k in np.argsort(mean, kind="stable").tolist():
+        off = float(mean[k])
         if offsets and abs(off - offsets[-1]) <= _PLANE_TOL_MM:
-            groups[-1].append(c)
+            groups[-1].append(contours[k])
         else:
             offsets.append(off)
-            groups.append([c])
+            groups.append([contours[k]])
     return np.asarray(offsets, dtype=np.float64), groups
 
 
@@ -1305,10 +1275,11 @@ def dvh(
         :attr:`rtplan.Structure.volume_cc`) or not at all (``"none"``). See the module notes
         for dicompyler-core's convention.
     resolution_mm : float, optional
-        In-plane sampling of the structure, mm. By default 1/32 of the structure's smallest
+        In-plane sampling of the structure, mm. By default 1/16 of the structure's smallest
         extent, at most the dose grid spacing and at least 0.1 mm (coarser for very large
-        structures, to stay within about 6 million samples). Slabs are cut into sub-slabs no
-        thicker than this and than half the dose grid's slice spacing.
+        structures, to stay within about 6 million samples); when the contours are parallel
+        to the dose slices it is rounded so that pixel edges fall on dose nodes (see the
+        module notes).
     subsamples : int, optional
         Sub-rows per in-plane pixel for the exact partial-area rasterisation (default 4);
         for mask structures, sub-voxels per voxel edge.
@@ -1345,7 +1316,7 @@ def dvh(
     >>> s = rtplan.Structure(name="Cyl", contours=[rtplan.Contour(points_mm=r) for r in rings],
     ...                      slice_thickness_mm=2.5)
     >>> h = rtplan.dvh(d, s)
-    >>> round(h.D(95), 6), round(h.volume_cc, 3) == round(s.volume_cc, 3)
+    >>> round(h.D(95), 6), abs(h.volume_cc / s.volume_cc - 1) < 1e-3
     (2.0, True)
     """
     dose = check_dose(dose)
@@ -1524,12 +1495,45 @@ def _row_spans(frac: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
     ``out[q, j]`` is ``lo`` and ``out[q, nv + j]`` is ``hi`` of row ``j`` of plane ``q``
     (``lo = hi = 0`` for empty rows).
     """
-    nz = frac > 0
-    nu = frac.shape[2]
-    has = nz.any(axis=2)
-    lo = np.where(has, np.argmax(nz, axis=2), 0)
-    hi = np.where(has, nu - np.argmax(nz[:, :, ::-1], axis=2), 0)
-    return np.ascontiguousarray(np.concatenate([lo, hi], axis=1).astype(np.int64))
+    out = np.zeros((frac.shape[0], 2 * frac.shape[1]), dtype=np.int64)
+    _fill_spans(frac, out)
+    return out
+
+
+@njit()
+def _fill_spans(
+    frac: npt.NDArray[np.float32], out: npt.NDArray[np.int64]
+) -> None:  # pragma: no cover - compiled
+    """Kernel of :func:`_row_spans`."""
+    ns, nv, nu = frac.shape
+    for q in range(ns):
+        for j in range(nv):
+            lo = 0
+            while lo < nu and frac[q, j, lo] <= 0.0:
+                lo += 1
+            if lo == nu:
+                continue
+            hi = nu
+            while frac[q, j, hi - 1] <= 0.0:
+                hi -= 1
+            out[q, j] = lo
+            out[q, nv + j] = hi
+
+
+@njit()
+def _min_max(a: FloatArray) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Smallest and largest value of a 3D array (0, 0 when empty)."""
+    if a.size == 0:
+        return 0.0, 0.0
+    lo = a[0, 0, 0]
+    hi = lo
+    for k in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            for i in range(a.shape[2]):
+                v = a[k, j, i]
+                lo = min(lo, v)
+                hi = max(hi, v)
+    return lo, hi
 
 
 def _aligned_step(spacing: float, h: float) -> float:
@@ -1581,15 +1585,17 @@ def _pieces(
     """
     keys: list[tuple[int, float]] = []
     rows: list[tuple[int, float, float]] = []
+    cut = cuts.tolist()
     for p, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         q = int(slot[p])
         if q < 0 or b <= a:
             continue
-        if cuts.size:
-            inner = cuts[(cuts > a + 1e-9) & (cuts < b - 1e-9)].tolist()
-            for e0, e1 in itertools.pairwise([a, *inner, b]):
-                cell = int(np.searchsorted(cuts, 0.5 * (e0 + e1)))
-                keys.append((cell, e0))
+        if cut:
+            k0 = bisect.bisect_right(cut, a + 1e-9)
+            k1 = bisect.bisect_left(cut, b - 1e-9)
+            edges = [a, *cut[k0:k1], b]
+            for m, (e0, e1) in enumerate(itertools.pairwise(edges)):
+                keys.append((k0 + m, e0))  # cell k: between cut k - 1 and cut k
                 rows.append((q, e0, e1))
         else:
             n = max(1, math.ceil((b - a) / hz_target - 1e-9))

@@ -2,7 +2,9 @@
 
 mypy keeps the Python signatures of the decorated functions, and the compilation options
 live in one place: ``cache=True`` stores the machine code next to the module so that only
-the first import of a fresh install compiles, ``nogil=True`` lets callers use threads.
+the first import of a fresh install compiles, ``nogil=True`` lets callers use threads, and
+``error_model="numpy"`` drops the zero checks of Python division (the kernels guard their
+divisions themselves).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def njit(
             nogil=True,
             parallel=parallel,
             fastmath=fastmath,
+            error_model="numpy",
             inline="always" if inline else "never",
         ),
     )
