@@ -360,6 +360,7 @@ def conformal_plan(
         fractions=int(fractions),
         normalization=normalization,
         target_name=target.name,
+        target=target,
         name=f"3DCRT {target.name}"[:64],
         patient_position=position,
     )

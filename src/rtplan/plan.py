@@ -324,6 +324,9 @@ class Plan:
     uid : str
         SOP Instance UID the plan is (or will be) stored under; a new UID by default, the
         file's when read. Doses computed from the plan reference it.
+    target : Structure or None
+        The target structure itself (set by :meth:`conformal`), used by the ``"mean"`` and
+        ``"d95"`` normalisations; RT Plan files keep only ``target_name``.
     """
 
     beams: tuple[Beam, ...] = ()
@@ -334,6 +337,7 @@ class Plan:
     name: str = "rtplan"
     patient_position: PatientPosition | None = None
     uid: str = field(default_factory=lambda: str(generate_uid()))
+    target: Structure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -177,7 +177,7 @@ def test_bad_arguments_raise(ramp: tuple[Cylinder, rtplan.Dose, float, float]) -
         dvh(np.zeros((3, 3, 3)), cyl.structure)  # type: ignore[arg-type]
     with pytest.raises(EvaluationError, match=r"rtplan\.Structure"):
         dvh(dose, "PTV")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="'flat'"):
+    with pytest.raises(EvaluationError, match="end_cap must be 'slab' or 'none', got 'flat'"):
         dvh(dose, cyl.structure, end_cap="flat")
     with pytest.raises(EvaluationError, match="resolution_mm"):
         dvh(dose, cyl.structure, resolution_mm=0.0)
@@ -232,3 +232,19 @@ def test_isodose_volume_of_linear_dose() -> None:
     cyl = Cylinder(3.0, 10.0, 5, 2.0, cx=8.0, cy=9.0)
     inside = isodose_volume_cc(d, 20.0, within=cyl.structure) * 1000
     assert inside == pytest.approx(cyl.area_mm2 * (cyl.z1 - 15.0), rel=5e-3)
+
+
+def test_single_plane_structure(ramp: tuple[Cylinder, rtplan.Dose, float, float]) -> None:
+    _, dose, a, b = ramp
+    plane = Cylinder(6.0, -1.25, 1, 2.5, name="Disc").structure  # one contour at z = 0
+    h = dvh(dose, plane)
+    assert h.volume_cc * 1000 == pytest.approx(math.pi * 36 * 2.5, rel=2e-3)
+    assert h.min_gy == pytest.approx(a - b * 1.25, abs=0.02)
+    assert h.max_gy == pytest.approx(a + b * 1.25, abs=0.02)
+    with pytest.warns(RtplanWarning, match="encloses no volume with end_cap='none'"):
+        flat = dvh(dose, plane, end_cap="none")
+    assert flat.is_empty
+    no_thickness = rtplan.Structure(name="Disc", contours=plane.contours)
+    with pytest.warns(RtplanWarning, match="single contour plane and no slice thickness"):
+        h2 = dvh(dose, no_thickness)
+    assert h2.volume_cc == pytest.approx(h.volume_cc, rel=1e-3)  # the dose spacing, 2.5 mm

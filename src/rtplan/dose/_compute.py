@@ -123,7 +123,8 @@ def _normalisation_value(
     if target is None:
         raise PlanError(
             f"normalisation {norm!r} needs the target structure "
-            f"({plan.target_name or 'target'}): pass target=... to compute_dose"
+            f"({plan.target_name or 'target'}): pass target=... to compute_dose (plans from "
+            "Plan.conformal carry their target)"
         )
     mask = target.mask(setup.grid)
     if not np.any(mask):
@@ -228,7 +229,7 @@ def calculate(
         )  # fmt: skip
         sub(1.0, "done")
     if any(b.mu is None for b in plan.beams):
-        plan = _mu_from_prescription(plan, per_mu, setup, target)
+        plan = _mu_from_prescription(plan, per_mu, setup, target or plan.target)
     total = np.zeros(setup.grid.shape)
     for beam, d in zip(plan.beams, per_mu, strict=True):
         total += float(beam.mu or 0.0) * d
@@ -240,6 +241,7 @@ def calculate(
         patient_position=setup.patient_position,
         medium=DoseMedium.MEDIUM,
         fractions=plan.fractions,
+        plan_uid=plan.uid,
     )
     logger.info("plan dose done in %.1f s, max %.3f Gy", time.perf_counter() - t0, dose.max_gy)
     return PlanDose(plan=plan, dose=dose, beam_gy_per_mu=tuple(per_mu), setup=setup,

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 import numba
 
-__all__ = ["njit", "prange"]
+__all__ = ["n_threads", "njit", "prange"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,3 +40,8 @@ def njit(*, parallel: bool = False, fastmath: bool = False) -> Callable[[F], F]:
         Callable[[F], F],
         numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath),
     )
+
+
+def n_threads() -> int:
+    """Number of threads numba's parallel loops use (``NUMBA_NUM_THREADS``)."""
+    return int(numba.get_num_threads())

@@ -144,8 +144,7 @@ def is_density_image(ct: Image) -> bool:
     return ct.units.strip().lower() in ("g/cm3", "g/cm^3", "g cm-3")
 
 
-def _densities(ct: Image) -> tuple[FloatArray, FloatArray]:
-    units = ct.units.strip().lower()
+def _mass_density(ct: Image) -> FloatArray:
     if is_density_image(ct):
         rho = np.asarray(ct.array, dtype=np.float64)
         if np.any(rho < 0) or not np.all(np.isfinite(rho)):
@@ -153,17 +152,23 @@ def _densities(ct: Image) -> tuple[FloatArray, FloatArray]:
                 f"density image {ct.name!r} has negative or non-finite values; "
                 "mass densities must be >= 0 g/cm3"
             )
-        return rho, rho.copy()  # water composition: electron density equals mass density
-    if units in ("hu", ""):
+        return rho
+    if ct.units.strip().lower() in ("hu", ""):
         from rtplan import tissue
 
-        rho = np.asarray(tissue.density(ct).array, dtype=np.float64)
-        eta = np.asarray(tissue.electron_density(ct).array, dtype=np.float64)
-        return rho, eta
+        return np.asarray(tissue.density(ct).array, dtype=np.float64)
     raise DoseEngineError(
         f"image {ct.name!r} has units {ct.units!r}; dose needs a CT in HU or a mass "
         "density image in g/cm3"
     )
+
+
+def _electron_density(ct: Image, rho: FloatArray) -> FloatArray:
+    if is_density_image(ct):
+        return rho.copy()  # water composition: electron density equals mass density
+    from rtplan import tissue
+
+    return np.asarray(tissue.electron_density(ct).array, dtype=np.float64)
 
 
 def _average_onto(values: FloatArray, src: Grid, dst: Grid) -> FloatArray:
@@ -221,9 +226,18 @@ def prepare_setup(
     spacing = np.broadcast_to(np.asarray(grid_mm, dtype=np.float64), (3,))
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise DoseEngineError(f"grid_mm must be positive, got {grid_mm!r}")
-    rho_ct, eta_ct = _densities(ct)
-    body_ct = _body_mask(rho_ct)
-    idx = np.argwhere(body_ct)  # (k, j, i)
+    rho_full = _mass_density(ct)
+    body_full = _body_mask(rho_full)
+    idx = np.argwhere(body_full)  # (k, j, i)
+    # work on the CT cropped to the body (plus two voxels) from here on
+    k0, j0, i0 = np.maximum(idx.min(axis=0) - 2, 0)
+    k1, j1, i1 = np.minimum(idx.max(axis=0) + 3, np.asarray(ct.grid.shape))
+    sub_grid = ct.grid.crop((int(i0), int(j0), int(k0)), (int(i1), int(j1), int(k1)))
+    box = (slice(k0, k1), slice(j0, j1), slice(i0, i1))
+    sub_ct = Image(array=ct.array[box], grid=sub_grid, units=ct.units, name=ct.name)
+    rho_ct = rho_full[box]
+    body_ct = body_full[box]
+    eta_ct = _electron_density(sub_ct, rho_ct)
     lo = idx.min(axis=0)[::-1].astype(np.float64) - 0.5  # (i, j, k) voxel edges
     hi = idx.max(axis=0)[::-1].astype(np.float64) + 0.5
     corners_lo = ct.grid.index_to_mm(lo)
@@ -237,9 +251,9 @@ def prepare_setup(
     hi_ax = np.maximum(a, b) - 0.5 * spacing[::-1]
     hi_ax = np.maximum(hi_ax, lo_ax)
     grid = Grid.covering(d @ lo_ax, d @ hi_ax, sp, direction=d)
-    rho = _average_onto(rho_ct, ct.grid, grid)
-    eta = _average_onto(eta_ct, ct.grid, grid)
-    inside = _average_onto(body_ct.astype(np.float64), ct.grid, grid) >= 0.5
+    rho = _average_onto(rho_ct, sub_grid, grid)
+    eta = _average_onto(eta_ct, sub_grid, grid)
+    inside = _average_onto(body_ct.astype(np.float64), sub_grid, grid) >= 0.5
     pos = patient_position if patient_position is not None else ct.patient_position
     return DoseSetup(
         grid=grid,

@@ -54,66 +54,79 @@ def ray_sum(
         ``sum(length_mm * value)`` over the voxels the segment crosses.
     """
     nk, nj, ni = values.shape
-    n = (ni, nj, nk)
-    s = (sx, sy, sz)
-    delta = (px - sx, py - sy, pz - sz)
-    length = math.sqrt(delta[0] ** 2 + delta[1] ** 2 + delta[2] ** 2)
+    dx = px - sx
+    dy = py - sy
+    dz = pz - sz
+    length = math.sqrt(dx * dx + dy * dy + dz * dz)
     if length <= 0.0:
         return 0.0
+    hx = spacing[0]
+    hy = spacing[1]
+    hz = spacing[2]
     a_min = 0.0
     a_max = 1.0
-    for ax in range(3):
-        lo = -0.5 * spacing[ax]
-        hi = (n[ax] - 0.5) * spacing[ax]
-        if delta[ax] != 0.0:
-            a0 = (lo - s[ax]) / delta[ax]
-            a1 = (hi - s[ax]) / delta[ax]
+    # parametric entry and exit of the grid box (voxel edges)
+    for s0, d, h, n in ((sx, dx, hx, ni), (sy, dy, hy, nj), (sz, dz, hz, nk)):
+        lo = -0.5 * h
+        hi = (n - 0.5) * h
+        if d != 0.0:
+            a0 = (lo - s0) / d
+            a1 = (hi - s0) / d
             a_min = max(a_min, min(a0, a1))
             a_max = min(a_max, max(a0, a1))
-        elif s[ax] < lo or s[ax] > hi:
+        elif s0 < lo or s0 > hi:
             return 0.0
     if a_min >= a_max:
         return 0.0
-    # first voxel: the one containing the point just past the entry
     a_in = a_min + 1e-9 * (a_max - a_min)
-    idx = np.empty(3, dtype=np.int64)
-    step = np.empty(3, dtype=np.int64)
-    a_next = np.empty(3)
-    a_inc = np.empty(3)
-    for ax in range(3):
-        pos = s[ax] + a_in * delta[ax]
-        i = math.floor(pos / spacing[ax] + 0.5)
-        i = min(max(i, 0), n[ax] - 1)
-        idx[ax] = i
-        if delta[ax] > 0.0:
-            step[ax] = 1
-            a_next[ax] = ((i + 0.5) * spacing[ax] - s[ax]) / delta[ax]
-            a_inc[ax] = spacing[ax] / delta[ax]
-        elif delta[ax] < 0.0:
-            step[ax] = -1
-            a_next[ax] = ((i - 0.5) * spacing[ax] - s[ax]) / delta[ax]
-            a_inc[ax] = -spacing[ax] / delta[ax]
-        else:
-            step[ax] = 0
-            a_next[ax] = np.inf
-            a_inc[ax] = np.inf
+    ix = min(max(math.floor((sx + a_in * dx) / hx + 0.5), 0), ni - 1)
+    iy = min(max(math.floor((sy + a_in * dy) / hy + 0.5), 0), nj - 1)
+    iz = min(max(math.floor((sz + a_in * dz) / hz + 0.5), 0), nk - 1)
+    inf = np.inf
+    # next plane crossing and increment of the ray parameter along each axis
+    if dx > 0.0:
+        stx, nxt_x, inc_x = 1, ((ix + 0.5) * hx - sx) / dx, hx / dx
+    elif dx < 0.0:
+        stx, nxt_x, inc_x = -1, ((ix - 0.5) * hx - sx) / dx, -hx / dx
+    else:
+        stx, nxt_x, inc_x = 0, inf, inf
+    if dy > 0.0:
+        sty, nxt_y, inc_y = 1, ((iy + 0.5) * hy - sy) / dy, hy / dy
+    elif dy < 0.0:
+        sty, nxt_y, inc_y = -1, ((iy - 0.5) * hy - sy) / dy, -hy / dy
+    else:
+        sty, nxt_y, inc_y = 0, inf, inf
+    if dz > 0.0:
+        stz, nxt_z, inc_z = 1, ((iz + 0.5) * hz - sz) / dz, hz / dz
+    elif dz < 0.0:
+        stz, nxt_z, inc_z = -1, ((iz - 0.5) * hz - sz) / dz, -hz / dz
+    else:
+        stz, nxt_z, inc_z = 0, inf, inf
     total = 0.0
     a_cur = a_min
     while a_cur < a_max:
-        ax = 0
-        if a_next[1] < a_next[ax]:
-            ax = 1
-        if a_next[2] < a_next[ax]:
-            ax = 2
-        a_new = min(a_next[ax], a_max)
-        total += (a_new - a_cur) * values[idx[2], idx[1], idx[0]]
+        if nxt_x <= nxt_y and nxt_x <= nxt_z:
+            a_new = min(nxt_x, a_max)
+            total += (a_new - a_cur) * values[iz, iy, ix]
+            ix += stx
+            nxt_x += inc_x
+            if ix < 0 or ix >= ni:
+                break
+        elif nxt_y <= nxt_z:
+            a_new = min(nxt_y, a_max)
+            total += (a_new - a_cur) * values[iz, iy, ix]
+            iy += sty
+            nxt_y += inc_y
+            if iy < 0 or iy >= nj:
+                break
+        else:
+            a_new = min(nxt_z, a_max)
+            total += (a_new - a_cur) * values[iz, iy, ix]
+            iz += stz
+            nxt_z += inc_z
+            if iz < 0 or iz >= nk:
+                break
         a_cur = a_new
-        if a_cur >= a_max:
-            break
-        idx[ax] += step[ax]
-        if idx[ax] < 0 or idx[ax] >= n[ax]:
-            break
-        a_next[ax] += a_inc[ax]
     return total * length
 
 

@@ -66,6 +66,7 @@ import itertools
 import json
 import logging
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,6 +74,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba.core.errors import NumbaPerformanceWarning
 
 from rtplan import _planar
 from rtplan._warn import warn
@@ -1324,7 +1326,10 @@ def dvh(
         raise EvaluationError(
             f"structure must be an rtplan.Structure, got {type(structure).__name__}"
         )
-    cap = EndCap(end_cap) if isinstance(end_cap, str) else end_cap
+    try:
+        cap = EndCap(end_cap)
+    except ValueError as exc:
+        raise EvaluationError(f"end_cap must be 'slab' or 'none', got {end_cap!r}") from exc
     if resolution_mm is not None and not (math.isfinite(resolution_mm) and resolution_mm > 0):
         raise EvaluationError(f"resolution_mm must be positive, got {resolution_mm}")
     if subsamples is not None and int(subsamples) < 1:
@@ -1464,26 +1469,30 @@ def _sample_contours(
     stps = np.zeros((nchunk, hist.stp.size))
     accs = np.tile(np.array([0.0, 0.0, 0.0, np.inf, -np.inf]), (nchunk, 1))
     kernel = _accumulate_cells if nchunk > 1 else _accumulate_cells_serial
-    kernel(
-        frame.array,
-        frac,
-        span,
-        cell_start,
-        piece_slot,
-        piece_z0,
-        piece_z1,
-        frame.index(origin0[np.newaxis, :])[0],
-        mu,
-        mv,
-        mn,
-        hu,
-        hv,
-        hist.e0,
-        1.0 / hist.bin_gy,
-        parts,
-        stps,
-        accs,
-    )
+    with warnings.catch_warnings():
+        # the serial kernel is compiled with parallel=True for its code quality; numba
+        # warns, when compiling it, that it found nothing to run in parallel
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        kernel(
+            frame.array,
+            frac,
+            span,
+            cell_start,
+            piece_slot,
+            piece_z0,
+            piece_z1,
+            frame.index(origin0[np.newaxis, :])[0],
+            mu,
+            mv,
+            mn,
+            hu,
+            hv,
+            hist.e0,
+            1.0 / hist.bin_gy,
+            parts,
+            stps,
+            accs,
+        )
     hist.merge(parts, stps, accs)
     total = float(accs[:, 0].sum() + accs[:, 1].sum())  # inside + outside the dose grid
     return min(hu, hv), total

@@ -727,9 +727,11 @@ def gamma(
     sel = np.flatnonzero((ref >= cutoff).ravel() & (ref.ravel() > 0 if local else True))
     # reference points -> evaluated-grid continuous indices
     k, j, i = np.unravel_index(sel, ref.shape)
-    ijk = np.column_stack([i, j, k]).astype(np.float64)
-    pos = g_ev.mm_to_index(g_ref.index_to_mm(ijk)) if sel.size else np.zeros((0, 3))
-    pos = np.ascontiguousarray(pos)
+    # one affine map from reference indices to evaluated indices
+    to_ev = np.linalg.inv(g_ev.affine) @ g_ref.affine
+    pos = np.empty((sel.size, 3))
+    for a in range(3):
+        pos[:, a] = to_ev[a, 0] * i + to_ev[a, 1] * j + to_ev[a, 2] * k + to_ev[a, 3]
     sp_ev = g_ev.spacing_ijk_mm
     active = [n > 1 for n in g_ev.shape_ijk]
     radius = cap * dta

@@ -20,9 +20,11 @@ __all__ = ["DEMO_GOALS", "THIGH_GANTRY_DEG", "DemoResult", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
-#: Beam angles of the thigh plan (IEC 61217, HFS): lateral and two lateral obliques, so no
-#: beam crosses the medial neurovascular bundle before reaching the target.
-THIGH_GANTRY_DEG = (270.0, 320.0, 220.0)
+#: Beam angles of the thigh plan (IEC 61217, HFS): a right-anterior oblique (300°), a
+#: left-anterior oblique (60°) and a posterior field (180°), a three-field arrangement that
+#: covers the lateral sarcoma homogeneously while the femur and the medial neurovascular
+#: bundle stay within their limits (chosen by comparing arrangements on this phantom).
+THIGH_GANTRY_DEG = (300.0, 60.0, 180.0)
 
 #: Clinical goals of the thigh plan (percent = of the prescription). Femur and bundle
 #: limits follow common practice for extremity sarcoma (e.g. RTOG 0630 femur V40Gy < 64 %,
@@ -103,7 +105,7 @@ def run_demo(
         energy="6X",
         prescription_gy=50.0,
         fractions=25,
-        margin_mm=7.0,
+        margin_mm=8.0,
         patient_position=ct.patient_position or "HFS",
         normalization="mean",
     )
