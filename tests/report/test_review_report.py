@@ -71,3 +71,45 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (tmp_path / "thigh_sarcoma" / "report.html").stat().st_size > 10_000
     assert (tmp_path / "spine_metastasis" / "report.html").stat().st_size > 10_000
     assert (tmp_path / "spine_metastasis" / "trajectory" / "dicom" / "RS_trajectory.dcm").exists()
+
+
+def test_report_command_with_needle_paths(
+    tmp_path: Path, spine_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtplan.cli.main import main
+
+    out = tmp_path / "spine.html"
+    status = main(
+        [
+            "report",
+            str(spine_path),
+            "--needle-target",
+            "GTV",
+            "--avoid",
+            "SpinalCanal",
+            "Kidney_L",
+            "Kidney_R",
+            "-o",
+            str(out),
+        ]
+    )
+    assert status == 0
+    html = out.read_text(encoding="utf-8")
+    assert "Needle trajectories to GTV" in html
+    assert "SpinalCanal" in html
+    assert html.count("data:image/png;base64,") == 3  # the best path in three views
+    assert "report written to" in capsys.readouterr().out
+
+
+def test_report_command_goal_without_dose_is_a_clear_error(
+    tmp_path: Path, thigh_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtplan.cli.main import main
+
+    assert (
+        main(
+            ["report", str(thigh_path), "--goal", "PTV D95 >= 95 %", "-o", str(tmp_path / "r.html")]
+        )
+        == 2
+    )
+    assert "--goal needs a dose" in capsys.readouterr().err

@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"rtplan.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"rtplan.cli.{name}":
-                continue  # subcommand not built in this version
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"rtplan.cli.{name}").add_parser(sub)
     return parser
 
 

@@ -30,6 +30,7 @@ figure{display:inline-block;margin:.4em;vertical-align:top}
 figcaption{font-size:.85em;color:#555;text-align:center}
 img{max-width:100%;border:1px solid #ddd}
 .meta{color:#555;font-size:.9em}
+.scroll{overflow-x:auto;max-width:100%}
 """
 
 
@@ -76,6 +77,7 @@ class HtmlReport:
         rows: Sequence[Sequence[Any]],
         *,
         status_column: int | None = None,
+        scroll: bool = False,
     ) -> None:
         """Add a table; a ``status_column`` holding PASS/FAIL is coloured.
 
@@ -86,6 +88,8 @@ class HtmlReport:
             Cells are converted with ``str`` (floats with 4 significant digits).
         status_column : int, optional
             Index of a PASS/FAIL column.
+        scroll : bool
+            Wrap a wide table in a horizontally scrolling box.
         """
 
         def cell(v: Any, j: int) -> str:
@@ -99,7 +103,8 @@ class HtmlReport:
         body = "".join(
             "<tr>" + "".join(cell(v, j) for j, v in enumerate(r)) + "</tr>" for r in rows
         )
-        self._parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        self._parts.append(f'<div class="scroll">{table}</div>' if scroll else table)
 
     def image(self, rgb: npt.NDArray[np.uint8], caption: str = "") -> None:
         """Embed an RGB image (H, W, 3) uint8 as PNG."""

@@ -47,7 +47,7 @@ def add_study_section(report: HtmlReport, study: Study, *, title: str = "Study")
             st["name"],
             st.get("type") or "",
             st["volume_cc"] if st.get("volume_cc") is not None else "-",
-            st.get("n_contours", ""),
+            st.get("contours", ""),
         ]
         for st in s["structures"]
     ]
@@ -144,8 +144,12 @@ def add_dose_section(
         dvhs = evaluate.compute_dvhs(dose, [s for s in structures if s.has_volume])
     rows = [evaluate.dose_metrics(h, rx) for h in dvhs.values()]
     if rows:
-        keys = [k for k in rows[0] if k != "structure"]
-        report.table(["structure", *keys], [[r["structure"], *(r[k] for k in keys)] for r in rows])
+        from rtplan.evaluate._metrics import METRIC_TITLES
+
+        keys = [k for k in METRIC_TITLES if k in rows[0] and k not in ("coverage_percent",)]
+        report.table(
+            [METRIC_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows], scroll=True
+        )
         report.figure(_dvh_figure(dvhs, structures, rx), "Cumulative DVHs")
     if goals is not None:
         report.heading("Clinical goals")
@@ -288,7 +292,10 @@ def review_report(
         add_dose_section(report, study.ct, dose, shown, plan=plan, goals=goals, focus=target)
     if trajectories is not None and len(trajectories):
         avoided = [ss[n] for n in trajectories.avoided if n in ss]
-        add_trajectory_section(report, study.ct, trajectories, target=target, structures=avoided)
+        needle_target = ss.get(trajectories[0].target_name) or target
+        add_trajectory_section(
+            report, study.ct, trajectories, target=needle_target, structures=avoided
+        )
     out = report.save(path)
     logger.info("review report written to %s", out)
     return out

@@ -1,0 +1,97 @@
+"""``rtplan report STUDY -o report.html``: an HTML review report of a study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``rtplan report``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="write an HTML review report of a study (plan, dose, goals, trajectory)",
+        description=(
+            "Write a self-contained HTML report: CT and structures; with a dose, the beams, "
+            "DVH metrics and curves, clinical goals and isodose views; with --needle-target, "
+            "the ranked needle trajectories and their views. No patient identifiers."
+        ),
+    )
+    p.add_argument("study", type=Path, help="study folder (CT + RT Struct, optional RT Plan/Dose)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="output HTML file (default: report.html)",
+    )
+    p.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
+    p.add_argument("--plan", type=Path, help="RT Plan file (default: the study's first plan)")
+    p.add_argument(
+        "--goal",
+        action="append",
+        default=[],
+        metavar="GOAL",
+        help="clinical goal, e.g. 'PTV D95 >= 95 %%' (repeatable)",
+    )
+    p.add_argument(
+        "--prescription-gy", type=float, help="prescription for percent goals (default: the plan's)"
+    )
+    p.add_argument("--target", help="structure the views centre on (default: first PTV/CTV/GTV)")
+    p.add_argument(
+        "--needle-target", metavar="ROI", help="also plan needle trajectories to this structure"
+    )
+    p.add_argument(
+        "--avoid", nargs="*", default=[], metavar="ROI", help="structures the needle keeps clear of"
+    )
+    p.add_argument("--clearance-mm", type=float, default=3.0, help="needle clearance, mm")
+    p.add_argument("--max-length-mm", type=float, default=150.0, help="needle length, mm")
+    p.add_argument("--title", help="report title")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report; 0 on success, 1 when a clinical goal fails."""
+    import rtplan
+    from rtplan import evaluate, io
+    from rtplan.report import review_report
+
+    study = rtplan.load_study(args.study)
+    ss = study.structures
+    dose = io.read_rtdose(args.dose) if args.dose else (study.doses[0] if study.doses else None)
+    plan = io.read_rtplan(args.plan) if args.plan else (study.plans[0] if study.plans else None)
+    goals = None
+    rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
+    if args.goal:
+        if dose is None:
+            raise rtplan.errors.RtplanError("--goal needs a dose: give --dose RTDOSE")
+        goals = evaluate.evaluate_goals(args.goal, dose, ss, rx)
+    paths = None
+    if args.needle_target:
+        paths = rtplan.plan_trajectory(
+            study.ct,
+            target=ss[args.needle_target],
+            avoid=[ss[n] for n in args.avoid],
+            clearance_mm=args.clearance_mm,
+            max_length_mm=args.max_length_mm,
+        )
+    target = ss[args.target] if args.target else None
+    out = review_report(
+        args.output,
+        study,
+        plan=plan,
+        dose=dose,
+        goals=goals,
+        trajectories=paths,
+        target=target,
+        title=args.title,
+    )
+    print(f"report written to {out}")
+    if goals is not None:
+        print(goals.format_table())
+        return 0 if goals.all_passed else 1
+    return 0
