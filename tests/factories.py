@@ -198,3 +198,15 @@ def dicompyler_parser():  # type: ignore[no-untyped-def]
         from dicompylercore import dicomparser
 
     return dicomparser.DicomParser
+
+
+def dicompyler_dvhcalc():  # type: ignore[no-untyped-def]
+    """dicompyler-core's ``dvhcalc`` module, with the pydicom 3 shim (see above)."""
+    import warnings
+
+    dicompyler_parser()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from dicompylercore import dvhcalc
+
+    return dvhcalc

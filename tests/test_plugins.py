@@ -11,7 +11,9 @@ from rtplan import plugins
 def fake_entry_points(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     eps = [
         EntryPoint(name="good", value="math:sqrt", group="rtplan.dose_engines"),
-        EntryPoint(name="broken", value="rtplan_no_such_module:Engine", group="rtplan.dose_engines"),
+        EntryPoint(
+            name="broken", value="rtplan_no_such_module:Engine", group="rtplan.dose_engines"
+        ),
     ]
 
     def fake(group: str) -> list[EntryPoint]:

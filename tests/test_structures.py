@@ -41,9 +41,9 @@ def test_cylinder_volume_and_centroid_from_contours() -> None:
 
 
 def test_even_odd_annulus_and_islands() -> None:
-    ring = [
-        Contour(points_mm=circle(20.0, z)) for z in (0.0, 1.0)
-    ] + [Contour(points_mm=circle(10.0, z)) for z in (0.0, 1.0)]
+    ring = [Contour(points_mm=circle(20.0, z)) for z in (0.0, 1.0)] + [
+        Contour(points_mm=circle(10.0, z)) for z in (0.0, 1.0)
+    ]
     islands = [Contour(points_mm=circle(3.0, z, cx=40.0)) for z in (0.0, 1.0)]
     s = Structure(name="annulus", contours=tuple(ring + islands), slice_thickness_mm=1.0)
     area = np.pi * (20.0**2 - 10.0**2 + 3.0**2)
@@ -78,7 +78,8 @@ def test_structure_set_lookup() -> None:
     assert ss["femur"] is b  # case-insensitive when unique
     assert ss.by_number(7) is b
     assert ss.by_type("organ") == [b]
-    assert "PTV" in ss and "Cord" not in ss
+    assert "PTV" in ss
+    assert "Cord" not in ss
     with pytest.raises(StructureError, match="available: PTV, Femur"):
         ss["Cord"]
     ss2 = ss.add(Structure(name="Ring"), Structure(name="Ring2", number=3))
@@ -88,7 +89,8 @@ def test_structure_set_lookup() -> None:
 
 def test_empty_structure_measures_raise() -> None:
     s = Structure(name="Empty")
-    assert s.is_empty and not s.has_volume
+    assert s.is_empty
+    assert not s.has_volume
     assert s.volume_cc == 0.0
     with pytest.raises(StructureError, match="empty"):
         _ = s.centroid_mm

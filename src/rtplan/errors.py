@@ -11,6 +11,7 @@ __all__ = [
     "DicomReadError",
     "DicomWriteError",
     "DoseEngineError",
+    "EvaluationError",
     "GeometryError",
     "MissingDependencyError",
     "PlanError",
@@ -63,6 +64,10 @@ class PlanError(RtplanError, ValueError):
 
 class DoseEngineError(RtplanError):
     """A dose engine is unknown, broken, or cannot compute the plan asked."""
+
+
+class EvaluationError(RtplanError, ValueError):
+    """A plan-evaluation request that cannot be honoured (bad criterion, unit, goal text)."""
 
 
 class MissingDependencyError(RtplanError, ImportError):

@@ -87,3 +87,7 @@ def test_exports(scene, tmp_path) -> None:  # type: ignore[no-untyped-def]
     except ImportError:
         with pytest.raises(MissingDependencyError, match="trame"):
             scene.save_html(tmp_path / "scene.html")
+    else:  # the `scene` extra is installed: the interactive page is written
+        html = scene.save_html(tmp_path / "scene.html").read_text(encoding="utf-8")
+        assert "<html" in html.lower()
+        assert len(html) > 10_000

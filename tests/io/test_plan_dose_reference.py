@@ -13,7 +13,8 @@ from rtplan import Beam, Dose, Plan
 def test_dose_references_its_plan_through_a_round_trip(tmp_path: Path, thigh_path: Path) -> None:
     ct = rtplan.io.read_ct(thigh_path)
     plan = Plan(beams=[Beam(mu=100.0)], prescription_gy=2.0, patient_position="HFS")
-    assert plan.uid and plan.uid == plan.with_beams(plan.beams).uid
+    assert plan.uid
+    assert plan.uid == plan.with_beams(plan.beams).uid
     grid = ct.grid.crop((0, 0, 0), (8, 8, 4))
     dose = Dose(
         array=np.linspace(0, 2, grid.size).reshape(grid.shape), grid=grid, plan_uid=plan.uid

@@ -5,16 +5,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from rtplan.errors import RtplanError
+from rtplan.errors import EvaluationError
 from rtplan.image import Image
 
 __all__ = ["EvaluationError", "VolumeUnit", "check_dose", "volume_unit"]
 
 VolumeUnit = Literal["%", "cc"]
-
-
-class EvaluationError(RtplanError, ValueError):
-    """A plan-evaluation request that cannot be honoured (bad criterion, unit, goal text)."""
 
 
 def volume_unit(unit: str) -> VolumeUnit:
