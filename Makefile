@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rtplan-installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,6 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 test: lint typecheck pytest
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) rtplan-demo .pytest_cache .mypy_cache .ruff_cache

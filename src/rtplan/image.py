@@ -216,6 +216,8 @@ class Image:
         """
         if grid.isclose(self.grid):
             return replace(self, grid=grid)
+        if np.allclose(grid.direction, self.grid.direction, atol=1e-6):
+            return replace(self, array=self._resample_aligned(grid, order, fill_value), grid=grid)
         out = np.empty(grid.shape, dtype=np.float64 if order else self.array.dtype)
         ni, nj = grid.shape[2], grid.shape[1]
         jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
@@ -224,6 +226,33 @@ class Image:
             vals = self.sample(grid.index_to_mm(ijk), order=order, fill_value=fill_value)
             out[k] = vals.reshape(nj, ni)
         return replace(self, array=out, grid=grid)
+
+    def _resample_aligned(self, grid: Grid, order: int, fill_value: float) -> npt.NDArray[Any]:
+        """Resample onto a grid with the same axes: a separable, per-axis affine map."""
+        from scipy import ndimage
+
+        src = self.grid
+        # source index of target index n along each array axis (k, j, i): offset + n * scale
+        shift_ijk = src.direction.T @ (np.asarray(grid.origin_mm) - np.asarray(src.origin_mm))
+        offset = shift_ijk[::-1] / np.asarray(src.spacing_mm)
+        scale = np.asarray(grid.spacing_mm) / np.asarray(src.spacing_mm)
+        coords = [offset[a] + np.arange(grid.shape[a]) * scale[a] for a in range(3)]
+        valid = [(c >= -0.5) & (c <= src.shape[a] - 0.5) for a, c in enumerate(coords)]
+        inside = valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
+        if order == 0:
+            idx = [
+                np.clip(np.rint(c), 0, src.shape[a] - 1).astype(np.intp)
+                for a, c in enumerate(coords)
+            ]
+            out = np.asarray(self.array)[np.ix_(idx[0], idx[1], idx[2])]
+            if not inside.all():
+                out = np.where(inside, out, np.asarray(fill_value, dtype=out.dtype))
+            return np.asarray(out)
+        data = np.asarray(self.array, dtype=np.float64)
+        vals = ndimage.affine_transform(
+            data, scale, offset=offset, output_shape=grid.shape, order=order, mode="nearest"
+        )
+        return np.where(inside, vals, fill_value)
 
     def slab(self, axis: int, index: int) -> npt.NDArray[Any]:
         """One 2D slice of the array along an array axis (0 = axial for axial CT)."""
