@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from rtplan import Grid, Image, Structure, tissue
 from rtplan.tissue import (
@@ -307,9 +309,11 @@ def _make_phantoms() -> ModuleType:
 @pytest.mark.parametrize(
     ("sample", "bone_roi"), [("thigh_sarcoma", "Femur"), ("spine_metastasis", "Vertebra")]
 )
-def test_auto_bone_and_muscle_on_sample_phantoms(sample: str, bone_roi: str) -> None:
+def test_auto_bone_and_muscle_on_sample_phantoms(
+    sample: str, bone_roi: str, tmp_path: Path, dciodvfy: Callable[[Path], list[str]]
+) -> None:
     from rtplan.data import get_path
-    from rtplan.io import read_ct
+    from rtplan.io import read_ct, read_rtstruct, write_rtstruct
 
     ct = read_ct(get_path(sample))
     truth = _make_phantoms().roi_masks(sample)
@@ -317,3 +321,56 @@ def test_auto_bone_and_muscle_on_sample_phantoms(sample: str, bone_roi: str) -> 
     assert dice(s["Body"].mask(ct.grid), truth["Body"]) > 0.99
     assert dice(s["Bone"].mask(ct.grid), truth[bone_roi]) > 0.95
     assert dice(s["Muscle"].mask(ct.grid), truth["Muscle"]) > 0.95
+    # writable to RT-Struct: valid DICOM, read back as contours holding the same voxels
+    out = write_rtstruct(list(s.values()), tmp_path / "RS_auto.dcm", reference=ct)
+    assert dciodvfy(out) == []
+    back = read_rtstruct(out, reference=ct)
+    assert back.names == ["Body", "Bone", "Muscle"]
+    assert [r.interpreted_type for r in back] == ["EXTERNAL", "ORGAN", "ORGAN"]
+    for name, structure in s.items():
+        m = structure.mask(ct.grid)
+        np.testing.assert_array_equal(back[name].mask(ct.grid), m, err_msg=name)
+        layer_cc = np.count_nonzero(m & ~ndimage.binary_erosion(m)) * ct.grid.voxel_volume_mm3
+        assert abs(back[name].volume_cc - structure.volume_cc) < layer_cc / 1000.0, name
+
+
+#: Tissue class of each phantom tissue type, by its nominal HU (make_phantoms.TISSUES):
+#: skin (-70 HU) falls in the adipose window, CSF (10 HU) in the soft-tissue one.
+PHANTOM_CLASS = {
+    "air": "air",
+    "skin": "adipose",
+    "fat": "adipose",
+    "muscle": "soft_tissue",
+    "soft_tissue": "soft_tissue",
+    "fluid": "soft_tissue",
+    "cancellous_bone": "cancellous_bone",
+    "cortical_bone": "cortical_bone",
+}
+
+
+@pytest.mark.parametrize("sample", ["thigh_sarcoma", "spine_metastasis"])
+def test_composition_on_sample_phantoms_matches_their_tissue_labels(
+    sample: str,
+    phantoms: ModuleType,
+) -> None:
+    """What `rtplan info` prints: cm³ of each class inside the Body ROI, here against the
+    phantom's own tissue labels (the noise, SD 8 HU, stays far from every boundary)."""
+    import rtplan
+
+    study = rtplan.load_study(rtplan.data.get_path(sample))
+    ct, body = study.ct, study.structures["Body"]
+    comp = tissue.composition(ct, body=body)
+    mp = phantoms
+    labels = mp.build(sample).labels
+    inside = body.mask(ct.grid)
+    voxel_cc = ct.grid.voxel_volume_mm3 / 1000.0
+    expected = dict.fromkeys(comp, 0.0)
+    for t in mp.TISSUES.values():
+        expected[PHANTOM_CLASS[t.tissue_class]] += (
+            np.count_nonzero((labels == t.label) & inside) * voxel_cc
+        )
+    assert comp == pytest.approx(expected, abs=2 * voxel_cc)
+    assert sum(comp.values()) == pytest.approx(body.volume_cc, rel=0.01)
+    assert comp["cortical_bone"] > 0
+    assert comp["cancellous_bone"] > 0
+    assert comp["metal"] == 0.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,22 +61,27 @@ def main() -> None:
         ours = json.loads((out / f"rtplan_{g:g}mm.json").read_text())
         rows.append((g, prp, ours))
     print(
-        "| grid | engine | time (s) | pyRadPlan PB time / time | peak RSS increase (MiB) "
-        "| pyRadPlan PB memory / memory | mean abs. dose difference vs pyRadPlan |"
+        "| grid | engine | time (s) | pyRadPlan PB time / time | CPU time (s) "
+        "| pyRadPlan PB CPU / CPU | peak RSS increase (MiB) | pyRadPlan PB memory / memory "
+        "| mean abs. dose difference vs pyRadPlan |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for g, prp, ours in rows:
         print(
             f"| {g:g} mm | pyRadPlan pencil beam ({prp['bixels']} bixels) | "
-            f"{prp['total_s']:.1f} | 1 | {prp['peak_rss_increase_mib']:.0f} | 1 | - |"
+            f"{prp['total_s']:.1f} | 1 | {prp['cpu_s']:.1f} | 1 | "
+            f"{prp['peak_rss_increase_mib']:.0f} | 1 | - |"
         )
         for r in ours:
             print(
-                f"| {g:g} mm | {r['tool']} | {r['total_s']:.1f} | "
-                f"{prp['total_s'] / r['total_s']:.1f} | {r['peak_rss_increase_mib']:.0f} | "
+                f"| {g:g} mm | {r['tool']} | {r['total_s']:.2f} | "
+                f"{prp['total_s'] / r['total_s']:.1f} | {r['cpu_s']:.2f} | "
+                f"{prp['cpu_s'] / r['cpu_s']:.1f} | {r['peak_rss_increase_mib']:.0f} | "
                 f"{prp['peak_rss_increase_mib'] / max(r['peak_rss_increase_mib'], 1.0):.1f} | "
                 f"{100 * r['mean_abs_diff_vs_pyradplan_above_50pct']:.1f} % |"
             )
+        load = os.getloadavg()
+        print(f"<!-- load average after the {g:g} mm runs: {load[0]:.1f} -->")
 
 
 if __name__ == "__main__":

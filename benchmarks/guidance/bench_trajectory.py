@@ -20,6 +20,9 @@ Timed, after one warm-up call (numba compilation):
   bone mask covering the whole vertebral column.
 * ``automatic body``: the bone-target search with the body outline computed from HU
   (:func:`rtplan.tissue.body_mask` on the searched region) instead of given.
+* ``whole skin``: the bone-target search with a needle length (600 mm) that reaches every
+  point of the CT, so that every skin voxel of the 512 x 512 x 200 CT is a candidate path,
+  tested over its whole length (up to 300 mm).
 
 Each row reports the candidates tested (skin voxels within reach), the feasible ones and
 the wall time (best of ``--repeats``).
@@ -86,6 +89,13 @@ def phantom() -> dict[str, Any]:
     }
 
 
+def _skin_voxels(body: np.ndarray) -> int:
+    """Body voxels with a 6-neighbour outside the body (the image's end faces excluded)."""
+    from scipy import ndimage
+
+    return int(np.count_nonzero(body & ~ndimage.binary_erosion(body, border_value=1)))
+
+
 def _best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     best = float("inf")
     out = None
@@ -121,7 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         "automatic body": lambda: plan_trajectory(
             p["ct"], p["gtv_mm"], avoid=avoid, clearance_mm=5.0, bone=p["bone"]
         ),
+        "whole skin": lambda: plan_trajectory(
+            p["ct"],
+            p["gtv_mm"],
+            avoid=avoid,
+            clearance_mm=5.0,
+            body=p["body"],
+            bone=p["bone"],
+            max_length_mm=600.0,
+        ),
     }
+    skin = _skin_voxels(np.asarray(p["body"].array))
+    print(f"skin voxels of the CT (body voxels with a 6-neighbour outside): {skin}")
     cases["bone target"]()  # warm-up: numba compilation and caches
     print(
         f"python {platform.python_version()}, numba {numba.__version__} "

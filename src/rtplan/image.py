@@ -239,6 +239,19 @@ class Image:
         coords = [offset[a] + np.arange(grid.shape[a]) * scale[a] for a in range(3)]
         valid = [(c >= -0.5) & (c <= src.shape[a] - 0.5) for a, c in enumerate(coords)]
         inside = valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
+        if order == 0 and np.allclose(scale, 1.0) and np.allclose(offset, np.rint(offset)):
+            # same lattice, whole-voxel shift: copy the overlapping block
+            shift = np.rint(offset).astype(np.intp)
+            dtype = np.asarray(self.array).dtype
+            block = np.full(grid.shape, fill_value, dtype=dtype)
+            dst = tuple(
+                slice(max(0, -d), min(n, m - d))
+                for d, n, m in zip(shift, grid.shape, src.shape, strict=True)
+            )
+            srcs = tuple(slice(sl.start + d, sl.stop + d) for sl, d in zip(dst, shift, strict=True))
+            if all(sl.stop > sl.start for sl in dst):
+                block[dst] = np.asarray(self.array)[srcs]
+            return block
         if order == 0:
             idx = [
                 np.clip(np.rint(c), 0, src.shape[a] - 1).astype(np.intp)

@@ -294,10 +294,12 @@ class Structure:
     # ------------------------------------------------------------------ derived
     @property
     def grid(self) -> Grid | None:
-        """The grid geometry operations use by default: the mask's, else the reference grid."""
+        """The grid geometry operations use by default: the reference grid, else the mask's."""
+        if self.reference_grid is not None:
+            return self.reference_grid
         if self.mask_image is not None:
             return self.mask_image.grid
-        return self.reference_grid
+        return None
 
     def renamed(self, name: str, **changes: Any) -> Structure:
         """A copy with another name (and optionally other fields: colour, type...)."""
@@ -314,6 +316,7 @@ class Structure:
         interpreted_type: str = "",
         generation: str = "AUTOMATIC",
         description: str = "",
+        reference_grid: Grid | None = None,
     ) -> Structure:
         """Build a structure from a voxel mask; contours are regenerated from it.
 
@@ -325,6 +328,9 @@ class Structure:
             Needed when ``mask`` is a plain array.
         name, color, interpreted_type, generation, description
             ROI attributes.
+        reference_grid : Grid, optional
+            The image grid the structure belongs to (e.g. the CT's, when ``mask`` is
+            cropped to the structure's bounding box); the mask's grid by default.
 
         Returns
         -------
@@ -348,7 +354,7 @@ class Structure:
             contours=tuple(contours),
             mask_image=img,
             slice_thickness_mm=img.grid.spacing_mm[0],
-            reference_grid=img.grid,
+            reference_grid=img.grid if reference_grid is None else reference_grid,
             generation=generation,
             description=description,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import warnings
 from pathlib import Path
 
@@ -129,7 +130,8 @@ def test_bad_input_exits_2(
     assert main(["dvh", str(folder), "--dose", str(rd), "--goal", "PTV D95 maybe 3"]) == 2
     assert "cannot read the goal" in capsys.readouterr().err
     assert main(["dvh", str(folder), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]) == 2
-    assert "pass prescription_gy" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "goal 'PTV D95 >= 95 %' is in % of the prescription: give --prescription-gy" in err
     assert main(["dvh", str(folder), "--dose", str(rd), "--roi", "Lung"]) == 2
     assert "no structure named 'Lung'" in capsys.readouterr().err
 
@@ -142,3 +144,146 @@ def test_dose_of_the_study_is_used_by_default(
     out = capsys.readouterr().out
     assert "prescription" not in out.splitlines()[0]
     assert any(line.startswith("PTV") for line in out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def plan_and_dose(
+    study: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """What ``rtplan dose -o OUT`` leaves: an RT Plan (20 Gy in 10) and the RT Dose citing it,
+    in a folder outside the study."""
+    folder, rd_study = study
+    out = tmp_path_factory.mktemp("plan_out")
+    ct = rtplan.io.read_ct(folder / "ct")
+    beam = rtplan.Beam(energy="6X", gantry_deg=0.0, isocenter_mm=(0.0, 0.0, 0.0), mu=100.0)
+    plan = rtplan.Plan(beams=[beam], prescription_gy=20.0, fractions=10)
+    uid = generate_uid()
+    rp = rtplan.io.write_rtplan(plan, out / "RP.dcm", reference=ct, sop_instance_uid=uid)
+    dose = rtplan.io.read_rtdose(rd_study)
+    rd = rtplan.io.write_rtdose(dose, out / "RD.dcm", reference=ct, plan_sop_uid=uid)
+    return rp, rd
+
+
+def test_prescription_from_the_plan_the_dose_references(
+    study: tuple[Path, Path],
+    plan_and_dose: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _ = study
+    rp, rd = plan_and_dose
+    indices = tmp_path / "ci.csv"
+    assert main(["dvh", str(folder), "--dose", str(rd), "--indices", str(indices)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith(f"DVH metrics of {rd}")
+    assert lines[1] == f"prescription 20 Gy in 10 fractions (from RT Plan {rp})"
+    assert "V100%Rx [%]" in lines[2]
+    # conformity of the PTV: the 20 Gy isodose is the half-space z >= 0 of the dose grid
+    # (voxel edges: x, y in [-25, 25] mm, z up to 17.5 mm); the PTV (r = 8 mm, z in [-10, 10]) lies
+    # half inside it; no outline in this structure set, so the whole grid counts
+    ptv = rtplan.dvh(rtplan.io.read_rtdose(rd), _structures(folder)["PTV"])
+    tv = ptv.volume_cc
+    piv = 50.0 * 50.0 * 17.5 / 1000.0
+    with indices.open() as fh:
+        row = next(csv.DictReader(fh))
+    assert row["structure"] == "PTV"
+    assert float(row["tv_cc"]) == pytest.approx(tv, rel=1e-5)
+    assert float(row["tv_piv_cc"]) == pytest.approx(tv / 2, rel=0.01)
+    assert float(row["piv_cc"]) == pytest.approx(piv, rel=0.01)
+    assert float(row["ci_rtog"]) == pytest.approx(piv / tv, rel=0.01)
+    assert float(row["ci_paddick"]) == pytest.approx((tv / 2) ** 2 / (tv * piv), rel=0.02)
+    assert "isodose volumes over the whole dose grid" in out
+    header = next(line for line in lines if line.startswith("Target"))
+    assert "Paddick CI" in header
+    assert "PIV [cc]" in header
+    # --plan and --prescription-gy take precedence, in that order
+    assert main(["dvh", str(folder), "--dose", str(rd), "--plan", str(rp), "--roi", "PTV"]) == 0
+    assert f"(from RT Plan {rp})" in capsys.readouterr().out
+    code = main(
+        ["dvh", str(folder), "--dose", str(rd), "--plan", str(rp), "--prescription-gy", "25"]
+    )
+    assert code == 0
+    assert "prescription 25 Gy in 10 fractions (from --prescription-gy)" in capsys.readouterr().out
+
+
+def test_conformity_of_a_chosen_target(
+    study: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, rd = study
+    code = main(
+        ["dvh", str(folder), "--dose", str(rd), "--prescription-gy", "20", "--target", "cord"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("Cord ")]
+    assert len(rows) == 2  # the metrics row and the conformity row
+    assert main(["dvh", str(folder), "--dose", str(rd), "--target", "Cord"]) == 2
+    assert "--target needs a prescription" in capsys.readouterr().err
+    assert main(["dvh", str(folder), "--dose", str(rd)]) == 0
+    assert "Target" not in capsys.readouterr().out  # no prescription: no indices
+    code = main(
+        ["dvh", str(folder), "--dose", str(rd), "--prescription-gy", "20", "--target", "Lung"]
+    )
+    assert code == 2
+    assert "no structure named 'Lung'" in capsys.readouterr().err
+    assert main(["dvh", str(folder), "--dose", str(rd), "--indices", "x.csv"]) == 2
+    assert "--indices needs a prescription" in capsys.readouterr().err
+    args = ["dvh", str(folder), "--dose", str(rd), "--prescription-gy", "20", "--roi", "Cord"]
+    code = main([*args, "--indices", "x.csv"])
+    assert code == 2
+    assert "no PTV for --indices; name the target with --target NAME" in capsys.readouterr().err
+
+
+def _structures(folder: Path) -> rtplan.StructureSet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rtplan.load_study(folder).structures
+
+
+def test_dvhs_stored_in_the_rt_dose_are_compared(
+    study: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DVH Sequence holding the closed-form DVH of the PTV (20 + 0.4 z Gy, z in [-10, 10])."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    folder, rd = study
+    ptv_number = _structures(folder)["PTV"].number
+    area_mm2 = 0.5 * 64 * 8.0**2 * math.sin(2 * math.pi / 64)  # the 64-gon of _ring
+    edges = np.arange(0.0, 24.2, 0.1)  # Gy
+    height = np.clip(10.0 - np.maximum((edges - 20.0) / 0.4, -10.0), 0.0, 20.0)
+    cum_cc = area_mm2 * height / 1000.0
+    item = Dataset()
+    ref = Dataset()
+    ref.ReferencedROINumber = ptv_number
+    ref.DVHROIContributionType = "INCLUDED"
+    item.DVHReferencedROISequence = DicomSequence([ref])
+    item.DVHType = "CUMULATIVE"
+    item.DoseUnits = "GY"
+    item.DoseType = "PHYSICAL"
+    item.DVHDoseScaling = 1.0
+    item.DVHVolumeUnits = "CM3"
+    item.DVHNumberOfBins = edges.size - 1
+    item.DVHData = [
+        float(v) for pair in zip(np.diff(edges), cum_cc[:-1], strict=True) for v in pair
+    ]
+    ds = pydicom.dcmread(rd)
+    ds.DVHSequence = DicomSequence([item])
+    with_dvh = tmp_path / "RD_dvh.dcm"
+    ds.save_as(with_dvh, enforce_file_format=True)
+    curves = tmp_path / "curves.json"
+    assert main(["dvh", str(folder), "--dose", str(with_dvh), "--curves", str(curves)]) == 0
+    out = capsys.readouterr().out
+    assert f"DVHs stored in {with_dvh} (DVH Sequence) against those computed here:" in out
+    row = next(line.split() for line in out.splitlines()[::-1] if line.startswith("PTV"))
+    volume, stored, max_dv, d_mean, d95 = (float(v) for v in row[1:])
+    assert stored == pytest.approx(area_mm2 * 20.0 / 1000.0, abs=0.005)
+    assert volume == pytest.approx(stored, abs=0.01)
+    assert max_dv < 0.5  # percent of the volume
+    assert abs(d_mean) < 0.01
+    assert abs(d95) < 0.02
+    back = rtplan.evaluate.read_dvhs_json(curves)
+    assert list(back) == ["PTV", "Cord"]
+    assert back["PTV"].volume_cc == pytest.approx(volume, abs=0.005)

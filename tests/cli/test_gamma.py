@@ -50,6 +50,10 @@ def test_prints_pass_rate(
     assert main(["gamma", str(ref), str(shift), "--dose-percent", "3", "--distance-mm", "2"]) == 0
     out = capsys.readouterr().out
     assert "pass rate: 100.00 %" in out
+    lines = out.splitlines()
+    assert lines[0] == f"reference {ref}: 16x16x8 voxels of 2x2x2 mm, maximum 37.5 Gy"
+    assert lines[1] == f"evaluated {shift}: 16x16x8 voxels of 2x2x2 mm, maximum 37 Gy"
+    assert lines[3].startswith("gamma > 1 at 0 points; 95th percentile ")
     api = rtplan.gamma(rtplan.io.read_rtdose(ref), rtplan.io.read_rtdose(shift), 3, 2)
     assert f"mean gamma {api.mean_gamma:.3f}" in out
     # away from the grid edges: 3 % of the 37.5 Gy maximum, 0.5 Gy/mm, 1 mm shift

@@ -99,6 +99,43 @@ def test_info_single_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "GTV" in capsys.readouterr().out
 
 
+def test_info_single_dose_and_plan_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pydicom
+
+    import rtplan
+
+    paths = _study(tmp_path / "ct")
+    ct0 = pydicom.dcmread(paths[0])
+    rd = ct_factory.write_rtdose(
+        tmp_path / "RD.dcm", study_uid=ct0.StudyInstanceUID, frame_uid=ct0.FrameOfReferenceUID
+    )
+    assert main(["info", str(rd)]) == 0
+    out = capsys.readouterr().out
+    assert "Modality: RTDOSE (RT Dose Storage)" in out
+    assert "size        4 x 3 x 2 voxels (columns x rows x slices)" in out
+    assert "spacing     2.000 x 2.000 x 2.000 mm" in out
+    # stored 0..2300 in steps of 100, 0.001 Gy each: 2.3 Gy at most
+    assert "max         2.300 Gy (PHYSICAL, PLAN)" in out
+    ct = rtplan.io.read_ct(tmp_path / "ct")
+    beams = [rtplan.Beam(energy="6X", gantry_deg=g, mu=50.0) for g in (90.0, 270.0)]
+    plan = rtplan.Plan(beams=beams, prescription_gy=20.0, fractions=5, name="Lateral pair")
+    rp = rtplan.io.write_rtplan(plan, tmp_path / "RP.dcm", reference=ct)
+    assert main(["info", str(rp), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["modality"] == "RTPLAN"
+    assert summary["plan"]["beams"] == 2
+    assert summary["plan"]["prescription_gy"] == 20.0
+    assert summary["plan"]["fractions"] == 5
+    assert summary["plan"]["total_mu"] == 100.0
+    assert summary["plan"]["patient_position"] == "FFS"  # from the CT
+    assert main(["info", str(rp)]) == 0
+    assert "Plan: Lateral pair: 2 beam(s), prescription 20.00 Gy in 5 fraction(s)" in (
+        capsys.readouterr().out
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -129,6 +166,81 @@ def test_info_bad_input_exits_2_with_one_line(
     assert len(lines) == 1
     assert lines[0].startswith("rtplan info: error: ")
     assert re.search(message, lines[0])
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = [ln for ln in captured.err.strip().splitlines() if ln.startswith("rtplan info: ")]
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_info_truncated_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = _with_structures(tmp_path)
+    data = paths[1].read_bytes()
+    paths[1].write_bytes(data[:-300])  # the copy stopped inside the pixel data
+    line = _one_line_error(capsys, ["info", str(tmp_path)])
+    assert re.search(r"error: cannot decode the pixel data of CT slice \S+CT_0001\.dcm", line)
+    assert "the file is truncated, copy or export it again" in line
+    line = _one_line_error(capsys, ["info", str(paths[1])])
+    assert "CT_0001.dcm" in line
+    assert "truncated" in line
+
+
+def test_info_missing_image_position(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pydicom
+
+    paths = _with_structures(tmp_path)
+    ds = pydicom.dcmread(paths[2])
+    del ds.ImagePositionPatient
+    ds.save_as(paths[2])
+    line = _one_line_error(capsys, ["info", str(tmp_path)])
+    assert re.search(
+        r"CT slice \S+CT_0002\.dcm has no valid ImagePositionPatient \(0020,0032\)", line
+    )
+
+
+def test_info_structure_set_of_another_frame(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _study(tmp_path)
+    ct_factory.write_rtstruct(
+        tmp_path / "RS.dcm",
+        paths,
+        rois=[("GTV", "GTV", [np.add(SQUARE, (0.0, 0.0, -2.0))])],
+        frame_uid="1.2.826.0.1.99",
+    )
+    line = _one_line_error(capsys, ["info", str(tmp_path)])
+    assert "RS.dcm" in line
+    assert "1.2.826.0.1.99" in line  # the structure set's frame of reference ...
+    import pydicom
+
+    ct_frame = str(pydicom.dcmread(paths[0]).FrameOfReferenceUID)
+    assert ct_frame in line  # ... and the CT's
+
+
+def test_info_folder_with_two_studies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, series_uid in (("a", "1.2.826.0.1.1"), ("b", "1.2.826.0.1.2")):
+        paths = _study(tmp_path / name, series_uid=series_uid)
+        contours = [np.add(SQUARE, (0.0, 0.0, -2.0))]
+        ct_factory.write_rtstruct(
+            tmp_path / name / "RS.dcm", paths, rois=[("GTV", "GTV", contours)], label=name.upper()
+        )
+    line = _one_line_error(capsys, ["info", str(tmp_path)])
+    assert "2 RT Structure Sets found" in line
+    assert "--structure-set-uid" in line
+    # each candidate is named with its file, so the user can tell them apart
+    assert str(tmp_path / "a" / "RS.dcm") in line
+    assert str(tmp_path / "b" / "RS.dcm") in line
+    uids = re.findall(r"structure_set_uid='([0-9.]+)'", line)
+    assert len(uids) == 2
+    assert main(["info", str(tmp_path), "--structure-set-uid", uids[1], "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["structure_set"]["label"] == "B"
+    assert summary["ct"]["series_instance_uid"] == "1.2.826.0.1.2"
 
 
 def test_info_series_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,3 +92,106 @@ def test_overlay_command_errors(spine_path: Path, tmp_path: Path, capsys) -> Non
     )
     assert status == 2
     assert "not a trajectories.json" in capsys.readouterr().err
+
+
+def _restage(src: Path, dst: Path, position: str) -> Path:
+    """The study as scanned in another Patient Position: same anatomy in LPS, pixels stored
+    as a scanner stores them (FFS: IOP -1,0,0,0,1,0; HFP: IOP -1,0,0,0,-1,0)."""
+    import shutil
+
+    dst.mkdir()
+    for f in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        if ds.Modality != "CT":
+            shutil.copy(f, dst / f.name)
+            continue
+        a = ds.pixel_array
+        rows, cols = a.shape
+        dr, dc = (float(v) for v in ds.PixelSpacing)
+        ipp = np.array([float(v) for v in ds.ImagePositionPatient])
+        if position == "FFS":  # first pixel: the patient's far left, anterior
+            a, iop = a[:, ::-1], [-1, 0, 0, 0, 1, 0]
+            ipp = ipp + np.array([(cols - 1) * dc, 0.0, 0.0])
+        else:  # HFP: first pixel at the far left, posterior
+            a, iop = a[::-1, ::-1], [-1, 0, 0, 0, -1, 0]
+            ipp = ipp + np.array([(cols - 1) * dc, (rows - 1) * dr, 0.0])
+        ds.PixelData = np.ascontiguousarray(a).tobytes()
+        ds.ImageOrientationPatient = iop
+        ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]
+        ds.PatientPosition = position
+        ds.save_as(dst / f.name)
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("position", "kidney_side", "orientation"),
+    [("HFS", "right", ["L", "P"]), ("FFS", "right", ["L", "P"]), ("HFP", "left", ["R", "A"])],
+)
+def test_overlay_orientation_through_dicom(  # type: ignore[no-untyped-def]
+    spine_path: Path, tmp_path: Path, dciodvfy, position: str, kidney_side: str, orientation
+) -> None:
+    """Read from DICOM in each position, the left kidney is where a radiologist expects it:
+    on the image's right for HFS and FFS (viewed from the feet), on its left for HFP."""
+    study = spine_path if position == "HFS" else _restage(spine_path, tmp_path / position, position)
+    png = tmp_path / f"{position}.png"
+    sc = tmp_path / f"{position}.dcm"
+    args = ["overlay", str(study), "--structures", "Kidney_L", "-o", str(png), "--dicom", str(sc)]
+    assert main(args) == 0
+    img = np.asarray(PILImage.open(png).convert("RGB")).astype(int)
+    color = np.array(pydicom.dcmread(study / "RS.dcm").ROIContourSequence[4].ROIDisplayColor)
+    assert pydicom.dcmread(study / "RS.dcm").StructureSetROISequence[4].ROIName == "Kidney_L"
+    cc = np.nonzero(np.all(img == color, axis=-1))[1]
+    assert cc.size > 50
+    assert (cc.mean() > img.shape[1] / 2) == (kidney_side == "right")
+    assert dciodvfy(sc) == []
+    assert list(pydicom.dcmread(sc).PatientOrientation) == orientation
+
+
+def test_overlay_burns_identifiers_only_when_asked(  # type: ignore[no-untyped-def]
+    thigh_path: Path, tmp_path: Path, dciodvfy
+) -> None:
+    images = {}
+    for flag in ([], ["--show-patient"]):
+        name = "with" if flag else "without"
+        png, sc = tmp_path / f"{name}.png", tmp_path / f"{name}.dcm"
+        args = ["overlay", str(thigh_path), "--structures", "GTV", "-o", str(png)]
+        assert main([*args, "--dicom", str(sc), *flag]) == 0
+        images[name] = np.asarray(PILImage.open(png).convert("RGB"))
+        ds = pydicom.dcmread(sc)
+        assert ds.BurnedInAnnotation == ("YES" if flag else "NO")
+        assert dciodvfy(sc) == []
+    changed = np.any(images["with"] != images["without"], axis=2)
+    rr, cc = np.nonzero(changed)
+    assert rr.size > 100  # the name and ID are drawn when asked
+    cols = images["with"].shape[1]
+    assert cc.min() > cols / 2  # top right, nowhere else
+    assert rr.max() < 80
+
+
+def test_overlay_plugin_layer(  # type: ignore[no-untyped-def]
+    thigh_path: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from rtplan import plugins
+
+    monkeypatch.syspath_prepend(
+        str(Path(__file__).resolve().parents[2] / "plugins" / "rtplan-mmgrid" / "src")
+    )
+    ep = EntryPoint(
+        name="mm-grid", value="rtplan_mmgrid:MillimetreGrid", group="rtplan.overlay_layers"
+    )
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [ep] if group == ep.group else [])
+    plugins.clear_cache()
+    try:
+        base = ["overlay", str(thigh_path), "--structures", "GTV"]
+        assert main([*base, "-o", str(tmp_path / "a.png")]) == 0
+        assert main([*base, "--layer", "mm-grid", "-o", str(tmp_path / "b.png")]) == 0
+        a = np.asarray(PILImage.open(tmp_path / "a.png").convert("RGB"))
+        b = np.asarray(PILImage.open(tmp_path / "b.png").convert("RGB"))
+        grid_green = np.all(b == (90, 170, 90), axis=-1) & ~np.all(a == (90, 170, 90), axis=-1)
+        assert grid_green.sum() > 1000  # the grid's lines
+        assert main([*base, "--layer", "nope", "-o", str(tmp_path / "c.png")]) == 2
+        assert "unknown overlay layer 'nope'" in capsys.readouterr().err
+    finally:
+        plugins.clear_cache()

@@ -53,6 +53,7 @@ def test_trajectory_command_writes_table_overlays_and_dicom(
     assert (out / "trajectories.csv").read_text().count("\n") == 6
     pngs = sorted(p.name for p in (out / "overlays").glob("*.png"))
     assert pngs == [
+        "accessibility.png",
         "rank1_axial.png",
         "rank1_coronal.png",
         "rank1_oblique.png",
@@ -99,3 +100,24 @@ def test_trajectory_command_reports_bad_input(
     )
     assert status == 2
     assert "not avoided" in capsys.readouterr().err
+
+
+def test_trajectory_to_the_flank_writes_a_valid_presentation_state(  # type: ignore[no-untyped-def]
+    spine_path: Path, tmp_path: Path, dciodvfy
+) -> None:
+    """Avoiding only the canal, the best path enters at the flank, next to the image's edge:
+    the GSPS keeps its entry circle and labels on the image (it used to fail there)."""
+    out = tmp_path / "flank"
+    args = ["trajectory", str(spine_path), "--target", "GTV", "--avoid", "SpinalCanal"]
+    assert main([*args, "--approach", "posterior", "--n-best", "1", "-o", str(out)]) == 0
+    row = json.loads((out / "trajectories.json").read_text())["trajectories"][0]
+    assert abs(row["in_plane_deg"]) > 80  # a lateral route
+    pr = out / "dicom" / "PR_needle.dcm"
+    assert dciodvfy(pr) == []
+    ds = pydicom.dcmread(pr)
+    texts = [
+        t.UnformattedTextValue
+        for a in ds.GraphicAnnotationSequence
+        for t in a.get("TextObjectSequence", [])
+    ]
+    assert "Entry" in texts

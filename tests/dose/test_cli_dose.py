@@ -50,3 +50,33 @@ def test_bad_arguments_report_errors(thigh_path, tmp_path, capsys):
     assert "needs --target" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["dose", str(thigh_path), "--gantry", "a,b", "--conformal", "-o", str(tmp_path)])
+
+
+def test_output_is_found_again_by_load_study(thigh_path, tmp_path, capsys):
+    import shutil
+
+    import rtplan
+
+    folder = tmp_path / "study"
+    shutil.copytree(thigh_path, folder)
+    before = rtplan.load_study(folder)
+    assert (before.plans, before.doses) == ((), ())
+    assert main(
+        ["dose", str(folder), "--conformal", "--target", "PTV", "--gantry", "0,180",
+         "--prescription-gy", "20", "--fractions", "5", "--engine", "pencil-beam",
+         "--grid-mm", "5", "-o", str(folder)]
+    ) == 0  # fmt: skip
+    capsys.readouterr()
+    study = rtplan.load_study(folder)
+    (plan,) = study.plans
+    (dose,) = study.doses
+    # the RT Dose references the RT Plan, both in the CT's frame, with the study's RT Struct
+    assert dose.plan_uid == plan.uid
+    assert plan.extra["referenced_structure_set_uid"] == study.structures.sop_instance_uid
+    assert [b.gantry_deg for b in plan.beams] == [0.0, 180.0]
+    assert all(b.mu is not None and b.mu > 0 for b in plan.beams)
+    assert (plan.prescription_gy, plan.fractions, plan.target_name) == (20.0, 5, "PTV")
+    assert dose.fractions == 5
+    # mean normalisation: the PTV receives 20 Gy on average (dose read back from the file)
+    values = np.asarray(dose.array)[study.structures["PTV"].mask(dose.grid)]
+    assert float(values.mean()) == pytest.approx(20.0, rel=0.01)

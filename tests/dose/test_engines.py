@@ -196,3 +196,26 @@ def test_machine_files_describe_the_beam():
     assert m.energy_fluence_share.sum() == pytest.approx(1.0)
     assert 1.7 < m.mean_energy_mev < 2.3  # hardened Varian 6 MV spectrum
     assert "Sheikh-Bagheri" in m.spectrum_source
+
+
+def test_conformal_plan_carries_its_target_and_the_dose_its_plan_uid(small_water):
+    # a 4 x 4 x 4 cm cube 5 cm deep in water, built as a mask on the phantom's own grid
+    centres = small_water.grid.centers_mm()
+    cube = np.all(np.abs(centres - np.array([0.0, 50.0, 0.0])) <= 20.0, axis=-1)
+    target = rtplan.Structure.from_mask(cube, small_water.grid, name="PTV")
+    plan = rtplan.Plan.conformal(
+        target, gantry_angles_deg=[0, 90, 270], prescription_gy=20.0, fractions=5
+    )
+    assert plan.target is target
+    result = calculate(plan, small_water, engine="pencil-beam", grid_mm=5.0)  # no target=
+    dose = result.dose
+    # the dose names the plan it belongs to (Referenced RT Plan when written)
+    assert dose.plan_uid == plan.uid == result.plan.uid
+    assert dose.fractions == 5
+    # "mean" normalisation on the carried target: its mean dose is the prescription
+    mask = target.mask(dose.grid)
+    assert float(np.asarray(dose.array)[mask].mean()) == pytest.approx(20.0, rel=1e-4)
+    assert all(b.mu is not None and b.mu > 0 for b in result.plan.beams)
+    # the same through the public one-liner
+    again = rtplan.compute_dose(plan, small_water, engine="pencil-beam", grid_mm=5.0)
+    np.testing.assert_allclose(again.array, dose.array)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtplan.dose._siddon import radiological_path, ray_sum
+from rtplan.dose._siddon import radiological_path, ray_cumulative, ray_sum
 
 SPACING = np.array([1.0, 2.0, 3.0])  # (di, dj, dk)
 
@@ -56,6 +56,23 @@ def test_parallel_version_equals_serial():
     out = radiological_path(values, SPACING, src, pts)
     ref = [ray_sum(values, SPACING, *src, *q) for q in pts]
     np.testing.assert_allclose(out, ref)
+
+
+def test_one_pass_cumulative_path_equals_separate_rays():
+    rng = np.random.default_rng(77)
+    values = rng.random((7, 9, 11))
+    # checkpoints before the grid, inside it, at its far face and beyond it
+    cps = np.array([0.0, 0.05, 0.2, 0.2, 0.37, 0.5, 0.81, 0.9, 1.0])
+    out = np.empty(cps.size)
+    for _ in range(20):
+        s = rng.uniform(-40.0, 50.0, 3)
+        p = rng.uniform(-20.0, 40.0, 3)
+        ray_cumulative(values, SPACING, *s, *p, cps, out)
+        ref = [ray_sum(values, SPACING, *s, *(s + c * (p - s))) for c in cps]
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-9)
+    # a ray that misses the grid records zeros
+    ray_cumulative(values, SPACING, -10.0, -10.0, -10.0, -5.0, -20.0, -10.0, cps, out)
+    assert not np.any(out)
 
 
 def test_fan_depths_match_exact_rays_away_from_edges():

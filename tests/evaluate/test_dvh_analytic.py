@@ -9,12 +9,20 @@ Two truths are used.
   segments times slab heights. This is what any contour-based DVH should reproduce.
 * The continuous shape: a spherical cap for a sphere in ``D = a + b z``, a step for a
   cylinder in a uniform dose. For cylinders contoured at slab centres both truths coincide.
-  For a sphere they differ by the contouring itself (the staircase of slabs): at 2-3 mm
-  slices that difference alone reaches 3-8 % of a 0.5 cm³ sphere's volume near its poles,
-  so the continuous sphere is tested where the contours can represent it within 1 %
-  (>= 20 cm³ on 2-3 mm slices, 0.5 cm³ on 1 mm slices).
+  For a sphere they differ by the contouring itself (the staircase of slabs): the largest
+  difference between the two cumulative curves (each in percent of its own volume), for a
+  0.5 cm³ sphere over all positions of the planes, is 1.5-2.7 % on 2 mm slices, 2.1-4.0 %
+  on 2.5 mm slices, 3.3-6.0 % on 3 mm slices and 0.5-0.7 % on 1 mm slices. No DVH
+  computed from the contours can be closer than that to the continuous sphere, so the
+  continuous sphere is tested where the contours represent it within 1 % (>= 20 cm³ on
+  2-3 mm slices, 0.5 cm³ on 1 mm slices).
 
-Tolerance: 1 % of the structure volume at every dose level (the acceptance criterion).
+The acceptance criterion "within 1 % of volume at every dose level, down to 0.5 cm³" is
+tested against the contoured closed form: the absolute difference of the cumulative DVH
+(cm³) from the closed form, at 401 dose levels spanning the structure's dose range, over
+the contoured volume, must stay below 1 % (``TOL_PERCENT``). Measured: at most 0.07 % for
+spheres in a gradient across the planes and 0.25 % along them (0.5 to 30 cm³, 2-3 mm
+slices, 2.5-3 mm dose grids).
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ from rtplan.evaluate import (
     compute_dvhs,
     dvh,
     isodose_volume_cc,
+    read_dvhs_json,
     write_dvhs_csv,
+    write_dvhs_json,
 )
 
 
@@ -115,6 +117,19 @@ def test_json_round_trip(tmp_path: Path, ramp: tuple[Cylinder, rtplan.Dose, floa
     assert json.loads(p.read_text())["end_cap"] == "slab"
     with pytest.raises(EvaluationError, match="lacks the key 'bin_edges_gy'"):
         DVH.from_dict({"name": "x", "volume_cc": 1.0, "differential_fraction": [1.0]})
+    # several DVHs in one file
+    small = dvh(dose, Cylinder(5.0, -5, 4, 2.5, name="Small").structure)
+    many = write_dvhs_json([h, small], tmp_path / "all.json")
+    back_all = read_dvhs_json(many)
+    assert list(back_all) == ["Cyl", "Small"]
+    assert back_all["Small"].max_difference(small) < 1e-9
+    assert back_all["Small"].volume_cc == small.volume_cc
+    assert list(read_dvhs_json(p)) == ["Cyl"]  # a single DVH's file
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(EvaluationError, match="holds no DVH objects"):
+        read_dvhs_json(tmp_path / "bad.json")
+    with pytest.raises(EvaluationError, match="cannot read DVHs from"):
+        read_dvhs_json(tmp_path / "missing.json")
 
 
 def test_csv_export(tmp_path: Path, ramp: tuple[Cylinder, rtplan.Dose, float, float]) -> None:

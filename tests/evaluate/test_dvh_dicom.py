@@ -59,6 +59,16 @@ def test_units_scaling_and_stored_statistics(small_dose: rtplan.Dose) -> None:
         ),
         dvh_item(3, [1, 1, 1], [1.0, 2.0, 1.0], dvh_type="DIFFERENTIAL"),
         dvh_item(4, [2, 2], [0.5, 0.25], dvh_type="DIFFERENTIAL", volume_units="PER_U"),
+        # cm³ per cGy, bins of 100 x 0.5 = 50 cGy: 1.0 and 0.5 cm³
+        dvh_item(
+            5,
+            [100, 100],
+            [0.02, 0.01],
+            dvh_type="DIFFERENTIAL",
+            volume_units="PER_U",
+            dose_units="CGY",
+            scaling=0.5,
+        ),
     ]
     out = read_dvhs(rtdose_dataset(small_dose, dvh_items=items))
     np.testing.assert_allclose(out[1].bin_edges_gy, [0.0, 0.5, 1.0, 1.5])
@@ -70,6 +80,10 @@ def test_units_scaling_and_stored_statistics(small_dose: rtplan.Dose) -> None:
     # PER_U: volume per Gy times the bin width
     assert out[4].volume_cc == pytest.approx(1.5)
     assert out[4].V(2.0, volume_unit="cc") == pytest.approx(0.5)
+    # PER_U in the DoseUnits, times the scaled bin width
+    np.testing.assert_allclose(out[5].bin_edges_gy, [0.0, 0.5, 1.0])
+    assert out[5].volume_cc == pytest.approx(1.5)
+    assert out[5].V(0.5, volume_unit="cc") == pytest.approx(0.5)
 
 
 def test_percent_volumes_take_the_structure_volume(small_dose: rtplan.Dose) -> None:

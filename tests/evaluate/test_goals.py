@@ -26,11 +26,61 @@ from rtplan.evaluate import EvaluationError, evaluate_goals, parse_goal
         ("ptv v95% ≥ 98", ("ptv", "V", 95.0, "%", ">=", 98.0, "%")),
         ("Rectum Dmean < 3000 cGy", ("Rectum", "Dmean", None, "", "<", 30.0, "Gy")),
         ("Bladder D2cm3 <= 60", ("Bladder", "D", 2.0, "cc", "<=", 60.0, "Gy")),
+        ("Body Dmax <= 107 %Rx", ("Body", "Dmax", None, "", "<=", 107.0, "%")),
+        ("PTV V95% Rx >= 98 %", ("PTV", "V", 95.0, "%", ">=", 98.0, "%")),
+        ("PTV D98 >= 90 % rx", ("PTV", "D", 98.0, "%", ">=", 90.0, "%")),
     ],
 )
 def test_parse(text: str, expected: tuple[object, ...]) -> None:
     g = parse_goal(text)
     assert (g.structure, g.quantity, g.at, g.at_unit, g.op, g.value, g.unit) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("PTV D95 >= 95 %", "PTV D95% >= 95 %Rx"),
+        ("PTV V95% >= 98", "PTV V95%Rx >= 98 %"),
+        ("Femur V40Gy <= 64 %", "Femur V40Gy <= 64 %"),
+        ("SpinalCord D0.03cc <= 1400 cGy", "SpinalCord D0.03cc <= 14 Gy"),
+        ("Body Dmax<=110%", "Body Dmax <= 110 %Rx"),
+    ],
+)
+def test_goal_text_is_unambiguous_and_reads_back(text: str, shown: str) -> None:
+    """A goal prints '%Rx' for a percent of the prescription, and its text parses back."""
+    g = parse_goal(text)
+    assert str(g) == shown
+    back = parse_goal(shown)
+    assert (back.structure, back.quantity, back.at, back.at_unit, back.op, back.value) == (
+        g.structure,
+        g.quantity,
+        g.at,
+        g.at_unit,
+        g.op,
+        g.value,
+    )
+    assert back.unit == g.unit
+
+
+def test_demo_goals_parse_as_intended() -> None:
+    """The goals of ``rtplan demo`` (thigh sarcoma, 50 Gy): what each text must mean."""
+    from rtplan.report._demo import DEMO_GOALS
+
+    intended = {
+        # text: (structure, quantity, at, at_unit, op, limit, unit, relative to Rx)
+        "PTV D95 >= 95 %": ("PTV", "D", 95.0, "%", ">=", 95.0, "%", True),
+        "PTV D2 <= 107 %": ("PTV", "D", 2.0, "%", "<=", 107.0, "%", True),
+        "GTV D98 >= 98 %": ("GTV", "D", 98.0, "%", ">=", 98.0, "%", True),
+        "Femur V40Gy <= 64 %": ("Femur", "V", 40.0, "Gy", "<=", 64.0, "%", False),
+        "Femur Dmean <= 37 Gy": ("Femur", "Dmean", None, "", "<=", 37.0, "Gy", False),
+        "NVBundle Dmax <= 105 %": ("NVBundle", "Dmax", None, "", "<=", 105.0, "%", True),
+        "Body Dmax <= 110 %": ("Body", "Dmax", None, "", "<=", 110.0, "%", True),
+    }
+    assert set(DEMO_GOALS) == set(intended)
+    for text in DEMO_GOALS:
+        g = parse_goal(text)
+        got = (g.structure, g.quantity, g.at, g.at_unit, g.op, g.value, g.unit)
+        assert (*got, g.needs_prescription) == intended[text], text
 
 
 @pytest.mark.parametrize(
@@ -41,6 +91,7 @@ def test_parse(text: str, expected: tuple[object, ...]) -> None:
         ("PTV X95 >= 95 %", "cannot read the goal"),
         ("PTV V20Gy <= 10 Gy", "a volume limit is in '%' or 'cc'"),
         ("PTV D95 >= 5 cc", "a dose limit is in 'Gy' or '%'"),
+        ("PTV V20Gy <= 10 %Rx", "a volume limit is in '%' or 'cc', not '%rx'"),
     ],
 )
 def test_parse_errors(text: str, match: str) -> None:
@@ -92,7 +143,9 @@ def test_evaluate_against_closed_form(case: tuple[rtplan.Dose, rtplan.StructureS
     text = table.format_table()
     lines = text.splitlines()
     assert lines[0].split() == ["Structure", "Goal", "Measured", "Result"]
-    assert "D95% >= 80 %" in lines[2]
+    assert "D95% >= 80 %Rx" in lines[2]
+    assert "77.50 %Rx" in lines[2]
+    assert "V22Gy <= 30.5 %" in lines[5]
     assert lines[2].rstrip().endswith("FAIL")
     assert "N/A (no such structure)" in lines[8]
     assert lines[-1] == "4 of 7 goals met"

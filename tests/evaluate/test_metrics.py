@@ -14,8 +14,10 @@ import rtplan
 from rtplan.evaluate import (
     conformity_index_paddick,
     conformity_index_rtog,
+    conformity_metrics,
     dose_metrics,
     dvh,
+    format_conformity_table,
     format_metrics_table,
     gradient_index,
     homogeneity_index,
@@ -99,6 +101,63 @@ def test_body_restricts_isodose_volumes(cone: rtplan.Dose) -> None:
     assert conformity_index_rtog(cone, target, RX, body=body) == pytest.approx(
         _sphere_cc(R0) / target.volume_cc, rel=0.015
     )
+
+
+@pytest.mark.parametrize("shift_mm", [0.0, 6.0])
+def test_conformity_metrics_give_volumes_and_indices(
+    cone: rtplan.Dose, shift_mm: float, tmp_path: Path
+) -> None:
+    stack = SphereStack(R0, 1.0, 0.5, centre=(shift_mm, 0.0, 0.0), name="PTV")
+    target = stack.structure
+    tv = target.volume_cc
+    tv_piv = _stack_in_sphere_cc(stack, shift_mm)
+    piv, piv50 = _sphere_cc(R0), _sphere_cc(1.5 * R0)
+    row = conformity_metrics(cone, target, RX)
+    assert row["structure"] == "PTV"
+    assert row["prescription_gy"] == RX
+    assert row["tv_cc"] == pytest.approx(tv, rel=2e-3)
+    assert row["piv_cc"] == pytest.approx(piv, rel=0.015)
+    assert row["tv_piv_cc"] == pytest.approx(tv_piv, rel=0.015)
+    assert row["piv50_cc"] == pytest.approx(piv50, rel=0.015)
+    assert row["ci_rtog"] == pytest.approx(piv / tv, rel=0.015)
+    assert row["ci_paddick"] == pytest.approx(tv_piv**2 / (tv * piv), rel=0.015)
+    assert row["gi"] == pytest.approx(1.5**3, rel=0.015)
+    # the same numbers as the single-index functions
+    assert row["ci_rtog"] == pytest.approx(conformity_index_rtog(cone, target, RX), rel=1e-9)
+    assert row["ci_paddick"] == pytest.approx(conformity_index_paddick(cone, target, RX), rel=1e-9)
+    assert row["gi"] == pytest.approx(gradient_index(cone, RX), rel=1e-9)
+    # inside a body outline cutting the 50 % isodose (r = 22.5 mm), given DVHs reused
+    body = SphereStack(18.0, 1.0, 0.5, name="Body").structure
+    dvhs = {"PTV": dvh(cone, target), "Body": dvh(cone, body)}
+    inside = conformity_metrics(cone, target, RX, body=body, dvhs=dvhs)
+    assert inside["piv50_cc"] == pytest.approx(body.volume_cc, rel=0.01)
+    assert inside["piv_cc"] == pytest.approx(piv, rel=0.015)
+    assert inside["gi"] == pytest.approx(gradient_index(cone, RX, body=body), rel=1e-9)
+    text = format_conformity_table([row, inside]).splitlines()
+    assert text[0].split() == [
+        "Target",
+        "Rx",
+        "[Gy]",
+        "TV",
+        "[cc]",
+        "PIV",
+        "[cc]",
+        "TV_PIV",
+        "[cc]",
+        "PIV50%",
+        "[cc]",
+        "RTOG",
+        "CI",
+        "Paddick",
+        "CI",
+        "GI",
+    ]
+    assert len(text) == 4
+    p = write_metrics_csv([row], tmp_path / "ci.csv")
+    with p.open() as fh:
+        back = next(csv.DictReader(fh))
+    assert float(back["gi"]) == pytest.approx(float(row["gi"]), rel=1e-5)
+    assert float(back["piv_cc"]) == pytest.approx(float(row["piv_cc"]), rel=1e-5)
 
 
 def test_homogeneity_index_matches_closed_form(cone: rtplan.Dose) -> None:

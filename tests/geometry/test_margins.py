@@ -138,9 +138,11 @@ def test_expansion_grows_the_grid_when_needed() -> None:
     g = Grid(shape=(20, 20, 20), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(-9.5, -9.5, -19.0))
     s = sphere_mask(g, [0, 0, 0], 8.0, "S")
     e = geometry.expand(s, 6.0)
-    assert e.grid is not None
-    assert e.grid.shape[1] > g.shape[1]
-    assert geometry.rasterize.mask(e, e.grid).sum() == pytest.approx(
+    assert e.grid is g  # reported on the input's grid...
+    assert e.mask_image is not None
+    held = e.mask_image.grid  # ...but held on the input's lattice, reaching beyond it
+    assert held.corners_mm().min(axis=0)[0] < g.corners_mm().min(axis=0)[0]
+    assert geometry.rasterize.mask(e, held).sum() == pytest.approx(
         e.volume_cc * 1000.0 / g.voxel_volume_mm3
     )
     lo, _ = e.bounds_mm()

@@ -532,6 +532,20 @@ def phantoms() -> object:
     return make_phantoms
 
 
+# Sample ROIs over 5 cm3 whose centre-inside (binary) mask volume departs from the exact
+# volume by more than 1 % (percent): small sections extruded along z, where the in-plane
+# sampling error repeats on every slice. Their fractional masks are within 1 %.
+BINARY_OVER_1_PERCENT: dict[str, dict[str, float]] = {
+    "thigh_sarcoma": {"NVBundle": 1.04},
+    "spine_metastasis": {
+        "SpinalCanal": 4.45,
+        "SpinalCord": 1.03,
+        "ErectorSpinae_L": -2.64,
+        "ErectorSpinae_R": -2.64,
+    },
+}
+
+
 @pytest.mark.parametrize("name", ["thigh_sarcoma", "spine_metastasis"])
 def test_sample_phantom_volumes_and_ground_truth(name: str, phantoms: object) -> None:
     """Every analytic ROI over 5 cm3: contour slab volume and fractional-mask volume
@@ -541,7 +555,9 @@ def test_sample_phantom_volumes_and_ground_truth(name: str, phantoms: object) ->
     The binary mask volume is not held to 1 %: on these grids (1.6 and 2.3 mm pixels)
     the ROIs are extruded along z, so centre sampling errs the same way on every slice
     (e.g. the spinal canal, 58 pixels per slice, by +4 %); the phantom's ground truth,
-    which it equals, has the same error. The fractional mask removes it.
+    which it equals, has the same error. The fractional mask removes it. The ROIs over
+    5 cm3 whose binary mask misses 1 % are listed (``BINARY_OVER_1_PERCENT``) and
+    asserted, so that the documentation of :mod:`rtplan.geometry.rasterize` stays true.
     """
     import shapely
     from shapely.geometry import Point
@@ -555,6 +571,7 @@ def test_sample_phantom_volumes_and_ground_truth(name: str, phantoms: object) ->
     analytic = phantoms.ANALYTIC_VOLUMES_CC[name]  # type: ignore[attr-defined]
     truth = phantoms.roi_masks(name)  # type: ignore[attr-defined]
     checked = 0
+    binary_over: dict[str, float] = {}
     for roi, exact in analytic.items():
         s = ss[roi]
         if exact <= 5.0:
@@ -563,7 +580,13 @@ def test_sample_phantom_volumes_and_ground_truth(name: str, phantoms: object) ->
         assert s.volume_cc == pytest.approx(exact, rel=0.01), roi
         frac = mask_volume_cc(s.fractional_mask(ct.grid), ct.grid)
         assert frac == pytest.approx(exact, rel=0.01), roi
+        binary = mask_volume_cc(s.mask(ct.grid), ct.grid)
+        if abs(binary / exact - 1.0) > 0.01:
+            binary_over[roi] = 100.0 * (binary / exact - 1.0)
     assert checked >= 8
+    assert binary_over.keys() == BINARY_OVER_1_PERCENT[name].keys()
+    for roi, percent in binary_over.items():
+        assert percent == pytest.approx(BINARY_OVER_1_PERCENT[name][roi], abs=0.05), roi
     for roi, expected in truth.items():
         m = ss[roi].mask(ct.grid)
         differ = np.argwhere(m != expected)

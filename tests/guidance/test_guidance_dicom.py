@@ -182,5 +182,72 @@ def test_presentation_state(dicom_ct: Image, needle: Trajectory, tmp_path, dciod
             np.testing.assert_allclose(data, pieces[k].ijk[:, :2] + 0.5, atol=1e-3)
             seen.add(k)
     assert seen == set(pieces)
+    # independently: every CT slice whose slab the needle crosses carries its piece
+    z = np.array([dicom_ct.grid.index_to_mm([0.0, 0.0, float(k)])[2] for k in range(len(uid_to_k))])
+    half = 0.5 * dicom_ct.grid.spacing_mm[0]
+    lo, hi = sorted((needle.entry_mm[2], needle.target_mm[2]))
+    crossed = {k for k in range(len(z)) if z[k] + half > lo and z[k] - half <= hi}
+    assert len(crossed) == 7  # z -8 .. 6 mm on 2.5 mm slices centred at -8.75 .. 6.25
+    assert seen == crossed
     with pytest.raises(DicomWriteError, match="read from DICOM"):
         write_presentation_state(needle, replace(dicom_ct, series=None), tmp_path / "x.dcm")
+
+
+def test_presentation_state_marks_stay_on_the_image(dicom_ct: Image, tmp_path, dciodvfy) -> None:  # type: ignore[no-untyped-def]
+    """An entry on the last column: the entry circle and labels are drawn inwards."""
+    g = dicom_ct.grid
+    edge = g.index_to_mm([g.shape_ijk[0] - 1.0, 40.0, 10.0])
+    needle = Trajectory(
+        entry_mm=edge,
+        target_mm=[0.0, -4.5, edge[2]],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0.0,
+        out_of_plane_deg=0.0,
+        tissue_fraction={},
+    )
+    out = write_presentation_state(needle, dicom_ct, tmp_path / "PR.dcm")
+    assert dciodvfy(out) == []
+    ds = pydicom.dcmread(out)
+    cols, rows = g.shape_ijk[0], g.shape_ijk[1]
+    n_points = 0
+    for ann in ds.GraphicAnnotationSequence:
+        for obj in ann.get("GraphicObjectSequence", []):
+            data = np.asarray(obj.GraphicData, dtype=float).reshape(-1, 2)
+            assert np.all((data >= 0) & (data <= [cols, rows]))
+            n_points += len(data)
+        for text in ann.get("TextObjectSequence", []):
+            anchor = np.asarray(text.AnchorPoint, dtype=float)
+            assert np.all((anchor >= 0) & (anchor <= [cols, rows]))
+    assert n_points >= 4  # the path, the entry circle and the target point
+
+
+def test_exports_of_a_limb_keep_its_laterality(thigh_path, spine_path, tmp_path, dciodvfy) -> None:  # type: ignore[no-untyped-def]
+    """SC and GSPS of the right thigh say R (as its CT); of the spine they say nothing."""
+    import rtplan
+
+    for path, laterality, part in ((thigh_path, "R", "THIGH"), (spine_path, None, "LSPINE")):
+        ct = rtplan.load_study(path).ct
+        centre = ct.grid.index_to_mm((np.asarray(ct.grid.shape_ijk) - 1) / 2.0)
+        needle = Trajectory(
+            entry_mm=centre + np.array([30.0, 0.0, 0.0]),
+            target_mm=centre,
+            clearance_mm={},
+            required_clearance_mm={},
+            in_plane_deg=90.0,
+            out_of_plane_deg=0.0,
+            tissue_fraction={},
+        )
+        view = overlay_view(ct, plane="axial", trajectory=needle)
+        sc = write_secondary_capture(
+            render_overlay(ct, view=view, trajectory=needle),
+            tmp_path / f"SC_{part}.dcm",
+            reference=ct,
+            patient_orientation=("L", "P"),
+        )
+        pr = write_presentation_state(needle, ct, tmp_path / f"PR_{part}.dcm")
+        for out in (sc, pr):
+            assert dciodvfy(out) == [], out.name
+            ds = pydicom.dcmread(out)
+            assert ds.get("Laterality") == laterality, out.name
+            assert ds.BodyPartExamined == part

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from guidance_phantoms import Phantom
@@ -48,6 +50,7 @@ def _centroid(mask: np.ndarray) -> np.ndarray:
 
 FFS_STORED = np.array([[-1.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]])  # IOP (-1,0,0,0,1,0)
 HFP_STORED = np.array([[-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]])  # IOP (-1,0,0,0,-1,0)
+FFP_STORED = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])  # IOP (1,0,0,0,-1,0)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +60,7 @@ HFP_STORED = np.array([[-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]])  # IOP (-1,0,0,
         ("FFS", FFS_STORED, "radiological", "L", "A", "right"),
         ("FFS", FFS_STORED, "stored", "R", "A", "left"),
         ("HFP", HFP_STORED, "radiological", "R", "P", "left"),
+        ("FFP", FFP_STORED, "radiological", "R", "P", "left"),
     ],
 )
 def test_axial_orientation_labels_and_anatomy(
@@ -325,3 +329,126 @@ def test_overlay_errors(phantom: Phantom) -> None:
     with pytest.raises(GeometryError, match="uint8"):
         save_png(np.zeros((4, 4)), "x.png")
     assert isinstance(phantom.gtv, Structure)
+
+
+def test_patient_lines_and_their_place(phantom: Phantom) -> None:
+    """Asked-for identifiers are readable and leave the orientation letters untouched."""
+    from dataclasses import replace
+
+    from rtplan.guidance._overlay import patient_lines
+    from rtplan.image import SeriesInfo
+
+    who = {"PatientName": "Doe^Jane^Q", "PatientID": "X1", "PatientBirthDate": "19700101"}
+    assert patient_lines(who) == ["Doe, Jane Q", "ID X1", "born 1970-01-01"]
+    assert patient_lines({"PatientName": "", "PatientID": ""}) == []
+    named = replace(phantom.ct, series=SeriesInfo(patient=who))
+    view = overlay_view(named, plane="axial", at_mm=1.25, pixel_mm=0.25)
+    plain = render_overlay(named, view=view)
+    shown = render_overlay(named, view=view, show_patient=True)
+    cols = view.shape[1]
+    changed = np.any(plain != shown, axis=2)
+    assert changed.any()
+    # the top letter's box (centred, rows 0-26) and the caption (left) are untouched
+    assert not changed[:27, cols // 2 - 20 : cols // 2 + 20].any()
+    assert not changed[:, : cols // 2].any()
+    rr, cc = np.nonzero(changed)
+    assert rr.min() >= 27
+    assert cc.min() > cols // 2
+
+
+def test_thin_ct_is_padded_so_annotations_miss_the_anatomy() -> None:
+    ct = _ct("HFS")  # 60 x 60 mm, 10 mm long
+    view = overlay_view(ct, plane="coronal", at_mm=0.0)
+    rows, cols = view.shape
+    assert rows >= cols // 2  # at least half as high as wide
+    rgb = render_overlay(ct, view=view, labels=False, scale_bar=False, annotate=False)
+    centres = view.pixel_centres_mm()
+    outside = np.abs(centres[..., 2]) > 5.5  # beyond the CT's slices: black padding
+    assert outside[:5].all()
+    assert outside[-5:].all()
+    assert np.all(rgb[:rows][outside] == 0)
+
+
+def test_accessibility_map_unrolled(phantom: Phantom) -> None:
+    """Behind the canal the skin is blocked; in front of the target it is the best."""
+    from rtplan.guidance import plan_trajectory, render_accessibility_map
+    from rtplan.guidance._access import BLOCKED_COLOR
+
+    target = [-2.0, 3.0, 1.25]  # slice k = 12, level with the canal (x = 0, y = 27)
+    res = plan_trajectory(
+        phantom.ct, target, avoid=[phantom.canal], clearance_mm=3.0, body=phantom.body
+    )
+    rgb = render_accessibility_map(res.accessibility, position="HFS", trajectories=list(res))
+    slice_px = round(360 / 24)
+    row = 46 + (23 - 12) * slice_px + slice_px // 2  # superior first: slice 23 on top
+    col = {deg: 70 + int((deg + 180) // 1.0) for deg in (-179, 0, 2, 178)}
+    # straight behind (posterior = 180 deg for HFS): the needle would cross the canal
+    for deg in (-179, 178):
+        assert tuple(rgb[row, col[deg]]) == BLOCKED_COLOR
+    # straight in front: feasible, green (good score)
+    front = rgb[row, col[2]].astype(int)
+    assert front[1] > 150
+    assert front[1] > front[0]
+    assert rgb.shape == (46 + 24 * slice_px + 76, 70 + 360 + 16, 3)
+    # the letters over the azimuth axis follow the axial view of the Patient Position
+    from rtplan.guidance._access import _MapGeometry
+
+    for position, letters in (("HFS", "PRALP"), ("FFS", "PRALP"), ("HFP", "ALPRA")):
+        geo = _MapGeometry.build(res.accessibility, position, 1.0, None)
+        assert "".join(geo.letter_at(a) for a in (-180.0, -90.0, 0.0, 90.0, 180.0)) == letters
+
+
+@pytest.mark.parametrize(
+    ("window", "width", "level"),
+    [
+        ("soft_tissue", 400.0, 40.0),
+        ("bone", 2000.0, 500.0),
+        ("bone_narrow", 1500.0, 300.0),
+        ("lung", 1500.0, -600.0),
+        ((350.0, 50.0), 350.0, 50.0),
+    ],
+)
+def test_window_presets_map_hu_to_grey(window, width: float, level: float) -> None:  # type: ignore[no-untyped-def]
+    """Grey = 255 (HU - (L - W/2)) / W, clipped: checked on a ramp of HU values."""
+    g = Grid(shape=(3, 8, 64), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, -2.0))
+    hu_row = np.linspace(-1200.0, 1800.0, 64)
+    ct = Image(array=np.broadcast_to(hu_row, g.shape).copy(), grid=g, units="HU")
+    view = overlay_view(ct, plane="axial", at_mm=0.0, pixel_mm=1.0)
+    rgb = render_overlay(
+        ct, view=view, window=window, labels=False, scale_bar=False, annotate=False
+    )
+    r = view.shape[0] // 2  # a row across the ramp (the thin image is padded above, below)
+    grey = rgb[r, : view.shape[1], 0].astype(float)
+    hu = ct.sample(view.pixel_centres_mm()[r], order=1)
+    assert np.all(np.isfinite(hu))
+    expected = np.clip((hu - (level - width / 2.0)) / width, 0.0, 1.0) * 255.0
+    np.testing.assert_allclose(grey, expected, atol=0.5 + 1e-9)
+    assert np.all(rgb[r, : view.shape[1], 0] == rgb[r, : view.shape[1], 2])  # grey
+
+
+def test_needle_planes_contain_the_needle_at_the_least_tilt(phantom: Phantom) -> None:
+    """The oblique plane holds the needle and is tilted from axial by the needle's own
+    out-of-plane angle (no plane holding the needle is tilted less); the orthogonal one
+    holds it too, is perpendicular to the first, and has superior up."""
+    tilt = 20.0
+    d = np.array([math.cos(math.radians(tilt)) * 0.6, math.cos(math.radians(tilt)) * 0.8, 0.0])
+    d[2] = math.sin(math.radians(tilt))
+    target = np.array([-2.0, 3.0, 1.25])
+    t = Trajectory(
+        entry_mm=target - 40.0 * d,
+        target_mm=target,
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0,
+        out_of_plane_deg=tilt,
+        tissue_fraction={},
+    )
+    obl = overlay_view(phantom.ct, plane="oblique", trajectory=t)
+    orth = overlay_view(phantom.ct, plane="oblique_orthogonal", trajectory=t)
+    for view in (obl, orth):
+        assert abs(float(view.normal @ d)) < 1e-9
+    angle = math.degrees(math.acos(abs(float(obl.normal[2]))))
+    assert angle == pytest.approx(tilt, abs=1e-6)
+    assert abs(float(obl.normal @ orth.normal)) < 1e-9
+    assert orth.down[2] < 0  # superior up
+    assert orientation_labels(orth)["top"].startswith("S")

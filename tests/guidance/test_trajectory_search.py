@@ -488,3 +488,115 @@ def test_random_phantom_helper_is_deterministic() -> None:
     np.testing.assert_array_equal(a[0].array, b[0].array)
     assert a[4] == b[4]
     assert isinstance(cylinder_phantom().ct, Image)
+
+
+def _femur_incidence_deg(t: Trajectory, femur, origin_mm) -> float:  # type: ignore[no-untyped-def]
+    """Exact angle between a needle and the normal of the sample's femoral cortex.
+
+    The femur of ``thigh_sarcoma`` is an oblique circular cylinder (make_phantoms.Cylinder):
+    section centre ``c(z) = c0 + shift * (z - z0)``, radius ``R``. The needle enters it where
+    ``|p_xy - c(p_z)| = R`` first; the outward normal there is the gradient of
+    ``F = (x - cx(z))² + (y - cy(z))² - R²``.
+    """
+    cx0, cy0, cz0 = (femur.centre_mm[a] + origin_mm[a] for a in range(3))
+    sx, sy = femur.shift_per_mm
+    radius = femur.semi_axes_mm[0]
+    e, d = t.entry_mm, t.direction
+    # u(s) = p_x - cx(p_z), v(s) = p_y - cy(p_z), linear in the depth s
+    u0, u1 = e[0] - cx0 - sx * (e[2] - cz0), d[0] - sx * d[2]
+    v0, v1 = e[1] - cy0 - sy * (e[2] - cz0), d[1] - sy * d[2]
+    qa, qb, qc = u1 * u1 + v1 * v1, 2 * (u0 * u1 + v0 * v1), u0 * u0 + v0 * v0 - radius**2
+    s = (-qb - math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
+    p = e + s * d
+    u = p[0] - cx0 - sx * (p[2] - cz0)
+    v = p[1] - cy0 - sy * (p[2] - cz0)
+    normal = np.array([u, v, -sx * u - sy * v])
+    normal /= np.linalg.norm(normal)
+    return math.degrees(math.acos(min(1.0, abs(float(normal @ d)))))
+
+
+@pytest.mark.parametrize("azimuth_deg", [210.0, 180.0])
+def test_long_bone_target_is_entered_near_orthogonally(  # type: ignore[no-untyped-def]
+    thigh_path, phantoms, azimuth_deg: float
+) -> None:
+    """A lytic lesion 7 mm off the femoral axis: the best path meets the cortex head-on.
+
+    The femur is not avoided (the procedure goes into bone); the bundle is. The shortest
+    path from the skin meets the cortex obliquely (about 25-30 degrees, where a needle
+    skids); the cortex-incidence criterion picks a path within 10 degrees of the cortex
+    normal instead, and the reported angle matches the analytic cylinder's.
+    """
+    study = rtplan.load_study(thigh_path)
+    s = study.structures
+    femur = phantoms._thigh_anatomy()["femur"]
+    origin = phantoms._THIGH_ORIGIN_MM
+    z = -649.0  # a CT slice near the middle of the scan
+    section = femur.section(z - origin[2])
+    centre = np.array(section.centre_mm) + np.array(origin[:2])
+    a = math.radians(azimuth_deg)
+    target = np.array([centre[0] + 7.0 * math.cos(a), centre[1] + 7.0 * math.sin(a), z])
+    kwargs = {
+        "avoid": [s["NVBundle"]],
+        "clearance_mm": 5.0,
+        "body": s["Body"],
+        "n_best": 10,
+        "min_separation_mm": 5.0,
+    }
+    res = plan_trajectory(study.ct, target, **kwargs)
+    assert res.parameters["bone_target"] is True  # detected: the point lies in the femur
+    best = res[0]
+    exact = [_femur_incidence_deg(t, femur, origin) for t in res]
+    assert exact[0] < 10.0
+    assert best.cortex_incidence_deg is not None
+    errors = [abs(t.cortex_incidence_deg - x) for t, x in zip(res, exact, strict=True)]  # type: ignore[operator]
+    assert max(errors) < 3.0  # voxelised femur (1.6 mm pixels, 3 mm slices)
+    assert best.clearance_mm["NVBundle"] >= 5.0
+    assert best.tissue_fraction["cortical_bone"] > 0.0
+    # without the criterion the shortest route wins, and it meets the cortex obliquely
+    plain = plan_trajectory(study.ct, target, weights={"cortex_incidence": 0.0}, **kwargs)
+    assert plain[0].length_mm < best.length_mm
+    assert _femur_incidence_deg(plain[0], femur, origin) > 15.0
+
+
+def test_skin_surface_is_the_six_neighbour_boundary() -> None:
+    from scipy import ndimage
+
+    from rtplan.guidance._trajectory import _surface
+
+    rng = np.random.default_rng(11)
+    for shape in [(4, 5, 6), (20, 30, 25)]:
+        for _ in range(4):
+            mask = ndimage.binary_dilation(rng.random(shape) < 0.04, iterations=2)
+            ref = mask & ~ndimage.binary_erosion(mask, border_value=1)
+            np.testing.assert_array_equal(_surface(mask), ref)
+
+
+def test_skipping_far_samples_changes_no_result(phantom: Phantom, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The kernel's sphere-tracing skip gives the same verdicts and scores as no skip."""
+    original = kernels.search_segments
+
+    def no_skip(*args):  # type: ignore[no-untyped-def]
+        args = list(args)
+        args[12] = np.full_like(args[12], np.inf)  # map_skip_mm
+        return original(*args)
+
+    def run():  # type: ignore[no-untyped-def]
+        return plan_trajectory(
+            phantom.ct,
+            [-30.0, 20.0, 1.25],  # beside the bone, level with the canal
+            avoid=[phantom.canal, "cortical_bone"],
+            clearance_mm={"SpinalCanal": 3.0, "cortical_bone": 2.0},
+            body=phantom.body,
+            saturation_mm=4.0,
+        )
+
+    fast = run()
+    monkeypatch.setattr(kernels, "search_segments", no_skip)
+    slow = run()
+    np.testing.assert_array_equal(fast.accessibility.reason, slow.accessibility.reason)
+    np.testing.assert_array_equal(fast.accessibility.score, slow.accessibility.score)
+    counts = fast.accessibility.counts()
+    assert counts["feasible"] > 0
+    assert counts["clearance:SpinalCanal"] > 0
+    assert counts["clearance:cortical_bone"] > 0
+    assert [dict(t.score_terms) for t in fast] == [dict(t.score_terms) for t in slow]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -405,7 +406,47 @@ def test_truncated_pixel_data_is_an_error_naming_the_file(
     paths = _write(tmp_path, volume)
     data = paths[3].read_bytes()
     paths[3].write_bytes(data[:-20])
-    with pytest.raises(DicomReadError, match=r"pixel data of CT slice .*CT_0003\.dcm"):
+    with pytest.raises(
+        DicomReadError,
+        match=r"pixel data of CT slice .*CT_0003\.dcm: its Pixel Data holds (\d+) of the "
+        r"(\d+) bytes its header announces: the file is truncated, copy or export it again",
+    ) as info:
+        read_ct(tmp_path)
+    held, announced = map(int, re.findall(r"holds (\d+) of the (\d+)", str(info.value))[0])
+    assert announced == volume.shape[1] * volume.shape[2] * 2
+    assert held == announced - 20
+    # cut inside the header: the slice is skipped, saying why, and the gap is reported
+    cut = data.index(b"\x20\x00\x0e\x00")  # before (0020,000E) Series Instance UID
+    paths[3].write_bytes(data[:cut])
+    with (
+        pytest.warns(RtplanWarning, match=r"CT_0003\.dcm: a CT image without Series.*truncated"),
+        pytest.raises(SeriesGeometryError, match=r"CT_0002\.dcm and .*CT_0004\.dcm"),
+    ):
+        read_ct(tmp_path)
+
+
+def test_missing_pixel_data_is_an_error_naming_the_file(tmp_path: Path, volume: np.ndarray) -> None:
+    paths = _write(tmp_path, volume)
+    ds = pydicom.dcmread(paths[2])
+    del ds.PixelData
+    ds.save_as(paths[2])
+    with pytest.raises(
+        DicomReadError, match=r"CT_0002\.dcm: it has no Pixel Data \(7FE0,0010\): the file is"
+    ):
+        read_ct(tmp_path)
+
+
+def test_empty_dcm_file_is_skipped_with_a_warning(tmp_path: Path, volume: np.ndarray) -> None:
+    paths = _write(tmp_path, volume)
+    paths[2].write_bytes(b"")  # an interrupted copy
+    with (
+        pytest.warns(RtplanWarning, match=r"skipping .*CT_0002\.dcm: named \.dcm but an empty"),
+        pytest.raises(SeriesGeometryError, match=r"CT_0001\.dcm and .*CT_0003\.dcm"),
+    ):
+        read_ct(tmp_path)
+    (tmp_path / "notes.txt").write_text("")  # other non-DICOM files stay quiet
+    paths[2].unlink()
+    with pytest.raises(SeriesGeometryError, match=r"CT_0001\.dcm and .*CT_0003\.dcm"):
         read_ct(tmp_path)
 
 

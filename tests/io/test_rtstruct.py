@@ -625,9 +625,10 @@ def test_written_file_is_valid_dicom_with_new_uids(tmp_path: Path, ct: Image) ->
     ds2 = pydicom.dcmread(again)
     assert ds2.SOPInstanceUID != ds.SOPInstanceUID
     assert ds2.SeriesInstanceUID != ds.SeriesInstanceUID
-    # Contour Image Sequence: each planar contour references the CT slice it lies on
+    # Contour Image Sequence: each planar contour references the CT slice it lies on, each
+    # point the slice whose slab holds it (rt-utils needs one to make a mask of the ROI)
     uid_z = {u: slice_z(k) for k, u in enumerate(ct.series.sop_instance_uids)}
-    n_checked = 0
+    n_checked = n_points = 0
     for rc in ds.ROIContourSequence:
         for c in rc.get("ContourSequence", []):
             values = [float(v) for v in c.ContourData]
@@ -637,9 +638,24 @@ def test_written_file_is_valid_dicom_with_new_uids(tmp_path: Path, ct: Image) ->
                 assert img.ReferencedSOPClassUID == ct.series.sop_class_uid
                 assert uid_z[img.ReferencedSOPInstanceUID] == pytest.approx(values[2])
                 n_checked += 1
+            elif c.ContourGeometricType == "POINT":
+                (img,) = c.ContourImageSequence
+                assert abs(uid_z[img.ReferencedSOPInstanceUID] - values[2]) <= CT_SPACING[0] / 2
+                n_points += 1
             else:
+                assert c.ContourGeometricType == "OPEN_NONPLANAR"
                 assert "ContourImageSequence" not in c
     assert n_checked == 5 + 3 + 2 + 1 + 1
+    assert n_points == 2
+    # a point more than half a slice outside the CT references no image
+    far = Contour(points_mm=[[0.0, 0.0, slice_z(-2)]], geometric_type="POINT")
+    out = write_rtstruct(
+        [Structure(name="Far", interpreted_type="MARKER", contours=(far,))],
+        tmp_path / "RS3.dcm",
+        reference=ct,
+    )
+    (c,) = pydicom.dcmread(out).ROIContourSequence[0].ContourSequence
+    assert "ContourImageSequence" not in c
     colours = {
         int(rc.ReferencedROINumber): list(rc.ROIDisplayColor) for rc in ds.ROIContourSequence
     }

@@ -97,7 +97,7 @@ def test_report_command_with_needle_paths(
     html = out.read_text(encoding="utf-8")
     assert "Needle trajectories to GTV" in html
     assert "SpinalCanal" in html
-    assert html.count("data:image/png;base64,") == 3  # the best path in three views
+    assert html.count("data:image/png;base64,") == 4  # best path in three views + skin map
     assert "report written to" in capsys.readouterr().out
 
 

@@ -29,8 +29,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Compute the dose-volume histogram of every structure of a study (CT + RT "
             "Structure Set) for an RT Dose, print the metrics table (volume, Dmin, Dmean, "
-            "Dmax, D0.03cc, D2/D50/D95/D98 %%, HI and, with a prescription, V95/V100/V107 %%) "
-            "and optionally write it as CSV, with the curves and clinical goals."
+            "Dmax, D0.03cc, D2/D50/D95/D98%, HI and, with a prescription, V95/V100/V107% "
+            "of it), the conformity and gradient indices of the targets and, when the RT "
+            "Dose stores DVHs (DVH Sequence), how they differ from the computed ones; "
+            "optionally write the table, curves and indices as CSV and evaluate clinical "
+            "goals. The prescription comes from --prescription-gy, --plan, or the RT Plan "
+            "the RT Dose references (in the study or next to the RT Dose file)."
         ),
     )
     parser.add_argument("study", type=Path, metavar="STUDY", help="study folder")
@@ -48,7 +52,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--prescription-gy",
         type=float,
         default=None,
-        help="prescription dose (default: the study's RT Plan, if any)",
+        help="prescription dose (default: from the RT Plan, if one is found)",
+    )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        metavar="RTPLAN",
+        help="RT Plan giving the prescription (default: the RT Plan the RT Dose references, "
+        "in the study or next to the RT Dose file)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="target for the conformity and gradient indices (repeatable; default: the PTVs)",
     )
     parser.add_argument(
         "--end-cap",
@@ -60,14 +79,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-o", "--output", type=Path, default=None, help="write the metrics table as CSV"
     )
     parser.add_argument(
-        "--curves", type=Path, default=None, help="write the cumulative DVH curves as CSV"
+        "--curves",
+        type=Path,
+        default=None,
+        help="write the DVH curves as CSV, or as JSON when the name ends in .json",
+    )
+    parser.add_argument(
+        "--indices",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="write the conformity and gradient indices as CSV",
     )
     parser.add_argument(
         "--goal",
         action="append",
         default=None,
         metavar="GOAL",
-        help="clinical goal, e.g. 'PTV D95 >= 95 %%' (repeatable); exit status 1 if one fails",
+        help="clinical goal, e.g. 'PTV D95 >= 95 %%' (a dose in %% is of the prescription), "
+        "'Femur V40Gy <= 64 %%' (a volume in %% is of the structure); repeatable; exit "
+        "status 1 if one fails",
     )
     parser.set_defaults(run=run)
     return parser
@@ -84,10 +115,14 @@ def run(args: argparse.Namespace) -> int:
     from rtplan.errors import RtplanError
     from rtplan.evaluate import (
         compute_dvhs,
+        conformity_metrics,
         dose_metrics,
         evaluate_goals,
+        format_conformity_table,
         format_metrics_table,
+        parse_goal,
         write_dvhs_csv,
+        write_dvhs_json,
         write_metrics_csv,
     )
     from rtplan.io import load_study, read_rtdose
@@ -95,38 +130,200 @@ def run(args: argparse.Namespace) -> int:
     study = load_study(args.study)
     if args.dose is not None:
         dose = read_rtdose(args.dose)
+        where = str(args.dose)
     elif len(study.doses) == 1:
         dose = study.doses[0]
+        where = f"the RT Dose of {args.study}"
     elif not study.doses:
         raise RtplanError(f"{args.study} holds no RT Dose; give one with --dose RTDOSE")
     else:
         raise RtplanError(
             f"{args.study} holds {len(study.doses)} RT Doses; choose one with --dose RTDOSE"
         )
-    rx = args.prescription_gy
-    if rx is None:
-        rxs = [p.prescription_gy for p in study.plans if p.prescription_gy]
-        rx = rxs[0] if rxs else None
+    goals = [parse_goal(text) for text in args.goal or []]
+    rx, fractions, rx_source = _prescription(args, study, dose)
+    for goal in goals:
+        if goal.needs_prescription and rx is None:
+            raise RtplanError(
+                f"goal {goal.text!r} is in % of the prescription: give --prescription-gy or "
+                "--plan (no RT Plan referenced by the RT Dose was found)"
+            )
+    if rx is None and (args.indices is not None or args.target):
+        option = "--indices" if args.indices is not None else "--target"
+        raise RtplanError(
+            f"{option} needs a prescription: give --prescription-gy or --plan (no RT Plan "
+            "referenced by the RT Dose was found)"
+        )
     dvhs = compute_dvhs(dose, study.structures, names=args.roi, end_cap=args.end_cap)
     if not dvhs:
         raise RtplanError(f"{args.study}: no structure with a volume to evaluate")
     rows = [dose_metrics(h, rx) for h in dvhs.values()]
-    title = f"DVH metrics, dose {dose.name or (args.dose or 'of the study')}"
-    if rx is not None and math.isfinite(rx):
-        title += f", prescription {rx:g} Gy"
+    title = f"DVH metrics of {where}" + (f" ({dose.name})" if dose.name else "")
     print(title)
+    if rx is not None:
+        fractions = fractions or dose.fractions
+        fx = f" in {fractions} fractions" if fractions else ""
+        print(f"prescription {rx:g} Gy{fx} (from {rx_source})")
+    else:
+        print("no prescription (give --prescription-gy or --plan for V95/V100/V107%Rx)")
     print(format_metrics_table(rows))
     if args.output is not None:
         write_metrics_csv(rows, args.output)
         print(f"metrics written to {args.output}")
     if args.curves is not None:
-        write_dvhs_csv(dvhs.values(), args.curves)
+        if args.curves.suffix.lower() == ".json":
+            write_dvhs_json(dvhs.values(), args.curves)
+        else:
+            write_dvhs_csv(dvhs.values(), args.curves)
         print(f"DVH curves written to {args.curves}")
-    if args.goal:
-        table = evaluate_goals(args.goal, dose, study.structures, rx, dvhs=dvhs)
+    _compare_stored(dose, study.structures, dvhs)
+    targets = _targets(args, study.structures, dvhs)
+    if rx is not None and targets:
+        body = _body(study.structures)
+        within = f"inside {body.name}" if body is not None else "over the whole dose grid"
+        ci_rows = [
+            conformity_metrics(dose, t, rx, body=body, dvhs=dvhs, end_cap=args.end_cap)
+            for t in targets
+        ]
+        print()
+        print(
+            f"Conformity (RTOG PIV/TV, Paddick TV_PIV²/(TV PIV)) and gradient (PIV50%/PIV) "
+            f"indices; isodose volumes {within}"
+        )
+        print(format_conformity_table(ci_rows))
+        if args.indices is not None:
+            write_metrics_csv(ci_rows, args.indices)
+            print(f"indices written to {args.indices}")
+    elif args.indices is not None:
+        raise RtplanError(f"{args.study}: no PTV for --indices; name the target with --target NAME")
+    if goals:
+        table = evaluate_goals(goals, dose, study.structures, rx, dvhs=dvhs)
         print()
         print(table.format_table())
         if table.n_failed:
             print(f"rtplan dvh: {table.n_failed} goal(s) failed", file=sys.stderr)
             return 1
     return 0
+
+
+def _compare_stored(dose: Any, structures: Any, dvhs: dict[str, Any]) -> None:
+    """Print how the DVHs stored in the RT Dose file (DVH Sequence) differ from ours."""
+    from rtplan.evaluate import read_dvhs
+
+    files: tuple[Path, ...] = tuple(dose.series.files) if dose.series is not None else ()
+    if len(files) != 1:
+        return
+    stored = read_dvhs(files[0], structures=structures)
+    pairs = [(dvhs[h.name], h) for h in stored.values() if h.name in dvhs and not h.is_empty]
+    if not pairs:
+        return
+    print()
+    print(f"DVHs stored in {files[0]} (DVH Sequence) against those computed here:")
+    head = ["Structure", "Volume [cc]", "stored [cc]", "max dV [%]", "dDmean [Gy]", "dD95% [Gy]"]
+    rows = [head]
+    for ours, theirs in pairs:
+        vol = "-" if math.isnan(theirs.volume_cc) else f"{theirs.volume_cc:.2f}"
+        rows.append(
+            [
+                ours.name,
+                f"{ours.volume_cc:.2f}",
+                vol,
+                f"{ours.max_difference(theirs):.2f}",
+                f"{theirs.mean_gy - ours.mean_gy:+.3f}",
+                f"{theirs.D95 - ours.D95:+.3f}",
+            ]
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    for n, r in enumerate(rows):
+        cells = [r[0].ljust(widths[0])] + [r[c].rjust(widths[c]) for c in range(1, len(r))]
+        print("  ".join(cells))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print("max dV: largest difference of the cumulative DVHs, % of the volume; d: stored - ours")
+
+
+def _prescription(
+    args: argparse.Namespace, study: Any, dose: Any
+) -> tuple[float | None, int | None, str]:
+    """The prescription dose (Gy), the fractions if known, and where they come from.
+
+    In order: ``--prescription-gy``; ``--plan``; the study's RT Plan that the RT Dose
+    references; an RT Plan file next to the RT Dose file that it references; the study's
+    only prescription.
+    """
+    from rtplan.errors import RtplanError
+    from rtplan.io import read_rtplan
+
+    if args.prescription_gy is not None:
+        if not (math.isfinite(args.prescription_gy) and args.prescription_gy > 0):
+            raise RtplanError(f"--prescription-gy must be positive, got {args.prescription_gy}")
+        fx = read_rtplan(args.plan).fractions if args.plan is not None else None
+        return float(args.prescription_gy), fx, "--prescription-gy"
+    if args.plan is not None:
+        plan = read_rtplan(args.plan)
+        if plan.prescription_gy is None:
+            raise RtplanError(
+                f"{args.plan} holds no prescription (TargetPrescriptionDose); give "
+                "--prescription-gy"
+            )
+        return float(plan.prescription_gy), plan.fractions, f"RT Plan {args.plan}"
+    uid = str(getattr(dose, "plan_uid", "") or "")
+    if uid:
+        for plan in study.plans:
+            if plan.extra.get("sop_instance_uid") == uid and plan.prescription_gy:
+                src = f"RT Plan {plan.extra.get('source', '')}"
+                return float(plan.prescription_gy), plan.fractions, src
+        if args.dose is not None:
+            found = _plan_file_next_to(args.dose, uid)
+            if found is not None:
+                plan = read_rtplan(found)
+                if plan.prescription_gy:
+                    return float(plan.prescription_gy), plan.fractions, f"RT Plan {found}"
+    with_rx = [p for p in study.plans if p.prescription_gy]
+    if len({float(p.prescription_gy) for p in with_rx}) == 1:
+        fxs = {p.fractions for p in with_rx}
+        fx = fxs.pop() if len(fxs) == 1 else None
+        return float(with_rx[0].prescription_gy), fx, "the study's RT Plan"
+    return None, None, ""
+
+
+def _plan_file_next_to(dose_path: Path, plan_uid: str) -> Path | None:
+    """The RT Plan file in the RT Dose's folder whose SOP Instance UID is ``plan_uid``."""
+    import pydicom
+
+    folder = Path(dose_path).resolve().parent
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.resolve() == Path(dose_path).resolve():
+            continue
+        try:
+            ds = pydicom.dcmread(
+                path, stop_before_pixels=True, specific_tags=["Modality", "SOPInstanceUID"]
+            )
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue
+        if ds.get("Modality") == "RTPLAN" and str(ds.get("SOPInstanceUID", "")) == plan_uid:
+            return path
+    return None
+
+
+def _targets(args: argparse.Namespace, structures: Any, dvhs: dict[str, Any]) -> list[Any]:
+    """Structures for the conformity indices: ``--target``, else the PTVs evaluated."""
+    if args.target:
+        return [structures[name] for name in args.target]  # StructureError names the choices
+    return [
+        s
+        for s in structures
+        if s.name in dvhs
+        and (s.interpreted_type.upper() == "PTV" or s.name.upper().startswith("PTV"))
+    ]
+
+
+def _body(structures: Any) -> Any:
+    """The patient outline: the EXTERNAL structure, else one named Body or External."""
+    for s in structures:
+        if s.interpreted_type.upper() == "EXTERNAL" and s.has_volume:
+            return s
+    for s in structures:
+        if s.name.casefold() in ("body", "external", "outline") and s.has_volume:
+            return s
+    return None

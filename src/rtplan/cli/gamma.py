@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     RtplanError
         On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
     """
+    import numpy as np
+
     from rtplan.evaluate import gamma
     from rtplan.io import read_rtdose
 
@@ -84,7 +86,15 @@ def run(args: argparse.Namespace) -> int:
         interp_fraction=args.interp_fraction,
         stop_at_pass=False,
     )
+    print(f"reference {args.reference}: {_describe(ref)}")
+    print(f"evaluated {args.evaluated}: {_describe(ev)}")
     print(res.summary())
+    if res.n_evaluated:
+        print(
+            f"gamma > 1 at {res.n_evaluated - res.n_passed} points; "
+            f"95th percentile {res.percentile(95):.3f}, maximum {float(np.nanmax(res.values)):.3f}"
+            f" (capped at {res.max_gamma:g})"
+        )
     print(f"pass rate: {res.pass_rate:.2f} %")
     if args.pass_threshold is not None and not res.pass_rate >= args.pass_threshold:
         print(
@@ -93,3 +103,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _describe(dose: Any) -> str:
+    """Grid and maximum of a dose, one line."""
+    import numpy as np
+
+    g = dose.grid
+    nk, nj, ni = g.shape
+    sp = "x".join(f"{v:g}" for v in g.spacing_ijk_mm)
+    return f"{ni}x{nj}x{nk} voxels of {sp} mm, maximum {float(np.max(dose.array)):.4g} Gy"

@@ -77,6 +77,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="trajectories.json from `rtplan trajectory`",
     )
     parser.add_argument("--rank", type=int, default=1, help="which trajectory of the file (1)")
+    parser.add_argument(
+        "--tick-mm", type=float, default=10.0, help="depth tick spacing along the needle (10)"
+    )
+    parser.add_argument(
+        "--layer",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="extra overlay layers installed as plugins (entry-point group "
+        "rtplan.overlay_layers), e.g. mm-grid",
+    )
     parser.add_argument("--fov-mm", type=float, default=None, help="square field of view, mm")
     parser.add_argument("--pixel-mm", type=float, default=None, help="pixel size, mm")
     parser.add_argument(
@@ -208,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
         dose_display=args.dose_display,
         structures=structures,
         trajectory=traj,
+        tick_mm=args.tick_mm,
         show_patient=args.show_patient,
+        layers=args.layer,
         **extra,
     )
     path = save_png(rgb, args.output)

@@ -48,6 +48,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--avoid", nargs="*", default=[], metavar="ROI", help="structures the needle keeps clear of"
     )
     p.add_argument("--clearance-mm", type=float, default=3.0, help="needle clearance, mm")
+    p.add_argument(
+        "--approach",
+        help="needle approach side, e.g. posterior, left (see rtplan trajectory --help)",
+    )
     p.add_argument("--max-length-mm", type=float, default=150.0, help="needle length, mm")
     p.add_argument("--title", help="report title")
     p.set_defaults(run=run)
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             avoid=[ss[n] for n in args.avoid],
             clearance_mm=args.clearance_mm,
             max_length_mm=args.max_length_mm,
+            approach=args.approach,
         )
     target = ss[args.target] if args.target else None
     out = review_report(

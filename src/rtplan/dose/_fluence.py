@@ -57,6 +57,26 @@ def _coverage_1d(centres: FloatArray, lo: float, hi: float, width: float) -> Flo
     return np.asarray((b - a) / width)
 
 
+def _linear_along(values: FloatArray, coords: FloatArray, *, axis: int) -> FloatArray:
+    """Linear interpolation of a 2D array at fractional indices along one axis.
+
+    Indices are clamped to ``[0, n - 1]`` (edge values beyond the ends), as
+    :func:`scipy.ndimage.map_coordinates` does with ``order=1`` and ``mode="nearest"``.
+    """
+    n = values.shape[axis]
+    if n == 1:
+        return np.asarray(np.repeat(values, coords.size, axis=axis))
+    c = np.clip(coords, 0.0, n - 1.0)
+    i0 = np.minimum(np.floor(c).astype(np.intp), n - 2)
+    t = c - i0
+    shape = [1, 1]
+    shape[axis] = c.size
+    t = t.reshape(shape)
+    a = np.take(values, i0, axis=axis)
+    b = np.take(values, i0 + 1, axis=axis)
+    return np.asarray(a * (1.0 - t) + b * t)
+
+
 def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> FluenceMap:
     """Rasterise a beam's relative energy fluence at the isocentre plane.
 
@@ -97,11 +117,16 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
         lo = np.clip(ys[:, np.newaxis] - 0.5 * spacing_mm, bounds[np.newaxis, :-1], None)
         hi = np.clip(ys[:, np.newaxis] + 0.5 * spacing_mm, None, bounds[np.newaxis, 1:])
         wy = np.clip(hi - lo, 0.0, None) / spacing_mm  # (ny, n_leaves)
-        cov = np.stack([_coverage_1d(xs, a, b, spacing_mm) for a, b in pos.T])  # (n, nx)
+        a_lo = pos[0][:, np.newaxis]  # (n_leaves, 1): the leaf pair's opening [a, b]
+        b_hi = np.maximum(pos[1], pos[0])[:, np.newaxis]
+        cov = (
+            np.clip(xs + 0.5 * spacing_mm, a_lo, b_hi) - np.clip(xs - 0.5 * spacing_mm, a_lo, b_hi)
+        ) / spacing_mm  # (n_leaves, nx)
         mlc = wy @ (t_mlc + (1.0 - t_mlc) * cov) + (1.0 - wy.sum(axis=1))[:, np.newaxis]
         aperture = aperture * mlc
-    gx, gy = np.meshgrid(xs, ys)
-    r_cm = np.minimum(np.hypot(gx, gy) / 10.0, machine.radial_ramp_max_cm)
+    r_cm = np.minimum(
+        np.hypot(xs[np.newaxis, :], ys[:, np.newaxis]) / 10.0, machine.radial_ramp_max_cm
+    )
     ramp = 1.0 + machine.radial_ramp_per_cm * r_cm
     f_e = machine.extra_focal_fraction
     primary = ndimage.gaussian_filter(
@@ -116,10 +141,9 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
     coarse = ndimage.gaussian_filter(
         coarse, machine.extra_focal_sigma_mm / (spacing_mm * f), mode="nearest", truncate=4.0
     )
-    cy_idx = (np.arange(ny) + 0.5) / f - 0.5
-    cx_idx = (np.arange(nx) + 0.5) / f - 0.5
-    gyi, gxi = np.meshgrid(cy_idx, cx_idx, indexing="ij")
-    extra = ndimage.map_coordinates(coarse, [gyi, gxi], order=1, mode="nearest")
+    # bilinear interpolation back to the fine pixels, separable (rows, then columns)
+    extra = _linear_along(coarse, (np.arange(ny) + 0.5) / f - 0.5, axis=0)
+    extra = _linear_along(extra, (np.arange(nx) + 0.5) / f - 0.5, axis=1)
     values = (1.0 - f_e) * primary + f_e * extra
     border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
     return FluenceMap(

@@ -254,43 +254,66 @@ class PencilKernel:
         numpy.ndarray, shape (k, 2 h + 1, 2 h + 1)
             Energy per unit depth imparted in each pixel column (per unit weight).
         """
+        quad = self.pixel_kernel_quadrant(spacing_cm, half_width)
+        rows = np.concatenate([quad[:, :0:-1], quad], axis=1)
+        return np.ascontiguousarray(np.concatenate([rows[:, :, :0:-1], rows], axis=2))
+
+    def pixel_kernel_quadrant(self, spacing_cm: float, half_width: int) -> FloatArray:
+        """One quadrant of :meth:`pixel_kernels` (the kernels are symmetric in x and y).
+
+        Parameters
+        ----------
+        spacing_cm : float
+            Pixel size, cm.
+        half_width : int
+            Largest pixel offset from the pencil.
+
+        Returns
+        -------
+        numpy.ndarray, shape (k, h + 1, h + 1)
+            ``pixel_kernels(...)[:, h:, h:]``: pixel offsets ``0..h`` along both axes.
+        """
         h = spacing_cm
-        idx = np.arange(-half_width, half_width + 1)
-        gx, gy = np.meshgrid(idx * h, idx * h, indexing="ij")
-        rho = np.hypot(gx, gy)
         n_comp = self.profiles.shape[0]
-        out = np.empty((n_comp, idx.size, idx.size))
-        # far pixels: areal density at the pixel centre times the pixel area, the density
-        # from the slope of the cumulative profile on a fine radial table
-        r_tab = np.linspace(0.0, float(rho.max()) + h, 8192)
-        r_mid = 0.5 * (r_tab[1:] + r_tab[:-1])
-        ring = np.pi * (r_tab[1:] ** 2 - r_tab[:-1] ** 2)
-        for k in range(n_comp):
-            c = np.interp(r_tab, self.rho_cm, self.profiles[k])
-            dens = np.diff(c) / ring
-            out[k] = np.interp(rho, r_mid, dens) * h * h
+        q_idx = np.arange(half_width + 1)
+        q_rho = np.hypot(*np.meshgrid(q_idx * h, q_idx * h, indexing="ij"))
+        # far pixels: areal density at the pixel centre times the pixel area; the
+        # cumulative profile is linear in rho between its nodes, so the areal density is
+        # slope / (2 pi rho) there (zero beyond the table)
+        seg = np.searchsorted(self.rho_cm, q_rho, side="right") - 1
+        slopes = np.diff(self.profiles, axis=1) / np.diff(self.rho_cm)  # (k, nr - 1)
+        slopes = np.concatenate([slopes, np.zeros((n_comp, 1))], axis=1)  # beyond: 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quad = slopes[:, seg] * (h * h / (2.0 * np.pi)) / q_rho
         # near pixels (within 3 pixels of the pencil): 8 x 8 sub-pixels each
-        near = 3
+        near = min(3, half_width)
         n_sub = 8
         sub = (np.arange(n_sub) + 0.5) / n_sub - 0.5
-        loc = np.arange(-near, near + 1)
+        loc = np.arange(0, near + 1)
         offs = (loc[:, np.newaxis] + sub[np.newaxis, :]).ravel() * h
         sx, sy = np.meshgrid(offs, offs, indexing="ij")
         srho = np.hypot(sx, sy)
         delta = 0.5 * h / n_sub
         area = np.pi * ((srho + delta) ** 2 - np.maximum(srho - delta, 0.0) ** 2)
-        c0 = half_width - near
-        c1 = half_width + near + 1
-        for k in range(n_comp):
-            c = self.profiles[k]
-            hi = np.interp(srho + delta, self.rho_cm, c)
-            lo = np.interp(np.maximum(srho - delta, 0.0), self.rho_cm, c)
-            dens = (hi - lo) / area * (h / n_sub) ** 2
-            block = dens.reshape(loc.size, n_sub, loc.size, n_sub).sum(axis=(1, 3))
-            # the pencil's own pixel: the energy within the disc of equal area
-            block[near, near] = float(np.interp(h / math.sqrt(math.pi), self.rho_cm, c))
-            out[k, c0:c1, c0:c1] = block
-        return out
+        hi = _interp_rows(srho + delta, self.rho_cm, self.profiles)
+        lo = _interp_rows(np.maximum(srho - delta, 0.0), self.rho_cm, self.profiles)
+        dens_sub = (hi - lo) / area * (h / n_sub) ** 2
+        block = dens_sub.reshape(n_comp, loc.size, n_sub, loc.size, n_sub).sum(axis=(2, 4))
+        # the pencil's own pixel: the energy within the disc of equal area
+        block[:, 0, 0] = _interp_rows(np.array([h / math.sqrt(math.pi)]), self.rho_cm,
+                                      self.profiles)[:, 0]  # fmt: skip
+        quad[:, : near + 1, : near + 1] = block
+        return np.asarray(quad)
+
+
+def _interp_rows(x: npt.ArrayLike, xp: FloatArray, fp: FloatArray) -> FloatArray:
+    """:func:`numpy.interp` of every row of ``fp`` at ``x`` (shape ``(rows,) + x.shape``)."""
+    xa = np.asarray(x, dtype=np.float64)
+    flat = xa.ravel()
+    i = np.clip(np.searchsorted(xp, flat, side="right") - 1, 0, xp.size - 2)
+    t = np.clip((flat - xp[i]) / (xp[i + 1] - xp[i]), 0.0, 1.0)
+    out = fp[:, i] * (1.0 - t) + fp[:, i + 1] * t
+    return np.asarray(out.reshape((fp.shape[0], *xa.shape)))
 
 
 @functools.lru_cache(maxsize=8)

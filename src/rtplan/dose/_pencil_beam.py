@@ -7,12 +7,13 @@ The dose of a field is the superposition of the machine's Monte Carlo pencil ker
     D(p) = (SAD / z)^2  sum_k w_k(d_rad(p)) [F * P_k^(z)](x_b, y_b)
 
 with ``d_rad`` the radiological depth of ``p`` along its ray (exact Siddon rays through
-the beam's-eye view, interpolated to the voxels: :func:`._terma.fan_radiological_depth`),
-``(x_b, y_b)`` its
-projection on the isocentre plane, ``z`` its distance from the source along the axis,
-``w_k`` and ``P_k`` the singular components of the kernel (depth weights and radial
-profiles integrated over pixels whose size grows as ``z / SAD``; the 2D convolutions are
-done by FFT on a few planes of ``z`` and interpolated between them). Heterogeneities change
+the beam's-eye view, each traced once, interpolated to the voxels:
+:func:`._terma.fan_table`), ``(x_b, y_b)`` its projection on the isocentre plane, ``z`` its
+distance from the source along the axis, ``w_k`` and ``P_k`` the singular components of
+the kernel (depth weights and radial profiles integrated over pixels whose size grows as
+``z / SAD``; the 2D convolutions are done by FFT on a few planes of ``z``, every 10 cm,
+and interpolated between them; the kernels' transforms are real, from a DCT-I of one
+quadrant, as the kernels are even). Heterogeneities change
 only the depth (the kernels are not scaled laterally), so in low-density media the
 pencil-beam overestimates the dose of small fields, where lateral electron transport
 matters: use the collapsed-cone engine there.
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.dose._jit import njit, prange
+from rtplan.dose._terma import fan_depth_at
 
 if TYPE_CHECKING:
     from rtplan.dose._engine import ProgressCallback
@@ -42,21 +44,6 @@ _KERNEL_RADIUS_MM = 150.0
 _PLANE_STEP_MM = 100.0
 
 
-@njit()
-def _bilinear(img: npt.NDArray[np.float32], fx: float, fy: float) -> float:
-    ny, nx = img.shape
-    fx = min(max(fx, 0.0), nx - 1.000001)
-    fy = min(max(fy, 0.0), ny - 1.000001)
-    ix = int(fx)
-    iy = int(fy)
-    tx = fx - ix
-    ty = fy - iy
-    return float(
-        (1.0 - ty) * ((1.0 - tx) * img[iy, ix] + tx * img[iy, ix + 1])
-        + ty * ((1.0 - tx) * img[iy + 1, ix] + tx * img[iy + 1, ix + 1])
-    )
-
-
 @njit(parallel=True)
 def _superpose(
     conv: npt.NDArray[np.float32],
@@ -67,26 +54,51 @@ def _superpose(
     depth_table_cm: FloatArray,
     weight_table: FloatArray,
     attenuation_per_cm: float,
-    depth_cm: FloatArray,
-    x_iso: FloatArray,
-    y_iso: FloatArray,
-    z_mm: FloatArray,
+    fan: FloatArray,
+    fan_origin: FloatArray,
+    fan_steps: FloatArray,
+    eta: FloatArray,
+    spacing: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    ex: FloatArray,
+    ey: FloatArray,
     sad_mm: float,
+    mask: npt.NDArray[np.bool_],
 ) -> FloatArray:
-    nk, nj, ni = depth_cm.shape
-    n_planes = planes_mm.size
-    n_comp = conv.shape[1]
+    """Dose of every voxel of ``mask``: projection, radiological depth, superposition.
+
+    Each voxel is projected on the isocentre plane (as :func:`._terma.beam_projection`),
+    its radiological depth interpolated in the fan table (:func:`._terma.fan_depth_at`),
+    and the depth-weighted component convolutions summed there. ``conv[iy, ix, p, c]``
+    holds component ``c`` convolved with the fluence on plane ``p`` (pixel ``(ix, iy)``
+    centred at ``(x0 + ix h, y0 + iy h)`` on the isocentre plane): the planes and
+    components of a pixel are contiguous, so a voxel reads four short runs of memory
+    (bilinear in the plane, linear between the planes).
+    """
+    nk, nj, ni = mask.shape
+    ny, nx, n_planes, n_comp = conv.shape
     nd = depth_table_cm.size
     out = np.zeros((nk, nj, ni))
     for k in prange(nk):
         w = np.empty(n_comp)
         for j in range(nj):
             for i in range(ni):
-                z = z_mm[k, j, i]
-                if z <= 0.0:
+                if not mask[k, j, i]:
                     continue
+                dx = i * spacing[0] - source[0]
+                dy = j * spacing[1] - source[1]
+                dz = k * spacing[2] - source[2]
+                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                if z <= 1.0:
+                    continue
+                x_iso = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
+                y_iso = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
+                d = fan_depth_at(
+                    fan, eta, spacing, source, fan_origin[0], fan_origin[1],
+                    fan_origin[2], fan_steps[0], fan_steps[1], x_iso, y_iso, z, i, j, k,
+                )  # fmt: skip
                 # depth weights (linear in the table, exponential beyond it)
-                d = depth_cm[k, j, i]
                 if d <= depth_table_cm[0]:
                     for c in range(n_comp):
                         w[c] = weight_table[0, c]
@@ -110,16 +122,50 @@ def _superpose(
                     p0 = np.searchsorted(planes_mm, z) - 1
                     fz = (z - planes_mm[p0]) / (planes_mm[p0 + 1] - planes_mm[p0])
                 p1 = min(p0 + 1, n_planes - 1)
-                fx = (x_iso[k, j, i] - x0) / h
-                fy = (y_iso[k, j, i] - y0) / h
+                # bilinear position in the convolution planes (clamped to their edges)
+                fx = min(max((x_iso - x0) / h, 0.0), nx - 1.000001)
+                fy = min(max((y_iso - y0) / h, 0.0), ny - 1.000001)
+                ix = int(fx)
+                iy = int(fy)
+                tx = fx - ix
+                ty = fy - iy
                 acc = 0.0
-                for c in range(n_comp):
-                    v0 = _bilinear(conv[p0, c], fx, fy)
-                    v1 = _bilinear(conv[p1, c], fx, fy)
-                    acc += w[c] * (v0 * (1.0 - fz) + v1 * fz)
+                for oy in range(2):
+                    wy = ty if oy else 1.0 - ty
+                    for ox in range(2):
+                        wxy = wy * (tx if ox else 1.0 - tx)
+                        px = conv[iy + oy, ix + ox]
+                        part = 0.0
+                        for c in range(n_comp):
+                            part += w[c] * (px[p0, c] * (1.0 - fz) + px[p1, c] * fz)
+                        acc += wxy * part
                 r = sad_mm / z
                 out[k, j, i] = acc * r * r
     return out
+
+
+def _pixel_span(lo_mm: float, hi_mm: float, origin_mm: float, h: float, n: int) -> tuple[int, int]:
+    """Pixels ``[first, stop)`` of a row of ``n`` that bilinear lookups in ``[lo, hi]`` read.
+
+    Lookups are clamped to the row (see :func:`_superpose`), so a span reaching past an end
+    keeps that end.
+    """
+    first = max(0, min(n - 1, math.floor((lo_mm - origin_mm) / h)))
+    stop = min(n, max(first + 1, math.floor((hi_mm - origin_mm) / h) + 2))
+    if stop - first < 2:  # bilinear lookups need two pixels
+        first = max(0, min(first, n - 2))
+        stop = min(n, first + 2)
+    return first, stop
+
+
+def _even_fast_len(n: int) -> int:
+    """The smallest even length >= n that the FFT handles fast."""
+    import scipy.fft as sfft
+
+    m = int(sfft.next_fast_len(n, real=True))
+    while m % 2:
+        m = int(sfft.next_fast_len(m + 1, real=True))
+    return m
 
 
 class PencilBeamEngine:
@@ -150,47 +196,71 @@ class PencilBeamEngine:
 
         from rtplan.dose._fluence import beam_fluence
         from rtplan.dose._kernels import pencil_kernel
-        from rtplan.dose._terma import beam_projection, fan_radiological_depth
+        from rtplan.dose._terma import fan_table, projection_ranges
 
         bf = setup.beam_frame(beam)
         eta = np.ascontiguousarray(setup.electron_density)
         sp = setup.spacing_ijk_mm
-        xi, yi, zz = beam_projection(sp, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, setup.body)
-        depth = fan_radiological_depth(
-            eta, sp, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, xi, yi, zz
-        )
+        body = np.ascontiguousarray(setup.body)
+        ranges = projection_ranges(sp, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, body)
+        if ranges[0] == 0:  # no voxel in front of the source
+            return np.zeros(setup.grid.shape)
+        fan = fan_table(eta, sp, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, ranges)
         if progress is not None:
             progress(0.4, "pencil beam: ray tracing done")
         h_iso = 0.5 * float(min(setup.grid.spacing_mm))
         fine = beam_fluence(beam, machine, spacing_mm=0.5 * h_iso)
         ny2, nx2 = (s // 2 * 2 for s in fine.values.shape)
+        # fluence on pixels of h_iso, as its departure from the constant transmission
+        # background: the map's part is convolved by FFT, the background's convolution is
+        # the background times each kernel's total (the background extends beyond the map)
         fl = fine.values[:ny2, :nx2].reshape(ny2 // 2, 2, nx2 // 2, 2).mean(axis=(1, 3))
+        fl = fl - fine.background
         half = math.ceil(_KERNEL_RADIUS_MM / h_iso)
-        fl = np.pad(fl, half, mode="constant", constant_values=fine.background)
+        out_shape = (fl.shape[0] + 2 * half, fl.shape[1] + 2 * half)
         x0 = fine.x0_mm + 0.25 * h_iso - half * h_iso
         y0 = fine.y0_mm + 0.25 * h_iso - half * h_iso
-        used = zz[zz > 0]
-        z_lo = float(used.min()) if used.size else bf.sad_mm
-        z_hi = float(used.max()) if used.size else bf.sad_mm
+        z_lo = float(ranges[5])
+        z_hi = float(ranges[6])
         n_planes = max(2, math.ceil((z_hi - z_lo) / _PLANE_STEP_MM) + 1)
         planes = np.linspace(z_lo, z_hi + 1e-6, n_planes)
         kern = pencil_kernel(machine, self.n_components)
         n_comp = kern.profiles.shape[0]
-        # linear convolution by FFT: pad to a fast length, transform the fluence once
-        # (single precision is ample for kernels known to 0.4 %)
-        shape = tuple(sfft.next_fast_len(n + 2 * half, real=True) for n in fl.shape)
-        f_hat = sfft.rfft2(fl.astype(np.float32), s=shape, workers=-1)
-        conv = np.empty((n_planes, n_comp, fl.shape[0], fl.shape[1]), dtype=np.float32)
+        # linear convolution by FFT on an even, fast length (single precision is ample for
+        # kernels known to 0.4 %); the map sits ``half`` pixels in, so output pixel n is
+        # map pixel n - half. The kernels are real and even (symmetric in x and y): their
+        # transforms are real and come from a DCT-I of one quadrant, and their zero
+        # frequency is their total (the background's convolution).
+        shape = tuple(_even_fast_len(n) for n in out_shape)
+        buf = np.zeros(shape, dtype=np.float32)
+        buf[half : half + fl.shape[0], half : half + fl.shape[1]] = fl
+        f_hat = sfft.rfft2(buf, workers=-1)
+        # keep only the pixels the voxels' projections reach (and their bilinear
+        # neighbours): the superposition then reads a compact array
+        ix0, ix1 = _pixel_span(float(ranges[1]), float(ranges[2]), x0, h_iso, out_shape[1])
+        iy0, iy1 = _pixel_span(float(ranges[3]), float(ranges[4]), y0, h_iso, out_shape[0])
+        conv = np.empty((iy1 - iy0, ix1 - ix0, n_planes, n_comp), dtype=np.float32)
+        quad = np.zeros((n_comp, shape[0] // 2 + 1, shape[1] // 2 + 1), dtype=np.float32)
         for p, zp in enumerate(planes):
-            pix = kern.pixel_kernels(h_iso * zp / bf.sad_mm / 10.0, half).astype(np.float32)
-            k_hat = sfft.rfft2(pix, s=shape, axes=(1, 2), workers=-1)
+            quad[:, : half + 1, : half + 1] = kern.pixel_kernel_quadrant(
+                h_iso * zp / bf.sad_mm / 10.0, half
+            )
+            d = sfft.dctn(quad, type=1, axes=(1, 2), workers=-1)
+            k_hat = np.concatenate([d, d[:, -2:0:-1]], axis=1)  # (n_comp, shape[0], ...)
             full = sfft.irfft2(f_hat[np.newaxis] * k_hat, s=shape, axes=(1, 2), workers=-1)
-            conv[p] = full[:, half : half + fl.shape[0], half : half + fl.shape[1]]
+            block = full[:, iy0:iy1, ix0:ix1]
+            block += (fine.background * d[:, 0, 0].astype(np.float64)).astype(np.float32)[
+                :, np.newaxis, np.newaxis
+            ]
+            conv[:, :, p, :] = np.moveaxis(block, 0, -1)
         if progress is not None:
             progress(0.7, "pencil beam: convolutions done")
         dose = _superpose(
-            conv, planes, x0, y0, h_iso, kern.depth_cm, kern.weights, kern.attenuation_per_cm,
-            depth, xi, yi, zz, bf.sad_mm,
+            conv, planes, x0 + ix0 * h_iso, y0 + iy0 * h_iso, h_iso, kern.depth_cm,
+            kern.weights, kern.attenuation_per_cm,
+            fan.table, np.array([fan.x0_mm, fan.y0_mm, fan.z0_mm]),
+            np.array([fan.pitch_mm, fan.hz_mm]), eta, sp, bf.source, bf.axis, bf.ex, bf.ey,
+            bf.sad_mm, body,
         )  # fmt: skip
         if progress is not None:
             progress(1.0, "pencil beam: done")

@@ -12,8 +12,8 @@ Engines work in the grid's own frame, in mm: voxel ``(i, j, k)`` has its centre 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +84,9 @@ class DoseSetup:
     body: npt.NDArray[np.bool_]
     patient_position: PatientPosition
     water_composition: bool = False
+    _medium_factors: dict[str, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def medium_factor(self, machine: BeamModel) -> FloatArray:
         """``1 / s_w,m`` per voxel: multiplies a water-equivalent dose into dose to medium.
@@ -100,9 +103,16 @@ class DoseSetup:
         """
         from rtplan.dose._conversion import water_to_medium_ratio
 
-        if self.water_composition:
-            return np.where(self.body, 1.0, 0.0)
-        return np.where(self.body, 1.0 / water_to_medium_ratio(self.density_g_cm3, machine), 0.0)
+        cached = self._medium_factors.get(machine.name)
+        if cached is None:
+            if self.water_composition:
+                cached = np.where(self.body, 1.0, 0.0)
+            else:
+                ratio = water_to_medium_ratio(self.density_g_cm3, machine)
+                cached = np.where(self.body, 1.0 / ratio, 0.0)
+            cached.setflags(write=False)
+            self._medium_factors[machine.name] = cached
+        return cached
 
     @property
     def spacing_ijk_mm(self) -> FloatArray:
@@ -144,7 +154,8 @@ def is_density_image(ct: Image) -> bool:
     return ct.units.strip().lower() in ("g/cm3", "g/cm^3", "g cm-3")
 
 
-def _mass_density(ct: Image) -> FloatArray:
+def _mass_density(ct: Image) -> npt.NDArray[np.floating[Any]]:
+    """Mass density of every CT voxel (float32 from HU, float64 from a density image)."""
     if is_density_image(ct):
         rho = np.asarray(ct.array, dtype=np.float64)
         if np.any(rho < 0) or not np.all(np.isfinite(rho)):
@@ -156,32 +167,79 @@ def _mass_density(ct: Image) -> FloatArray:
     if ct.units.strip().lower() in ("hu", ""):
         from rtplan import tissue
 
-        return np.asarray(tissue.density(ct).array, dtype=np.float64)
+        return np.asarray(tissue.density(ct).array)
     raise DoseEngineError(
         f"image {ct.name!r} has units {ct.units!r}; dose needs a CT in HU or a mass "
         "density image in g/cm3"
     )
 
 
-def _electron_density(ct: Image, rho: FloatArray) -> FloatArray:
+def _electron_density(
+    ct: Image, rho: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
     if is_density_image(ct):
-        return rho.copy()  # water composition: electron density equals mass density
+        return rho  # water composition: electron density equals mass density
     from rtplan import tissue
 
-    return np.asarray(tissue.electron_density(ct).array, dtype=np.float64)
+    return np.asarray(tissue.electron_density(ct).array)
 
 
-def _average_onto(values: FloatArray, src: Grid, dst: Grid) -> FloatArray:
-    from scipy import ndimage
+def _axis_operator(
+    n_src: int, size: int, coords: FloatArray
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """One axis of "box average, then linear interpolation" as gather indices and weights.
 
+    The box of ``size`` voxels is the window of :func:`scipy.ndimage.uniform_filter1d`
+    (``origin=0``, ``mode="nearest"``); the interpolation at the fractional source indices
+    ``coords`` clamps at the ends (``mode="nearest"``), as the aligned resampling of
+    :meth:`rtplan.Image.resample` does.
+
+    Returns
+    -------
+    index : numpy.ndarray of intp, shape (len(coords), 2 * size)
+    weight : numpy.ndarray of float64, same shape
+    """
+    c = np.clip(coords, 0.0, n_src - 1.0)
+    i0 = np.minimum(np.floor(c).astype(np.intp), max(n_src - 2, 0))
+    t = c - i0
+    offsets = np.arange(size) - size // 2  # the window of uniform_filter1d
+    lin_idx = np.stack([i0, np.minimum(i0 + 1, n_src - 1)], axis=1)  # (n, 2)
+    lin_w = np.stack([1.0 - t, t], axis=1)
+    index = np.clip(lin_idx[:, :, np.newaxis] + offsets, 0, n_src - 1).reshape(c.size, -1)
+    weight = np.repeat(lin_w / size, size, axis=1)
+    return index, weight
+
+
+def _average_onto(values: npt.NDArray[Any], src: Grid, dst: Grid) -> FloatArray:
+    """Average ``values`` over each ``dst`` voxel (``src`` and ``dst`` share their axes).
+
+    A box filter of about one ``dst`` voxel (whole ``src`` voxels) followed by trilinear
+    interpolation at the ``dst`` centres; both are separable, so the operator is applied
+    axis by axis as weighted gathers, never building the filtered ``src`` volume. ``dst``
+    centres outside ``src`` (beyond half a voxel) get 0.
+    """
     ratio = np.asarray(dst.spacing_mm) / np.asarray(src.spacing_mm)
     size = np.maximum(1, np.round(ratio).astype(int))
-    smooth = ndimage.uniform_filter(values, size=tuple(int(s) for s in size), mode="nearest")
-    img = Image(array=smooth, grid=src, units="")
-    return np.asarray(img.resample(dst, order=1, fill_value=0.0).array, dtype=np.float64)
+    shift_ijk = src.direction.T @ (np.asarray(dst.origin_mm) - np.asarray(src.origin_mm))
+    offset = shift_ijk[::-1] / np.asarray(src.spacing_mm)  # (k, j, i)
+    out = np.asarray(values)  # any real or bool dtype: the weights make it float64
+    inside = np.ones(dst.shape, dtype=bool)
+    # reduce the axis that shrinks most first
+    for a in sorted(range(3), key=lambda ax: dst.shape[ax] / src.shape[ax]):
+        coords = offset[a] + np.arange(dst.shape[a]) * ratio[a]
+        valid = (coords >= -0.5) & (coords <= src.shape[a] - 0.5)
+        shape = [1, 1, 1]
+        shape[a] = dst.shape[a]
+        inside &= valid.reshape(shape)
+        index, weight = _axis_operator(src.shape[a], int(size[a]), coords)
+        acc = np.take(out, index[:, 0], axis=a) * weight[:, 0].reshape(shape)
+        for m in range(1, index.shape[1]):
+            acc += np.take(out, index[:, m], axis=a) * weight[:, m].reshape(shape)
+        out = acc
+    return np.where(inside, out, 0.0)
 
 
-def _body_mask(rho: FloatArray) -> npt.NDArray[np.bool_]:
+def _body_mask(rho: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     from scipy import ndimage
 
     dense = rho > BODY_DENSITY_G_CM3
@@ -228,18 +286,24 @@ def prepare_setup(
         raise DoseEngineError(f"grid_mm must be positive, got {grid_mm!r}")
     rho_full = _mass_density(ct)
     body_full = _body_mask(rho_full)
-    idx = np.argwhere(body_full)  # (k, j, i)
+    # bounding box of the body, (k, j, i), from its projections on the three axes
+    first = np.empty(3, dtype=np.intp)
+    last = np.empty(3, dtype=np.intp)
+    for ax in range(3):
+        hit = np.flatnonzero(body_full.any(axis=tuple(o for o in range(3) if o != ax)))
+        first[ax] = hit[0]
+        last[ax] = hit[-1]
     # work on the CT cropped to the body (plus two voxels) from here on
-    k0, j0, i0 = np.maximum(idx.min(axis=0) - 2, 0)
-    k1, j1, i1 = np.minimum(idx.max(axis=0) + 3, np.asarray(ct.grid.shape))
+    k0, j0, i0 = np.maximum(first - 2, 0)
+    k1, j1, i1 = np.minimum(last + 3, np.asarray(ct.grid.shape))
     sub_grid = ct.grid.crop((int(i0), int(j0), int(k0)), (int(i1), int(j1), int(k1)))
     box = (slice(k0, k1), slice(j0, j1), slice(i0, i1))
     sub_ct = Image(array=ct.array[box], grid=sub_grid, units=ct.units, name=ct.name)
     rho_ct = rho_full[box]
     body_ct = body_full[box]
     eta_ct = _electron_density(sub_ct, rho_ct)
-    lo = idx.min(axis=0)[::-1].astype(np.float64) - 0.5  # (i, j, k) voxel edges
-    hi = idx.max(axis=0)[::-1].astype(np.float64) + 0.5
+    lo = first[::-1].astype(np.float64) - 0.5  # (i, j, k) voxel edges
+    hi = last[::-1].astype(np.float64) + 0.5
     corners_lo = ct.grid.index_to_mm(lo)
     corners_hi = ct.grid.index_to_mm(hi)
     d = ct.grid.direction
@@ -253,7 +317,8 @@ def prepare_setup(
     grid = Grid.covering(d @ lo_ax, d @ hi_ax, sp, direction=d)
     rho = _average_onto(rho_ct, sub_grid, grid)
     eta = _average_onto(eta_ct, sub_grid, grid)
-    inside = _average_onto(body_ct.astype(np.float64), sub_grid, grid) >= 0.5
+    # at least half of the dose voxel in the body (ties, e.g. exactly half, count as in)
+    inside = _average_onto(body_ct, sub_grid, grid) >= 0.5 - 1e-9
     pos = patient_position if patient_position is not None else ct.patient_position
     return DoseSetup(
         grid=grid,

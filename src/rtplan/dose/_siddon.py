@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from rtplan.dose._jit import njit, prange
 
-__all__ = ["radiological_path", "ray_sum"]
+__all__ = ["radiological_path", "ray_cumulative", "ray_sum"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -128,6 +128,132 @@ def ray_sum(
                 break
         a_cur = a_new
     return total * length
+
+
+@njit()
+def ray_cumulative(
+    values: FloatArray,
+    spacing: FloatArray,
+    sx: float,
+    sy: float,
+    sz: float,
+    px: float,
+    py: float,
+    pz: float,
+    checkpoints: FloatArray,
+    out: FloatArray,
+) -> None:
+    """Line integrals of ``values`` from ``s`` to several points of one ray, in one pass.
+
+    The ray from ``s`` to ``p`` is followed once (same traversal as :func:`ray_sum`) and
+    the running integral is recorded each time the ray parameter passes a checkpoint, so
+    ``out[n]`` equals ``ray_sum`` from ``s`` to ``s + checkpoints[n] (p - s)`` (up to
+    rounding) at the cost of a single ray.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (nk, nj, ni)
+        Voxel values.
+    spacing : numpy.ndarray, shape (3,)
+        ``(di, dj, dk)``, mm.
+    sx, sy, sz, px, py, pz : float
+        Start and end points of the ray in the grid frame, mm.
+    checkpoints : numpy.ndarray, shape (n,)
+        Non-decreasing ray parameters in ``[0, 1]`` (0 at ``s``, 1 at ``p``).
+    out : numpy.ndarray, shape (n,)
+        Receives ``sum(length_mm * value)`` from ``s`` to each checkpoint.
+    """
+    nk, nj, ni = values.shape
+    n_cp = checkpoints.size
+    dx = px - sx
+    dy = py - sy
+    dz = pz - sz
+    length = math.sqrt(dx * dx + dy * dy + dz * dz)
+    for q in range(n_cp):
+        out[q] = 0.0
+    if length <= 0.0:
+        return
+    hx = spacing[0]
+    hy = spacing[1]
+    hz = spacing[2]
+    a_min = 0.0
+    a_max = 1.0
+    for s0, d, h, n in ((sx, dx, hx, ni), (sy, dy, hy, nj), (sz, dz, hz, nk)):
+        lo = -0.5 * h
+        hi = (n - 0.5) * h
+        if d != 0.0:
+            a0 = (lo - s0) / d
+            a1 = (hi - s0) / d
+            a_min = max(a_min, min(a0, a1))
+            a_max = min(a_max, max(a0, a1))
+        elif s0 < lo or s0 > hi:
+            return
+    if a_min >= a_max:
+        return
+    a_in = a_min + 1e-9 * (a_max - a_min)
+    ix = min(max(math.floor((sx + a_in * dx) / hx + 0.5), 0), ni - 1)
+    iy = min(max(math.floor((sy + a_in * dy) / hy + 0.5), 0), nj - 1)
+    iz = min(max(math.floor((sz + a_in * dz) / hz + 0.5), 0), nk - 1)
+    inf = np.inf
+    if dx > 0.0:
+        stx, nxt_x, inc_x = 1, ((ix + 0.5) * hx - sx) / dx, hx / dx
+    elif dx < 0.0:
+        stx, nxt_x, inc_x = -1, ((ix - 0.5) * hx - sx) / dx, -hx / dx
+    else:
+        stx, nxt_x, inc_x = 0, inf, inf
+    if dy > 0.0:
+        sty, nxt_y, inc_y = 1, ((iy + 0.5) * hy - sy) / dy, hy / dy
+    elif dy < 0.0:
+        sty, nxt_y, inc_y = -1, ((iy - 0.5) * hy - sy) / dy, -hy / dy
+    else:
+        sty, nxt_y, inc_y = 0, inf, inf
+    if dz > 0.0:
+        stz, nxt_z, inc_z = 1, ((iz + 0.5) * hz - sz) / dz, hz / dz
+    elif dz < 0.0:
+        stz, nxt_z, inc_z = -1, ((iz - 0.5) * hz - sz) / dz, -hz / dz
+    else:
+        stz, nxt_z, inc_z = 0, inf, inf
+    q = 0
+    while q < n_cp and checkpoints[q] <= a_min:
+        q += 1  # checkpoints before the grid: nothing traversed yet
+    total = 0.0
+    a_cur = a_min
+    while a_cur < a_max and q < n_cp:
+        if nxt_x <= nxt_y and nxt_x <= nxt_z:
+            axis = 0
+            a_new = nxt_x
+        elif nxt_y <= nxt_z:
+            axis = 1
+            a_new = nxt_y
+        else:
+            axis = 2
+            a_new = nxt_z
+        a_new = min(a_new, a_max)
+        v = values[iz, iy, ix]
+        # checkpoints inside this voxel's segment
+        while q < n_cp and checkpoints[q] <= a_new:
+            out[q] = (total + (checkpoints[q] - a_cur) * v) * length
+            q += 1
+        total += (a_new - a_cur) * v
+        a_cur = a_new
+        if axis == 0:
+            ix += stx
+            nxt_x += inc_x
+            if ix < 0 or ix >= ni:
+                break
+        elif axis == 1:
+            iy += sty
+            nxt_y += inc_y
+            if iy < 0 or iy >= nj:
+                break
+        else:
+            iz += stz
+            nxt_z += inc_z
+            if iz < 0 or iz >= nk:
+                break
+    while q < n_cp:
+        out[q] = total * length  # checkpoints beyond the grid
+        q += 1
 
 
 @njit(parallel=True)

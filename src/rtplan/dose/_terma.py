@@ -21,15 +21,25 @@ For every voxel centre ``p`` the divergent ray from the source ``s`` gives
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from rtplan.dose._fluence import sample_fluence
 from rtplan.dose._jit import njit, prange
-from rtplan.dose._siddon import ray_sum
+from rtplan.dose._siddon import ray_cumulative, ray_sum
 
-__all__ = ["beam_geometry", "beam_projection", "fan_radiological_depth", "terma"]
+__all__ = [
+    "FanTable",
+    "beam_geometry",
+    "beam_projection",
+    "fan_depth_at",
+    "fan_radiological_depth",
+    "fan_table",
+    "projection_ranges",
+    "terma",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -210,47 +220,103 @@ def _fan_table(
     nk, nj, ni = eta.shape
     table = np.zeros((ys.size, xs.size, zs.size))
     inside = np.zeros((ys.size, xs.size, zs.size), dtype=np.bool_)
+    nz = zs.size
     for q in prange(ys.size * xs.size):
         iy = q // xs.size
         ix = q % xs.size
         # unit ray through (x, y) on the isocentre plane
-        px = source[0] + sad_mm * axis[0] + xs[ix] * ex[0] + ys[iy] * ey[0]
-        py = source[1] + sad_mm * axis[1] + xs[ix] * ex[1] + ys[iy] * ey[1]
-        pz = source[2] + sad_mm * axis[2] + xs[ix] * ex[2] + ys[iy] * ey[2]
-        ux = px - source[0]
-        uy = py - source[1]
-        uz = pz - source[2]
+        ux = sad_mm * axis[0] + xs[ix] * ex[0] + ys[iy] * ey[0]
+        uy = sad_mm * axis[1] + xs[ix] * ex[1] + ys[iy] * ey[1]
+        uz = sad_mm * axis[2] + xs[ix] * ex[2] + ys[iy] * ey[2]
         norm = math.sqrt(ux * ux + uy * uy + uz * uz)
         ux /= norm
         uy /= norm
         uz /= norm
         cos_t = ux * axis[0] + uy * axis[1] + uz * axis[2]
-        ax = source[0]
-        ay = source[1]
-        az = source[2]
-        acc = 0.0
-        for iz in range(zs.size):
+        # one traversal of the ray to its last sample, recording the path at every sample
+        t_end = zs[nz - 1] / cos_t
+        checkpoints = np.empty(nz)
+        for iz in range(nz):
+            checkpoints[iz] = zs[iz] / zs[nz - 1]
             t = zs[iz] / cos_t
             bx = source[0] + t * ux
             by = source[1] + t * uy
             bz = source[2] + t * uz
-            acc += ray_sum(eta, spacing, ax, ay, az, bx, by, bz)
-            table[iy, ix, iz] = acc / 10.0
             inside[iy, ix, iz] = (
                 -0.5 * spacing[0] <= bx <= (ni - 0.5) * spacing[0]
                 and -0.5 * spacing[1] <= by <= (nj - 0.5) * spacing[1]
                 and -0.5 * spacing[2] <= bz <= (nk - 0.5) * spacing[2]
             )
-            ax = bx
-            ay = by
-            az = bz
+        path = np.empty(nz)
+        ray_cumulative(
+            eta, spacing, source[0], source[1], source[2],
+            source[0] + t_end * ux, source[1] + t_end * uy, source[2] + t_end * uz,
+            checkpoints, path,
+        )  # fmt: skip
+        for iz in range(nz):
+            table[iy, ix, iz] = path[iz] / 10.0
     return table, inside
+
+
+@njit()
+def fan_depth_at(
+    table: FloatArray,
+    eta: FloatArray,
+    spacing: FloatArray,
+    source: FloatArray,
+    x0: float,
+    y0: float,
+    z0: float,
+    h: float,
+    hz: float,
+    x_iso: float,
+    y_iso: float,
+    z: float,
+    i: int,
+    j: int,
+    k: int,
+) -> float:
+    """Radiological depth (cm) of voxel ``(i, j, k)`` from a fan table.
+
+    Trilinear in ``table`` (:attr:`FanTable.table`, NaN at samples outside the grid) at the
+    voxel's projection ``(x_iso, y_iso)`` and axial distance ``z``; when one of the eight
+    samples lies outside the grid, the voxel's own exact ray instead (see
+    :func:`fan_radiological_depth`).
+    """
+    ny, nx, nz = table.shape
+    fx = min(max((x_iso - x0) / h, 0.0), nx - 1.000001)
+    fy = min(max((y_iso - y0) / h, 0.0), ny - 1.000001)
+    fz = min(max((z - z0) / hz, 0.0), nz - 1.000001)
+    a = int(fx)
+    b = int(fy)
+    c = int(fz)
+    tx = fx - a
+    ty = fy - b
+    tz = fz - c
+    v = 0.0
+    for db in range(2):
+        wy = ty if db else 1.0 - ty
+        for da in range(2):
+            wx = tx if da else 1.0 - tx
+            v += (
+                wy
+                * wx
+                * (table[b + db, a + da, c] * (1.0 - tz) + table[b + db, a + da, c + 1] * tz)
+            )
+    if v != v:  # a sample outside the grid (NaN): trace this voxel's own ray
+        return (
+            ray_sum(
+                eta, spacing, source[0], source[1], source[2],
+                i * spacing[0], j * spacing[1], k * spacing[2],
+            )
+            / 10.0
+        )  # fmt: skip
+    return v
 
 
 @njit(parallel=True)
 def _interpolate_fan(
     table: FloatArray,
-    inside: npt.NDArray[np.bool_],
     eta: FloatArray,
     spacing: FloatArray,
     source: FloatArray,
@@ -264,7 +330,6 @@ def _interpolate_fan(
     z_mm: FloatArray,
 ) -> FloatArray:
     nk, nj, ni = z_mm.shape
-    ny, nx, nz = table.shape
     out = np.zeros((nk, nj, ni))
     for k in prange(nk):
         for j in range(nj):
@@ -272,44 +337,135 @@ def _interpolate_fan(
                 z = z_mm[k, j, i]
                 if z <= 0.0:
                     continue
-                fx = min(max((x_iso[k, j, i] - x0) / h, 0.0), nx - 1.000001)
-                fy = min(max((y_iso[k, j, i] - y0) / h, 0.0), ny - 1.000001)
-                fz = min(max((z - z0) / hz, 0.0), nz - 1.000001)
-                a = int(fx)
-                b = int(fy)
-                c = int(fz)
-                tx = fx - a
-                ty = fy - b
-                tz = fz - c
-                ok = True
-                for db in range(2):
-                    for da in range(2):
-                        for dc in range(2):
-                            ok = ok and inside[b + db, a + da, c + dc]
-                if not ok:
-                    out[k, j, i] = (
-                        ray_sum(
-                            eta, spacing, source[0], source[1], source[2],
-                            i * spacing[0], j * spacing[1], k * spacing[2],
-                        )
-                        / 10.0
-                    )  # fmt: skip
-                    continue
-                v = 0.0
-                for db in range(2):
-                    wy = ty if db else 1.0 - ty
-                    for da in range(2):
-                        wx = tx if da else 1.0 - tx
-                        v += (
-                            wy
-                            * wx
-                            * (
-                                table[b + db, a + da, c] * (1.0 - tz)
-                                + table[b + db, a + da, c + 1] * tz
-                            )
-                        )
-                out[k, j, i] = v
+                out[k, j, i] = fan_depth_at(
+                    table, eta, spacing, source, x0, y0, z0, h, hz,
+                    x_iso[k, j, i], y_iso[k, j, i], z, i, j, k,
+                )  # fmt: skip
     return out
+
+
+@njit()
+def projection_ranges(
+    spacing: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    ex: FloatArray,
+    ey: FloatArray,
+    sad_mm: float,
+    mask: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Extent of the voxels' projections, as :func:`beam_projection` would give them.
+
+    Parameters
+    ----------
+    spacing, source, axis, ex, ey, sad_mm, mask
+        As for :func:`beam_geometry`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (7,)
+        ``(n, x_min, x_max, y_min, y_max, z_min, z_max)`` over the ``n`` voxels of
+        ``mask`` in front of the source (mm; the extremes are 0 when ``n`` is 0).
+    """
+    nk, nj, ni = mask.shape
+    out = np.zeros(7)
+    n = 0
+    for k in range(nk):
+        for j in range(nj):
+            for i in range(ni):
+                if not mask[k, j, i]:
+                    continue
+                dx = i * spacing[0] - source[0]
+                dy = j * spacing[1] - source[1]
+                dz = k * spacing[2] - source[2]
+                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                if z <= 1.0:
+                    continue
+                x = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
+                y = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
+                if n == 0:
+                    out[1] = out[2] = x
+                    out[3] = out[4] = y
+                    out[5] = out[6] = z
+                else:
+                    out[1] = min(out[1], x)
+                    out[2] = max(out[2], x)
+                    out[3] = min(out[3], y)
+                    out[4] = max(out[4], y)
+                    out[5] = min(out[5], z)
+                    out[6] = max(out[6], z)
+                n += 1
+    out[0] = n
+    return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class FanTable:
+    """Cumulative radiological paths along a fan of rays (see :func:`fan_table`).
+
+    Attributes
+    ----------
+    table : numpy.ndarray, shape (ny, nx, nz)
+        Radiological path (cm of water) from the source to sample ``iz`` of the ray through
+        isocentre-plane point ``(x0 + ix pitch, y0 + iy pitch)``; sample ``iz`` lies at
+        axial distance ``z0 + iz hz``. NaN where the sample lies outside the grid (there
+        the voxels get their own exact ray).
+    inside : numpy.ndarray of bool, shape (ny, nx, nz)
+        Whether each sample lies inside the grid.
+    x0_mm, y0_mm, z0_mm, pitch_mm, hz_mm : float
+        Lattice origin and steps.
+    """
+
+    table: FloatArray
+    inside: npt.NDArray[np.bool_]
+    x0_mm: float
+    y0_mm: float
+    z0_mm: float
+    pitch_mm: float
+    hz_mm: float
+
+
+def fan_table(
+    eta: FloatArray,
+    spacing: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    ex: FloatArray,
+    ey: FloatArray,
+    sad_mm: float,
+    ranges: FloatArray,
+) -> FanTable:
+    """Trace the fan of rays covering the voxels whose projections span ``ranges``.
+
+    Parameters
+    ----------
+    eta : numpy.ndarray, shape (nk, nj, ni)
+        Relative electron density.
+    spacing, source, axis, ex, ey : numpy.ndarray, shape (3,)
+        As for :func:`beam_geometry`.
+    sad_mm : float
+        Source-axis distance.
+    ranges : numpy.ndarray, shape (7,)
+        From :func:`projection_ranges` (``n`` must be positive).
+
+    Returns
+    -------
+    FanTable
+    """
+    h = float(min(spacing))
+    _, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi = (float(v) for v in ranges)
+    # lattice pitch: one voxel at the farthest voxel from the source, finer nearer to it
+    pitch = h * sad_mm / z_hi
+    xs = np.arange(x_lo - pitch, x_hi + 2.0 * pitch, pitch)
+    ys = np.arange(y_lo - pitch, y_hi + 2.0 * pitch, pitch)
+    hz = h
+    zs = np.arange(z_lo - hz, z_hi + 2.0 * hz, hz)
+    table, inside = _fan_table(eta, spacing, source, axis, ex, ey, sad_mm, xs, ys, zs)
+    table[~inside] = np.nan
+    return FanTable(
+        table=table, inside=inside, x0_mm=float(xs[0]), y0_mm=float(ys[0]),
+        z0_mm=float(zs[0]), pitch_mm=pitch, hz_mm=hz,
+    )  # fmt: skip
 
 
 def fan_radiological_depth(
@@ -328,11 +484,12 @@ def fan_radiological_depth(
 
     Rays from the source through a lattice of isocentre-plane points (pitch: the voxel
     size) are traced exactly (Siddon) once, with the cumulative radiological path recorded
-    every voxel size along the axis; each voxel's depth is interpolated trilinearly in that
-    table; voxels next to a ray sample that lies outside the grid (at the grid's faces) get
-    their own exact ray instead. This costs one ray per beam's-eye-view pixel instead of
-    one per voxel; the interpolation smooths density edges over about one voxel (used by
-    the pencil-beam engine; TERMA for the collapsed cone uses one exact ray per voxel).
+    every voxel size along the axis (:func:`fan_table`, one traversal per ray); each
+    voxel's depth is interpolated trilinearly in that table; voxels next to a ray sample
+    that lies outside the grid (at the grid's faces) get their own exact ray instead. This
+    costs one ray per beam's-eye-view pixel instead of one per voxel; the interpolation
+    smooths density edges over about one voxel (used by the pencil-beam engine; TERMA for
+    the collapsed cone uses one exact ray per voxel).
 
     Parameters
     ----------
@@ -353,19 +510,13 @@ def fan_radiological_depth(
     used = z_mm > 0
     if not np.any(used):
         return np.zeros_like(z_mm)
-    h = float(min(spacing))
-    xs_used = x_iso_mm[used]
-    ys_used = y_iso_mm[used]
-    zs_used = z_mm[used]
-    # lattice pitch: one voxel at the farthest voxel from the source, finer nearer to it
-    pitch = h * sad_mm / float(zs_used.max())
-    xs = np.arange(xs_used.min() - pitch, xs_used.max() + 2.0 * pitch, pitch)
-    ys = np.arange(ys_used.min() - pitch, ys_used.max() + 2.0 * pitch, pitch)
-    hz = h
-    zs = np.arange(zs_used.min() - hz, zs_used.max() + 2.0 * hz, hz)
-    table, inside = _fan_table(eta, spacing, source, axis, ex, ey, sad_mm, xs, ys, zs)
+    ranges = np.array(
+        [float(np.count_nonzero(used)), x_iso_mm[used].min(), x_iso_mm[used].max(),
+         y_iso_mm[used].min(), y_iso_mm[used].max(), z_mm[used].min(), z_mm[used].max()]
+    )  # fmt: skip
+    fan = fan_table(eta, spacing, source, axis, ex, ey, sad_mm, ranges)
     depth = _interpolate_fan(
-        table, inside, eta, spacing, source, float(xs[0]), float(ys[0]), float(zs[0]),
-        pitch, hz, x_iso_mm, y_iso_mm, z_mm,
+        fan.table, eta, spacing, source, fan.x0_mm, fan.y0_mm, fan.z0_mm,
+        fan.pitch_mm, fan.hz_mm, x_iso_mm, y_iso_mm, z_mm,
     )  # fmt: skip
     return np.asarray(depth)

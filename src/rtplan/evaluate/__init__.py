@@ -25,7 +25,9 @@ from rtplan.evaluate._dvh import (
     compute_dvhs,
     dvh,
     isodose_volume_cc,
+    read_dvhs_json,
     write_dvhs_csv,
+    write_dvhs_json,
 )
 from rtplan.evaluate._gamma import GammaResult, gamma
 from rtplan.evaluate._goals import (
@@ -38,7 +40,9 @@ from rtplan.evaluate._goals import (
 from rtplan.evaluate._metrics import (
     conformity_index_paddick,
     conformity_index_rtog,
+    conformity_metrics,
     dose_metrics,
+    format_conformity_table,
     format_metrics_table,
     gradient_index,
     homogeneity_index,
@@ -59,11 +63,13 @@ __all__ = [
     "compute_dvhs",
     "conformity_index_paddick",
     "conformity_index_rtog",
+    "conformity_metrics",
     "default_alpha_beta",
     "dose_metrics",
     "dvh",
     "eqd2",
     "evaluate_goals",
+    "format_conformity_table",
     "format_metrics_table",
     "gamma",
     "gradient_index",
@@ -72,6 +78,8 @@ __all__ = [
     "parse_goal",
     "plan_sum",
     "read_dvhs",
+    "read_dvhs_json",
     "write_dvhs_csv",
+    "write_dvhs_json",
     "write_metrics_csv",
 ]

@@ -285,5 +285,6 @@ def _warn_outside(dose: Image, target: Grid, n: int) -> None:
         lost = float(arr[k[~inside], j[~inside], i[~inside]].max())
         warn(
             f"plan_sum: dose {n} ({dose.name or 'unnamed'}) reaches {lost:.3g} Gy outside the "
-            "common grid; that part is not in the sum (pass a larger grid=)"
+            "common grid; that part is not in the sum (pass a larger grid=)",
+            stacklevel=4,
         )

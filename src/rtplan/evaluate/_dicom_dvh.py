@@ -5,7 +5,8 @@ Each DVH Sequence item holds ``DVHData`` = ``D1 V1 D2 V2 ... Dn Vn``: bin widths
 ``DVHVolumeUnits``). For a CUMULATIVE DVH, ``Vn`` is the volume receiving at least the
 dose at the start of bin ``n`` (``D1 + ... + D(n-1)``; ``V1`` is the whole volume), the
 reading of dicompyler-core; for a DIFFERENTIAL DVH, ``Vn`` is the volume with a dose
-inside bin ``n`` (or, in ``PER_U``, the volume per unit dose). The ROI is the
+inside bin ``n`` (or, in ``PER_U``, the volume per unit of ``DoseUnits``, which is
+multiplied by the bin width in those units). The ROI is the
 ``ReferencedROINumber`` of ``DVHReferencedROISequence``.
 """
 
@@ -115,13 +116,19 @@ def _item_dvh(
         raise ValueError(f"DVHData holds {data.size} values (pairs of width and volume needed)")
     nbins = getattr(item, "DVHNumberOfBins", None)
     if nbins is not None and int(nbins) != data.size // 2:
-        warn(f"{label}: DVHNumberOfBins {int(nbins)} but DVHData holds {data.size // 2} bins")
+        warn(
+            f"{label}: DVHNumberOfBins {int(nbins)} but DVHData holds {data.size // 2} bins",
+            stacklevel=4,
+        )
     if dose_units == "GY":
         to_gy = 1.0
     elif dose_units == "CGY":
         to_gy = 0.01
     else:
-        warn(f"{label} (ROI {roi}): DoseUnits {dose_units} (relative dose) not supported; skipped")
+        warn(
+            f"{label} (ROI {roi}): DoseUnits {dose_units} (relative dose) not supported; skipped",
+            stacklevel=4,
+        )
         return None
     widths = data[0::2] * scaling * to_gy
     values = data[1::2]
@@ -135,7 +142,9 @@ def _item_dvh(
         diff = np.clip(cum[:-1] - cum[1:], 0.0, None)
         total = float(cum[0])
     elif dvh_type == "DIFFERENTIAL":
-        diff = values * widths / to_gy / scaling if vol_units == "PER_U" else values.copy()
+        # PER_U: volume per unit of DoseUnits; the bin width in DoseUnits is the stored
+        # width times DVHDoseScaling
+        diff = values * (widths / to_gy) if vol_units == "PER_U" else values.copy()
         total = float(diff.sum())
     else:
         raise ValueError(f"DVHType {dvh_type!r} is not CUMULATIVE or DIFFERENTIAL")

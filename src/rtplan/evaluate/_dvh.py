@@ -85,7 +85,16 @@ from rtplan.grid import Grid
 from rtplan.image import Image
 from rtplan.structures import Contour, Structure, StructureSet
 
-__all__ = ["DVH", "EndCap", "compute_dvhs", "dvh", "isodose_volume_cc", "write_dvhs_csv"]
+__all__ = [
+    "DVH",
+    "EndCap",
+    "compute_dvhs",
+    "dvh",
+    "isodose_volume_cc",
+    "read_dvhs_json",
+    "write_dvhs_csv",
+    "write_dvhs_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -426,11 +435,28 @@ def _stack_cell(
                 if f0 <= 0.0:
                     continue
                 # one box over the whole cell (the interior of a structure)
-                run_q[0] = q0
-                run_f[0] = f0
-                run_a[0] = za
-                run_b[0] = zb
-                nrun = 1
+                acc = _emit(
+                    dose,
+                    frac,
+                    q0,
+                    j,
+                    i,
+                    f0,
+                    za,
+                    zb,
+                    base0,
+                    mu,
+                    mv,
+                    mn,
+                    hu,
+                    hv,
+                    e0,
+                    inv_bin,
+                    part,
+                    stp,
+                    acc,
+                )
+                continue
             else:
                 # runs of equal inside fraction over touching pieces
                 nrun = 0
@@ -1017,6 +1043,52 @@ def write_dvhs_csv(dvhs: Iterable[DVH], path: str | Path) -> Path:
     return p
 
 
+def write_dvhs_json(dvhs: Iterable[DVH], path: str | Path) -> Path:
+    """Write several DVHs to one JSON file: a list of :meth:`DVH.to_dict` objects.
+
+    Parameters
+    ----------
+    dvhs : iterable of DVH
+    path : str or Path
+
+    Returns
+    -------
+    Path
+
+    See Also
+    --------
+    read_dvhs_json
+    """
+    p = Path(path)
+    p.write_text(json.dumps([h.to_dict() for h in dvhs], indent=1), encoding="utf-8")
+    return p
+
+
+def read_dvhs_json(path: str | Path) -> dict[str, DVH]:
+    """Read DVHs written by :func:`write_dvhs_json` (or one written by :meth:`DVH.to_json`).
+
+    Returns
+    -------
+    dict of str to DVH
+        Keyed by structure name, in file order.
+
+    Raises
+    ------
+    EvaluationError
+        If the file is not such a JSON file.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f"cannot read DVHs from {p}: {exc}") from exc
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+        raise EvaluationError(f"{p} holds no DVH objects (write it with write_dvhs_json)")
+    out = [DVH.from_dict(d) for d in items]
+    return {h.name: h for h in out}
+
+
 def _json_float(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
@@ -1361,7 +1433,7 @@ def _no_volume(structure: Structure, cap: EndCap | None = None) -> DVH:
         if not structure.closed_contours and structure.mask_image is None
         else "it encloses no volume" + (" with end_cap='none'" if cap is EndCap.NONE else "")
     )
-    warn(f"structure {structure.name!r}: empty DVH because {why}")
+    warn(f"structure {structure.name!r}: empty DVH because {why}", stacklevel=4)
     return _empty(structure.name, 0.0, roi_number=structure.number)
 
 
@@ -1376,7 +1448,8 @@ def _warn_coverage(h: DVH, dose: Image) -> None:
                 "the DVH is empty"
                 if h.is_empty
                 else "the DVH describes that part only (volume_cc, relative volumes)"
-            )
+            ),
+            stacklevel=4,
         )
 
 
@@ -1418,7 +1491,8 @@ def _sample_contours(
         thickness = ref.spacing_mm[0] if ref is not None else frame.spacing_along(n)
         warn(
             f"structure {structure.name!r} has a single contour plane and no slice "
-            f"thickness; using {thickness:.3g} mm"
+            f"thickness; using {thickness:.3g} mm",
+            stacklevel=4,
         )
     lo, hi = _slabs(offsets, thickness, cap)
     pts = np.vstack([c.points_mm for c in closed])

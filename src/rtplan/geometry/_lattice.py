@@ -299,8 +299,8 @@ def make_result(
 ) -> Structure:
     """Structure from a mask computed on ``box``, placed on ``target``'s lattice grid.
 
-    The mask is pasted into ``target`` (extended where the result reaches beyond it);
-    with no target, it is cropped to its bounding box plus one voxel.
+    The mask is kept cropped to its bounding box plus one voxel, on ``target``'s lattice
+    (it may reach beyond ``target``); ``target`` becomes the structure's reference grid.
 
     Parameters
     ----------
@@ -324,22 +324,14 @@ def make_result(
     from rtplan.structures import Structure
 
     bb = bounding_box(mask)
-    if target is not None:
-        off = offset_on(target, box)
-        if off is None:
-            raise GeometryError("internal: result box is not on the target grid's lattice")
-        if bb is None:
-            out_grid, out = target, np.zeros(target.shape, dtype=bool)
-        else:
-            lo_ijk = off + bb[0][::-1]
-            hi_ijk = off + bb[1][::-1]
-            out_grid, _ = extend_to(target, lo_ijk, hi_ijk)
-            pasted = paste(mask, box, out_grid)
-            assert pasted is not None
-            out = pasted
-    elif bb is None:
-        out_grid, out = box, mask
+    if target is not None and offset_on(target, box) is None:
+        raise GeometryError("internal: result box is not on the target grid's lattice")
+    if bb is None:  # empty result: keep one voxel's worth of grid, nothing inside
+        out_grid = target if target is not None else box
+        out = np.zeros(out_grid.shape, dtype=bool)
     else:
+        # keep only the bounding box plus one voxel (on the target's lattice): a margin
+        # of a PTV on a 512 x 512 x 200 CT holds 0.5 MB instead of 52 MB
         lo = np.maximum(bb[0] - 1, 0)
         hi = np.minimum(bb[1] + 1, np.asarray(mask.shape))
         out = mask[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))]
@@ -351,4 +343,5 @@ def make_result(
         color=like.color,
         interpreted_type=like.interpreted_type,
         description=description,
+        reference_grid=target if target is not None else out_grid,
     )

@@ -4,6 +4,8 @@
   keep a clearance from avoided structures and tissue classes, and ranks them.
 * :func:`render_overlay` draws a CT plane (axial, coronal, sagittal or along the needle)
   with structures, isodoses and the trajectory as an RGB array; :func:`save_png` saves it.
+* :func:`render_accessibility_map` unrolls the skin around the target: which entries are
+  feasible and how well they score.
 * :func:`build_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle),
   saved as a PNG screenshot, a VTK multiblock, glTF, or (with trame) HTML.
 * :func:`trajectory_structures`, :func:`write_presentation_state` and
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+from rtplan.guidance._access import render_accessibility_map
 from rtplan.guidance._draw import Canvas
 from rtplan.guidance._export import OVERLAY_PLANES, avoidance_zone, export_plan
 from rtplan.guidance._gsps import write_presentation_state
@@ -63,6 +66,7 @@ __all__ = [
     "overlay_layer",
     "overlay_view",
     "plan_trajectory",
+    "render_accessibility_map",
     "render_overlay",
     "save_png",
     "slice_pieces",

@@ -7,6 +7,8 @@ one folder:
   search settings and how many candidates each constraint rejected);
 * ``overlays/rank<N>_<plane>.png`` for the best ``n_overlays`` trajectories: axial through
   the target, the two needle planes, coronal and sagittal through the target;
+* ``overlays/accessibility.png``: the skin around the target unrolled, every entry
+  candidate coloured by its score or grey where blocked, the returned paths ringed;
 * ``dicom/``, when the CT was read from DICOM: an RT Structure Set (needle entry and
   target POINTs, the path as OPEN_PLANAR pieces per slice for each rendered rank, the
   target, the avoided structures and their clearance zones as AVOIDANCE ROIs), one
@@ -193,6 +195,17 @@ def export_plan(
             png = save_png(rgb, out / "overlays" / f"rank{traj.rank}_{plane}.png")
             written["overlays"].append(png)
             captures.append((png, view))
+
+    from rtplan.guidance._access import render_accessibility_map
+
+    written["overlays"].append(
+        save_png(
+            render_accessibility_map(
+                result.accessibility, position=ct.patient_position, trajectories=list(result)
+            ),
+            out / "overlays" / "accessibility.png",
+        )
+    )
 
     if dicom and not has_dicom:
         logger.info("CT not read from DICOM: no DICOM objects written")

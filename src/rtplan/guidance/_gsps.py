@@ -96,6 +96,7 @@ def write_presentation_state(
     from pydicom.uid import generate_uid
 
     import rtplan
+    from rtplan.io.capture import series_laterality
 
     out = Path(path)
     if isinstance(window, str):
@@ -115,6 +116,8 @@ def write_presentation_state(
     if not pieces and not (0 <= k_entry < len(headers) or 0 <= k_target < len(headers)):
         raise DicomWriteError(f"cannot write {out}: the needle crosses no slice of the CT")
 
+    cols, rows = ct.grid.shape_ijk[0], ct.grid.shape_ijk[1]
+    size = np.array([float(cols), float(rows)])
     layer = hd.pr.GraphicLayer(
         layer_name="NEEDLE",
         order=1,
@@ -137,12 +140,17 @@ def write_presentation_state(
         if not 0 <= k < len(headers):
             continue
         ij = ct.grid.mm_to_index(point)[:2] + 0.5
+        # marks and labels towards the image centre, so they stay on the image (PIXEL
+        # coordinates must lie within 0..Columns, 0..Rows)
+        inward = np.where(ij < 0.5 * size, 1.0, -1.0)
         graphics, texts = by_slice.setdefault(k, ([], []))
         if kind == "entry":
             graphics.append(
                 hd.pr.GraphicObject(
                     graphic_type=hd.pr.GraphicTypeValues.CIRCLE,
-                    graphic_data=np.stack([ij, ij + np.array([_CIRCLE_RADIUS_PX, 0.0])]),
+                    graphic_data=np.stack(
+                        [ij, ij + np.array([inward[0] * _CIRCLE_RADIUS_PX, 0.0])]
+                    ),
                     units=hd.pr.AnnotationUnitsValues.PIXEL,
                 )
             )
@@ -156,24 +164,25 @@ def write_presentation_state(
                 )
             )
             text = f"Target ({trajectory.length_mm:.1f} mm)"
+        anchor = np.clip(ij + np.array([8.0 * inward[0], -8.0]), 0.0, size)
         texts.append(
             hd.pr.TextObject(
                 text_value=text,
                 units=hd.pr.AnnotationUnitsValues.PIXEL,
-                anchor_point=(float(ij[0]) + 8.0, float(ij[1]) - 8.0),
+                anchor_point=(float(anchor[0]), float(anchor[1])),
                 anchor_point_visible=False,
             )
         )
-    annotations = [
-        hd.pr.GraphicAnnotation(
-            referenced_images=[headers[k]],
-            graphic_layer=layer,
-            graphic_objects=g or None,
-            text_objects=t or None,
-        )
-        for k, (g, t) in sorted(by_slice.items())
-    ]
     try:
+        annotations = [
+            hd.pr.GraphicAnnotation(
+                referenced_images=[headers[k]],
+                graphic_layer=layer,
+                graphic_objects=g or None,
+                text_objects=t or None,
+            )
+            for k, (g, t) in sorted(by_slice.items())
+        ]
         gsps = hd.pr.GrayscaleSoftcopyPresentationState(
             referenced_images=headers,
             series_instance_uid=generate_uid(),
@@ -198,7 +207,15 @@ def write_presentation_state(
         )
     except (ValueError, TypeError) as exc:
         raise DicomWriteError(f"cannot write {out}: {exc}") from exc
-    gsps.Laterality = ""  # General Series, Type 2C: no single paired organ
+    # General Series, Type 2C: as the CT (R/L for a limb, absent for the spine, else empty)
+    laterality, body_part = series_laterality(ct)
+    if laterality is None:
+        if "Laterality" in gsps:
+            del gsps.Laterality
+    else:
+        gsps.Laterality = laterality
+    if body_part:
+        gsps.BodyPartExamined = body_part
     out.parent.mkdir(parents=True, exist_ok=True)
     gsps.save_as(out, enforce_file_format=True)
     logger.info("wrote GSPS %s: needle on %d slices", out, len(annotations))

@@ -21,6 +21,14 @@ hence concave:
 So with ``LB`` the first bound at each sample, ``min LB - s²/4 >= c²`` proves that no point
 of the segment comes closer than ``c`` to ``S``. The squared distances are stored in
 float32 rounded *down*, so storage cannot break the bound either.
+
+*Skipping* (sphere tracing): the distance ``D`` is 1-Lipschitz, so a sample with
+``sqrt(LB) = d`` proves ``D >= e`` on the next ``d - e`` mm of the path. Past a map's *skip
+distance* ``e`` (the clearance plus the score's saturation plus two voxel half-diagonals
+``r``) the samples within reach are not looked up in that map. This changes no result:
+bound 1 is also tight, ``LB >= D² - 2 D r - r²``, so a skipped sample would have given
+``LB >= (clearance + saturation)²`` (no constraint, no score), and ``e² - s²/4`` is above
+the clearance squared, so bound 2 still holds across skipped samples.
 """
 
 from __future__ import annotations
@@ -202,6 +210,7 @@ def search_segments(
     map_offset: FloatArray,
     map_sat2: FloatArray,
     map_req2: FloatArray,
+    map_skip_mm: FloatArray,
     n_constraints: int,
     bone_map: int,
     normal_map: int,
@@ -233,6 +242,10 @@ def search_segments(
         Lower bound on ``D²`` used outside each box.
     map_req2 : numpy.ndarray, shape (A,)
         Required ``D²`` (clearance squared) of the constraint maps.
+    map_skip_mm : numpy.ndarray, shape (A,)
+        Skip distance of each constraint map, mm (see the module docstring): at least
+        ``max(clearance + saturation, r) + 2 r`` with ``r`` the voxel half-diagonal;
+        ``inf`` disables skipping.
     n_constraints : int
         Maps ``0 .. n_constraints - 1`` are clearance constraints; later ones serve the
         cortex incidence only.
@@ -267,8 +280,10 @@ def search_segments(
         n_steps = max(1, math.ceil(length / step_mm))
         s = length / n_steps
         allowance = 0.25 * s * s
+        skip_until = np.empty(max(n_constraints, 1))
         for a in range(n_constraints):
             min_d2[c, a] = np.inf
+            skip_until[a] = -1.0
         code = 0
         was_inside = False
         have_normal = False
@@ -294,7 +309,10 @@ def search_segments(
                 if body[kk, jj, ii] == 0:
                     code = CODE_LEAVES_BODY
                     break
+            depth = t * length
             for a in range(n_constraints):
+                if depth <= skip_until[a]:
+                    continue
                 lb = _lower_bound_d2(
                     maps,
                     map_start[a],
@@ -317,6 +335,9 @@ def search_segments(
                 if lb - allowance < map_req2[a]:
                     code = CODE_CLEARANCE0 + a
                     break
+                d = math.sqrt(lb) if lb > 0.0 else 0.0
+                if d > map_skip_mm[a]:
+                    skip_until[a] = depth + (d - map_skip_mm[a])
             if code != 0:
                 break
             if bone_map >= 0:

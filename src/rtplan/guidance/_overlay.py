@@ -87,6 +87,7 @@ NEEDLE_COLOR: RGB = (0, 255, 255)
 _LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) per LPS axis
 _PANEL_PX = 120
 _MIN_SIDE_PX = 512
+_MIN_ASPECT = 0.5  # shorter side of a whole-CT view / longer side
 
 
 # ============================================================================ geometry
@@ -273,7 +274,8 @@ def overlay_view(
         of the image has at least 512 pixels.
     fov_mm : float, optional
         Show a square of this size centred on ``center_mm`` (default the needle's midpoint
-        or the first structure's centroid) instead of the whole CT.
+        or the first structure's centroid) instead of the whole CT. The whole CT's
+        section is padded (black) so that its shorter side is at least half the longer.
     center_mm : array_like, shape (3,), optional
         Centre of the field of view.
     thickness_mm : float, optional
@@ -340,6 +342,11 @@ def overlay_view(
         inset = 0.5 * float(min(grid.spacing_mm))
         u0, u1 = float(u.min()) + inset, float(u.max()) - inset
         v0, v1 = float(v.min()) + inset, float(v.max()) - inset
+        # a thin slab of CT (a short scan seen from the side) is padded with black to at
+        # least half as high as wide, so the captions and letters do not cover anatomy
+        pad_u = max(0.0, _MIN_ASPECT * (v1 - v0) - (u1 - u0)) / 2.0
+        pad_v = max(0.0, _MIN_ASPECT * (u1 - u0) - (v1 - v0)) / 2.0
+        u0, u1, v0, v1 = u0 - pad_u, u1 + pad_u, v0 - pad_v, v1 + pad_v
     if pixel_mm is None:  # the CT's resolution, or finer so that the image spans 512 px
         px = min(float(min(grid.spacing_mm)), max(u1 - u0, v1 - v0) / (_MIN_SIDE_PX - 1))
     else:
@@ -766,13 +773,43 @@ def render_overlay(
                 size_px=11,
             )
     if show_patient and ct.series is not None:
-        pat = ct.series.patient
-        who = f"{pat.get('PatientName', '')}  {pat.get('PatientID', '')}".strip()
-        if who:
-            image_part.text(who, cols - 6, 6, (255, 255, 255), size_px=12, anchor="rt")
+        # top right, below the row of the orientation letter, one item a line
+        for n, who in enumerate(patient_lines(ct.series.patient)):
+            image_part.text(who, cols - 6, 30 + 15 * n, (255, 255, 255), size_px=12, anchor="rt")
     if dose is not None and rx is not None:
         _dose_panel(canvas, cols, rows, rx, isodose_percent, colors, dose_display, wash_min_percent)
     return rgb
+
+
+def patient_lines(patient: Mapping[str, object]) -> list[str]:
+    """The identifying lines burned in with ``show_patient``: name, ID, birth date.
+
+    The DICOM Person Name ``Family^Given^Middle^Prefix^Suffix`` is shown as
+    ``Family, Given Middle``; empty items are left out.
+
+    Parameters
+    ----------
+    patient : mapping
+        DICOM keywords to values (:attr:`rtplan.image.SeriesInfo.patient`).
+
+    Returns
+    -------
+    list of str
+    """
+    lines = []
+    name = str(patient.get("PatientName", "") or "").split("=")[0]  # alphabetic group
+    parts = [part.strip() for part in name.split("^")]
+    family, given = parts[0], " ".join(x for x in parts[1:3] if x)
+    shown = ", ".join(x for x in (family, given) if x)
+    if shown:
+        lines.append(shown)
+    pid = str(patient.get("PatientID", "") or "").strip()
+    if pid:
+        lines.append(f"ID {pid}")
+    birth = str(patient.get("PatientBirthDate", "") or "").strip()
+    if len(birth) == 8 and birth.isdigit():
+        lines.append(f"born {birth[:4]}-{birth[4:6]}-{birth[6:]}")
+    return lines
 
 
 def _dose_panel(

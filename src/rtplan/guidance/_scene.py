@@ -146,6 +146,7 @@ class Scene:
         window_size: tuple[int, int] = (1024, 768),
         view: str = "auto",
         background: RGB = (0, 0, 0),
+        legend: bool = True,
     ) -> pyvista.Plotter:
         """An off-screen pyvista Plotter holding the scene.
 
@@ -157,6 +158,8 @@ class Scene:
             Camera direction: one of :data:`VIEWS`, or ``"auto"`` (default) for the one
             most perpendicular to the needle.
         background : tuple of 3 int
+        legend : bool
+            Name each object in its colour (upper right).
 
         Returns
         -------
@@ -179,11 +182,26 @@ class Scene:
                 smooth_shading=True,
                 name=item.name,
             )
+        if legend:
+            shown = [i for i in self.items if i.mesh.n_points > 0 and i.name != "NeedleTip"]
+            add_legend: Any = pl.add_legend  # pyvista's decorated signature confuses mypy
+            add_legend(
+                labels=[[i.name, [c / 255.0 for c in i.color], "rectangle"] for i in shown],
+                bcolor=(0.1, 0.1, 0.1),
+                border=False,
+                size=(0.2, 0.04 * len(shown)),
+                loc="upper right",
+            )
         direction, up = VIEWS[view]
         focus = np.asarray(self.focus_mm, dtype=np.float64)
         pl.camera_position = [tuple(focus + 1000.0 * np.asarray(direction)), tuple(focus), up]
         pl.renderer.reset_camera()  # keep the direction, fit every object in the window
-        pl.add_text(f"view: {view} (LPS)", font_size=9, color="white")
+        right = np.cross(-np.asarray(direction), np.asarray(up))
+        pl.add_text(
+            f"view: {view}; screen right {_letter(right)}, up {_letter(np.asarray(up))}",
+            font_size=9,
+            color="white",
+        )
         return pl
 
     def screenshot(
@@ -311,6 +329,12 @@ class Scene:
         finally:
             pl.close()
         return out
+
+
+def _letter(v: npt.NDArray[np.float64]) -> str:
+    """Patient direction letter (L, R, P, A, S, I) of the main component of an LPS vector."""
+    a = int(np.argmax(np.abs(v)))
+    return ("RL", "AP", "IS")[a][1 if v[a] > 0 else 0]
 
 
 # ============================================================================ surfaces

@@ -103,6 +103,9 @@ _HEADER_KEYWORDS = (
     "ReferencedRTPlanSequence",
 )
 _HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _HEADER_KEYWORDS]
+# Type 1 attributes without which a CT image cannot be placed in a series
+_CT_IDENTITY = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID",
+                "SeriesInstanceUID")  # fmt: skip
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -268,7 +271,12 @@ def read_header(path: Path) -> DicomHeader | None:
     elif _looks_like_dicom_without_preamble(path):
         force = True
     else:
-        logger.debug("skipping %s: not a DICOM file", path)
+        if path.suffix.lower() == ".dcm":  # meant to be DICOM: say why it is left out
+            size = path.stat().st_size if path.is_file() else 0
+            what = "an empty file" if size == 0 else f"not a DICOM file ({size} bytes)"
+            warn(f"skipping {path}: named .dcm but {what}; copy or export it again")
+        else:
+            logger.debug("skipping %s: not a DICOM file", path)
         return None
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=force)
@@ -293,8 +301,19 @@ def read_header(path: Path) -> DicomHeader | None:
         logger.debug("skipping DICOMDIR %s", path)
         return None
     if "SOPClassUID" not in ds and "Modality" not in ds:
-        warn(f"skipping {path}: a DICOM file without SOP Class UID or Modality")
+        warn(
+            f"skipping {path}: a DICOM file without SOP Class UID or Modality (truncated or "
+            "incomplete?)"
+        )
         return None
+    if _text(ds, "Modality").upper() == "CT" or _text(ds, "SOPClassUID") == CT_IMAGE_STORAGE:
+        missing = [k for k in _CT_IDENTITY if not _text(ds, k)]
+        if missing:  # a CT image cut short in its header: say so rather than misgroup it
+            warn(
+                f"skipping {path}: a CT image without {', '.join(missing)} (Type 1); the "
+                "file is truncated or incomplete, copy or export it again"
+            )
+            return None
     tsuid = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     return DicomHeader(path=path, dataset=ds, transfer_syntax_uid=tsuid)
 
@@ -376,11 +395,15 @@ def group_series(headers: Iterable[DicomHeader]) -> dict[str, SeriesGroup]:
 
 
 def format_series_table(groups: Iterable[SeriesGroup]) -> str:
-    """Series listed on one line: UID, number, description, file count (for error messages)."""
+    """Series on one line each: UID, number, description, files, folder (for error messages)."""
     lines = []
     for g in groups:
         desc = g.description or "(no description)"
         number = f"#{g.series_number} " if g.series_number else ""
         scout = ", localizer" if g.is_localizer else ""
-        lines.append(f"series_uid={g.series_uid!r} ({number}{desc!r}, {len(g)} file(s){scout})")
+        folders = sorted({str(h.path.parent) for h in g.headers})
+        where = f" in {folders[0]}" if len(folders) == 1 else f" in {len(folders)} folders"
+        lines.append(
+            f"series_uid={g.series_uid!r} ({number}{desc!r}, {len(g)} file(s){where}{scout})"
+        )
     return "; ".join(lines)

@@ -11,7 +11,11 @@ series. It carries:
   identify the patient (rtplan burns no identifier unless asked), else ``NO``;
 * **Source Image Sequence** (0008,2112): the CT slices the image was derived from, when
   given, with the derivation described in Derivation Description (0008,2111);
-* **Image Type** ``DERIVED\\SECONDARY`` and Conversion Type ``WSD`` (workstation).
+* **Image Type** ``DERIVED\\SECONDARY`` and Conversion Type ``WSD`` (workstation);
+* **Laterality** (0020,0060) and **Body Part Examined** (0018,0015) from the CT (``R``
+  for a right thigh), so that the capture files with the right limb; Laterality is left
+  out for a named unpaired part (the spine) and empty when unknown
+  (:func:`series_laterality`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy.typing as npt
 from rtplan.errors import DicomWriteError
 from rtplan.image import Image
 
-__all__ = ["SECONDARY_CAPTURE_SOP_CLASS", "write_secondary_capture"]
+__all__ = ["SECONDARY_CAPTURE_SOP_CLASS", "series_laterality", "write_secondary_capture"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,51 @@ _STUDY_KEYS = ("StudyDate", "StudyTime", "StudyID", "AccessionNumber", "Referrin
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def series_laterality(reference: Image) -> tuple[str | None, str]:
+    """Laterality and Body Part Examined for objects derived from a CT series.
+
+    Laterality (0020,0060) is Type 2C in the General Series module: a value for a paired
+    body part, empty when unknown, absent for an unpaired part. Read from the header of
+    the CT's first file: the CT's ``R`` or ``L`` is kept; a CT that names its body part
+    but has no Laterality gives None (leave it out: an unpaired part such as the spine);
+    anything else gives ``""`` (unknown).
+
+    Parameters
+    ----------
+    reference : Image
+        A CT read from DICOM.
+
+    Returns
+    -------
+    laterality : str or None
+        ``"R"``, ``"L"``, ``""`` or None (leave the attribute out).
+    body_part : str
+        Body Part Examined (e.g. ``"THIGH"``), or ``""``.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    series = reference.series
+    if series is None or not series.files:
+        return "", ""
+    try:
+        ds = pydicom.dcmread(
+            series.files[0],
+            stop_before_pixels=True,
+            specific_tags=["Laterality", "BodyPartExamined"],
+        )
+    except (InvalidDicomError, OSError, ValueError):
+        logger.info("could not read Laterality from %s", series.files[0])
+        return "", ""
+    lat = str(ds.get("Laterality", "") or "").strip().upper()
+    part = str(ds.get("BodyPartExamined", "") or "").strip().upper()[:16]
+    if lat in ("R", "L"):
+        return lat, part
+    if part and "Laterality" not in ds:
+        return None, part
+    return "", part
 
 
 def write_secondary_capture(
@@ -178,7 +227,11 @@ def write_secondary_capture(
     ds.SeriesInstanceUID = series_instance_uid or generate_uid()
     ds.SeriesNumber = int(series_number)
     ds.SeriesDescription = series_description
-    ds.Laterality = ""  # Type 2C: the capture shows no single paired organ
+    laterality, body_part = series_laterality(reference)
+    if laterality is not None:  # Type 2C: absent for an unpaired part (the spine)
+        ds.Laterality = laterality
+    if body_part:
+        ds.BodyPartExamined = body_part
     ds.SeriesDate = now.strftime("%Y%m%d")
     ds.SeriesTime = now.strftime("%H%M%S")
     # General Equipment, SC Equipment

@@ -470,12 +470,42 @@ def _read_pixels(h: DicomHeader, shape: tuple[int, int]) -> npt.NDArray[Any]:
     try:
         arr = pixel_array(h.path)
     except (AttributeError, KeyError, ValueError, RuntimeError, EOFError, OSError) as exc:
-        raise DicomReadError(f"cannot decode the pixel data of CT slice {h.path}: {exc}") from exc
+        hint = _pixel_data_problem(h, shape)
+        raise DicomReadError(
+            f"cannot decode the pixel data of CT slice {h.path}: {hint} ({exc})"
+        ) from exc
     if arr.shape != shape:
         raise DicomReadError(
             f"CT slice {h.path}: pixel data has shape {arr.shape}, expected {shape} (Rows, Columns)"
         )
     return arr
+
+
+def _pixel_data_problem(h: DicomHeader, shape: tuple[int, int]) -> str:
+    """Why the pixels of a slice could not be decoded, in words (for error messages)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    fallback = "the file is corrupt or incomplete; copy or export it again"
+    if UID(h.transfer_syntax_uid or "1.2.840.10008.1.2.1").is_compressed:
+        return fallback
+    try:
+        ds = pydicom.dcmread(h.path, force=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError):
+        return fallback
+    if "PixelData" not in ds:
+        return (
+            "it has no Pixel Data (7FE0,0010): the file is truncated or incomplete, copy or "
+            "export it again"
+        )
+    n_bytes = len(ds.PixelData)
+    expected = shape[0] * shape[1] * int(h.get("BitsAllocated") or 16) // 8
+    if n_bytes < expected:
+        return (
+            f"its Pixel Data holds {n_bytes} of the {expected} bytes its header announces: "
+            "the file is truncated, copy or export it again"
+        )
+    return fallback
 
 
 def _resample_along_normal(

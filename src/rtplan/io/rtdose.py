@@ -574,6 +574,11 @@ def write_rtdose(
     ``DoseGridScaling / 2`` of the original. A dose of type ERROR may be negative and is
     stored as signed integers.
 
+    Both sizes are valid DICOM. The Debian dicom3tools validator (``dciodvfy``,
+    1.00~20220618) aborts on any 32-bit Pixel Data, so the tests validate 32-bit files
+    with their values re-encoded as 16-bit (every other attribute as written) and 16-bit
+    files as written (``tests/io/test_written_objects_validate.py``).
+
     Examples
     --------
     >>> rtplan.io.write_rtdose(dose, "out/RD.dcm", reference=ct, plan_sop_uid=uid)  # doctest: +SKIP

@@ -670,12 +670,9 @@ class _SliceIndex:
     sop_class: str
 
     def slice_of(self, contour: Contour) -> int | None:
-        if contour.geometric_type is ContourType.POINT:
-            try:
-                return self.uids.index(contour.image_uid)
-            except ValueError:
-                return None
-        if contour.geometric_type not in _PLANAR:
+        if contour.geometric_type is ContourType.POINT and contour.image_uid in self.uids:
+            return self.uids.index(contour.image_uid)
+        if contour.geometric_type not in (*_PLANAR, ContourType.POINT):
             return None
         kk = self.grid.mm_to_index(contour.points_mm)[:, 2]
         dk = self.grid.spacing_mm[0]
@@ -811,8 +808,10 @@ def write_rtstruct(
     -----
     New Series and SOP Instance UIDs are generated; the frame of reference is the CT's.
     Each planar contour references the CT slice it lies on (the nearest, within half a
-    slice) in its Contour Image Sequence, as rt-utils needs to read it back; POINT
-    contours keep a reference to a CT slice they already had.
+    slice) in its Contour Image Sequence, as rt-utils needs to read it back; so does each
+    POINT contour (the slice it was drawn on when that is one of the CT's, else the
+    nearest). OPEN_NONPLANAR contours, and points more than half a slice outside the CT,
+    reference no image.
 
     Examples
     --------

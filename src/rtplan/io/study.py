@@ -314,7 +314,7 @@ def _rs_line(rs: DicomHeader) -> str:
     when = f", {date}" if date else ""
     return (
         f"structure_set_uid={rs.sop_instance_uid!r} ({label!r}{when}, {n_roi} ROI(s), "
-        f"file {rs.path.name}, references CT series {refs})"
+        f"file {rs.path}, references CT series {refs})"
     )
 
 

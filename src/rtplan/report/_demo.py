@@ -26,9 +26,9 @@ logger = logging.getLogger(__name__)
 #: bundle stay within their limits (chosen by comparing arrangements on this phantom).
 THIGH_GANTRY_DEG = (300.0, 60.0, 180.0)
 
-#: Clinical goals of the thigh plan (percent = of the prescription). Femur and bundle
-#: limits follow common practice for extremity sarcoma (e.g. RTOG 0630 femur V40Gy < 64 %,
-#: Dmean < 37 Gy for the femur as a fracture-risk surrogate).
+#: Clinical goals of the thigh plan (dose percentages are of the prescription). The femur
+#: limits are the fracture-risk thresholds of Dickie et al., Int J Radiat Oncol Biol Phys
+#: 75 (2009) 1119-1124 (V40Gy < 64 %, Dmean < 37 Gy) for lower-extremity sarcoma.
 DEMO_GOALS = (
     "PTV D95 >= 95 %",
     "PTV D2 <= 107 %",

@@ -156,7 +156,7 @@ def add_dose_section(
         report.table(
             ["structure", "goal", "measured", "unit", "status", "note"],
             [
-                [g.goal.structure, g.goal.text, g.measured, g.goal.unit, g.status, g.note]
+                [g.goal.structure, g.goal.text, g.measured, g.goal.display_unit, g.status, g.note]
                 for g in goals
             ],
             status_column=4,
@@ -238,6 +238,10 @@ def add_trajectory_section(
             trajectory=best,
         )
         report.image(rgb, f"best path, {plane.replace('_', ' ')} view")
+    access = guidance.render_accessibility_map(
+        result.accessibility, position=ct.patient_position, trajectories=list(result)[:n]
+    )
+    report.image(access, "skin accessibility: feasible entries by score (grey: blocked)")
 
 
 def review_report(

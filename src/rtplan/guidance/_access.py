@@ -1,0 +1,291 @@
+"""The accessibility map unrolled: every skin entry candidate around the target, as RGB.
+
+:func:`render_accessibility_map` draws the candidates of a search
+(:class:`rtplan.guidance.AccessibilityMap`) on a cylinder around the target's axial axis,
+cut open behind the patient's back as the axial overlay shows it:
+
+* **columns**: the azimuth of the entry seen from the target in the radiological axial
+  view (:func:`rtplan.guidance.render_overlay`): 0° at the top of the axial image
+  (anterior for a supine patient), positive clockwise, towards the image's right;
+  the letters above name the patient direction at 0°, ±90° and 180°;
+* **rows**: the CT slices, superior at the top;
+* **colour**: the best score of the feasible entries in each cell (green best, red worst
+  of the search), grey where every candidate is blocked, black where there is no skin
+  within reach; the returned trajectories are ringed with their rank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from rtplan.errors import GeometryError
+from rtplan.guidance._draw import RGB, Canvas
+from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, axial_screen_axes
+from rtplan.image import PatientPosition
+
+__all__ = ["BLOCKED_COLOR", "render_accessibility_map", "score_color"]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Colour of skin cells where every candidate entry is infeasible.
+BLOCKED_COLOR: RGB = (110, 110, 110)
+
+_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
+_MARGIN_LEFT = 70
+_MARGIN_TOP = 46
+_MARGIN_BOTTOM = 76
+_MARGIN_RIGHT = 16
+
+
+def score_color(fraction: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """Colour of a normalised score: 0 (best) green, 0.5 yellow, 1 (worst) red.
+
+    Parameters
+    ----------
+    fraction : array_like
+        ``(score - best) / (worst - best)`` in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (..., 3)
+    """
+    f = np.clip(np.asarray(fraction, dtype=np.float64), 0.0, 1.0)
+    red = np.clip(2.0 * f, 0.0, 1.0)
+    green = np.clip(2.0 * (1.0 - f), 0.0, 1.0)
+    rgb = np.stack([red, green, np.zeros_like(f)], axis=-1) * 230.0
+    return np.asarray(np.rint(rgb), dtype=np.uint8)
+
+
+def _letter(v: FloatArray) -> str:
+    a = int(np.argmax(np.abs(v)))
+    return _LETTERS[a][1 if v[a] > 0 else 0]
+
+
+def render_accessibility_map(
+    accessibility: AccessibilityMap,
+    *,
+    position: PatientPosition | str | None = None,
+    trajectories: Sequence[Trajectory] = (),
+    deg_per_px: float = 1.0,
+    slice_px: int | None = None,
+) -> npt.NDArray[np.uint8]:
+    """Unroll the skin entry candidates around the target into an image.
+
+    Parameters
+    ----------
+    accessibility : AccessibilityMap
+        ``result.accessibility`` of :func:`rtplan.plan_trajectory`.
+    position : PatientPosition or str, optional
+        Patient Position of the CT (sets the axial view's orientation); HFS if None.
+    trajectories : sequence of Trajectory
+        Paths to ring on the map, labelled with their rank.
+    deg_per_px : float
+        Azimuth per pixel column, degrees. Skin voxels are further apart in azimuth than
+        that far from the target; a cell with no candidate between two that have some (at
+        most 3 columns apart) shows the nearer one, so the map has no false gaps.
+    slice_px : int, optional
+        Height of one CT slice, px; by default so that the map is about 360 px high.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W, 3)
+        RGB. The map's cells start at column 70 and row 46: azimuth ``a`` (degrees in
+        [-180, 180)) covers column ``70 + floor((a + 180) / deg_per_px)``, and each slice
+        ``slice_px`` rows, the most superior slice first.
+
+    Raises
+    ------
+    GeometryError
+        If ``deg_per_px`` or ``slice_px`` is not positive.
+    """
+    if not deg_per_px > 0:
+        raise GeometryError(f"deg_per_px must be positive, got {deg_per_px}")
+    if slice_px is not None and slice_px < 1:
+        raise GeometryError(f"slice_px must be >= 1, got {slice_px}")
+    geo = _MapGeometry.build(accessibility, position, deg_per_px, slice_px)
+    n_cols = geo.n_cols
+    n_rows = geo.n_slices
+    best = np.full((n_rows, n_cols), np.inf)
+    seen = np.zeros((n_rows, n_cols), dtype=bool)
+    row, col = geo.cell(
+        accessibility.points_mm, accessibility.targets_mm[accessibility.target_index]
+    )
+    np.logical_or.at(seen, (row, col), True)
+    ok = accessibility.feasible
+    np.minimum.at(best, (row[ok], col[ok]), accessibility.score[ok])
+    best, seen = _fill_gaps(best, seen, max_gap=3)
+    h = n_rows * geo.slice_px
+    width = _MARGIN_LEFT + n_cols + _MARGIN_RIGHT
+    height = _MARGIN_TOP + h + _MARGIN_BOTTOM
+    rgb = np.zeros((height, width, 3), dtype=np.uint8)
+    cells = np.zeros((n_rows, n_cols, 3), dtype=np.uint8)
+    cells[seen] = BLOCKED_COLOR
+    feas = np.isfinite(best)
+    lo = float(best[feas].min()) if feas.any() else 0.0
+    hi = float(best[feas].max()) if feas.any() else 1.0
+    frac = (best[feas] - lo) / (hi - lo) if hi > lo else np.zeros(int(feas.sum()))
+    cells[feas] = score_color(frac)
+    rgb[_MARGIN_TOP : _MARGIN_TOP + h, _MARGIN_LEFT : _MARGIN_LEFT + n_cols] = np.repeat(
+        cells, geo.slice_px, axis=0
+    )
+    canvas = Canvas(rgb)
+    white: RGB = (255, 255, 255)
+    grey: RGB = (200, 200, 200)
+    # azimuth axis: ticks every 45 degrees, letters at 0, +-90, 180
+    for deg in range(-180, 181, 45):
+        x = _MARGIN_LEFT + geo.column_of(float(deg))[0]
+        canvas.line((x, _MARGIN_TOP - 6), (x, _MARGIN_TOP - 1), grey, 1.0)
+        canvas.line((x, _MARGIN_TOP + h), (x, _MARGIN_TOP + h + 5), grey, 1.0)
+        canvas.text(f"{deg:d}°", x, _MARGIN_TOP + h + 7, grey, size_px=10, anchor="ct")
+        if deg % 90 == 0:
+            canvas.text(
+                geo.letter_at(float(deg)),
+                x,
+                _MARGIN_TOP - 8,
+                (255, 255, 0),
+                size_px=16,
+                anchor="cb",
+            )
+    # slice axis: z of every few slices
+    step = max(1, math.ceil(n_rows / 8))
+    for r in range(0, n_rows, step):
+        y = _MARGIN_TOP + (r + 0.5) * geo.slice_px
+        canvas.text(f"z {geo.z_of_row(r):.0f}", _MARGIN_LEFT - 6, y, grey, size_px=10, anchor="rm")
+    canvas.text(f"{geo.letter_up} up", 6, _MARGIN_TOP - 8, (255, 255, 0), size_px=12, anchor="lb")
+    # the returned paths
+    for t in trajectories:
+        t_row, _ = geo.cell(t.entry_mm[np.newaxis], t.target_mm[np.newaxis])
+        az = geo.azimuth_deg(t.entry_mm[np.newaxis], t.target_mm[np.newaxis])
+        centre = (
+            _MARGIN_LEFT + float(geo.column_of(az)[0]),
+            _MARGIN_TOP + (float(t_row[0]) + 0.5) * geo.slice_px,
+        )
+        canvas.circle(centre, 6.0, (0, 0, 0), 4.0)
+        canvas.circle(centre, 6.0, (0, 255, 255), 2.0)
+        if t.rank:
+            canvas.text(
+                str(t.rank), centre[0] + 8, centre[1] - 8, (0, 255, 255), size_px=11, anchor="lb"
+            )
+    # caption and key
+    canvas.text(
+        "Skin entries around the target (0° = top of the axial image)",
+        6,
+        4,
+        white,
+        size_px=11,
+        anchor="lt",
+    )
+    key_y = _MARGIN_TOP + h + 30
+    bar = score_color(np.linspace(0.0, 1.0, 200))
+    for i, shade in enumerate(bar):
+        color: RGB = (int(shade[0]), int(shade[1]), int(shade[2]))
+        canvas.rect(_MARGIN_LEFT + i, key_y, _MARGIN_LEFT + i + 1, key_y + 10, color)
+    canvas.text(f"best {lo:.2f}", _MARGIN_LEFT, key_y + 12, grey, size_px=10, anchor="lt")
+    canvas.text(f"worst {hi:.2f}", _MARGIN_LEFT + 200, key_y + 12, grey, size_px=10, anchor="rt")
+    canvas.rect(_MARGIN_LEFT, key_y + 28, _MARGIN_LEFT + 14, key_y + 38, BLOCKED_COLOR)
+    counts = accessibility.counts()
+    n_all = sum(counts.values())
+    canvas.text(
+        f"blocked ({n_all - counts.get('feasible', 0)} of {n_all} candidates); "
+        "black: no skin within reach",
+        _MARGIN_LEFT + 18,
+        key_y + 33,
+        grey,
+        size_px=10,
+        anchor="lm",
+    )
+    return rgb
+
+
+def _fill_gaps(
+    best: FloatArray, seen: npt.NDArray[np.bool_], max_gap: int
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Fill empty cells of a row (circular) that lie in a gap of at most ``max_gap`` cells.
+
+    Each takes the value of the nearest filled cell (the left one on a tie).
+    """
+    out_best = best.copy()
+    out_seen = seen.copy()
+    for shift in range(1, max_gap + 1):
+        for sign in (1, -1):
+            # the filled cell `shift` away on one side, and some filled cell on the other
+            # side close enough that the gap is at most max_gap wide
+            src_seen = np.roll(seen, sign * shift, axis=1)
+            src_best = np.roll(best, sign * shift, axis=1)
+            other = np.zeros_like(seen)
+            for d in range(1, max_gap + 2 - shift):
+                other |= np.roll(seen, -sign * d, axis=1)
+            take = ~out_seen & src_seen & other
+            out_best[take] = src_best[take]
+            out_seen[take] = True
+    return out_best, out_seen
+
+
+class _MapGeometry:
+    """Where a skin point goes on the unrolled map."""
+
+    def __init__(
+        self,
+        acc: AccessibilityMap,
+        right: FloatArray,
+        up: FloatArray,
+        deg_per_px: float,
+        slice_px: int,
+    ) -> None:
+        self.acc = acc
+        self.right = right
+        self.up = up
+        self.deg_per_px = deg_per_px
+        self.n_cols = math.ceil(360.0 / deg_per_px)
+        k = acc.grid.mm_to_index(acc.points_mm)[:, 2]
+        self.k_lo = int(np.floor(k.min() + 0.5)) if k.size else 0
+        self.k_hi = int(np.floor(k.max() + 0.5)) if k.size else 0
+        normal = acc.grid.slice_normal
+        # superior at the top: rows run against the slice index when k heads superior
+        self.k_down = -1 if float(normal[2]) > 0 else 1
+        self.n_slices = self.k_hi - self.k_lo + 1
+        self.slice_px = slice_px
+        self.letter_up = "S"
+
+    @classmethod
+    def build(
+        cls,
+        acc: AccessibilityMap,
+        position: PatientPosition | str | None,
+        deg_per_px: float,
+        slice_px: int | None,
+    ) -> _MapGeometry:
+        pos = None if position is None else PatientPosition(position)
+        right, down = axial_screen_axes(pos)
+        k = acc.grid.mm_to_index(acc.points_mm)[:, 2] if acc.points_mm.size else np.zeros(1)
+        n = int(np.floor(k.max() + 0.5)) - int(np.floor(k.min() + 0.5)) + 1
+        px = slice_px if slice_px is not None else max(1, round(360 / max(n, 1)))
+        return cls(acc, np.asarray(right), np.asarray(-down), deg_per_px, int(px))
+
+    def azimuth_deg(self, points_mm: FloatArray, targets_mm: FloatArray) -> FloatArray:
+        v = np.asarray(points_mm) - np.asarray(targets_mm)
+        return np.asarray(np.degrees(np.arctan2(v @ self.right, v @ self.up)))
+
+    def column_of(self, azimuth_deg: float | FloatArray) -> FloatArray:
+        return np.atleast_1d((np.asarray(azimuth_deg, dtype=np.float64) + 180.0) / self.deg_per_px)
+
+    def cell(
+        self, points_mm: FloatArray, targets_mm: FloatArray
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        az = self.azimuth_deg(points_mm, targets_mm)
+        col = np.clip(np.floor(self.column_of(az)).astype(np.int64), 0, self.n_cols - 1)
+        k = np.floor(self.acc.grid.mm_to_index(points_mm)[:, 2] + 0.5).astype(np.int64)
+        row = (self.k_hi - k) if self.k_down < 0 else (k - self.k_lo)
+        return np.clip(row, 0, self.n_slices - 1), col
+
+    def z_of_row(self, row: int) -> float:
+        k = self.k_hi - row if self.k_down < 0 else self.k_lo + row
+        return float(self.acc.grid.index_to_mm([0.0, 0.0, float(k)])[2])
+
+    def letter_at(self, azimuth_deg: float) -> str:
+        a = math.radians(azimuth_deg)
+        return _letter(math.cos(a) * self.up + math.sin(a) * self.right)
