@@ -37,7 +37,7 @@ BLOCKED_COLOR: RGB = (110, 110, 110)
 _LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
 _MARGIN_LEFT = 70
 _MARGIN_TOP = 46
-_MARGIN_BOTTOM = 76
+_MARGIN_BOTTOM = 92
 _MARGIN_RIGHT = 16
 
 
@@ -190,13 +190,17 @@ def render_accessibility_map(
     counts = accessibility.counts()
     n_all = sum(counts.values())
     canvas.text(
-        f"blocked ({n_all - counts.get('feasible', 0)} of {n_all} candidates); "
-        "black: no skin within reach",
+        f"blocked ({n_all - counts.get('feasible', 0)} of {n_all} candidates)",
         _MARGIN_LEFT + 18,
         key_y + 33,
         grey,
         size_px=10,
         anchor="lm",
+    )
+    canvas.rect(_MARGIN_LEFT, key_y + 44, _MARGIN_LEFT + 14, key_y + 54, grey)
+    canvas.rect(_MARGIN_LEFT + 1, key_y + 45, _MARGIN_LEFT + 13, key_y + 53, (0, 0, 0))
+    canvas.text(
+        "no skin within reach", _MARGIN_LEFT + 18, key_y + 49, grey, size_px=10, anchor="lm"
     )
     return rgb
 
