@@ -129,6 +129,16 @@ class Mlc:
         """Same leaves at other positions."""
         return replace(self, positions_mm=np.asarray(positions_mm, dtype=np.float64))
 
+    def __repr__(self) -> str:
+        pos = self.positions_mm
+        n_open = int(np.count_nonzero(pos[1] - pos[0] > 1e-6))
+        return (
+            f"Mlc({self.n_pairs} leaf pairs, {self.leaf_boundaries_mm[0]:g} to "
+            f"{self.leaf_boundaries_mm[-1]:g} mm, {n_open} open, bank A {pos[0].min():.1f} to "
+            f"{pos[0].max():.1f} mm, bank B {pos[1].min():.1f} to {pos[1].max():.1f} mm, "
+            f"transmission={self.transmission:g})"
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Beam:
@@ -299,6 +309,23 @@ class Beam:
         """A copy with fields changed (validated again)."""
         return replace(self, **changes)
 
+    def __repr__(self) -> str:
+        iso = ", ".join(f"{v:.1f}" for v in self.isocenter_mm)
+        jaws = ", ".join(f"{v:.1f}" for v in self.jaws_mm)
+        size = " x ".join(f"{v:.0f}" for v in self.field_size_mm)
+        parts = [
+            f"{self.name!r}" if self.name else f"number={self.number}",
+            f"{self.energy}",
+            f"gantry {self.gantry_deg:g}°, collimator {self.collimator_deg:g}°, "
+            f"couch {self.couch_deg:g}°",
+            f"isocenter ({iso}) mm",
+            f"jaws ({jaws}) mm [{size} mm]",
+        ]
+        if self.mlc is not None:
+            parts.append(f"MLC {self.mlc.n_pairs} pairs")
+        parts.append(f"MU {self.mu:.1f}" if self.mu is not None else f"weight {self.weight:g}")
+        return f"Beam({', '.join(parts)})"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Plan:
@@ -374,6 +401,20 @@ class Plan:
     def with_beams(self, beams: Sequence[Beam]) -> Plan:
         """A copy with other beams."""
         return replace(self, beams=tuple(beams))
+
+    def __repr__(self) -> str:
+        rx = (
+            f"{self.prescription_gy:g} Gy in {self.fractions} fraction"
+            if self.prescription_gy is not None
+            else f"no prescription, {self.fractions} fraction"
+        ) + ("s" if self.fractions != 1 else "")
+        target = f", normalisation {self.normalization} of {self.target_name}"
+        n = len(self.beams)
+        lines = [f"Plan({self.name!r}: {n} beam{'s' if n != 1 else ''}, {rx}"]
+        lines[0] += (target if self.target_name else "") + ","
+        lines += [f"  {b!r}," for b in self.beams]
+        lines.append(")")
+        return "\n".join(lines)
 
     @classmethod
     def conformal(

@@ -92,6 +92,11 @@ class Contour:
         """Number of points."""
         return int(self.points_mm.shape[0])
 
+    def __repr__(self) -> str:
+        z = self.points_mm[:, 2]
+        at = f"z {z[0]:.2f} mm" if np.ptp(z) < 1e-6 else f"z {z.min():.2f} to {z.max():.2f} mm"
+        return f"Contour({self.geometric_type.value}, {self.n_points} points, {at})"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Structure:

@@ -202,6 +202,14 @@ class SurfaceDistances:
     a_to_b_mm: FloatArray
     b_to_a_mm: FloatArray
 
+    def __repr__(self) -> str:
+        return (
+            f"SurfaceDistances(hausdorff_mm={self.hausdorff_mm:.2f}, "
+            f"hausdorff95_mm={self.hausdorff95_mm:.2f}, "
+            f"mean_surface_distance_mm={self.mean_surface_distance_mm:.2f}, "
+            f"{self.a_to_b_mm.size} + {self.b_to_a_mm.size} surface voxels)"
+        )
+
 
 def _boundary(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     from scipy import ndimage

@@ -134,6 +134,14 @@ class OverlapVolumeHistogram:
         """Signed distance of the organ voxel nearest the target (first point), mm."""
         return float(self.distances_mm[0])
 
+    def __repr__(self) -> str:
+        return (
+            f"OverlapVolumeHistogram(organ={self.organ!r}, target={self.target!r}, "
+            f"organ_volume_cc={self.organ_volume_cc:.4g}, overlap {self.overlap_percent:.1f} %, "
+            f"distances {self.distances_mm[0]:.1f} to {self.distances_mm[-1]:.1f} mm, "
+            f"{len(self.distances_mm)} points)"
+        )
+
 
 def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> OverlapVolumeHistogram:
     """Overlap-volume histogram of ``organ`` with respect to ``target``.

@@ -304,6 +304,13 @@ class AccessibilityMap:
         names, n = np.unique(self.reason, return_counts=True)
         return {str(a): int(b) for a, b in zip(names, n, strict=True)}
 
+    def __repr__(self) -> str:
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts().items()))
+        return (
+            f"AccessibilityMap({self.points_mm.shape[0]} skin candidates, "
+            f"{len(self.targets_mm)} target point(s): {verdicts})"
+        )
+
     def to_image(self, *, statistic: str = "min") -> Image:
         """The accessibility map as a volume on the CT grid.
 
