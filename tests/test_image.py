@@ -41,6 +41,47 @@ def test_sample_outside_is_fill(linear_image: Image) -> None:
     assert linear_image.sample(far, fill_value=-1.0)[0] == -1.0
 
 
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.bool_])
+def test_sample_of_a_few_points_matches_scipy_on_the_whole_array(order: int, dtype: type) -> None:
+    """Sampling converts only the block around the points; values are scipy's, bit for bit."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    direction = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    g = Grid(
+        shape=(9, 11, 13),
+        spacing_mm=(2.5, 0.9, 0.8),
+        origin_mm=(5.0, -3.0, 1.0),
+        direction=direction,
+    )
+    raw = rng.normal(0.0, 300.0, size=g.shape)
+    arr = (raw > 0) if dtype is np.bool_ else raw.astype(dtype)
+    img = Image(array=arr, grid=g, units="1")
+    upper = np.asarray(g.shape_ijk, dtype=np.float64) - 1.0
+    clusters = [
+        rng.uniform(0.0, upper, size=(30, 3)),  # anywhere
+        rng.uniform([8.0, 6.0, 4.0], [9.5, 7.0, 5.0], size=(20, 3)),  # a corner of the grid
+        np.array([[0.0, 0.0, 0.0], upper, [12.0, 10.0, 8.0], [11.5, 0.2, 3.0]]),  # edges
+        rng.uniform(-0.5, upper + 0.5, size=(25, 3)),  # up to half a voxel outside
+        np.array([[40.0, 2.0, 2.0], [3.0, 3.0, 3.0]]),  # one point far outside
+    ]
+    for ijk in clusters:
+        pts = g.index_to_mm(ijk)
+        got = img.sample(pts, order=order, fill_value=-7.0)
+        # reference: the whole array as float64, indices clipped to the centres' hull
+        back = g.mm_to_index(pts)
+        coords = np.clip(back, 0.0, upper)[:, ::-1].T
+        full = np.asarray(arr, dtype=np.float64)
+        if order == 0:
+            idx = np.rint(coords).astype(np.intp)
+            ref = full[idx[0], idx[1], idx[2]]
+        else:
+            ref = ndimage.map_coordinates(full, coords, order=1, mode="nearest")
+        ref = np.where(g.contains_index(back), ref, -7.0)
+        np.testing.assert_array_equal(got, ref)
+
+
 def test_resample_onto_finer_grid_keeps_linear_field(linear_image: Image) -> None:
     fine = linear_image.grid.with_spacing((1.0, 0.75, 0.5))
     out = linear_image.resample(fine, fill_value=np.nan)

@@ -188,7 +188,17 @@ class Image:
         upper = np.asarray(self.grid.shape_ijk, dtype=np.float64) - 1.0
         clipped = np.clip(ijk, 0.0, upper)
         coords = clipped[:, ::-1].T  # (k, j, i) rows for map_coordinates
-        data = np.asarray(self.array, dtype=np.float64)
+        data = np.asarray(self.array)
+        if order in (0, 1) and coords.shape[1] > 0:
+            # Nearest and trilinear values depend only on the voxels around each point:
+            # convert just the block that holds the points, not a whole 512 x 512 x 200 CT
+            # (hundreds of MiB as float64). Shifting by whole voxels is exact in float64,
+            # so the values are the same as on the whole array.
+            lo = np.floor(coords.min(axis=1)).astype(np.intp)
+            hi = np.minimum(np.floor(coords.max(axis=1)).astype(np.intp) + 2, data.shape)
+            data = data[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+            coords = coords - lo[:, None]
+        data = np.asarray(data, dtype=np.float64)
         if order == 0:
             idx = np.rint(coords).astype(np.intp)
             values = data[idx[0], idx[1], idx[2]]

@@ -195,3 +195,84 @@ def test_overlay_plugin_layer(  # type: ignore[no-untyped-def]
         assert "unknown overlay layer 'nope'" in capsys.readouterr().err
     finally:
         plugins.clear_cache()
+
+
+def test_overlay_isodoses_use_the_prescription_of_the_referenced_plan(  # type: ignore[no-untyped-def]
+    thigh_path: Path, tmp_path: Path, capsys
+) -> None:
+    """An RT Dose written by ``rtplan dose`` sits next to its RT Plan: the isodoses are in %
+    of that plan's prescription, not of the dose maximum; without the plan, the output and
+    the legend say that they are in % of the maximum."""
+    import shutil
+
+    import rtplan
+    from rtplan.guidance._draw import Canvas
+
+    study = rtplan.load_study(thigh_path)
+    ct = study.ct
+    ptv = study.structures["PTV"]
+    grid = ct.grid.with_spacing(5.0)
+    r2 = np.sum((grid.centers_mm() - np.asarray(ptv.centroid_mm)) ** 2, axis=-1)
+    dose = rtplan.Dose(array=36.0 * np.exp(-r2 / 2000.0), grid=grid)
+    uid = pydicom.uid.generate_uid()
+    plan = rtplan.Plan(
+        beams=[rtplan.Beam(energy="6X", gantry_deg=0.0, isocenter_mm=ptv.centroid_mm, mu=100.0)],
+        prescription_gy=30.0,
+        fractions=10,
+    )
+    out = tmp_path / "out"
+    rtplan.io.write_rtplan(plan, out / "RP.dcm", reference=ct, sop_instance_uid=uid)
+    rd = rtplan.io.write_rtdose(dose, out / "RD.dcm", reference=ct, plan_sop_uid=uid)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(rd, alone / "RD.dcm")
+    dmax = float(np.max(rtplan.io.read_rtdose(rd).array))
+    assert 30.0 < dmax <= 36.0
+
+    def title(text: str) -> np.ndarray:
+        ref = np.zeros((24, 120, 3), dtype=np.uint8)
+        Canvas(ref).rect(0, 0, 120, 24, (24, 24, 24))
+        Canvas(ref).text(text, 8, 8, (255, 255, 255), size_px=12)
+        return ref
+
+    for dose_file, stdout, legend in (
+        (
+            rd,
+            f"isodoses in % of the prescription 30 Gy (from RT Plan {out / 'RP.dcm'})",
+            "Rx 30 Gy",
+        ),
+        (alone / "RD.dcm", "no prescription found", f"Dmax {dmax:.3g} Gy"),
+    ):
+        png = tmp_path / "view.png"
+        assert main(["overlay", str(thigh_path), "--dose", str(dose_file), "-o", str(png)]) == 0
+        assert stdout in capsys.readouterr().out
+        img = np.asarray(PILImage.open(png).convert("RGB"))
+        np.testing.assert_array_equal(img[:24, -120:], title(legend))
+    # an explicit --prescription-gy wins
+    png = tmp_path / "rx.png"
+    assert main(["overlay", str(thigh_path), "--dose", str(rd), "--prescription-gy", "25",
+                 "-o", str(png)]) == 0  # fmt: skip
+    assert "isodoses in %" not in capsys.readouterr().out
+    img = np.asarray(PILImage.open(png).convert("RGB"))
+    np.testing.assert_array_equal(img[:24, -120:], title("Rx 25 Gy"))
+
+
+def test_overlay_default_plane_goes_through_the_target(thigh_path: Path) -> None:
+    """Without --at-mm the planes go through the first PTV (else CTV, GTV), not through the
+    first structure of the set (the body outline)."""
+    import rtplan
+    from rtplan.cli.overlay import target_first
+    from rtplan.guidance import overlay_view
+
+    study = rtplan.load_study(thigh_path)
+    drawn = [s for s in study.structures if s.has_volume]
+    assert drawn[0].name == "Body"
+    ordered = target_first(drawn)
+    assert ordered[0].name == "PTV"
+    assert sorted(s.name for s in ordered) == sorted(s.name for s in drawn)
+    centre = np.asarray(study.structures["PTV"].centroid_mm)
+    for plane, axis in (("axial", 2), ("coronal", 1), ("sagittal", 0)):
+        view = overlay_view(study.ct, plane=plane, structures=ordered)
+        assert view.at_mm == pytest.approx(centre[axis])
+    no_target = [s for s in drawn if s.interpreted_type not in ("PTV", "CTV", "GTV")]
+    assert target_first(no_target) == no_target

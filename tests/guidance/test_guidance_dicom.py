@@ -12,6 +12,7 @@ from rtplan import ContourType, Image
 from rtplan.errors import DicomWriteError
 from rtplan.guidance import (
     Trajectory,
+    avoidance_zone,
     overlay_view,
     render_overlay,
     slice_pieces,
@@ -251,3 +252,20 @@ def test_exports_of_a_limb_keep_its_laterality(thigh_path, spine_path, tmp_path,
             ds = pydicom.dcmread(out)
             assert ds.get("Laterality") == laterality, out.name
             assert ds.BodyPartExamined == part
+
+
+@pytest.mark.parametrize("clearance_mm", [0.0, 2.5, 4.0, 7.3])
+def test_avoidance_zone_is_the_exact_euclidean_margin(phantom, clearance_mm: float) -> None:  # type: ignore[no-untyped-def]
+    """Voxel centres within the clearance of the structure's voxel centres: the same set as
+    scipy's Euclidean distance transform over the whole CT (the zone is computed on a box)."""
+    from scipy import ndimage
+
+    g = phantom.ct.grid
+    for structure in (phantom.canal, phantom.gtv, phantom.body):  # the body touches the edges
+        zone = avoidance_zone(structure, phantom.ct, clearance_mm)
+        mask = structure.mask(g)
+        dist = ndimage.distance_transform_edt(~mask, sampling=g.spacing_mm)
+        expected = dist <= clearance_mm + 1e-6
+        np.testing.assert_array_equal(zone.mask(g), expected)
+        assert zone.interpreted_type == "AVOIDANCE"
+        assert zone.name == f"{structure.name}_{clearance_mm:g}mm"

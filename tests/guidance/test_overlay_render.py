@@ -291,6 +291,44 @@ def test_dose_wash_and_colour_bar(phantom: Phantom) -> None:
     assert len(np.unique(panel.reshape(-1, 3), axis=0)) > 50  # the colour bar's gradient
 
 
+def test_dose_legend_names_the_100_percent_level_and_the_structures(phantom: Phantom) -> None:
+    """The panel says "Rx" only for a prescription ("Dmax" otherwise) and names, in their
+    colours, the structures the plane cuts (their colours may equal isodose colours)."""
+    from dataclasses import replace
+
+    from rtplan.guidance._draw import Canvas
+
+    ct = phantom.ct
+    c = ct.grid.centers_mm()
+    dose = Dose(array=30.0 * np.exp(-(c[..., 0] ** 2 + c[..., 1] ** 2) / 400.0), grid=ct.grid)
+    canal = replace(phantom.canal, color=(13, 201, 97))  # a colour no isodose line has
+    gtv = replace(phantom.gtv, color=(201, 97, 13))  # a sphere of 5 mm about z = 0
+    view = overlay_view(ct, plane="axial", at_mm=1.25)
+    rows, cols = view.shape
+
+    def title(text: str) -> np.ndarray:
+        ref = np.zeros((40, 120, 3), dtype=np.uint8)
+        Canvas(ref).rect(0, 0, 120, 40, (24, 24, 24))
+        Canvas(ref).text(text, 8, 8, (255, 255, 255), size_px=12)
+        return ref[:24]
+
+    with_rx = render_overlay(ct, view=view, dose=dose, prescription_gy=24.0, structures=[canal])
+    without = render_overlay(ct, view=view, dose=dose, structures=[canal])
+    np.testing.assert_array_equal(with_rx[:24, cols:], title("Rx 24 Gy"))
+    np.testing.assert_array_equal(without[:24, cols:], title("Dmax 30 Gy"))
+    for rgb in (with_rx, without):
+        assert np.all(rgb[:rows, :cols] == canal.color, axis=-1).any()  # the contour
+        assert np.all(rgb[:, cols:] == canal.color, axis=-1).sum() > 10  # its legend swatch
+
+    # the GTV is in the legend on a plane through it, not on one 20 mm away
+    near = render_overlay(ct, view=view, dose=dose, structures=[canal, gtv])
+    far_view = overlay_view(ct, plane="axial", at_mm=21.25)
+    far = render_overlay(ct, view=far_view, dose=dose, structures=[canal, gtv])
+    assert np.all(near[:, cols:] == gtv.color, axis=-1).sum() > 10
+    assert not np.all(far[:, far_view.shape[1] :] == gtv.color, axis=-1).any()
+    assert np.all(far[:, far_view.shape[1] :] == canal.color, axis=-1).sum() > 10
+
+
 def test_deterministic_no_identifiers_and_png(phantom: Phantom, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
@@ -389,7 +427,7 @@ def test_accessibility_map_unrolled(phantom: Phantom) -> None:
     front = rgb[row, col[2]].astype(int)
     assert front[1] > 150
     assert front[1] > front[0]
-    assert rgb.shape == (46 + 24 * slice_px + 76, 70 + 360 + 16, 3)
+    assert rgb.shape == (46 + 24 * slice_px + 92, 70 + 360 + 16, 3)  # key on two lines
     # the letters over the azimuth axis follow the axial view of the Patient Position
     from rtplan.guidance._access import _MapGeometry
 

@@ -113,3 +113,113 @@ def test_report_command_goal_without_dose_is_a_clear_error(
         == 2
     )
     assert "--goal needs a dose" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (24843.78, "24844"),  # a body volume, not 2.484e+04
+        (575.48, "575.5"),
+        (24.0, "24"),
+        (0.05664, "0.0566"),
+        (-3.25, "-3.25"),
+        (1.414e-12, "0"),  # round-off of a volume that is zero, not 1.414e-12
+        (-1e-13, "0"),
+        (0.0, "0"),
+        (float("nan"), "nan"),
+    ],
+)
+def test_table_numbers_never_use_exponents(value: float, text: str) -> None:
+    from rtplan.report._html import number_text
+
+    assert number_text(value) == text
+    r = HtmlReport(title="t")
+    r.table(["v"], [[value]])
+    assert f"<td>{text}</td>" in r.render()
+
+
+def test_dvh_legend_is_beside_the_curves(thigh_path: Path) -> None:
+    """With a dozen structures the legend would hide the targets' curves (top right)."""
+    import matplotlib.pyplot as plt
+
+    from rtplan.report._review import _dvh_figure
+
+    study = rtplan.load_study(thigh_path)
+    ptv = study.structures["PTV"]
+    grid = study.ct.grid.with_spacing(5.0)
+    r = np.linalg.norm(grid.centers_mm() - ptv.centroid_mm, axis=-1)
+    dose = Dose(array=np.clip(50.0 * (1.0 - (r - 40.0) / 60.0), 0.0, 50.0), grid=grid)
+    shown = [s for s in study.structures if s.has_volume]
+    dvhs = rtplan.evaluate.compute_dvhs(dose, shown)
+    fig = _dvh_figure(dvhs, shown, 50.0)
+    try:
+        fig.canvas.draw()
+        (ax,) = fig.axes
+        legend = ax.get_legend()
+        assert len(legend.get_texts()) == len(dvhs) + 1  # and the prescription line
+        box = legend.get_window_extent()
+        assert box.x0 >= ax.get_window_extent().x1  # entirely right of the axes
+    finally:
+        plt.close(fig)
+
+
+def test_report_command_finds_the_plan_next_to_the_dose(
+    tmp_path: Path, thigh_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rtplan report STUDY --dose out/RD.dcm``: the prescription comes from the RT Plan the
+    RT Dose references (``out/RP.dcm``, as ``rtplan dose -o out`` writes them)."""
+    from pydicom.uid import generate_uid
+
+    from rtplan.cli.main import main
+
+    study = rtplan.load_study(thigh_path)
+    ct, ptv = study.ct, study.structures["PTV"]
+    grid = ct.grid.with_spacing(5.0)
+    r = np.linalg.norm(grid.centers_mm() - ptv.centroid_mm, axis=-1)
+    dose = Dose(array=np.clip(50.0 * (1.0 - (r - 40.0) / 60.0), 0.0, 50.0), grid=grid)
+    uid = generate_uid()
+    beam = rtplan.Beam(energy="6X", gantry_deg=0.0, isocenter_mm=ptv.centroid_mm, mu=100.0)
+    plan = rtplan.Plan(beams=[beam], prescription_gy=50.0, fractions=25, name="Thigh")
+    out = tmp_path / "out"
+    rtplan.io.write_rtplan(plan, out / "RP.dcm", reference=ct, sop_instance_uid=uid)
+    rd = rtplan.io.write_rtdose(dose, out / "RD.dcm", reference=ct, plan_sop_uid=uid)
+    html_path = tmp_path / "r.html"
+    args = ["report", str(thigh_path), "--dose", str(rd), "-o", str(html_path)]
+    assert main([*args, "--goal", "PTV D95 >= 95 %"]) == 0
+    assert re.search(r"PTV +D95% >= 95 %Rx +9\d\.\d\d %Rx +PASS", capsys.readouterr().out)
+    html = html_path.read_text(encoding="utf-8")
+    assert "Prescription 50.0 Gy in 25 fraction(s)" in html
+
+
+def test_report_command_goal_in_percent_without_a_prescription(
+    tmp_path: Path, thigh_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dose with no RT Plan to be found: the error names the command-line options."""
+    from pydicom.uid import generate_uid
+
+    from rtplan.cli.main import main
+
+    ct = rtplan.load_study(thigh_path).ct
+    grid = ct.grid.with_spacing(5.0)
+    dose = Dose(array=np.full(grid.shape, 2.0), grid=grid)
+    # it references an RT Plan that is neither in the study nor next to it
+    rd = rtplan.io.write_rtdose(
+        dose, tmp_path / "RD.dcm", reference=ct, plan_sop_uid=generate_uid()
+    )
+    args = ["report", str(thigh_path), "--dose", str(rd), "-o", str(tmp_path / "r.html")]
+    assert main([*args, "--goal", "PTV D95 >= 95 %"]) == 2
+    err = capsys.readouterr().err
+    assert "is in % of the prescription: give --prescription-gy or --plan" in err
+    assert main([*args, "--goal", "PTV D95 >= 95 %", "--prescription-gy", "2"]) == 0
+    assert re.search(r"PTV +D95% >= 95 %Rx +100\.00 %Rx +PASS", capsys.readouterr().out)
+
+
+def test_report_and_trajectory_commands_share_the_needle_defaults() -> None:
+    """The report's needle section shows the paths ``rtplan trajectory`` would rank first."""
+    from rtplan.cli.main import build_parser
+
+    parser = build_parser()
+    report = parser.parse_args(["report", "study"])
+    trajectory = parser.parse_args(["trajectory", "study", "--target", "GTV", "-o", "out"])
+    assert report.clearance_mm == trajectory.clearance_mm == 5.0
+    assert report.max_length_mm == trajectory.max_length_mm

@@ -58,7 +58,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--collimator", type=float, default=0.0, help="collimator angle, deg")
     parser.add_argument("--couch", type=float, default=0.0, help="couch angle, deg")
     parser.add_argument(
-        "--margin-mm", type=float, default=7.0, help="aperture margin around the target, mm"
+        "--margin-mm",
+        type=float,
+        default=7.0,
+        help="aperture margin around the target, mm (default 7)",
     )
     parser.add_argument("--energy", default="6X", help="beam energy / model (default 6X)")
     parser.add_argument("--prescription-gy", type=float, default=None, help="total dose, Gy")
@@ -70,9 +73,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="prescription point: target mean, target D95 or isocentre (default mean)",
     )
     parser.add_argument(
-        "--engine", default="collapsed-cone", help="dose engine (default collapsed-cone)"
+        "--engine",
+        default="collapsed-cone",
+        help="dose engine: collapsed-cone (default), pencil-beam, or one installed as a plugin",
     )
-    parser.add_argument("--grid-mm", type=float, default=2.5, help="dose grid spacing, mm")
+    parser.add_argument(
+        "--grid-mm", type=float, default=2.5, help="dose grid spacing, mm (default 2.5)"
+    )
     parser.add_argument(
         "--dose-to", choices=("medium", "water"), default="medium", help="dose reported"
     )
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     import rtplan
     from rtplan import dose as rdose
     from rtplan.errors import PlanError
+    from rtplan.evaluate import dvh as rdvh
 
     study = rtplan.load_study(args.study)
     if args.conformal:
@@ -178,12 +186,13 @@ def run(args: argparse.Namespace) -> int:
         )
     arr = np.asarray(dose.array)
     print(f"Dmax {float(arr.max()):.2f} Gy")
-    if target is not None:
-        values = arr[target.mask(dose.grid)]
-        if values.size:
+    if target is not None and target.has_volume:
+        # the DVH `rtplan dvh` computes (partial volumes), so both commands agree
+        h = rdvh(dose, target)
+        if not h.is_empty:
             print(
-                f"{target.name}: D95 {float(np.percentile(values, 5.0)):.2f} Gy, "
-                f"mean {float(values.mean()):.2f} Gy, Dmax {float(values.max()):.2f} Gy"
+                f"{target.name}: D95 {h.D(95):.2f} Gy, mean {h.mean_gy:.2f} Gy, "
+                f"Dmax {h.max_gy:.2f} Gy"
             )
     print(f"wrote {out / 'RP.dcm'} and {out / 'RD.dcm'}")
     return 0

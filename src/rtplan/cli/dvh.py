@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "referenced_plan", "referenced_prescription", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -267,18 +267,66 @@ def _prescription(
                 "--prescription-gy"
             )
         return float(plan.prescription_gy), plan.fractions, f"RT Plan {args.plan}"
+    return referenced_prescription(study, dose, args.dose)
+
+
+def referenced_plan(study: Any, dose: Any, dose_path: Path | None) -> tuple[Any, str]:
+    """The RT Plan an RT Dose references (its ``plan_uid``), and where it was found.
+
+    Looked for among the study's RT Plans, then among the files next to the RT Dose file.
+
+    Parameters
+    ----------
+    study : rtplan.io.Study
+    dose : rtplan.Dose
+        Its ``plan_uid`` is the SOP Instance UID of the RT Plan it references.
+    dose_path : Path, optional
+        The RT Dose file, when it was read from outside the study.
+
+    Returns
+    -------
+    tuple
+        ``(plan, source)``: an :class:`rtplan.Plan` and a description such as
+        ``"RT Plan out/RP.dcm"``; ``(None, "")`` when the plan is not found.
+    """
+    from rtplan.io import read_rtplan
+
     uid = str(getattr(dose, "plan_uid", "") or "")
-    if uid:
-        for plan in study.plans:
-            if plan.extra.get("sop_instance_uid") == uid and plan.prescription_gy:
-                src = f"RT Plan {plan.extra.get('source', '')}"
-                return float(plan.prescription_gy), plan.fractions, src
-        if args.dose is not None:
-            found = _plan_file_next_to(args.dose, uid)
-            if found is not None:
-                plan = read_rtplan(found)
-                if plan.prescription_gy:
-                    return float(plan.prescription_gy), plan.fractions, f"RT Plan {found}"
+    if not uid:
+        return None, ""
+    for plan in study.plans:
+        if plan.extra.get("sop_instance_uid") == uid:
+            return plan, f"RT Plan {plan.extra.get('source', '')}"
+    if dose_path is not None:
+        found = _plan_file_next_to(dose_path, uid)
+        if found is not None:
+            return read_rtplan(found), f"RT Plan {found}"
+    return None, ""
+
+
+def referenced_prescription(
+    study: Any, dose: Any, dose_path: Path | None
+) -> tuple[float | None, int | None, str]:
+    """The prescription (Gy), fractions and source of the RT Plan an RT Dose belongs to.
+
+    In order: the RT Plan that the RT Dose references (:func:`referenced_plan`), when it
+    holds a prescription; the study's only prescription.
+
+    Parameters
+    ----------
+    study : rtplan.io.Study
+    dose : rtplan.Dose
+    dose_path : Path, optional
+        The RT Dose file, when it was read from outside the study.
+
+    Returns
+    -------
+    tuple
+        ``(prescription_gy, fractions, source)``; ``(None, None, "")`` when none is found.
+    """
+    plan, src = referenced_plan(study, dose, dose_path)
+    if plan is not None and plan.prescription_gy:
+        return float(plan.prescription_gy), plan.fractions, src
     with_rx = [p for p in study.plans if p.prescription_gy]
     if len({float(p.prescription_gy) for p in with_rx}) == 1:
         fxs = {p.fractions for p in with_rx}

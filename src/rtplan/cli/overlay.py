@@ -15,7 +15,7 @@ from typing import Any
 
 from rtplan.errors import RtplanError
 
-__all__ = ["add_parser", "read_trajectory", "run"]
+__all__ = ["add_parser", "isodose_prescription", "read_trajectory", "run", "target_first"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--at-mm",
         type=float,
         default=None,
-        help="plane position: z (axial), y (coronal), x (sagittal) or offset (needle planes)",
+        help="plane position: z (axial), y (coronal), x (sagittal) or offset (needle planes); "
+        "default: through the needle's target, else the first PTV, CTV or GTV drawn",
     )
     parser.add_argument(
         "--structures",
@@ -56,7 +57,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="ROIs to draw (default: all with a volume)",
     )
     parser.add_argument("--dose", type=Path, default=None, help="RT Dose file")
-    parser.add_argument("--prescription-gy", type=float, default=None, help="100 %% isodose")
+    parser.add_argument(
+        "--prescription-gy",
+        type=float,
+        default=None,
+        help="100 %% isodose (default: the prescription of the RT Plan the RT Dose "
+        "references, in the study or next to the RT Dose file; else the dose maximum)",
+    )
     parser.add_argument(
         "--isodose-percent",
         type=float,
@@ -158,6 +165,66 @@ def read_trajectory(path: Path, rank: int) -> Any:
     )
 
 
+def isodose_prescription(
+    study: Any, dose: Any, dose_path: Path | None, prescription_gy: float | None
+) -> float | None:
+    """The 100 % isodose level: ``prescription_gy``, else the referenced RT Plan's.
+
+    Prints where the level comes from, or that the isodoses will be percentages of the
+    dose maximum because no prescription was found.
+
+    Parameters
+    ----------
+    study : rtplan.io.Study
+    dose : rtplan.Dose
+    dose_path : Path, optional
+        The RT Dose file (an RT Plan next to it is looked at).
+    prescription_gy : float, optional
+        Given on the command line; returned as it is.
+
+    Returns
+    -------
+    float or None
+        None when no prescription was found (the overlay then uses the dose maximum).
+
+    Raises
+    ------
+    RtplanError
+        If ``prescription_gy`` is not positive.
+    """
+    import math
+
+    from rtplan.cli.dvh import referenced_prescription
+
+    if prescription_gy is not None:
+        if not (math.isfinite(prescription_gy) and prescription_gy > 0):
+            raise RtplanError(f"--prescription-gy must be positive, got {prescription_gy}")
+        return float(prescription_gy)
+    rx, _, source = referenced_prescription(study, dose, dose_path)
+    if rx is not None:
+        print(f"isodoses in % of the prescription {rx:g} Gy (from {source})")
+    else:
+        dmax = float(dose.array.max()) if dose.array.size else 0.0
+        print(
+            f"no prescription found (no RT Plan referenced by the RT Dose): isodoses in % of "
+            f"the dose maximum {dmax:.3g} Gy; give --prescription-gy for % of the prescription"
+        )
+    return rx
+
+
+def target_first(structures: list[Any]) -> list[Any]:
+    """The structures with the first PTV (else CTV, else GTV) moved to the front.
+
+    :func:`rtplan.guidance.overlay_view` centres its default plane on the first structure's
+    centroid; without this it would be the body outline's, which may miss the target.
+    """
+    for kind in ("PTV", "CTV", "GTV"):
+        for s in structures:
+            if s.interpreted_type.upper() == kind and s.has_volume:
+                return [s, *(o for o in structures if o is not s)]
+    return list(structures)
+
+
 def _window(text: str) -> str | tuple[float, float]:
     if "/" in text:
         w, _, lvl = text.partition("/")
@@ -193,16 +260,18 @@ def run(args: argparse.Namespace) -> int:
         structures = [study.structures[n] for n in args.structures]
     traj = read_trajectory(args.trajectory, args.rank) if args.trajectory else None
     dose = None
+    rx = args.prescription_gy
     if args.dose is not None:
         from rtplan.io import read_rtdose
 
         dose = read_rtdose(args.dose)
+        rx = isodose_prescription(study, dose, args.dose, rx)
     view = overlay_view(
         ct,
         plane=args.plane,
         at_mm=args.at_mm,
         trajectory=traj,
-        structures=structures,
+        structures=target_first(structures),
         pixel_mm=args.pixel_mm,
         fov_mm=args.fov_mm,
         display=args.display,
@@ -215,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         view=view,
         window=_window(args.window),
         dose=dose,
-        prescription_gy=args.prescription_gy,
+        prescription_gy=rx,
         dose_display=args.dose_display,
         structures=structures,
         trajectory=traj,

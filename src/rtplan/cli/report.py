@@ -29,7 +29,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="output HTML file (default: report.html)",
     )
     p.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
-    p.add_argument("--plan", type=Path, help="RT Plan file (default: the study's first plan)")
+    p.add_argument(
+        "--plan",
+        type=Path,
+        help="RT Plan file (default: the one the RT Dose references, in the study or next to "
+        "the RT Dose file; else the study's first plan)",
+    )
     p.add_argument(
         "--goal",
         action="append",
@@ -47,7 +52,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--avoid", nargs="*", default=[], metavar="ROI", help="structures the needle keeps clear of"
     )
-    p.add_argument("--clearance-mm", type=float, default=3.0, help="needle clearance, mm")
+    p.add_argument(
+        "--clearance-mm",
+        type=float,
+        default=5.0,
+        help="needle clearance, mm (default 5, as rtplan trajectory)",
+    )
     p.add_argument(
         "--approach",
         help="needle approach side, e.g. posterior, left (see rtplan trajectory --help)",
@@ -67,12 +77,25 @@ def run(args: argparse.Namespace) -> int:
     study = rtplan.load_study(args.study)
     ss = study.structures
     dose = io.read_rtdose(args.dose) if args.dose else (study.doses[0] if study.doses else None)
-    plan = io.read_rtplan(args.plan) if args.plan else (study.plans[0] if study.plans else None)
+    plan = io.read_rtplan(args.plan) if args.plan else None
+    if plan is None and dose is not None:
+        # the RT Plan the RT Dose references, in the study or next to the RT Dose file
+        from rtplan.cli.dvh import referenced_plan
+
+        plan, _ = referenced_plan(study, dose, args.dose)
+    if plan is None and study.plans:
+        plan = study.plans[0]
     goals = None
     rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
     if args.goal:
         if dose is None:
             raise rtplan.errors.RtplanError("--goal needs a dose: give --dose RTDOSE")
+        for goal in map(evaluate.parse_goal, args.goal):
+            if goal.needs_prescription and rx is None:
+                raise rtplan.errors.RtplanError(
+                    f"goal {goal.text!r} is in % of the prescription: give --prescription-gy "
+                    "or --plan (no RT Plan referenced by the RT Dose was found)"
+                )
         goals = evaluate.evaluate_goals(args.goal, dose, ss, rx)
     paths = None
     if args.needle_target:

@@ -106,7 +106,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--n-overlays", type=int, default=1, help="best trajectories to render and export (1)"
     )
     parser.add_argument("--dose", type=Path, default=None, help="RT Dose file to draw")
-    parser.add_argument("--prescription-gy", type=float, default=None, help="100 %% isodose")
+    parser.add_argument(
+        "--prescription-gy",
+        type=float,
+        default=None,
+        help="100 %% isodose (default: the prescription of the RT Plan the RT Dose "
+        "references; else the dose maximum)",
+    )
     parser.add_argument(
         "--window", default="soft_tissue", help="soft_tissue, bone, bone_narrow or lung"
     )
@@ -199,10 +205,13 @@ def run(args: argparse.Namespace) -> int:
         n_best=args.n_best,
     )
     dose = None
+    rx = args.prescription_gy
     if args.dose is not None:
+        from rtplan.cli.overlay import isodose_prescription
         from rtplan.io import read_rtdose
 
         dose = read_rtdose(args.dose)
+        rx = isodose_prescription(study, dose, args.dose, rx)
     written = export_plan(
         result,
         ct,
@@ -210,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         target=target,
         avoided=avoided,
         dose=dose,
-        prescription_gy=args.prescription_gy,
+        prescription_gy=rx,
         window=args.window,
         n_overlays=args.n_overlays,
         dicom=not args.no_dicom,

@@ -20,6 +20,7 @@ from rtplan.image import Dose, DoseMedium, Image
 from rtplan.plan import Plan
 
 if TYPE_CHECKING:
+    from rtplan.grid import Grid
     from rtplan.structures import Structure
 
 __all__ = ["PlanDose", "calculate", "compute_dose", "engine_calibration", "monitor_units"]
@@ -126,13 +127,52 @@ def _normalisation_value(
             f"({plan.target_name or 'target'}): pass target=... to compute_dose (plans from "
             "Plan.conformal carry their target)"
         )
-    mask = target.mask(setup.grid)
-    if not np.any(mask):
-        raise PlanError(f"target {target.name!r} covers no voxel of the dose grid")
-    values = per_fraction[mask]
+    values = _target_samples(per_fraction, setup.grid, target)
     if norm == "mean":
         return float(values.mean())
     return float(np.percentile(values, 5.0))  # D95: dose received by 95 % of the volume
+
+
+#: Largest number of points at which :func:`_target_samples` samples a target's dose.
+_MAX_TARGET_SAMPLES = 4_000_000
+
+
+def _target_samples(per_fraction: FloatArray, grid: Grid, target: Structure) -> FloatArray:
+    """The dose at equal-volume points filling the target: trilinear, at sub-voxel spacing.
+
+    Each dose voxel around the target is divided into ``s**3`` sub-voxels (``s`` up to 5, so
+    0.5 mm on a 2.5 mm grid, fewer for big targets); the dose is interpolated at the centres
+    of those inside the target. The dose voxel values alone (the value of a voxel for its
+    whole volume) bias the D95 of a target with a steep dose gradient at its edge: 3 % low
+    on a 31 cm3 PTV at 2.5 mm, and a D95-normalised plan would then show a D95 of 103 % in
+    the DVH (which samples the same way as this).
+    """
+    from rtplan.grid import Grid as _Grid
+
+    mask = target.mask(grid)
+    if not np.any(mask):
+        raise PlanError(f"target {target.name!r} covers no voxel of the dose grid")
+    nz = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
+    ]
+    lo = np.array([max(int(n[0]) - 1, 0) for n in nz])  # (k, j, i), one voxel of margin
+    hi = np.array([min(int(n[-1]) + 2, size) for n, size in zip(nz, grid.shape, strict=True)])
+    n_target = int(np.count_nonzero(mask))
+    s = int(np.clip(np.floor(np.cbrt(_MAX_TARGET_SAMPLES / n_target)), 1, 5))
+    dk, dj, di = (float(v) / s for v in grid.spacing_mm)
+    x0, y0, z0 = (float(v) for v in grid.index_to_mm((lo - 0.5 + 0.5 / s)[::-1]))
+    fine = _Grid(
+        shape=(int(hi[0] - lo[0]) * s, int(hi[1] - lo[1]) * s, int(hi[2] - lo[2]) * s),
+        spacing_mm=(dk, dj, di),
+        origin_mm=(x0, y0, z0),  # the first sub-voxel centre
+        direction=grid.direction,
+    )
+    inside = target.mask(fine)
+    if not np.any(inside):  # a target thinner than the sub-voxels: its voxels' centres
+        return per_fraction[mask]
+    kji = np.nonzero(inside)
+    points = fine.index_to_mm(np.stack(kji[::-1], axis=1).astype(np.float64))
+    return Image(array=per_fraction, grid=grid, units="Gy").sample(points)
 
 
 def _mu_from_prescription(

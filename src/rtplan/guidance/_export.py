@@ -61,12 +61,13 @@ def avoidance_zone(structure: Structure, ct: Image, clearance_mm: float) -> Stru
     Structure
         Named ``<name>_<clearance>mm`` (at most 64 characters), type ``AVOIDANCE``.
     """
-    from scipy import ndimage
+    from rtplan.geometry import dilate_mask
 
     mask = structure.mask(ct.grid)
-    if clearance_mm > 0 and mask.any():
-        dist = ndimage.distance_transform_edt(~mask, sampling=ct.grid.spacing_mm)
-        mask = np.asarray(dist <= clearance_mm + 1e-9)
+    if clearance_mm > 0:
+        # Exact distance transform on the structure's bounding box padded by the
+        # clearance, not on the whole CT (seconds and gigabytes on a 512 x 512 x 200 CT).
+        mask = dilate_mask(mask, clearance_mm, ct.grid.spacing_mm)
     suffix = f"_{clearance_mm:g}mm"
     name = structure.name[: 64 - len(suffix)] + suffix
     return Structure.from_mask(

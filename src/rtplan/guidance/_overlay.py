@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.errors import GeometryError
-from rtplan.guidance._draw import RGB, Canvas
+from rtplan.guidance._draw import RGB, Canvas, text_bitmap
 from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, axial_screen_axes
 from rtplan.image import Dose, Image
 from rtplan.structures import Structure
@@ -439,8 +439,8 @@ def _structure_lines(s: Structure, ct: Image, view: View) -> list[tuple[FloatArr
         return out
     if not s.has_volume:
         return []
-    mask = s.mask(grid)
-    img = Image(array=mask.astype(np.float32), grid=grid, units="1")
+    # the boolean mask as it is: sampling converts only the block the plane crosses
+    img = Image(array=s.mask(grid), grid=grid, units="1")
     vals = img.sample(view.pixel_centres_mm().reshape(-1, 3), order=1, fill_value=0.0)
     return [(line, False) for line in _contours_2d(vals.reshape(view.shape), 0.5)]
 
@@ -633,7 +633,8 @@ def render_overlay(
     dose : Image, optional
         Dose in Gy on any grid.
     prescription_gy : float, optional
-        100 % of the isodose levels; the dose maximum when omitted.
+        100 % of the isodose levels; the dose maximum when omitted (the legend then
+        reads "Dmax", not "Rx").
     isodose_percent : sequence of float
         Isodose levels, percent of prescription.
     isodose_colors : mapping, optional
@@ -729,8 +730,12 @@ def render_overlay(
             image_part.blend(_jet(frac), alpha)
 
     # ---- accessibility, structures, isodoses, needle
+    in_view: list[tuple[str, RGB]] = []  # for the legend: structures this plane cuts
     for s in structures:
-        for pts, closed in _structure_lines(s, ct, view):
+        lines = _structure_lines(s, ct, view)
+        if lines:
+            in_view.append((s.name, s.color))
+        for pts, closed in lines:
             image_part.polyline(pts, s.color, line_width, closed=closed)
     if accessibility is not None:
         _draw_accessibility(image_part, view, accessibility)
@@ -777,7 +782,18 @@ def render_overlay(
         for n, who in enumerate(patient_lines(ct.series.patient)):
             image_part.text(who, cols - 6, 30 + 15 * n, (255, 255, 255), size_px=12, anchor="rt")
     if dose is not None and rx is not None:
-        _dose_panel(canvas, cols, rows, rx, isodose_percent, colors, dose_display, wash_min_percent)
+        _dose_panel(
+            canvas,
+            cols,
+            rows,
+            rx,
+            isodose_percent,
+            colors,
+            dose_display,
+            wash_min_percent,
+            rx_label="Rx" if prescription_gy is not None else "Dmax",
+            structures=in_view,
+        )
     return rgb
 
 
@@ -821,10 +837,14 @@ def _dose_panel(
     colors: Mapping[float, RGB],
     mode: str,
     wash_min: float,
+    *,
+    rx_label: str = "Rx",
+    structures: Sequence[tuple[str, RGB]] = (),
 ) -> None:
     canvas.rect(x0, 0, x0 + _PANEL_PX, rows, (24, 24, 24))
     y = 8
-    canvas.text(f"Rx {rx:.3g} Gy", x0 + 8, y, (255, 255, 255), size_px=12)
+    # "Dmax" when no prescription was given: the levels are then percent of the maximum
+    canvas.text(f"{rx_label} {rx:.3g} Gy", x0 + 8, y, (255, 255, 255), size_px=12)
     y += 20
     if mode in ("lines", "both"):
         for pct in sorted(levels, reverse=True):
@@ -834,6 +854,12 @@ def _dose_panel(
                 f"{pct:g}% {rx * pct / 100:.3g} Gy", x0 + 26, y, (230, 230, 230), size_px=11
             )
             y += 16
+    if structures:
+        # Structure colours often match isodose colours (a red GTV, a red 107 % line): name
+        # them, with a line swatch (isodoses have filled squares).
+        y = _structure_legend(
+            canvas, x0, y + 6, rows - 16 - (140 if mode != "lines" else 0), structures
+        )
     if mode in ("wash", "both"):
         top = y + 10
         bottom = rows - 16
@@ -851,6 +877,31 @@ def _dose_panel(
             canvas.text(
                 f"{rx * pct / 100:.3g} Gy", x0 + 32, yy, (230, 230, 230), size_px=10, anchor="lm"
             )
+
+
+def _structure_legend(
+    canvas: Canvas, x0: int, y: int, bottom: int, structures: Sequence[tuple[str, RGB]]
+) -> int:
+    """List ``(name, colour)`` items from row ``y`` down to ``bottom``; the next free row."""
+    step = 14
+    fit = (bottom - y - 16) // step
+    if fit < 1:
+        return y
+    canvas.text("Structures", x0 + 8, y, (255, 255, 255), size_px=11)
+    y += 16
+    more = len(structures) - fit + 1 if len(structures) > fit else 0
+    room = _PANEL_PX - 26 - 4
+    for name, color in list(structures)[: fit - 1 if more else fit]:
+        label = name
+        while len(label) > 1 and text_bitmap(label, 10).shape[1] > room:
+            label = label[:-2] + "…"
+        canvas.line((x0 + 8, y + 6), (x0 + 22, y + 6), color, 2.0)
+        canvas.text(label, x0 + 26, y, (230, 230, 230), size_px=10)
+        y += step
+    if more:
+        canvas.text(f"+{more} more", x0 + 26, y, (200, 200, 200), size_px=10)
+        y += step
+    return y
 
 
 def save_png(rgb: npt.ArrayLike, path: str | Path) -> Path:

@@ -6,6 +6,7 @@ import base64
 import datetime
 import html
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HtmlReport"]
+__all__ = ["HtmlReport", "number_text"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
@@ -40,6 +41,32 @@ def _png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
     buf = io.BytesIO()
     mpimg.imsave(buf, np.ascontiguousarray(rgb), format="png")
     return buf.getvalue()
+
+
+def number_text(value: float) -> str:
+    """A number for a report table: 4 significant digits, at most 4 decimals, no exponent.
+
+    ``24843.78`` -> ``"24844"`` (not ``"2.484e+04"``), ``575.48`` -> ``"575.5"``,
+    ``0.05664`` -> ``"0.0566"``; round-off such as ``1.4e-12`` (a volume that should be
+    zero) -> ``"0"``.
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    str
+    """
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    decimals = min(max(3 - math.floor(math.log10(abs(value))), 0), 4)
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 @dataclass
@@ -85,7 +112,7 @@ class HtmlReport:
         ----------
         header : sequence of str
         rows : sequence of sequences
-            Cells are converted with ``str`` (floats with 4 significant digits).
+            Cells are converted with ``str``; floats with :func:`number_text`.
         status_column : int, optional
             Index of a PASS/FAIL column.
         scroll : bool
@@ -93,7 +120,7 @@ class HtmlReport:
         """
 
         def cell(v: Any, j: int) -> str:
-            text = f"{v:.4g}" if isinstance(v, float) else str(v)
+            text = number_text(v) if isinstance(v, float) else str(v)
             cls = ""
             if status_column is not None and j == status_column:
                 cls = ' class="pass"' if text.upper().startswith("PASS") else ' class="fail"'

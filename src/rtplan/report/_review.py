@@ -79,7 +79,15 @@ def _dvh_figure(
     ax.set_ylim(0, 102)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="upper right")
+    # beside the axes: inside, the legend hides the targets' curves (high dose, 100 %)
+    n_entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(
+        fontsize=8,
+        ncol=1 if n_entries <= 16 else 2,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
     ax.set_title("Cumulative dose-volume histograms")
     return fig
 
