@@ -292,6 +292,276 @@ def test_composition_adds_up() -> None:
         tissue.composition(ct, body=np.ones((2, 2, 2), dtype=bool))
 
 
+# ----------------------------------------------------------------------------- exactness
+# auto_structures works on bounding boxes, with ball morphology decomposed into rows and
+# one labelling per hole filling (rtplan._segmentation). These tests compare it, voxel
+# for voxel, with the straightforward whole-volume definition below: the exact-EDT
+# morphology of rtplan.geometry._morphology, scipy's binary_fill_holes, loops over slices.
+def _voxel_count(volume_cc: float, grid: Grid) -> int:
+    return max(1, round(volume_cc * 1000.0 / grid.voxel_volume_mm3))
+
+
+def reference_body(ct: Image, p: SegmentationParameters) -> np.ndarray:
+    from rtplan.geometry import _morphology as morph
+
+    hu, sp = np.asarray(ct.array), ct.grid.spacing_mm
+    above = hu > p.body_threshold_hu
+    if p.couch_removal_mm > 0:
+        core = morph.erode_mask(above, p.couch_removal_mm, sp, outside_is_set=True)
+        core = morph.largest_component(core)
+        body = morph.dilate_mask(core, p.couch_removal_mm, sp) & above
+        thin_dense = above & ~core & (hu >= p.couch_min_hu)
+        labels, _ = ndimage.label(thin_dense)
+        ids = np.unique(labels[above & ~body & thin_dense])
+        body &= ~np.isin(labels, ids[ids > 0])
+        body = morph.largest_component(body)
+    else:
+        body = morph.largest_component(above)
+    return morph.fill_holes_3d(morph.fill_holes_slicewise(body))
+
+
+def reference_bone(ct: Image, body: np.ndarray, p: SegmentationParameters) -> np.ndarray:
+    from rtplan.geometry import _morphology as morph
+
+    hu, sp, t = np.asarray(ct.array), ct.grid.spacing_mm, p.thresholds
+    bone = (hu >= t.cancellous_bone_min_hu) & (hu < t.metal_min_hu) & body
+    bone = morph.remove_small_components(bone, _voxel_count(p.min_bone_cc, ct.grid))
+    if p.bone_closing_mm > 0:
+        bone = morph.close_mask(bone, p.bone_closing_mm, sp) & body
+    pixel_mm2 = sp[1] * sp[2]
+    for k in range(bone.shape[0]):
+        holes = ndimage.binary_fill_holes(bone[k]) & ~bone[k]
+        labels, n = ndimage.label(holes)
+        for lab in range(1, n + 1):
+            hole = labels == lab
+            area_mm2 = np.count_nonzero(hole) * pixel_mm2
+            median = np.median(hu[k][hole].astype(np.float64))
+            marrow_like = not (p.canal_hu[0] <= median < p.canal_hu[1])
+            if area_mm2 < p.marrow_small_hole_mm2 or (
+                marrow_like and area_mm2 <= p.marrow_max_hole_mm2
+            ):
+                bone[k] |= hole
+    labels, n = ndimage.label(morph.fill_holes_3d(bone) & ~bone)
+    for lab in range(1, n + 1):
+        cavity = labels == lab
+        if np.count_nonzero(cavity) <= _voxel_count(p.max_cavity_cc, ct.grid):
+            bone |= cavity
+    return bone
+
+
+def reference_muscle(
+    ct: Image, body: np.ndarray, bone: np.ndarray, p: SegmentationParameters
+) -> np.ndarray:
+    from rtplan.geometry import _morphology as morph
+
+    hu, sp, t = np.asarray(ct.array), ct.grid.spacing_mm, p.thresholds
+    soft = (hu >= t.soft_tissue_min_hu) & (hu < t.cancellous_bone_min_hu) & body & ~bone
+    soft &= ~morph.fill_holes_slicewise(bone)
+    gap = int(np.floor(p.joint_gap_mm / sp[0] + 1e-9))
+    for k in range(bone.shape[0]):
+        before = bone[max(0, k - gap) : k].any(axis=0)
+        after = bone[k + 1 : k + 1 + gap].any(axis=0)
+        soft[k] &= ~(before & after)
+    if p.muscle_smoothing_mm > 0:
+        sigma = [p.muscle_smoothing_mm / s for s in sp]
+        weights = soft.astype(np.float32)
+        num = ndimage.gaussian_filter(np.where(soft, hu, 0).astype(np.float32), sigma, truncate=3)
+        den = ndimage.gaussian_filter(weights, sigma, truncate=3.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            local = np.where(soft & (den > 1e-6), num / np.maximum(den, 1e-6), np.nan)
+    else:
+        local = np.where(soft, hu, np.nan).astype(np.float32)
+    soft &= (local >= p.muscle_hu[0]) & (local <= p.muscle_hu[1])
+    if p.muscle_opening_mm > 0:
+        soft = morph.open_mask(soft, p.muscle_opening_mm, sp)
+    return morph.remove_small_components(soft, _voxel_count(p.min_muscle_cc, ct.grid))
+
+
+def awkward_ct(dtype: type = np.float32) -> Image:
+    """A small CT with the cases that a crop-based segmentation could get wrong.
+
+    The main body runs through the first and last slices, reaches the first column and
+    lies on a couch top that leaves the volume; a second, smaller body lies apart. Air:
+    one enclosed pocket, a channel open to the first slice only (a hole in each slice,
+    not in 3D) and a slot open to the first column. A long bone with fatty and red
+    marrow through every slice, metal in its cortex; a ring around a canal; vertebral
+    bodies with discs between them and a lesion enclosed in 3D; a bone whose flat face,
+    on the bones' bounding box, has a notch that a closing fills; a metal voxel in muscle;
+    muscle reaching the volume's edges; kidney-like tissue below the muscle window.
+    """
+    g = Grid(shape=(18, 66, 78), spacing_mm=(2.5, 0.9, 0.9), origin_mm=(-34.65, -29.25, 0.0))
+    c = g.centers_mm()
+    x, y, z = c[..., 0], c[..., 1], c[..., 2]
+    hu = np.full(g.shape, -1000.0)
+    hu[np.hypot((x + 8.0) / 28.0, y / 24.0) < 1.0] = -100.0  # main body (fat)
+    hu[np.hypot((x + 8.0) / 23.0, y / 19.0) < 1.0] = 45.0  # muscle
+    hu[(y > 24.0) & (y < 27.5) & (x < 22.0)] = 300.0  # couch top against the back
+    hu[np.hypot(x - 28.0, y + 20.0) < 5.0] = 40.0  # second body
+    hu[np.hypot(x + 3.0, y - 12.0) < 3.5] = -1000.0  # enclosed air
+    hu[(np.hypot(x + 20.0, y + 6.0) < 2.5) & (z < 12.0)] = -1000.0  # open to slice 0
+    hu[(np.abs(y + 14.0) < 1.5) & (x < -22.0)] = -1000.0  # open to column 0
+    hu[np.hypot((x + 4.0) / 6.0, (y + 8.0) / 4.0) < 1.0] = 20.0  # kidney-like
+    femur = np.hypot(x + 16.0, y - 4.0)
+    hu[femur < 7.0] = 1400.0
+    hu[femur < 4.5] = np.where(z < 20.0, -80.0, 250.0)[femur < 4.5]  # fatty, red marrow
+    ring = np.hypot(x - 8.0, y - 10.0)
+    hu[(ring >= 4.5) & (ring < 7.5)] = 1200.0
+    hu[ring < 4.5] = 15.0  # canal (CSF)
+    vertebra = np.hypot(x - 8.0, y + 3.0)
+    hu[(vertebra < 5.5) & (z > 2.0) & (z < 40.0) & (z % 12.5 < 8.0)] = 250.0  # discs between
+    hu[np.hypot(vertebra, z - 17.0) < 2.6] = 50.0  # lesion
+    rib = (x > 3.0) & (x < 10.0) & (y > -17.5) & (y < -13.0) & (z > 7.0) & (z < 36.0)
+    hu[rib] = 1300.0  # its face y = -17.5 bounds all bone, notched by one voxel
+    hu[rib & (np.abs(x - 6.5) < 0.45) & (y < -16.6)] = 45.0
+    hu += np.random.default_rng(7).normal(0.0, 8.0, g.shape)
+    hu[(np.abs(x + 9.5) < 1.0) & (np.abs(y - 4.0) < 0.5) & (np.abs(z - 23.75) < 1.5)] = 3500.0
+    hu[4, 30, 20] = 4000.0  # metal in muscle
+    return Image(array=hu.astype(dtype), grid=g, units="HU", name="awkward")
+
+
+def _at(grid: Grid, x: float, y: float, z: float) -> tuple[int, int, int]:
+    i, j, k = np.rint(grid.mm_to_index(np.array([[x, y, z]]))[0]).astype(int)
+    return int(k), int(j), int(i)
+
+
+def test_awkward_ct_holds_its_cases() -> None:
+    ct = awkward_ct()
+    g, hu = ct.grid, ct.array
+    body = reference_body(ct, SegmentationParameters())
+    bone = reference_bone(ct, body, SegmentationParameters())
+    muscle = reference_muscle(ct, body, bone, SegmentationParameters())
+    assert body[0].any()  # through the first and last slices
+    assert body[-1].any()
+    assert body[:, :, 0].any()  # to the first column
+    assert hu[_at(g, 28.0, -20.0, 10.0)] > 0  # the second body...
+    assert not body[:, 7:13, 65:70].any()  # ...is left out
+    assert not body[_at(g, 0.0, 26.0, 10.0)]  # couch
+    assert body[_at(g, -3.0, 12.0, 10.0)]  # enclosed air filled
+    assert body[_at(g, -20.0, -6.0, 0.0)]  # the channel open to slice 0 too
+    assert not body[_at(g, -30.0, -14.0, 10.0)]  # the slot open to column 0 not
+    femur_centre = _at(g, -16.0, 4.0, 0.0)
+    assert bone[:, femur_centre[1], femur_centre[2]].all()  # fatty and red marrow
+    assert not bone[_at(g, 8.0, 10.0, 10.0)]  # canal
+    assert bone[_at(g, 8.0, -3.0, 17.0)]  # lesion
+    assert np.count_nonzero(hu >= 3000) == 7  # metal: 6 voxels in the cortex, 1 in muscle
+    assert not muscle[hu >= 3000].any()
+    assert not bone[4, 30, 20]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SegmentationParameters(),
+        SegmentationParameters(
+            couch_removal_mm=0.0,
+            bone_closing_mm=0.0,
+            muscle_opening_mm=0.0,
+            muscle_smoothing_mm=0.0,
+            min_bone_cc=0.0,
+            min_muscle_cc=0.0,
+        ),
+        SegmentationParameters(
+            couch_removal_mm=4.6,
+            bone_closing_mm=2.2,
+            muscle_opening_mm=2.7,
+            muscle_smoothing_mm=4.0,
+            joint_gap_mm=6.0,
+            max_cavity_cc=0.02,
+        ),
+    ],
+    ids=["defaults", "no-morphology", "large-radii"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_segmentation_equals_whole_volume_reference(
+    params: SegmentationParameters, dtype: type
+) -> None:
+    ct = awkward_ct(dtype)
+    body = reference_body(ct, params)
+    bone = reference_bone(ct, body, params)
+    muscle = reference_muscle(ct, body, bone, params)
+    assert 0 < np.count_nonzero(bone) < np.count_nonzero(muscle) < np.count_nonzero(body)
+    np.testing.assert_array_equal(tissue.body_mask(ct, params), body)
+    np.testing.assert_array_equal(tissue.bone_mask(ct, params=params), bone)
+    np.testing.assert_array_equal(tissue.muscle_mask(ct, params=params), muscle)
+    s = tissue.auto_structures(ct, params)
+    for name, ref in (("Body", body), ("Bone", bone), ("Muscle", muscle)):
+        np.testing.assert_array_equal(s[name].mask(ct.grid), ref, err_msg=name)
+    # masks given by the caller (here not the automatic ones) are used as they are
+    other_body = ndimage.binary_erosion(body, iterations=2)
+    other_bone = reference_bone(ct, other_body, params)
+    np.testing.assert_array_equal(tissue.bone_mask(ct, other_body, params), other_bone)
+    np.testing.assert_array_equal(
+        tissue.muscle_mask(ct, other_body, other_bone, params),
+        reference_muscle(ct, other_body, other_bone, params),
+    )
+
+
+def test_given_masks_must_be_on_the_ct_grid() -> None:
+    ct = awkward_ct()
+    with pytest.raises(CalibrationError, match="differs from the CT"):
+        tissue.bone_mask(ct, np.ones((1, *ct.shape[1:]), dtype=bool))
+    with pytest.raises(CalibrationError, match="differs from the CT"):
+        tissue.muscle_mask(ct, bone=np.ones((2, 2, 2), dtype=bool))
+
+
+def _blobs(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """Smooth random blobs that touch the array's faces, with holes and thin parts."""
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=shape), 1.5)
+    return np.asarray(field > 0.02, dtype=bool)
+
+
+@pytest.mark.parametrize(
+    ("radius_mm", "spacing_mm"),
+    [
+        (3.0, (2.5, 0.9765625, 0.9765625)),  # the default couch removal on a clinical grid
+        (1.0, (1.0, 1.0, 1.0)),  # ball boundary exactly on voxel centres
+        (2.2, (2.0, 0.7, 1.3)),
+        (0.4, (1.0, 1.0, 1.0)),  # a single voxel
+    ],
+)
+def test_ball_morphology_on_boxes_equals_exact_edt_morphology(
+    radius_mm: float, spacing_mm: tuple[float, float, float]
+) -> None:
+    from rtplan import _segmentation as seg
+    from rtplan.geometry import _morphology as morph
+
+    rows = seg.ball_rows(radius_mm, spacing_mm)
+    for seed in range(3):
+        full = np.zeros((14, 36, 40), dtype=bool)
+        full[:, 3:, 5:37] = _blobs((14, 33, 32), seed)  # touches slices 0, 13 and row 35
+        box = seg.BoxMask.from_full(full)
+        for outside_set in (False, True):
+            eroded = seg.erode(box.array, rows, outside_set=outside_set, at_edge=box.at_edge())
+            want = morph.erode_mask(full, radius_mm, spacing_mm, outside_is_set=outside_set)
+            got = seg.BoxMask(box.lo, eroded, box.full_shape).full()
+            np.testing.assert_array_equal(got, want, err_msg=f"erosion {seed} {outside_set}")
+        dilated = seg.dilate(full, rows)
+        np.testing.assert_array_equal(dilated, morph.dilate_mask(full, radius_mm, spacing_mm))
+        for planar, fill in ((True, morph.fill_holes_slicewise), (False, morph.fill_holes_3d)):
+            filled = seg.BoxMask(box.lo, seg.fill_holes(box.array, planar=planar), full.shape)
+            np.testing.assert_array_equal(filled.full(), fill(full))
+
+
+def test_component_helpers_equal_whole_volume_ones() -> None:
+    from rtplan import _segmentation as seg
+    from rtplan.geometry import _morphology as morph
+
+    m = np.zeros((6, 12, 12), dtype=bool)
+    m[1:3, 1:3, 1:3] = True  # two components of 8 voxels: the first in raster order wins
+    m[3:5, 8:10, 8:10] = True
+    m[0, 11, 11] = True
+    np.testing.assert_array_equal(seg.largest_component(m), morph.largest_component(m))
+    np.testing.assert_array_equal(
+        seg.remove_small_components(m, 8), morph.remove_small_components(m, 8)
+    )
+    blobs = _blobs((10, 20, 20), 3)
+    np.testing.assert_array_equal(seg.largest_component(blobs), morph.largest_component(blobs))
+    empty = np.zeros((3, 4, 5), dtype=bool)
+    assert not seg.largest_component(empty).any()
+    assert seg.BoxMask.from_full(empty).is_empty()
+    assert seg.BoxMask.from_full(empty).full().shape == (3, 4, 5)
+
+
 # ----------------------------------------------------------------------------- sample phantoms
 def _make_phantoms() -> ModuleType:
     from rtplan.data import sample_data_root

@@ -53,11 +53,11 @@ import numpy.typing as npt
 
 from rtplan._warn import warn
 from rtplan.errors import RtplanError, RtplanWarning
-from rtplan.geometry import _morphology as morph
 from rtplan.grid import Grid
 from rtplan.image import Image
 
 if TYPE_CHECKING:
+    from rtplan._segmentation import BoxMask
     from rtplan.structures import Structure
 
 __all__ = [
@@ -748,6 +748,191 @@ def _voxels(volume_cc: float, grid: Grid) -> int:
     return max(1, round(volume_cc * 1000.0 / grid.voxel_volume_mm3))
 
 
+# Every step below works on the bounding box of the voxels it can change (a BoxMask of
+# rtplan._segmentation) and gives the voxels of the whole-volume definition documented in
+# auto_structures; tests/test_tissue.py compares them with a whole-volume implementation.
+
+
+def _body_box(ct: Image, p: SegmentationParameters) -> BoxMask:
+    """The body outline on its bounding box (see :func:`body_mask`)."""
+    from scipy import ndimage
+
+    from rtplan import _segmentation as seg
+
+    hu = np.asarray(ct.array)
+    # nothing below the threshold can become body except holes, which lie inside the
+    # bounding box of the voxels above it
+    box = seg.BoxMask.from_full(hu > p.body_threshold_hu)
+    if box.is_empty():
+        return box
+    above = box.array
+    if p.couch_removal_mm > 0:
+        rows = seg.ball_rows(p.couch_removal_mm, ct.grid.spacing_mm)
+        # the body goes on beyond the scanned volume: do not erode from the grid edges
+        core = seg.erode(above, rows, outside_set=True, at_edge=box.at_edge())
+        core = seg.largest_component(core)
+        # the opening of the kept core: thin objects touching the body fall off it
+        body = seg.dilate(core, rows) & above
+        detached = above & ~body
+        if detached.any():
+            # where a couch top lies flat against the back, the layer under the body
+            # survives the opening; it is the dense, thin (outside the core) material
+            # connected to the detached part of the couch
+            thin_dense = above & ~core & (hu[box.slices] >= p.couch_min_hu)
+            labels, _ = ndimage.label(thin_dense)
+            ids = np.unique(labels[detached & thin_dense])
+            body &= ~np.isin(labels, ids[ids > 0])
+        body = seg.largest_component(body)
+    else:
+        body = seg.largest_component(above)
+    # Holes are filled slice by slice, then in 3D. After the first, every background
+    # voxel is connected within its slice to the slice's edge, which is on the grid's
+    # border: no 3D cavity is left, and the second changes nothing, so it is not run.
+    body = seg.fill_holes(body, planar=True)
+    return seg.BoxMask(box.lo, body, box.full_shape).shrink()
+
+
+def _close_bone(
+    bone: BoxMask, body: BoxMask, radius_mm: float, spacing_mm: tuple[float, float, float]
+) -> BoxMask:
+    """Morphological closing of the bone by a ball, restricted to the body."""
+    from rtplan import _segmentation as seg
+
+    rows = seg.ball_rows(radius_mm, spacing_mm)
+    w = np.ceil(radius_mm / np.asarray(spacing_mm, dtype=np.float64)).astype(np.intp)
+    pad = w + 1
+    x = np.pad(bone.array, [(int(a), int(a)) for a in pad])
+    # dilation then erosion in unbounded space: the dilation reaches at most w voxels
+    # beyond the bone's box, inside the padded box, and nothing beyond it is set
+    closed = seg.erode(seg.dilate(x, rows), rows) | x
+    lo = np.maximum(np.asarray(bone.lo) - w, np.asarray(body.lo))
+    hi = np.minimum(np.asarray(bone.hi) + w, np.asarray(body.hi))
+    if np.any(hi <= lo):
+        return seg.BoxMask.empty(bone.full_shape)
+    first = lo - (np.asarray(bone.lo) - pad)
+    local = closed[tuple(slice(int(a), int(a + n)) for a, n in zip(first, hi - lo, strict=True))]
+    shape = tuple(int(n) for n in hi - lo)
+    region = (int(lo[0]), int(lo[1]), int(lo[2]))
+    return seg.BoxMask(region, local & body.on(region, shape), bone.full_shape).shrink()
+
+
+def _fill_marrow(
+    bone: BoxMask, hu: npt.NDArray[Any], grid: Grid, p: SegmentationParameters
+) -> BoxMask:
+    """Fill the holes of each bone slice that hold marrow, keeping canal-like holes open."""
+    from scipy import ndimage
+
+    from rtplan import _segmentation as seg
+
+    if bone.is_empty():
+        return bone
+    # the holes of every slice at once: background components of the slices that do
+    # not reach the in-plane faces of the bone's box
+    labels, outside = seg.background_components(bone.array, planar=True)
+    ids = np.flatnonzero(~outside)
+    if ids.size == 0:
+        return bone
+    in_hole = np.logical_not(outside)[labels]
+    hole_labels = labels[in_hole]
+    values = np.asarray(hu[bone.slices][in_hole], dtype=np.float64)
+    pixel_mm2 = grid.spacing_mm[1] * grid.spacing_mm[2]
+    small = p.marrow_small_hole_mm2 / pixel_mm2
+    large = p.marrow_max_hole_mm2 / pixel_mm2
+    lo, hi = p.canal_hu
+    sizes = np.bincount(hole_labels, minlength=outside.size)[ids]
+    medians = np.asarray(ndimage.median(values, hole_labels, ids), dtype=np.float64)
+    marrow_like = (medians < lo) | (medians >= hi)
+    fill = (sizes < small) | (marrow_like & (sizes <= large))
+    keep = np.zeros(outside.size, dtype=bool)
+    keep[ids[fill]] = True
+    return seg.BoxMask(bone.lo, bone.array | keep[labels], bone.full_shape)
+
+
+def _fill_cavities(bone: BoxMask, grid: Grid, p: SegmentationParameters) -> BoxMask:
+    """Add the 3D cavities of the bone mask up to ``max_cavity_cc``, whatever their HU."""
+    from rtplan import _segmentation as seg
+
+    if bone.is_empty():
+        return bone
+    labels, outside = seg.background_components(bone.array, planar=False)
+    if outside.all():
+        return bone
+    sizes = np.bincount(labels.ravel(), minlength=outside.size)
+    keep = ~outside & (sizes <= _voxels(p.max_cavity_cc, grid))
+    return seg.BoxMask(bone.lo, bone.array | keep[labels], bone.full_shape)
+
+
+def _bone_box(
+    hu: npt.NDArray[Any], body: BoxMask, grid: Grid, p: SegmentationParameters
+) -> BoxMask:
+    """Bone on its bounding box (see :func:`bone_mask`)."""
+    from rtplan import _segmentation as seg
+
+    if body.is_empty():
+        return seg.BoxMask.empty(body.full_shape)
+    t = p.thresholds
+    h = hu[body.slices]
+    bone = (h >= t.cancellous_bone_min_hu) & (h < t.metal_min_hu) & body.array
+    box = seg.BoxMask(body.lo, bone, body.full_shape).shrink()
+    if box.is_empty():
+        return box
+    kept = seg.remove_small_components(box.array, _voxels(p.min_bone_cc, grid))
+    box = seg.BoxMask(box.lo, kept, box.full_shape).shrink()
+    if box.is_empty():
+        return box
+    if p.bone_closing_mm > 0:
+        box = _close_bone(box, body, p.bone_closing_mm, grid.spacing_mm)
+    box = _fill_marrow(box, hu, grid, p)
+    return _fill_cavities(box, grid, p)
+
+
+def _muscle_box(
+    hu: npt.NDArray[Any], body: BoxMask, bone: BoxMask, grid: Grid, p: SegmentationParameters
+) -> BoxMask:
+    """Muscle on its bounding box (see :func:`muscle_mask`)."""
+    from rtplan import _segmentation as seg
+
+    if body.is_empty():
+        return seg.BoxMask.empty(body.full_shape)
+    t = p.thresholds
+    h = hu[body.slices]
+    soft = (h >= t.soft_tissue_min_hu) & (h < t.cancellous_bone_min_hu) & body.array
+    if not bone.is_empty():
+        shape = soft.shape
+        # tissue enclosed by bone in a slice (spinal canal) or lying between bones along
+        # the slice axis (discs, joint spaces) is not muscle; both lie in the bone's box
+        enclosed = seg.fill_holes(bone.array, planar=True)  # the bone and its holes
+        between = _between_along_slices(bone.array, p.joint_gap_mm, grid.spacing_mm[0])
+        not_muscle = seg.BoxMask(bone.lo, enclosed | between, bone.full_shape)
+        soft &= ~not_muscle.on(body.lo, shape)
+        soft &= ~bone.on(body.lo, shape)
+    box = seg.BoxMask(body.lo, soft, body.full_shape).shrink()
+    if box.is_empty():
+        return box
+    local = _masked_mean(hu, box, p.muscle_smoothing_mm, grid)
+    soft = box.array & (local >= p.muscle_hu[0]) & (local <= p.muscle_hu[1])
+    if p.muscle_opening_mm > 0:
+        rows = seg.ball_rows(p.muscle_opening_mm, grid.spacing_mm)
+        soft = seg.dilate(seg.erode(soft, rows), rows) & soft
+    soft = seg.remove_small_components(soft, _voxels(p.min_muscle_cc, grid))
+    return seg.BoxMask(box.lo, soft, box.full_shape).shrink()
+
+
+def _boxed(mask: npt.ArrayLike | None, ct: Image, what: str) -> BoxMask | None:
+    """A caller's whole-grid mask on its bounding box (None when not given)."""
+    from rtplan import _segmentation as seg
+
+    if mask is None:
+        return None
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != ct.shape:
+        raise CalibrationError(
+            f"{what} mask shape {m.shape} differs from the CT {ct.shape}; pass a mask on "
+            "the CT grid (structure.mask(ct.grid))"
+        )
+    return seg.BoxMask.from_full(m)
+
+
 def body_mask(ct: Image, params: SegmentationParameters | None = None) -> npt.NDArray[np.bool_]:
     """The body outline as a boolean array on the CT grid (see :func:`auto_structures`).
 
@@ -760,81 +945,15 @@ def body_mask(ct: Image, params: SegmentationParameters | None = None) -> npt.ND
     Returns
     -------
     numpy.ndarray of bool, shape ct.shape
-    """
-    from scipy import ndimage
 
+    Raises
+    ------
+    CalibrationError
+        If ``ct`` is not in HU.
+    """
     p = SegmentationParameters() if params is None else params
     _check_hu(ct, "body_mask()")
-    sp = ct.grid.spacing_mm
-    above = np.asarray(ct.array) > p.body_threshold_hu
-    if p.couch_removal_mm > 0:
-        # the body goes on beyond the scanned volume: do not erode from the array edges
-        core = morph.erode_mask(above, p.couch_removal_mm, sp, outside_is_set=True)
-        core = morph.largest_component(core)
-        # the opening of the kept core: thin objects touching the body fall off it
-        body = morph.dilate_mask(core, p.couch_removal_mm, sp) & above
-        detached = above & ~body
-        if detached.any():
-            # where a couch top lies flat against the back, the layer under the body
-            # survives the opening; it is the dense, thin (outside the core) material
-            # connected to the detached part of the couch
-            hu = np.asarray(ct.array)
-            thin_dense = above & ~core & (hu >= p.couch_min_hu)
-            labels, _ = ndimage.label(thin_dense)
-            ids = np.unique(labels[detached & thin_dense])
-            couch = np.isin(labels, ids[ids > 0])
-            body &= ~couch
-        body = morph.largest_component(body)
-    else:
-        body = morph.largest_component(above)
-    body = morph.fill_holes_slicewise(body)
-    return morph.fill_holes_3d(body)
-
-
-def _fill_marrow(
-    bone: npt.NDArray[np.bool_], hu: npt.NDArray[Any], grid: Grid, p: SegmentationParameters
-) -> npt.NDArray[np.bool_]:
-    """Fill the holes of each bone slice that hold marrow, keeping canal-like holes open."""
-    from scipy import ndimage
-
-    out = bone.copy()
-    pixel_mm2 = grid.spacing_mm[1] * grid.spacing_mm[2]
-    small = p.marrow_small_hole_mm2 / pixel_mm2
-    large = p.marrow_max_hole_mm2 / pixel_mm2
-    lo, hi = p.canal_hu
-    for k in range(bone.shape[0]):
-        sl = bone[k]
-        if not sl.any():
-            continue
-        holes = ndimage.binary_fill_holes(sl) & ~sl
-        if not holes.any():
-            continue
-        labels, n = ndimage.label(holes)
-        idx = np.arange(1, n + 1)
-        sizes = np.asarray(ndimage.sum_labels(holes, labels, idx))
-        medians = np.asarray(ndimage.median(np.asarray(hu[k], np.float64), labels, idx))
-        marrow_like = (medians < lo) | (medians >= hi)
-        fill = (sizes < small) | (marrow_like & (sizes <= large))
-        keep = np.zeros(n + 1, dtype=bool)
-        keep[1:] = fill
-        out[k] |= keep[labels]
-    return out
-
-
-def _fill_cavities(
-    bone: npt.NDArray[np.bool_], grid: Grid, p: SegmentationParameters
-) -> npt.NDArray[np.bool_]:
-    """Add the 3D cavities of the bone mask up to ``max_cavity_cc``, whatever their HU."""
-    from scipy import ndimage
-
-    cavities = morph.fill_holes_3d(bone) & ~bone
-    if not cavities.any():
-        return bone
-    labels, n = ndimage.label(cavities)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    keep = sizes <= _voxels(p.max_cavity_cc, grid)
-    keep[0] = False
-    return np.asarray(bone | keep[labels], dtype=bool)
+    return _body_box(ct, p).full()
 
 
 def bone_mask(
@@ -855,19 +974,18 @@ def bone_mask(
     Returns
     -------
     numpy.ndarray of bool, shape ct.shape
+
+    Raises
+    ------
+    CalibrationError
+        If ``ct`` is not in HU or ``body`` is not on its grid.
     """
     p = SegmentationParameters() if params is None else params
     _check_hu(ct, "bone_mask()")
-    hu = np.asarray(ct.array)
-    if body is None:
-        body = body_mask(ct, p)
-    t = p.thresholds
-    bone = (hu >= t.cancellous_bone_min_hu) & (hu < t.metal_min_hu) & body
-    bone = morph.remove_small_components(bone, _voxels(p.min_bone_cc, ct.grid))
-    if p.bone_closing_mm > 0:
-        bone = morph.close_mask(bone, p.bone_closing_mm, ct.grid.spacing_mm) & body
-    bone = _fill_marrow(bone, hu, ct.grid, p)
-    return _fill_cavities(bone, ct.grid, p)
+    body_box = _boxed(body, ct, "bone_mask(): body")
+    if body_box is None:
+        body_box = _body_box(ct, p)
+    return _bone_box(np.asarray(ct.array), body_box, ct.grid, p).full()
 
 
 def muscle_mask(
@@ -889,25 +1007,22 @@ def muscle_mask(
     Returns
     -------
     numpy.ndarray of bool, shape ct.shape
+
+    Raises
+    ------
+    CalibrationError
+        If ``ct`` is not in HU or a mask is not on its grid.
     """
     p = SegmentationParameters() if params is None else params
     _check_hu(ct, "muscle_mask()")
     hu = np.asarray(ct.array)
-    if body is None:
-        body = body_mask(ct, p)
-    if bone is None:
-        bone = bone_mask(ct, body, p)
-    t = p.thresholds
-    soft = (hu >= t.soft_tissue_min_hu) & (hu < t.cancellous_bone_min_hu) & body & ~bone
-    # tissue enclosed by bone in a slice (spinal canal) or lying between bones along the
-    # slice axis (discs, joint spaces) is not muscle
-    soft &= ~morph.fill_holes_slicewise(bone)
-    soft &= ~_between_along_slices(bone, p.joint_gap_mm, ct.grid.spacing_mm[0])
-    local = _masked_mean(hu, soft, p.muscle_smoothing_mm, ct.grid)
-    soft &= (local >= p.muscle_hu[0]) & (local <= p.muscle_hu[1])
-    if p.muscle_opening_mm > 0:
-        soft = morph.open_mask(soft, p.muscle_opening_mm, ct.grid.spacing_mm)
-    return morph.remove_small_components(soft, _voxels(p.min_muscle_cc, ct.grid))
+    body_box = _boxed(body, ct, "muscle_mask(): body")
+    if body_box is None:
+        body_box = _body_box(ct, p)
+    bone_box = _boxed(bone, ct, "muscle_mask(): bone")
+    if bone_box is None:
+        bone_box = _bone_box(hu, body_box, ct.grid, p)
+    return _muscle_box(hu, body_box, bone_box, ct.grid, p).full()
 
 
 def _between_along_slices(
@@ -928,19 +1043,40 @@ def _between_along_slices(
 
 
 def _masked_mean(
-    hu: npt.NDArray[Any], mask: npt.NDArray[np.bool_], sigma_mm: float, grid: Grid
+    hu: npt.NDArray[Any], mask: BoxMask, sigma_mm: float, grid: Grid
 ) -> npt.NDArray[np.float32]:
-    """Gaussian-weighted mean of HU over the mask's voxels only (normalised convolution)."""
+    """Gaussian-weighted mean of HU over the mask's voxels only (normalised convolution).
+
+    Returned on the mask's box, NaN outside the mask.
+    """
     from scipy import ndimage
 
+    m = mask.array
     if sigma_mm <= 0:
-        return np.where(mask, hu, np.nan).astype(np.float32)
+        return np.where(m, hu[mask.slices], np.nan).astype(np.float32)
     sigma = [sigma_mm / s for s in grid.spacing_mm]
-    w = mask.astype(np.float32)
-    num = ndimage.gaussian_filter(np.where(mask, hu, 0).astype(np.float32), sigma, truncate=3.0)
+    # The filtered values at the mask's voxels depend on the voxels within the kernel
+    # radius only, and both filtered volumes are zero outside the mask: filtering the
+    # mask's box grown by the radius (clipped to the grid, where the reflection at the
+    # grid's edges is the same) gives the same float32 values there as the whole volume.
+    radius = np.array([int(3.0 * s + 0.5) for s in sigma], dtype=np.intp)
+    lo = np.maximum(np.asarray(mask.lo) - radius, 0)
+    hi = np.minimum(np.asarray(mask.hi) + radius, np.asarray(mask.full_shape))
+    region = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    shape = tuple(int(n) for n in hi - lo)
+    w_mask = mask.on(tuple(int(a) for a in lo), shape)
+    w = w_mask.astype(np.float32)
+    num = ndimage.gaussian_filter(
+        np.where(w_mask, hu[region], 0).astype(np.float32), sigma, truncate=3.0
+    )
     den = ndimage.gaussian_filter(w, sigma, truncate=3.0)
+    inner = tuple(
+        slice(int(a - b), int(a - b) + n) for a, b, n in zip(mask.lo, lo, m.shape, strict=True)
+    )
+    num = num[inner]
+    den = den[inner]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(mask & (den > 1e-6), num / np.maximum(den, 1e-6), np.nan)
+        out = np.where(m & (den > 1e-6), num / np.maximum(den, 1e-6), np.nan)
     return np.asarray(out, dtype=np.float32)
 
 
@@ -988,11 +1124,14 @@ def auto_structures(
     from rtplan.structures import Structure
 
     p = SegmentationParameters() if params is None else params
-    body = body_mask(ct, p)
-    bone = bone_mask(ct, body, p)
-    muscle = muscle_mask(ct, body, bone, p)
+    _check_hu(ct, "auto_structures()")
+    hu = np.asarray(ct.array)
+    body = _body_box(ct, p)
+    bone = _bone_box(hu, body, ct.grid, p)
+    muscle = _muscle_box(hu, body, bone, ct.grid, p)
     out: dict[str, Structure] = {}
-    for name, m in (("Body", body), ("Bone", bone), ("Muscle", muscle)):
+    for name, box in (("Body", body), ("Bone", bone), ("Muscle", muscle)):
+        m = box.full()
         color, kind = AUTO_STYLE[name]
         out[name] = Structure.from_mask(
             m,
