@@ -420,6 +420,19 @@ class Structure:
         )
 
 
+def _did_you_mean(name: object, names: Sequence[str]) -> str:
+    """``" (did you mean 'PTV'?)"`` for the names closest to a misspelt one, else ``""``."""
+    import difflib
+
+    if not isinstance(name, str) or not names:
+        return ""
+    folded = {n.casefold(): n for n in names}
+    close = difflib.get_close_matches(name.strip().casefold(), list(folded), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(folded[c]) for c in close) + "?)"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class StructureSet:
     """An ordered collection of structures sharing one frame of reference.
@@ -480,7 +493,8 @@ class StructureSet:
         where = f" in {self.source}" if self.source else ""
         if not exact:
             raise StructureError(
-                f"no structure named {name!r}{where}; available: {', '.join(self.names)}"
+                f"no structure named {name!r}{where}{_did_you_mean(name, self.names)}; "
+                f"available: {', '.join(self.names)}"
             )
         raise StructureError(
             f"{len(exact)} structures named {name!r}{where}; use by_number() with one of "

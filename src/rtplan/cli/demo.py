@@ -25,7 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--output",
         type=Path,
         default=Path("rtplan-demo"),
-        help="output folder (default: ./rtplan-demo)",
+        help="output folder (default: ./rtplan-demo; files of an earlier demo are replaced)",
     )
     p.add_argument(
         "--engine",
@@ -39,7 +39,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo, printing its commentary; 0 when every clinical goal passes, else 1."""
+    from rtplan.cli._common import check_positive, output_folder
     from rtplan.report import run_demo
 
+    check_positive(args.grid_mm, "--grid-mm", "mm")
+    output_folder(args.output, "-o")
     result = run_demo(args.output, engine=args.engine, grid_mm=args.grid_mm, echo=print)
     return 0 if result.goals_passed else 1

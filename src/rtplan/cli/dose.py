@@ -7,16 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rtplan.cli._common import angle_deg, angles_deg
+
 __all__ = ["add_parser", "run"]
-
-
-def _angles(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated angles in degrees, e.g. 0,120,240; got {text!r}"
-        ) from exc
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,20 +43,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--target", default=None, help="target structure name (e.g. PTV)")
     parser.add_argument(
         "--gantry",
-        type=_angles,
-        default=[0.0, 120.0, 240.0],
+        type=angles_deg,
+        default=None,
         metavar="DEG,DEG,...",
-        help="gantry angles of the conformal beams (default 0,120,240)",
+        help="gantry angles of the conformal beams, 0 to 360 (default 0,120,240)",
     )
-    parser.add_argument("--collimator", type=float, default=0.0, help="collimator angle, deg")
-    parser.add_argument("--couch", type=float, default=0.0, help="couch angle, deg")
+    parser.add_argument(
+        "--collimator", type=angle_deg, default=None, help="collimator angle, deg (default 0)"
+    )
+    parser.add_argument("--couch", type=angle_deg, default=None, help="couch angle, deg (0)")
     parser.add_argument(
         "--margin-mm",
         type=float,
-        default=7.0,
+        default=None,
         help="aperture margin around the target, mm (default 7)",
     )
-    parser.add_argument("--energy", default="6X", help="beam energy / model (default 6X)")
+    parser.add_argument("--energy", default=None, help="beam energy / model (default 6X)")
     parser.add_argument("--prescription-gy", type=float, default=None, help="total dose, Gy")
     parser.add_argument("--fractions", type=int, default=None, help="number of fractions")
     parser.add_argument(
@@ -84,7 +79,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dose-to", choices=("medium", "water"), default="medium", help="dose reported"
     )
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, help="folder for RP.dcm and RD.dcm"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="folder for RP.dcm and RD.dcm (created if missing; RP.dcm and RD.dcm already "
+        "there are replaced, unless the command read them)",
     )
     parser.set_defaults(run=run)
     return parser
@@ -115,29 +115,53 @@ def run(args: argparse.Namespace) -> int:
 
     import rtplan
     from rtplan import dose as rdose
+    from rtplan.cli import _common as check
     from rtplan.errors import PlanError
     from rtplan.evaluate import dvh as rdvh
 
-    study = rtplan.load_study(args.study)
+    check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
+    check.check_positive(args.grid_mm, "--grid-mm", "mm")
+    if args.fractions is not None and args.fractions < 1:
+        raise PlanError(f"--fractions must be a whole number >= 1, got {args.fractions}")
+    if args.margin_mm is not None and not np.isfinite(args.margin_mm):
+        raise PlanError(f"--margin-mm must be a finite number of mm, got {args.margin_mm}")
+    study = check.load_study(args.study)
+    out = check.output_folder(
+        args.output,
+        "-o",
+        names=("RP.dcm", "RD.dcm"),
+        inputs={"--plan": args.plan},
+        folders=[args.study],
+    )
     if args.conformal:
         if not args.target:
             raise PlanError("--conformal needs --target (the structure to conform to)")
         if args.prescription_gy is None:
             raise PlanError("--conformal needs --prescription-gy")
         plan = rtplan.Plan.conformal(
-            study.structures[args.target],
-            gantry_angles_deg=args.gantry,
-            energy=args.energy,
+            check.structure(study, args.target, "--target"),
+            gantry_angles_deg=args.gantry if args.gantry is not None else [0.0, 120.0, 240.0],
+            energy=args.energy or "6X",
             prescription_gy=args.prescription_gy,
-            fractions=args.fractions or 1,
-            margin_mm=args.margin_mm,
-            collimator_deg=args.collimator,
-            couch_deg=args.couch,
+            fractions=args.fractions if args.fractions is not None else 1,
+            margin_mm=args.margin_mm if args.margin_mm is not None else 7.0,
+            collimator_deg=args.collimator or 0.0,
+            couch_deg=args.couch or 0.0,
             patient_position=study.ct.patient_position or "HFS",
             normalization=args.normalization or "mean",
         )
     else:
-        plan = rtplan.io.read_rtplan(args.plan)
+        check.reject_with_plan(
+            args,
+            {
+                "gantry": "--gantry",
+                "collimator": "--collimator",
+                "couch": "--couch",
+                "margin_mm": "--margin-mm",
+                "energy": "--energy",
+            },
+        )
+        plan = check.read_plan(args.plan, "--plan", study)
         changes: dict[str, Any] = {}
         if args.prescription_gy is not None:
             changes["prescription_gy"] = args.prescription_gy
@@ -146,13 +170,16 @@ def run(args: argparse.Namespace) -> int:
         if args.normalization is not None:
             changes["normalization"] = args.normalization
         if args.target:
-            changes["target_name"] = args.target
+            changes["target_name"] = check.structure(study, args.target, "--target").name
         if changes:
             plan = replace(plan, **changes)
             if args.prescription_gy is not None or args.normalization is not None:
                 plan = plan.with_beams([b.replace(mu=None) for b in plan.beams])
     target_name = args.target or plan.target_name
-    target = study.structures[target_name] if target_name else None
+    target = None
+    if target_name:
+        option = "--target" if args.target else f"the target of --plan {args.plan}"
+        target = check.structure(study, target_name, option)
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{100.0 * fraction:5.1f} % {message:<60}", end="", file=sys.stderr)
@@ -166,17 +193,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dose_to == "water":
         dose = rdose.dose_to_water(dose, study.ct, energy=plan.beams[0].energy)
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     plan_uid = str(generate_uid())
-    rtplan.io.write_rtplan(
-        result.plan,
-        out / "RP.dcm",
-        reference=study.ct,
-        structures_sop_uid=study.structures.sop_instance_uid or None,
-        sop_instance_uid=plan_uid,
-    )
-    rtplan.io.write_rtdose(dose, out / "RD.dcm", reference=study.ct, plan_sop_uid=plan_uid)
+    # both files whole or neither: written aside, renamed over RP.dcm / RD.dcm at the end
+    with check.writing(out / "RP.dcm", out / "RD.dcm") as (rp, rd):
+        rtplan.io.write_rtplan(
+            result.plan,
+            rp,
+            reference=study.ct,
+            structures_sop_uid=study.structures.sop_instance_uid or None,
+            sop_instance_uid=plan_uid,
+        )
+        rtplan.io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=plan_uid)
 
     print(f"engine {result.engine}, grid {args.grid_mm} mm, dose to {args.dose_to}")
     for i, beam in enumerate(result.plan.beams, start=1):

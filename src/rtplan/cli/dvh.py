@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "referenced_plan", "referenced_prescription", "run"]
+__all__ = ["add_parser", "goals_not_met", "referenced_plan", "referenced_prescription", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,20 +76,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="how far a structure extends beyond its end contours (default: half a slice)",
     )
     parser.add_argument(
-        "-o", "--output", type=Path, default=None, help="write the metrics table as CSV"
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="write the metrics table as CSV (an existing file is replaced)",
     )
     parser.add_argument(
         "--curves",
         type=Path,
         default=None,
-        help="write the DVH curves as CSV, or as JSON when the name ends in .json",
+        help="write the DVH curves as CSV, or as JSON when the name ends in .json (an "
+        "existing file is replaced)",
     )
     parser.add_argument(
         "--indices",
         type=Path,
         default=None,
         metavar="CSV",
-        help="write the conformity and gradient indices as CSV",
+        help="write the conformity and gradient indices as CSV (an existing file is replaced)",
     )
     parser.add_argument(
         "--goal",
@@ -98,7 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="GOAL",
         help="clinical goal, e.g. 'PTV D95 >= 95 %%' (a dose in %% is of the prescription), "
         "'Femur V40Gy <= 64 %%' (a volume in %% is of the structure); repeatable; exit "
-        "status 1 if one fails",
+        "status 1 if one fails or cannot be evaluated (structure outside the dose)",
     )
     parser.set_defaults(run=run)
     return parser
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     RtplanError
         On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
     """
+    from rtplan.cli import _common as check
     from rtplan.errors import RtplanError
     from rtplan.evaluate import (
         compute_dvhs,
@@ -125,11 +131,19 @@ def run(args: argparse.Namespace) -> int:
         write_dvhs_json,
         write_metrics_csv,
     )
-    from rtplan.io import load_study, read_rtdose
 
-    study = load_study(args.study)
+    goals = [parse_goal(text) for text in args.goal or []]
+    study = check.load_study(args.study)
+    inputs = {"--dose": args.dose, "--plan": args.plan}
+    outputs = {"-o": args.output, "--curves": args.curves, "--indices": args.indices}
+    for option, path in outputs.items():
+        if path is not None:
+            check.output_file(path, option, inputs=inputs, folders=[args.study])
+    written = [p.resolve() for p in outputs.values() if p is not None]
+    if len(set(written)) < len(written):
+        raise RtplanError("-o, --curves and --indices name the same file; give each its own")
     if args.dose is not None:
-        dose = read_rtdose(args.dose)
+        dose = check.read_dose(args.dose, "--dose", study)
         where = str(args.dose)
     elif len(study.doses) == 1:
         dose = study.doses[0]
@@ -140,7 +154,17 @@ def run(args: argparse.Namespace) -> int:
         raise RtplanError(
             f"{args.study} holds {len(study.doses)} RT Doses; choose one with --dose RTDOSE"
         )
-    goals = [parse_goal(text) for text in args.goal or []]
+    for goal in goals:
+        check.structure(study, goal.structure, f"--goal {goal.text!r}")
+    roi = [check.structure(study, n, "--roi").name for n in args.roi] if args.roi else None
+    for name in args.target or []:
+        check.structure(study, name, "--target")
+    check.check_dose_covers(
+        dose,
+        [study.structures[n] for n in roi] if roi else study.structures,
+        "--dose" if args.dose is not None else "the RT Dose in",
+        args.dose if args.dose is not None else args.study,
+    )
     rx, fractions, rx_source = _prescription(args, study, dose)
     for goal in goals:
         if goal.needs_prescription and rx is None:
@@ -154,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             f"{option} needs a prescription: give --prescription-gy or --plan (no RT Plan "
             "referenced by the RT Dose was found)"
         )
-    dvhs = compute_dvhs(dose, study.structures, names=args.roi, end_cap=args.end_cap)
+    dvhs = compute_dvhs(dose, study.structures, names=roi, end_cap=args.end_cap)
     if not dvhs:
         raise RtplanError(f"{args.study}: no structure with a volume to evaluate")
     rows = [dose_metrics(h, rx) for h in dvhs.values()]
@@ -168,13 +192,15 @@ def run(args: argparse.Namespace) -> int:
         print("no prescription (give --prescription-gy or --plan for V95/V100/V107%Rx)")
     print(format_metrics_table(rows))
     if args.output is not None:
-        write_metrics_csv(rows, args.output)
+        with check.writing(args.output) as (tmp,):
+            write_metrics_csv(rows, tmp)
         print(f"metrics written to {args.output}")
     if args.curves is not None:
-        if args.curves.suffix.lower() == ".json":
-            write_dvhs_json(dvhs.values(), args.curves)
-        else:
-            write_dvhs_csv(dvhs.values(), args.curves)
+        with check.writing(args.curves) as (tmp,):
+            if args.curves.suffix.lower() == ".json":
+                write_dvhs_json(dvhs.values(), tmp)
+            else:
+                write_dvhs_csv(dvhs.values(), tmp)
         print(f"DVH curves written to {args.curves}")
     _compare_stored(dose, study.structures, dvhs)
     targets = _targets(args, study.structures, dvhs)
@@ -192,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print(format_conformity_table(ci_rows))
         if args.indices is not None:
-            write_metrics_csv(ci_rows, args.indices)
+            with check.writing(args.indices) as (tmp,):
+                write_metrics_csv(ci_rows, tmp)
             print(f"indices written to {args.indices}")
     elif args.indices is not None:
         raise RtplanError(f"{args.study}: no PTV for --indices; name the target with --target NAME")
@@ -200,10 +227,21 @@ def run(args: argparse.Namespace) -> int:
         table = evaluate_goals(goals, dose, study.structures, rx, dvhs=dvhs)
         print()
         print(table.format_table())
-        if table.n_failed:
-            print(f"rtplan dvh: {table.n_failed} goal(s) failed", file=sys.stderr)
+        if not table.all_passed:
+            print(f"rtplan dvh: {goals_not_met(table)}", file=sys.stderr)
             return 1
     return 0
+
+
+def goals_not_met(table: Any) -> str:
+    """``"2 goal(s) failed, 1 could not be evaluated (see the table)"``."""
+    undefined = sum(1 for r in table if r.passed is None)
+    parts = []
+    if table.n_failed:
+        parts.append(f"{table.n_failed} goal(s) failed")
+    if undefined:
+        parts.append(f"{undefined} could not be evaluated (see the table)")
+    return ", ".join(parts)
 
 
 def _compare_stored(dose: Any, structures: Any, dvhs: dict[str, Any]) -> None:
@@ -251,16 +289,16 @@ def _prescription(
     references; an RT Plan file next to the RT Dose file that it references; the study's
     only prescription.
     """
+    from rtplan.cli._common import read_plan
     from rtplan.errors import RtplanError
-    from rtplan.io import read_rtplan
 
     if args.prescription_gy is not None:
         if not (math.isfinite(args.prescription_gy) and args.prescription_gy > 0):
             raise RtplanError(f"--prescription-gy must be positive, got {args.prescription_gy}")
-        fx = read_rtplan(args.plan).fractions if args.plan is not None else None
+        fx = read_plan(args.plan, "--plan", study).fractions if args.plan is not None else None
         return float(args.prescription_gy), fx, "--prescription-gy"
     if args.plan is not None:
-        plan = read_rtplan(args.plan)
+        plan = read_plan(args.plan, "--plan", study)
         if plan.prescription_gy is None:
             raise RtplanError(
                 f"{args.plan} holds no prescription (TargetPrescriptionDose); give "

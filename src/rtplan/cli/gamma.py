@@ -69,11 +69,22 @@ def run(args: argparse.Namespace) -> int:
     """
     import numpy as np
 
+    from rtplan.cli import _common as check
+    from rtplan.errors import EvaluationError
     from rtplan.evaluate import gamma
-    from rtplan.io import read_rtdose
 
-    ref = read_rtdose(args.reference)
-    ev = read_rtdose(args.evaluated)
+    if args.pass_threshold is not None and not 0.0 <= args.pass_threshold <= 100.0:
+        raise EvaluationError(
+            f"--pass-threshold is a pass rate in percent, 0 to 100; got {args.pass_threshold:g}"
+        )
+    if not 0.0 <= args.threshold_percent < 100.0:
+        raise EvaluationError(
+            f"--threshold-percent must be from 0 to below 100 (% of the normalisation dose), "
+            f"got {args.threshold_percent:g}"
+        )
+    ref = check.read_dose(args.reference, "REF")
+    ev = check.read_dose(args.evaluated, "EVAL")
+    _check_comparable(ref, ev, args)
     res = gamma(
         ref,
         ev,
@@ -86,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
         interp_fraction=args.interp_fraction,
         stop_at_pass=False,
     )
+    if res.n_evaluated == 0:
+        raise EvaluationError(
+            f"no point of REF {args.reference} above the threshold "
+            f"({res.threshold_percent:g} % of {res.normalization_gy:.4g} Gy) lies within "
+            f"{res.max_gamma * res.distance_mm:g} mm of the grid of EVAL {args.evaluated}: "
+            "nothing to compare; check that both doses are of the same plan, or lower "
+            "--threshold-percent"
+        )
     print(f"reference {args.reference}: {_describe(ref)}")
     print(f"evaluated {args.evaluated}: {_describe(ev)}")
     print(res.summary())
@@ -103,6 +122,29 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _frame(dose: Any) -> str:
+    return "" if dose.series is None else str(dose.series.frame_of_reference_uid)
+
+
+def _check_comparable(ref: Any, ev: Any, args: argparse.Namespace) -> None:
+    """Raise if the two doses are in different frames of reference or do not overlap."""
+    from rtplan.cli._common import boxes_overlap, format_box, grid_box
+    from rtplan.errors import EvaluationError
+
+    if _frame(ref) and _frame(ev) and _frame(ref) != _frame(ev):
+        raise EvaluationError(
+            f"EVAL {args.evaluated} is in frame of reference {_frame(ev)}, REF "
+            f"{args.reference} in {_frame(ref)}: their coordinates do not match (another "
+            "study or patient); compare two doses computed on the same CT"
+        )
+    ref_box, ev_box = grid_box(ref.grid), grid_box(ev.grid)
+    if not boxes_overlap(ref_box, ev_box):
+        raise EvaluationError(
+            f"the grids of REF {args.reference} ({format_box(ref_box)}) and EVAL "
+            f"{args.evaluated} ({format_box(ev_box)}) do not overlap: nothing to compare"
+        )
 
 
 def _describe(dose: Any) -> str:

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 
@@ -27,9 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtplan",
         description="Radiotherapy and image-guided procedure planning near bone and muscle.",
+        epilog=(
+            "Exit status: 0 success; 1 a check failed (a clinical goal, a gamma pass rate); "
+            "2 bad input or usage, with a one-line 'rtplan COMMAND: error: ...'; 3 an "
+            "internal error (please report it with the output of -v); 130 interrupted. "
+            "Output files are written whole or not at all: an existing output is replaced, "
+            "but never a file the command read (an input, a file of the study folder)."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"rtplan {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging (-vv: debug); on an error, also print the Python traceback",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"rtplan.cli.{name}").add_parser(sub)
@@ -48,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status: 0 success, 1 a check failed (e.g. gamma below threshold),
-        2 bad input or usage.
+        2 bad input or usage, 130 interrupted (Ctrl-C).
+
+    Notes
+    -----
+    Bad input (an :class:`~rtplan.RtplanError`, or a file that cannot be read or written)
+    ends with one line ``rtplan COMMAND: error: ...`` on stderr; with ``-v`` the traceback
+    comes before it. Other exceptions (bugs) propagate; :func:`entry_point` reports them.
     """
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -58,24 +78,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
 
+    prog = f"rtplan {args.command}"
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         try:
             return int(args.run(args))
         except RtplanError as exc:
-            print(f"rtplan {args.command}: error: {exc}", file=sys.stderr)
+            _report(prog, str(exc), exc, verbose=int(args.verbose))
             return 2
+        except BrokenPipeError:
+            raise  # a closed stdout: entry_point ends quietly
+        except OSError as exc:
+            # a file-system failure no precise check caught (disk full, a file removed
+            # meanwhile, permissions changed): name the file and the cause
+            where = f"{exc.filename}: " if exc.filename else ""
+            _report(prog, f"{where}{exc.strerror or exc}", exc, verbose=int(args.verbose))
+            return 2
+        except KeyboardInterrupt:
+            print(f"\n{prog}: interrupted", file=sys.stderr)
+            return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _report(prog: str, message: str, exc: BaseException, *, verbose: int) -> None:
+    """Print ``PROG: error: MESSAGE`` (one line), after the traceback when verbose."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"{prog}: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _verbose(argv: Sequence[str]) -> int:
+    """How many -v the global options of ``argv`` (before the subcommand) hold."""
+    count = 0
+    for arg in argv:
+        if arg in SUBCOMMANDS:
+            break
+        if arg == "--verbose":
+            count += 1
+        elif arg.startswith("-") and not arg.startswith("--") and set(arg[1:]) == {"v"}:
+            count += len(arg) - 1
+    return count
 
 
 def entry_point() -> None:
     """Console-script entry point.
 
     Warnings print as one line each (``rtplan: warning: ...``, no source paths), and a closed
-    output pipe (as with ``| head``) ends the program quietly.
+    output pipe (as with ``| head``) ends the program quietly. An unexpected exception (a
+    bug) ends with one line ``rtplan: internal error: ...`` and status 3 (the traceback
+    with ``-v``); Ctrl-C with ``rtplan: interrupted`` and status 130.
     """
 
     def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
-        print(f"rtplan: warning: {message}", file=sys.stderr)
+        print(f"rtplan: warning: {_one_line(str(message))}", file=sys.stderr)
 
     warnings.showwarning = show
     try:
@@ -86,4 +144,17 @@ def entry_point() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         status = 0
+    except KeyboardInterrupt:
+        print("\nrtplan: interrupted", file=sys.stderr)
+        status = 130
+    except Exception as exc:
+        if _verbose(sys.argv[1:]):
+            traceback.print_exception(exc, file=sys.stderr)
+        print(
+            f"rtplan: internal error: {type(exc).__name__}: {_one_line(str(exc))} (a bug in "
+            f"rtplan {__version__}: please report it with the output of the same command "
+            "run with -v)",
+            file=sys.stderr,
+        )
+        status = 3
     sys.exit(status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--show-patient", action="store_true", help="burn the patient name and ID into the image"
     )
     parser.add_argument(
-        "--dicom", type=Path, default=None, help="also write a Secondary Capture to this file"
+        "--dicom",
+        type=Path,
+        default=None,
+        help="also write a Secondary Capture to this file (an existing file is replaced)",
     )
-    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="PNG file to write (name ending in .png; an existing file is replaced)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -243,8 +253,10 @@ def run(args: argparse.Namespace) -> int:
     RtplanError
         On bad input (exit status 2 via the main entry point).
     """
+    from rtplan.cli import _common as check
     from rtplan.cli.trajectory import load
     from rtplan.guidance import (
+        WINDOWS,
         orientation_labels,
         overlay_view,
         render_overlay,
@@ -252,19 +264,55 @@ def run(args: argparse.Namespace) -> int:
     )
     from rtplan.guidance._export import source_slices
 
+    window = _window(args.window)
+    if isinstance(window, str) and window.strip().lower().replace(" ", "_") not in WINDOWS:
+        raise RtplanError(
+            f"--window {args.window!r}: choose one of {', '.join(WINDOWS)} or give WIDTH/LEVEL "
+            "in HU, e.g. 350/50"
+        )
+    check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
+    check.check_positive(args.fov_mm, "--fov-mm", "mm")
+    check.check_positive(args.tick_mm, "--tick-mm", "mm")
+    for level in args.isodose_percent or []:
+        check.check_positive(level, "--isodose-percent", "percent")
+    if args.at_mm is not None and not math.isfinite(args.at_mm):
+        raise RtplanError(f"--at-mm must be a finite number of mm, got {args.at_mm}")
+    inputs = {"--dose": args.dose, "--trajectory": args.trajectory}
+    check.output_file(args.output, "-o", suffixes=(".png",), inputs=inputs, folders=[args.study])
+    if args.dicom is not None:
+        check.output_file(args.dicom, "--dicom", inputs=inputs, folders=[args.study])
+        if args.dicom.resolve() == args.output.resolve():
+            raise RtplanError("-o and --dicom name the same file; give each its own")
     study = load(args.study)
     ct = study.ct
+    axis = {"sagittal": 0, "coronal": 1, "axial": 2}.get(args.plane)
+    if args.at_mm is not None and axis is not None:
+        lo, hi = check.grid_box(ct.grid)
+        if not lo[axis] <= args.at_mm <= hi[axis]:
+            raise RtplanError(
+                f"--at-mm {args.at_mm:g}: the {args.plane} plane misses the CT of {args.study} "
+                f"({'xyz'[axis]} from {lo[axis]:.1f} to {hi[axis]:.1f} mm, LPS); give a "
+                "position in that range"
+            )
     if args.structures is None:
         structures = [s for s in study.structures if s.has_volume]
     else:
-        structures = [study.structures[n] for n in args.structures]
-    traj = read_trajectory(args.trajectory, args.rank) if args.trajectory else None
+        structures = []
+        for name in args.structures:
+            s = check.structure(study, name, "--structures", need_volume=False)
+            if s.is_empty:
+                raise RtplanError(
+                    f"--structures: structure {s.name!r} in {study.structures.source} is empty "
+                    "(no contours): nothing to draw"
+                )
+            structures.append(s)
+    traj = None
+    if args.trajectory:
+        traj = read_trajectory(check.input_file(args.trajectory, "--trajectory", "JSON"), args.rank)
     dose = None
     rx = args.prescription_gy
     if args.dose is not None:
-        from rtplan.io import read_rtdose
-
-        dose = read_rtdose(args.dose)
+        dose = check.read_dose(args.dose, "--dose", study)
         rx = isodose_prescription(study, dose, args.dose, rx)
     view = overlay_view(
         ct,
@@ -282,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
     rgb = render_overlay(
         ct,
         view=view,
-        window=_window(args.window),
+        window=window,
         dose=dose,
         prescription_gy=rx,
         dose_display=args.dose_display,
@@ -293,21 +341,24 @@ def run(args: argparse.Namespace) -> int:
         layers=args.layer,
         **extra,
     )
-    path = save_png(rgb, args.output)
+    with check.writing(args.output) as (tmp,):
+        save_png(rgb, tmp)
+    path = args.output
     print(f"wrote {path} ({rgb.shape[1]}x{rgb.shape[0]})")
     if args.dicom is not None:
         from rtplan.io.capture import write_secondary_capture
 
         lab = orientation_labels(view)
-        sc = write_secondary_capture(
-            rgb,
-            args.dicom,
-            reference=ct,
-            patient_orientation=(lab["right"], lab["bottom"]),
-            source_slices=source_slices(view, ct),
-            derivation_description=f"rtplan overlay: CT {view.plane} plane",
-            pixel_spacing_mm=view.pixel_mm,
-            burned_in_annotation=args.show_patient,
-        )
-        print(f"wrote {sc}")
+        with check.writing(args.dicom) as (tmp,):
+            write_secondary_capture(
+                rgb,
+                tmp,
+                reference=ct,
+                patient_orientation=(lab["right"], lab["bottom"]),
+                source_slices=source_slices(view, ct),
+                derivation_description=f"rtplan overlay: CT {view.plane} plane",
+                pixel_spacing_mm=view.pixel_mm,
+                burned_in_annotation=args.show_patient,
+            )
+        print(f"wrote {args.dicom}")
     return 0

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rtplan.image import Dose
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--output",
         type=Path,
         default=Path("report.html"),
-        help="output HTML file (default: report.html)",
+        help="output HTML file (default: report.html; an existing file is replaced)",
     )
     p.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
     p.add_argument(
@@ -70,14 +73,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; 0 on success, 1 when a clinical goal fails."""
+    import sys
+
     import rtplan
-    from rtplan import evaluate, io
+    from rtplan import evaluate
+    from rtplan.cli import _common as check
+    from rtplan.errors import RtplanError
     from rtplan.report import review_report
 
-    study = rtplan.load_study(args.study)
+    check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
+    check.check_positive(args.clearance_mm, "--clearance-mm", "mm")
+    check.check_positive(args.max_length_mm, "--max-length-mm", "mm")
+    parsed_goals = [evaluate.parse_goal(text) for text in args.goal]
+    check.output_file(
+        args.output,
+        "-o",
+        suffixes=(".html", ".htm"),
+        inputs={"--dose": args.dose, "--plan": args.plan},
+        folders=[args.study],
+    )
+    study = check.load_study(args.study)
     ss = study.structures
-    dose = io.read_rtdose(args.dose) if args.dose else (study.doses[0] if study.doses else None)
-    plan = io.read_rtplan(args.plan) if args.plan else None
+    dose: Dose | None
+    if args.dose:
+        dose = check.read_dose(args.dose, "--dose", study)
+        check.check_dose_covers(dose, ss, "--dose", args.dose)
+    else:
+        dose = study.doses[0] if study.doses else None
+    plan = check.read_plan(args.plan, "--plan", study) if args.plan else None
     if plan is None and dose is not None:
         # the RT Plan the RT Dose references, in the study or next to the RT Dose file
         from rtplan.cli.dvh import referenced_plan
@@ -87,39 +110,46 @@ def run(args: argparse.Namespace) -> int:
         plan = study.plans[0]
     goals = None
     rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
-    if args.goal:
+    if parsed_goals:
         if dose is None:
-            raise rtplan.errors.RtplanError("--goal needs a dose: give --dose RTDOSE")
-        for goal in map(evaluate.parse_goal, args.goal):
+            raise RtplanError("--goal needs a dose: give --dose RTDOSE")
+        for goal in parsed_goals:
+            check.structure(study, goal.structure, f"--goal {goal.text!r}")
             if goal.needs_prescription and rx is None:
-                raise rtplan.errors.RtplanError(
+                raise RtplanError(
                     f"goal {goal.text!r} is in % of the prescription: give --prescription-gy "
                     "or --plan (no RT Plan referenced by the RT Dose was found)"
                 )
-        goals = evaluate.evaluate_goals(args.goal, dose, ss, rx)
+        goals = evaluate.evaluate_goals(parsed_goals, dose, ss, rx)
     paths = None
     if args.needle_target:
         paths = rtplan.plan_trajectory(
             study.ct,
-            target=ss[args.needle_target],
-            avoid=[ss[n] for n in args.avoid],
+            target=check.structure(study, args.needle_target, "--needle-target"),
+            avoid=[check.structure(study, n, "--avoid") for n in args.avoid],
             clearance_mm=args.clearance_mm,
             max_length_mm=args.max_length_mm,
             approach=args.approach,
         )
-    target = ss[args.target] if args.target else None
-    out = review_report(
-        args.output,
-        study,
-        plan=plan,
-        dose=dose,
-        goals=goals,
-        trajectories=paths,
-        target=target,
-        title=args.title,
-    )
+    target = check.structure(study, args.target, "--target") if args.target else None
+    with check.writing(args.output) as (tmp,):
+        review_report(
+            tmp,
+            study,
+            plan=plan,
+            dose=dose,
+            goals=goals,
+            trajectories=paths,
+            target=target,
+            title=args.title,
+        )
+    out = args.output
     print(f"report written to {out}")
     if goals is not None:
         print(goals.format_table())
-        return 0 if goals.all_passed else 1
+        if not goals.all_passed:
+            from rtplan.cli.dvh import goals_not_met
+
+            print(f"rtplan report: {goals_not_met(goals)}", file=sys.stderr)
+            return 1
     return 0

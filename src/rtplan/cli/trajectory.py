@@ -121,33 +121,49 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--show-patient", action="store_true", help="burn the patient name and ID into images"
     )
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output folder (created if missing; files of an earlier run there are replaced)",
+    )
     parser.set_defaults(run=run)
     return parser
 
 
 def load(path: Path) -> Study:
-    """Load a study folder (:func:`rtplan.load_study`)."""
-    from rtplan.io.study import load_study
+    """Load a study folder (:func:`rtplan.load_study`).
+
+    Raises
+    ------
+    DicomReadError
+        If the path is missing or a file (naming it), or as :func:`rtplan.load_study`.
+    """
+    from rtplan.cli._common import load_study
 
     return load_study(path)
 
 
-def find_structures(study: Study, names: Sequence[str]) -> list[Structure]:
+def find_structures(study: Study, names: Sequence[str], option: str = "--avoid") -> list[Structure]:
     """Look structures up by name (case-insensitive when unique).
 
     Raises
     ------
     StructureError
-        Naming the missing ROI and the available ones.
+        Naming the option, the missing or empty ROI and the available ones.
     """
-    return [study.structures[n] for n in names]
+    from rtplan.cli._common import structure
+
+    return [structure(study, n, option) for n in names]
 
 
 def body_structure(study: Study, name: str | None) -> Structure | None:
     """The named body ROI, else the study's only EXTERNAL ROI, else None (automatic)."""
     if name is not None:
-        return study.structures[name]
+        from rtplan.cli._common import structure
+
+        return structure(study, name, "--body")
     external = study.structures.by_type("EXTERNAL")
     return external[0] if len(external) == 1 else None
 
@@ -177,19 +193,36 @@ def run(args: argparse.Namespace) -> int:
     RtplanError
         On bad input or when no path is feasible (exit status 2 via the main entry point).
     """
-    from rtplan.guidance import export_plan, plan_trajectory
+    from rtplan.cli import _common as check
+    from rtplan.guidance import WINDOWS, export_plan, plan_trajectory
     from rtplan.structures import Structure
 
+    check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
+    if args.window.strip().lower().replace(" ", "_") not in WINDOWS:
+        raise RtplanError(f"--window {args.window!r}: choose one of {', '.join(WINDOWS)}")
+    for option, value in (("--n-best", args.n_best), ("--n-overlays", args.n_overlays)):
+        if value < 1:
+            raise RtplanError(f"{option} must be a whole number >= 1, got {value}")
     study = load(args.study)
+    check.output_folder(args.output, "-o", inputs={"--dose": args.dose}, folders=[args.study])
     ct = study.ct
-    target = study.structures[args.target]
+    # a target may be a volume or a point (POI); with --target-mm any structure will do
+    target = check.structure(study, args.target, "--target", need_volume=False)
+    if target.is_empty and args.target_mm is None:
+        raise StructureError(
+            f"--target: structure {target.name!r} in {study.structures.source} is empty (no "
+            "contours or points); choose another target, or aim with --target-mm X Y Z"
+        )
     avoided = find_structures(study, args.avoid)
     avoid: list[Structure | str] = list(avoided)
     if args.avoid_bone:
         avoid.append("bone")
     avoid.extend(args.avoid_class)
     names = [a.name if isinstance(a, Structure) else a for a in avoid]
-    entry = study.structures[args.entry_region] if args.entry_region else None
+    entry = (
+        check.structure(study, args.entry_region, "--entry-region") if args.entry_region else None
+    )
+    dose = check.read_dose(args.dose, "--dose", study) if args.dose is not None else None
     result = plan_trajectory(
         ct,
         target,
@@ -204,13 +237,10 @@ def run(args: argparse.Namespace) -> int:
         voxel_extent=args.voxel_extent,
         n_best=args.n_best,
     )
-    dose = None
     rx = args.prescription_gy
-    if args.dose is not None:
+    if dose is not None:
         from rtplan.cli.overlay import isodose_prescription
-        from rtplan.io import read_rtdose
 
-        dose = read_rtdose(args.dose)
         rx = isodose_prescription(study, dose, args.dose, rx)
     written = export_plan(
         result,

@@ -173,7 +173,8 @@ def parse_goal(text: str) -> ClinicalGoal:
     Raises
     ------
     EvaluationError
-        If the text does not follow the grammar or its units do not fit the metric.
+        If the text does not follow the grammar, its units do not fit the metric, or a
+        percentage of the structure's volume lies outside 0 to 100 %.
 
     Examples
     --------
@@ -202,10 +203,20 @@ def parse_goal(text: str) -> ClinicalGoal:
             at /= 100.0
     else:
         quantity, at, at_unit = "D" + metric[1:].lower(), None, ""
+    if quantity == "D" and at is not None and at_unit == "%" and not 0.0 <= at <= 100.0:
+        raise EvaluationError(
+            f"goal {text!r}: D{at:g}% asks for the dose to {at:g} % of the structure; give a "
+            "volume from 0 to 100 % (or in cc, e.g. D2cc)"
+        )
     if quantity == "V":
         unit = unit or "%"
         if unit not in ("%", "cc"):
             raise EvaluationError(f"goal {text!r}: a volume limit is in '%' or 'cc', not {unit!r}")
+        if unit == "%" and not 0.0 <= value <= 100.0:
+            raise EvaluationError(
+                f"goal {text!r}: a volume limit of {value:g} % of the structure is outside "
+                "0 to 100 %; check the number (or give it in cc)"
+            )
     else:
         unit = unit or "gy"
         if unit not in ("gy", "cgy", "%", "%rx"):

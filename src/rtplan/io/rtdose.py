@@ -217,9 +217,37 @@ def read_dataset(path: Path, what: str) -> Any:
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path)
+        ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise DicomReadError(f"{path}: cannot be read as DICOM {what} ({exc})") from exc
+    check_not_truncated(ds, path, what)
+    return ds
+
+
+def check_not_truncated(ds: Any, path: Path, what: str) -> None:
+    """Raise if the file ends inside its last element (pydicom reads what is there).
+
+    Raises
+    ------
+    DicomReadError
+        Naming the element, the bytes it announces and the bytes the file holds.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    if not len(ds):
+        return
+    tag = list(ds.keys())[-1]
+    raw = ds.get_item(tag)
+    if (
+        isinstance(raw, RawDataElement)
+        and raw.length != 0xFFFFFFFF
+        and isinstance(raw.value, bytes)
+        and len(raw.value) < raw.length
+    ):
+        raise DicomReadError(
+            f"{path}: the file is truncated: its last element {tag} announces {raw.length} "
+            f"bytes but holds {len(raw.value)}; copy or export the {what} again"
+        )
 
 
 def save_dataset(ds: Any, path: str | os.PathLike[str]) -> Path:

@@ -55,6 +55,7 @@ from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError
 from rtplan.grid import Grid
 from rtplan.image import Image
+from rtplan.io.rtdose import check_not_truncated
 from rtplan.structures import Contour, ContourType, Structure, StructureSet
 
 __all__ = ["DEFAULT_COLORS", "POSITION_TOL_MM", "read_rtstruct", "write_rtstruct"]
@@ -135,6 +136,7 @@ def _load(path: Path) -> Dataset:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise DicomReadError(f"{path}: not a readable DICOM file ({exc})") from exc
+    check_not_truncated(ds, path, "RT Structure Set")
     sop_class = _text(ds, "SOPClassUID")
     modality = _text(ds, "Modality")
     if sop_class != RTStructureSetStorage and modality != "RTSTRUCT":
