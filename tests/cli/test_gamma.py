@@ -95,4 +95,6 @@ def test_bad_criteria_exit_2(
 ) -> None:
     ref, shift, _ = doses
     assert main(["gamma", str(ref), str(shift), "--distance-mm", "0"]) == 2
-    assert "distance_mm must be a positive number" in capsys.readouterr().err
+    assert "--distance-mm must be a positive number, got 0" in capsys.readouterr().err
+    assert main(["gamma", str(ref), str(shift), "--dose-percent", "-3"]) == 2
+    assert "--dose-percent must be a positive number, got -3" in capsys.readouterr().err

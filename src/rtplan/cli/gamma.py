@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
         raise EvaluationError(
             f"--pass-threshold is a pass rate in percent, 0 to 100; got {args.pass_threshold:g}"
         )
+    for option, value in (
+        ("--dose-percent", args.dose_percent),
+        ("--distance-mm", args.distance_mm),
+    ):
+        if not (math.isfinite(value) and value > 0.0):
+            raise EvaluationError(f"{option} must be a positive number, got {value:g}")
     if not 0.0 <= args.threshold_percent < 100.0:
         raise EvaluationError(
             f"--threshold-percent must be from 0 to below 100 (% of the normalisation dose), "
