@@ -28,9 +28,11 @@ How :func:`dvh` computes a histogram for a contour structure
    is spread uniformly over the dose range the box spans: the trilinear gradient, projected
    on the box edges (on the inside part's extent for a partial pixel), gives a width per
    edge, and the widths are combined in quadrature (the variance of a linear dose over the
-   box; the exact distribution when the gradient runs along one box edge). This removes
-   the staircase that sampling alone leaves in cumulative DVHs of small structures in a
-   dose gradient.
+   box; the exact distribution when the gradient runs along one box edge), clipped to the
+   lowest and highest dose of the 8 grid nodes around the box (the range of the trilinear
+   dose in its cell, so no spread reaches beyond the dose the grid holds, e.g. at a dose
+   maximum). This removes the staircase that sampling alone leaves in cumulative DVHs of
+   small structures in a dose gradient.
 
 The boxes are histogrammed by a compiled kernel, in parallel threads for large structures.
 Against closed-form DVHs (spheres and cylinders of 0.5 to 80 cm³ in linear doses, on 2 to
@@ -178,7 +180,7 @@ def _accumulate(
         dz = sl_dz[z]
         for p in range(pix_idx.shape[0]):
             w = pix_w[p] * dz
-            inside, d, gu, gv, gn = _box_dose(
+            inside, d, gu, gv, gn, _, _ = _box_dose(
                 dose,
                 pix_idx[p, 0] + sl_idx[z, 0],
                 pix_idx[p, 1] + sl_idx[z, 1],
@@ -191,6 +193,8 @@ def _accumulate(
                 w_out += w
                 continue
             width = math.sqrt((gu * hu) ** 2 + (gv * hv) ** 2 + (gn * dz) ** 2)
+            # a box here may straddle dose cells (a dose voxel centred on a node), so its
+            # spread is not clipped to the cell of its centre
             lo = d - 0.5 * width
             hi = d + 0.5 * width
             _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
@@ -210,16 +214,19 @@ def _box_dose(
     mu: Vec3,
     mv: Vec3,
     mn: Vec3,
-) -> tuple[bool, float, float, float, float]:  # pragma: no cover - compiled
+) -> tuple[bool, float, float, float, float, float, float]:  # pragma: no cover - compiled
     """Trilinear dose at dose index (ci, cj, ck) and its gradient along u, v, n (Gy/mm).
 
-    Returns (inside the dose grid's voxels, dose, du, dv, dn); outside the grid the
-    values are zero. Along an axis where the point lies beyond the outer voxel centres the
-    dose is constant (as :meth:`rtplan.Image.sample`), so its derivative is zero.
+    Returns (inside the dose grid's voxels, dose, du, dv, dn, lowest, highest); outside the
+    grid the values are zero. Along an axis where the point lies beyond the outer voxel
+    centres the dose is constant (as :meth:`rtplan.Image.sample`), so its derivative is
+    zero. ``lowest`` and ``highest`` are the extreme dose values of the 8 grid nodes around
+    the point: the trilinear dose of that cell never leaves this range, so a box's dose
+    spread is clipped to it (a spread never reaches beyond the dose the grid holds).
     """
     nk, nj, ni = dose.shape
     if ci < -0.5 or ci > ni - 0.5 or cj < -0.5 or cj > nj - 0.5 or ck < -0.5 or ck > nk - 0.5:
-        return False, 0.0, 0.0, 0.0, 0.0
+        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     if ni == 1 or ci < 0.0:
         i0, fi, gi_on = 0, 0.0, False
     elif ci > ni - 1:
@@ -270,7 +277,9 @@ def _box_dose(
     gu = gi * mu[0] + gj * mu[1] + gk * mu[2]
     gv = gi * mv[0] + gj * mv[1] + gk * mv[2]
     gn = gi * mn[0] + gj * mn[1] + gk * mn[2]
-    return True, d, gu, gv, gn
+    lowest = min(min(min(c000, c001), min(c010, c011)), min(min(c100, c101), min(c110, c111)))
+    highest = max(max(max(c000, c001), max(c010, c011)), max(max(c100, c101), max(c110, c111)))
+    return True, d, gu, gv, gn, lowest, highest
 
 
 @njit(inline=True)
@@ -289,7 +298,7 @@ def _sample_pixel(
     mn: Vec3,
     hu: float,
     hv: float,
-) -> tuple[bool, float, float]:  # pragma: no cover - compiled
+) -> tuple[bool, float, float, float, float]:  # pragma: no cover - compiled
     """Dose and dose spread of the box of one pixel of one plane.
 
     The box is pixel ``(j, i)`` of plane ``frac[q]`` (inside fraction ``f``), centred at
@@ -298,7 +307,8 @@ def _sample_pixel(
     the pixel centre towards the inside (the direction of increasing fraction; ``L`` is the
     pixel's extent along it: the exact offset for an edge parallel to a pixel side), and
     its dose is spread over the extent of the inside part (``f L`` across the edge, the
-    pixel's extent along it). Returns (inside the dose grid, dose, spread width).
+    pixel's extent along it). Returns (inside the dose grid, dose, spread width, lowest and
+    highest dose of the surrounding grid nodes).
     """
     nv = frac.shape[1]
     nu = frac.shape[2]
@@ -322,16 +332,16 @@ def _sample_pixel(
             ci += shift * (nu_ * mu[0] + nv_ * mv[0])
             cj += shift * (nu_ * mu[1] + nv_ * mv[1])
             ck += shift * (nu_ * mu[2] + nv_ * mv[2])
-    inside, d, gu, gv, gn = _box_dose(dose, ci, cj, ck, mu, mv, mn)
+    inside, d, gu, gv, gn, lowest, highest = _box_dose(dose, ci, cj, ck, mu, mv, mn)
     if not inside:
-        return False, 0.0, 0.0
+        return False, 0.0, 0.0, 0.0, 0.0
     if ext_n > 0.0:
         g_across = gu * nu_ + gv * nv_
         g_along = gv * nu_ - gu * nv_
         width = math.sqrt((g_across * f * ext_n) ** 2 + (g_along * ext_t) ** 2 + (gn * dz) ** 2)
     else:
         width = math.sqrt((gu * hu) ** 2 + (gv * hv) ** 2 + (gn * dz) ** 2)
-    return True, d, width
+    return True, d, width, lowest, highest
 
 
 @njit(inline=True)
@@ -363,13 +373,16 @@ def _emit(
     """
     dz = zb - za
     w = f * hu * hv * dz
-    inside, d, width = _sample_pixel(
+    inside, d, width, lowest, highest = _sample_pixel(
         dose, frac, q, j, i, f, 0.5 * (za + zb), dz, base0, mu, mv, mn, hu, hv
     )
     if not inside:
         return acc[0], acc[1] + w, acc[2], acc[3], acc[4]
-    lo = d - 0.5 * width
-    hi = d + 0.5 * width
+    # the box lies in one dose cell (it is cut at the dose planes, and its pixel at dose
+    # nodes when the lattice is aligned), where the trilinear dose stays within the cell's
+    # node values: the spread never reaches beyond them (no Dmax above the grid's maximum)
+    lo = max(d - 0.5 * width, lowest)
+    hi = min(d + 0.5 * width, highest)
     _deposit(part, stp, (lo - e0) * inv_bin, (hi - e0) * inv_bin, w)
     return acc[0] + w, acc[1], acc[2] + w * d, min(acc[3], lo), max(acc[4], hi)
 
