@@ -63,6 +63,7 @@ def _dvh_figure(
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
 
     colors = {s.name: np.asarray(s.color) / 255.0 for s in structures}
@@ -71,7 +72,12 @@ def _dvh_figure(
         if h.is_empty:
             continue
         d, v = h.curve("cumulative", volume_unit="%")
-        ax.plot(d, v, color=colors.get(name, (0.3, 0.3, 0.3)), lw=1.6, label=name)
+        color = colors.get(name, np.array([0.3, 0.3, 0.3]))
+        # ROI colours chosen for a dark CT (pale yellow, white) vanish on the white plot:
+        # those curves get a grey edge
+        light = float(np.dot(color[:3], [0.2126, 0.7152, 0.0722])) > 0.8
+        effects = [pe.Stroke(linewidth=2.6, foreground="0.35"), pe.Normal()] if light else None
+        ax.plot(d, v, color=color, lw=1.6, label=name, path_effects=effects)
     if prescription_gy:
         ax.axvline(prescription_gy, color="k", ls=":", lw=1, label="prescription")
     ax.set_xlabel("Dose (Gy)")
