@@ -40,7 +40,6 @@ import argparse
 import json
 import math
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -54,7 +53,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2] / "tests"))
 import synthetic
+
+from plastimatch_helpers import dvh_args, read_dvh, read_gamma_report
 
 BIN_GY = 0.01
 
@@ -103,41 +105,11 @@ def load() -> list[float]:
 # ----------------------------------------------------------------------------- DVH
 def plastimatch_dvh(folder: Path, max_dose_gy: float) -> tuple[float, float, dict[str, Any]]:
     """Run ``plastimatch dvh`` on a folder; per ROI volume (cm³), mean and D95 (Gy)."""
-    n_bins = math.ceil(max_dose_gy / BIN_GY) + 3
-    csv = folder / "dvh.csv"
-    wall, cpu, log = run_plastimatch(
-        [
-            "dvh",
-            "--input",
-            str(folder),
-            "--output-csv",
-            str(csv),
-            "--num-bins",
-            str(n_bins),
-            "--bin-width",
-            str(BIN_GY),
-            "--normalization",
-            "vox",
-        ]
-    )
-    found = re.search(r"checking voxel size\.\.\.\n[^\n]+\n([^\n]+)\n", log)
-    if found is None:
-        raise RuntimeError("plastimatch dvh: no voxel size in its log")
-    spacing = [float(v) for v in found.group(1).split()]
-    voxel_cc = math.prod(spacing) / 1000.0
-    names = csv.read_text().splitlines()[0].split(",")[1:]
-    data = np.loadtxt(csv, delimiter=",", skiprows=1)
-    labels = data[:, 0]
+    wall, cpu, log = run_plastimatch(dvh_args(folder, max_dose_gy, BIN_GY))
+    dvhs, spacing = read_dvh(folder, log, BIN_GY)
     out: dict[str, Any] = {"raster_spacing_mm": spacing}
-    for c, name in enumerate(names):
-        counts = data[:, c + 1]
-        diff = counts - np.append(counts[1:], 0.0)
-        frac = counts[::-1] / counts[0]
-        out[name] = {
-            "volume_cc": float(counts[0]) * voxel_cc,
-            "mean_gy": float(np.sum(diff * labels) / counts[0]),
-            "d95_gy": float(np.interp(0.95, frac, (labels - BIN_GY / 2)[::-1])),
-        }
+    for name, pm in dvhs.items():
+        out[name] = {"volume_cc": pm.volume_cc, "mean_gy": pm.mean_gy, "d95_gy": pm.D(95)}
     return wall, cpu, out
 
 
@@ -254,10 +226,7 @@ def plastimatch_gamma(
     if interp:
         args.insert(1, "--interp-search")
     wall, cpu, _ = run_plastimatch(args)
-    report = dict(
-        line.split("\t", 1) for line in text.read_text().splitlines() if line.count("\t") == 1
-    )
-    n, passed = int(report["number_of_analysis_voxels"]), int(report["number_of_pass_voxels"])
+    n, passed = read_gamma_report(text)
     return wall, cpu, {"points": n, "pass_rate": 100.0 * passed / n}
 
 

@@ -19,7 +19,9 @@ and gives the same voxels as the whole-volume operation it replaces:
   on a face of the box is connected to the array border, through the background
   outside the box or directly); slice-by-slice filling is one labelling with an
   in-plane structuring element instead of a loop over slices;
-* connected components are labelled once per mask, on its box.
+* connected components are labelled once per mask, on its box
+  (:func:`largest_component` and :func:`remove_small_components` are those of
+  :mod:`rtplan.geometry._morphology`, re-exported here).
 
 Lengths are in mm; arrays are ``(slice, row, column)`` = ``(k, j, i)``.
 """
@@ -32,7 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.geometry._morphology import DIST_EPS_MM
+from rtplan.geometry._morphology import (
+    DIST_EPS_MM,
+    bounding_box,
+    largest_component,
+    remove_small_components,
+)
 
 __all__ = [
     "BoxMask",
@@ -113,17 +120,11 @@ class BoxMask:
     def shrink(self) -> BoxMask:
         """The same mask on the bounding box of its set voxels."""
         a = self.array
-        if a.size == 0:
+        bb = bounding_box(a)
+        if bb is None:
             return BoxMask.empty(self.full_shape)
-        lo = []
-        hi = []
-        for axis in range(3):
-            other = tuple(x for x in range(3) if x != axis)
-            nz = np.flatnonzero(a.any(axis=other))
-            if nz.size == 0:
-                return BoxMask.empty(self.full_shape)
-            lo.append(int(nz[0]))
-            hi.append(int(nz[-1]) + 1)
+        lo = [int(v) for v in bb[0]]
+        hi = [int(v) for v in bb[1]]
         if lo == [0, 0, 0] and hi == list(a.shape):
             return self
         sub = a[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
@@ -402,51 +403,3 @@ def fill_holes(mask: BoolArray, *, planar: bool) -> BoolArray:
         return mask.copy()
     labels, outside = background_components(mask, planar=planar)
     return np.asarray(mask | np.logical_not(outside)[labels], dtype=bool)
-
-
-def _components(mask: BoolArray) -> tuple[npt.NDArray[np.int32], int]:
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask, structure=_structure(False))
-    return labels, int(n)
-
-
-def largest_component(mask: BoolArray) -> BoolArray:
-    """The largest face-connected component (the first in raster order on a tie).
-
-    Parameters
-    ----------
-    mask : numpy.ndarray of bool
-
-    Returns
-    -------
-    numpy.ndarray of bool, same shape (all False for an empty mask)
-    """
-    if mask.size == 0:
-        return mask.copy()
-    labels, n = _components(mask)
-    if n <= 1:
-        return np.asarray(labels == 1, dtype=bool)  # the only component, or none
-    counts = np.bincount(labels[mask], minlength=n + 1)
-    return np.asarray(labels == int(np.argmax(counts)), dtype=bool)
-
-
-def remove_small_components(mask: BoolArray, min_voxels: int) -> BoolArray:
-    """Drop the face-connected components with fewer than ``min_voxels`` voxels.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray of bool
-    min_voxels : int
-
-    Returns
-    -------
-    numpy.ndarray of bool, same shape
-    """
-    if min_voxels <= 1 or mask.size == 0:
-        return mask.copy()
-    labels, n = _components(mask)
-    counts = np.bincount(labels[mask], minlength=n + 1)
-    keep = counts >= min_voxels
-    keep[0] = False
-    return np.asarray(keep[labels], dtype=bool)

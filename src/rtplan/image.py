@@ -246,9 +246,6 @@ class Image:
         shift_ijk = src.direction.T @ (np.asarray(grid.origin_mm) - np.asarray(src.origin_mm))
         offset = shift_ijk[::-1] / np.asarray(src.spacing_mm)
         scale = np.asarray(grid.spacing_mm) / np.asarray(src.spacing_mm)
-        coords = [offset[a] + np.arange(grid.shape[a]) * scale[a] for a in range(3)]
-        valid = [(c >= -0.5) & (c <= src.shape[a] - 0.5) for a, c in enumerate(coords)]
-        inside = valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
         if order == 0 and np.allclose(scale, 1.0) and np.allclose(offset, np.rint(offset)):
             # same lattice, whole-voxel shift: copy the overlapping block
             shift = np.rint(offset).astype(np.intp)
@@ -262,6 +259,9 @@ class Image:
             if all(sl.stop > sl.start for sl in dst):
                 block[dst] = np.asarray(self.array)[srcs]
             return block
+        coords = [offset[a] + np.arange(grid.shape[a]) * scale[a] for a in range(3)]
+        valid = [(c >= -0.5) & (c <= src.shape[a] - 0.5) for a, c in enumerate(coords)]
+        inside = valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
         if order == 0:
             idx = [
                 np.clip(np.rint(c), 0, src.shape[a] - 1).astype(np.intp)

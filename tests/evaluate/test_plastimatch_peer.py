@@ -82,9 +82,7 @@ Tolerances and measured figures:
 from __future__ import annotations
 
 import math
-import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +102,15 @@ from evaluate_helpers import (
 from scipy.special import erf
 
 import rtplan
+from plastimatch_helpers import (
+    PmDvh,
+    dvh_args,
+    read_dvh,
+    read_gamma_report,
+    read_mha,
+    run_plastimatch,
+    write_mha,
+)
 from rtplan.evaluate import dvh, gamma
 
 PLASTIMATCH = shutil.which("plastimatch")
@@ -126,18 +133,10 @@ GAMMA_TOL_PP = 0.5
 GAMMA_SPACING_MM = 2.5
 
 
-def _plastimatch(*args: str) -> str:
-    """Run a plastimatch command; its log (stdout) is returned."""
+def _plastimatch(folder: Path, *args: str) -> str:
+    """Run a plastimatch command in ``folder``; its log is returned."""
     assert PLASTIMATCH is not None
-    done = subprocess.run(
-        [PLASTIMATCH, *args], capture_output=True, text=True, timeout=120, check=False
-    )
-    if done.returncode != 0:
-        raise AssertionError(
-            f"plastimatch {args[0]} failed ({done.returncode}):\n{done.stdout[-2000:]}"
-            f"\n{done.stderr[-2000:]}"
-        )
-    return done.stdout
+    return run_plastimatch(PLASTIMATCH, *args, cwd=folder)
 
 
 def _on_planes(centre_z: float) -> float:
@@ -146,72 +145,17 @@ def _on_planes(centre_z: float) -> float:
 
 
 # ----------------------------------------------------------------------------- DVH
-@dataclass(frozen=True)
-class PmDvh:
-    """One structure's cumulative DVH from ``plastimatch dvh --normalization vox``."""
-
-    labels_gy: FloatArray  # bin centres k w
-    counts: FloatArray  # voxels with dose >= (k - 1/2) w
-    voxel_cc: float
-
-    @property
-    def volume_cc(self) -> float:
-        return float(self.counts[0]) * self.voxel_cc
-
-    @property
-    def mean_gy(self) -> float:
-        diff = self.counts - np.append(self.counts[1:], 0.0)
-        return float(np.sum(diff * self.labels_gy) / self.counts[0])
-
-    def V_cc(self, level_gy: FloatArray) -> FloatArray:
-        """Volume (cm³) with dose >= each level, linear between bin edges."""
-        edges = self.labels_gy - BIN_GY / 2
-        return np.interp(level_gy, edges, self.counts * self.voxel_cc, right=0.0)
-
-    def D(self, percent: float) -> float:
-        """Dose received by ``percent`` of the volume (cumulative curve, linear)."""
-        frac = self.counts[::-1] / self.counts[0]
-        edges = (self.labels_gy - BIN_GY / 2)[::-1]
-        return float(np.interp(percent / 100.0, frac, edges))
-
-    def doses_present(self) -> FloatArray:
-        """Bin centres holding at least one voxel."""
-        diff = self.counts - np.append(self.counts[1:], 0.0)
-        return self.labels_gy[diff > 0]
-
-
 def _plastimatch_dvh(
     folder: Path, structures: list[rtplan.Structure], dose: rtplan.Dose
 ) -> dict[str, PmDvh]:
     write_rtstruct(folder / "rs.dcm", structures)
     write_rtdose(folder / "rd.dcm", dose)
-    n_bins = math.ceil(float(np.max(dose.array)) / BIN_GY) + 3
-    csv = folder / "dvh.csv"
-    log = _plastimatch(
-        "dvh",
-        "--input",
-        str(folder),
-        "--output-csv",
-        str(csv),
-        "--num-bins",
-        str(n_bins),
-        "--bin-width",
-        str(BIN_GY),
-        "--normalization",
-        "vox",
-    )
-    # the structure-set image's spacing (mm) follows "checking voxel size..." (dose, ss)
-    found = re.search(r"checking voxel size\.\.\.\n[^\n]+\n([^\n]+)\n", log)
-    assert found is not None, log[-2000:]
-    voxel_cc = math.prod(float(v) for v in found.group(1).split()) / 1000.0
-    names = csv.read_text().splitlines()[0].split(",")[1:]
-    data = np.loadtxt(csv, delimiter=",", skiprows=1)
-    assert data.shape[0] == n_bins
-    assert data[-1, 1:].max() == 0, "doses beyond the last bin"
-    return {
-        n: PmDvh(labels_gy=data[:, 0], counts=data[:, c + 1], voxel_cc=voxel_cc)
-        for c, n in enumerate(names)
-    }
+    args = dvh_args(folder, float(np.max(dose.array)), BIN_GY)
+    dvhs, _ = read_dvh(folder, _plastimatch(folder, *args), BIN_GY)
+    n_bins = int(args[args.index("--num-bins") + 1])
+    assert all(pm.counts.shape[0] == n_bins for pm in dvhs.values())
+    assert all(pm.counts[-1] == 0 for pm in dvhs.values()), "doses beyond the last bin"
+    return dvhs
 
 
 def _smooth_dose(g: rtplan.Grid) -> rtplan.Dose:
@@ -330,29 +274,21 @@ def test_small_spheres_against_the_contoured_truth(tmp_path: Path, axis: str) ->
 
 # ----------------------------------------------------------------------------- gamma
 def _write_mha(path: Path, arr: FloatArray, axes_mm: list[FloatArray]) -> Path:
-    """A MetaImage of ``arr`` (axes z, y, x; voxel-centre coordinates ``axes_mm``), float32.
-
-    MetaImage stores x fastest (numpy's C order of (z, y, x)), ``Offset`` is the centre of
-    the first voxel and ``AnatomicalOrientation = RAI`` is ITK's name for LPS axes.
-    """
+    """A float32 MetaImage of ``arr`` (axes z, y, x; voxel-centre coordinates ``axes_mm``)."""
     z, y, x = (np.asarray(a, dtype=np.float64) for a in axes_mm)
-    header = (
-        "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
-        "CompressedData = False\nTransformMatrix = 1 0 0 0 1 0 0 0 1\n"
-        f"Offset = {x[0]:.9g} {y[0]:.9g} {z[0]:.9g}\nCenterOfRotation = 0 0 0\n"
-        "AnatomicalOrientation = RAI\n"
-        f"ElementSpacing = {x[1] - x[0]:.9g} {y[1] - y[0]:.9g} {z[1] - z[0]:.9g}\n"
-        f"DimSize = {x.size} {y.size} {z.size}\nElementType = MET_FLOAT\n"
-        "ElementDataFile = LOCAL\n"
+    return write_mha(
+        path,
+        np.asarray(arr, dtype=np.float32),
+        origin_mm=(x[0], y[0], z[0]),
+        spacing_ijk_mm=(x[1] - x[0], y[1] - y[0], z[1] - z[0]),
     )
-    path.write_bytes(header.encode() + np.ascontiguousarray(arr, dtype="<f4").tobytes())
-    return path
 
 
 def _read_mha(path: Path, shape: tuple[int, ...]) -> FloatArray:
-    head, raw = path.read_bytes().split(b"ElementDataFile = LOCAL\n", 1)
-    assert b"ElementType = MET_FLOAT" in head, head
-    return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float64)
+    image = read_mha(path)
+    assert image.header["ElementType"] == "MET_FLOAT", image.header
+    assert image.array.shape == shape, (image.array.shape, shape)
+    return image.array.astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -377,6 +313,7 @@ def _plastimatch_gamma(
 ) -> PmGamma:
     out, text = folder / "gamma.mha", folder / "gamma.txt"
     _plastimatch(
+        folder,
         "gamma",
         "--dose-tolerance",
         f"{dose_percent / 100:g}",
@@ -394,14 +331,8 @@ def _plastimatch_gamma(
         str(ref),
         str(ev),
     )
-    report = dict(
-        line.split("\t", 1) for line in text.read_text().splitlines() if line.count("\t") == 1
-    )
-    return PmGamma(
-        values=_read_mha(out, shape),
-        n_analysed=int(report["number_of_analysis_voxels"]),
-        n_passed=int(report["number_of_pass_voxels"]),
-    )
+    n_analysed, n_passed = read_gamma_report(text)
+    return PmGamma(values=_read_mha(out, shape), n_analysed=n_analysed, n_passed=n_passed)
 
 
 GAMMA_AXES = [

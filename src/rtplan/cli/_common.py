@@ -35,6 +35,7 @@ __all__ = [
     "check_dose_covers",
     "check_positive",
     "format_box",
+    "frame_uid",
     "grid_box",
     "input_file",
     "load_study",
@@ -174,13 +175,13 @@ def input_file(path: Path, option: str, what: str) -> Path:
     return p
 
 
-def _ct_frame(study: Study) -> str:
-    series = study.ct.series
-    return "" if series is None else series.frame_of_reference_uid
+def frame_uid(image: Image) -> str:
+    """The Frame of Reference UID of an image (CT, dose), ``""`` when unknown."""
+    return "" if image.series is None else str(image.series.frame_of_reference_uid)
 
 
 def _check_frame(frame: str, study: Study, option: str, path: Path, what: str) -> None:
-    ct_frame = _ct_frame(study)
+    ct_frame = frame_uid(study.ct)
     if frame and ct_frame and frame != ct_frame:
         raise DicomReadError(
             f"{option} {path}: the {what} is in frame of reference {frame}, not in the CT's "
@@ -224,8 +225,7 @@ def read_dose(path: Path, option: str, study: Study | None = None) -> Dose:
     except RtplanError as exc:
         raise type(exc)(f"{option} {exc}") from exc
     if study is not None:
-        frame = "" if dose.series is None else dose.series.frame_of_reference_uid
-        _check_frame(frame, study, option, p, "RT Dose")
+        _check_frame(frame_uid(dose), study, option, p, "RT Dose")
         dose_box, ct_box = grid_box(dose.grid), grid_box(study.ct.grid)
         if not boxes_overlap(dose_box, ct_box):
             raise DicomReadError(

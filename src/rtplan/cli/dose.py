@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtplan.cli._common import angle_deg, angles_deg
+
+if TYPE_CHECKING:
+    from rtplan.structures import Structure
 
 __all__ = ["add_parser", "run"]
 
@@ -133,13 +136,15 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--plan": args.plan},
         folders=[args.study],
     )
+    target: Structure | None
     if args.conformal:
         if not args.target:
             raise PlanError("--conformal needs --target (the structure to conform to)")
         if args.prescription_gy is None:
             raise PlanError("--conformal needs --prescription-gy")
+        target = check.structure(study, args.target, "--target")
         plan = rtplan.Plan.conformal(
-            check.structure(study, args.target, "--target"),
+            target,
             gantry_angles_deg=args.gantry if args.gantry is not None else [0.0, 120.0, 240.0],
             energy=args.energy or "6X",
             prescription_gy=args.prescription_gy,
@@ -169,17 +174,15 @@ def run(args: argparse.Namespace) -> int:
             changes["fractions"] = args.fractions
         if args.normalization is not None:
             changes["normalization"] = args.normalization
-        if args.target:
-            changes["target_name"] = check.structure(study, args.target, "--target").name
+        target = check.structure(study, args.target, "--target") if args.target else None
+        if target is not None:
+            changes["target_name"] = target.name
         if changes:
             plan = replace(plan, **changes)
             if args.prescription_gy is not None or args.normalization is not None:
                 plan = plan.with_beams([b.replace(mu=None) for b in plan.beams])
-    target_name = args.target or plan.target_name
-    target = None
-    if target_name:
-        option = "--target" if args.target else f"the target of --plan {args.plan}"
-        target = check.structure(study, target_name, option)
+    if target is None and plan.target_name:
+        target = check.structure(study, plan.target_name, f"the target of --plan {args.plan}")
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{100.0 * fraction:5.1f} % {message:<60}", end="", file=sys.stderr)
@@ -213,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         )
     arr = np.asarray(dose.array)
     print(f"Dmax {float(arr.max()):.2f} Gy")
-    if target is not None and target.has_volume:
+    if target is not None:  # check.structure: it has a volume
         # the DVH `rtplan dvh` computes (partial volumes), so both commands agree
         h = rdvh(dose, target)
         if not h.is_empty:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,12 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise EvaluationError(
             f"--pass-threshold is a pass rate in percent, 0 to 100; got {args.pass_threshold:g}"
         )
-    for option, value in (
-        ("--dose-percent", args.dose_percent),
-        ("--distance-mm", args.distance_mm),
-    ):
-        if not (math.isfinite(value) and value > 0.0):
-            raise EvaluationError(f"{option} must be a positive number, got {value:g}")
+    check.check_positive(args.dose_percent, "--dose-percent")
+    check.check_positive(args.distance_mm, "--distance-mm")
     if not 0.0 <= args.threshold_percent < 100.0:
         raise EvaluationError(
             f"--threshold-percent must be from 0 to below 100 (% of the normalisation dose), "
@@ -115,12 +110,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"reference {args.reference}: {_describe(ref)}")
     print(f"evaluated {args.evaluated}: {_describe(ev)}")
     print(res.summary())
-    if res.n_evaluated:
-        print(
-            f"gamma > 1 at {res.n_evaluated - res.n_passed} points; "
-            f"95th percentile {res.percentile(95):.3f}, maximum {float(np.nanmax(res.values)):.3f}"
-            f" (capped at {res.max_gamma:g})"
-        )
+    print(
+        f"gamma > 1 at {res.n_evaluated - res.n_passed} points; "
+        f"95th percentile {res.percentile(95):.3f}, maximum {float(np.nanmax(res.values)):.3f}"
+        f" (capped at {res.max_gamma:g})"
+    )
     print(f"pass rate: {res.pass_rate:.2f} %")
     if args.pass_threshold is not None and not res.pass_rate >= args.pass_threshold:
         print(
@@ -131,19 +125,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frame(dose: Any) -> str:
-    return "" if dose.series is None else str(dose.series.frame_of_reference_uid)
-
-
 def _check_comparable(ref: Any, ev: Any, args: argparse.Namespace) -> None:
     """Raise if the two doses are in different frames of reference or do not overlap."""
-    from rtplan.cli._common import boxes_overlap, format_box, grid_box
+    from rtplan.cli._common import boxes_overlap, format_box, frame_uid, grid_box
     from rtplan.errors import EvaluationError
 
-    if _frame(ref) and _frame(ev) and _frame(ref) != _frame(ev):
+    ref_frame, ev_frame = frame_uid(ref), frame_uid(ev)
+    if ref_frame and ev_frame and ref_frame != ev_frame:
         raise EvaluationError(
-            f"EVAL {args.evaluated} is in frame of reference {_frame(ev)}, REF "
-            f"{args.reference} in {_frame(ref)}: their coordinates do not match (another "
+            f"EVAL {args.evaluated} is in frame of reference {ev_frame}, REF "
+            f"{args.reference} in {ref_frame}: their coordinates do not match (another "
             "study or patient); compare two doses computed on the same CT"
         )
     ref_box, ev_box = grid_box(ref.grid), grid_box(ev.grid)

@@ -190,25 +190,16 @@ def isodose_prescription(
     dose_path : Path, optional
         The RT Dose file (an RT Plan next to it is looked at).
     prescription_gy : float, optional
-        Given on the command line; returned as it is.
+        Given on the command line (checked positive by the caller); returned as it is.
 
     Returns
     -------
     float or None
         None when no prescription was found (the overlay then uses the dose maximum).
-
-    Raises
-    ------
-    RtplanError
-        If ``prescription_gy`` is not positive.
     """
-    import math
-
     from rtplan.cli.dvh import referenced_prescription
 
     if prescription_gy is not None:
-        if not (math.isfinite(prescription_gy) and prescription_gy > 0):
-            raise RtplanError(f"--prescription-gy must be positive, got {prescription_gy}")
         return float(prescription_gy)
     rx, _, source = referenced_prescription(study, dose, dose_path)
     if rx is not None:

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if plan is None and study.plans:
         plan = study.plans[0]
     goals = None
+    dvhs = None
     rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
     if parsed_goals:
         if dose is None:
@@ -120,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
                     f"goal {goal.text!r} is in % of the prescription: give --prescription-gy "
                     "or --plan (no RT Plan referenced by the RT Dose was found)"
                 )
-        goals = evaluate.evaluate_goals(parsed_goals, dose, ss, rx)
+        # the DVHs of the report's dose section, computed once for both
+        dvhs = evaluate.compute_dvhs(dose, [s for s in ss if s.has_volume])
+        goals = evaluate.evaluate_goals(parsed_goals, dose, ss, rx, dvhs=dvhs)
     paths = None
     if args.needle_target:
         paths = rtplan.plan_trajectory(
@@ -139,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             plan=plan,
             dose=dose,
             goals=goals,
+            dvhs=dvhs,
             trajectories=paths,
             target=target,
             title=args.title,

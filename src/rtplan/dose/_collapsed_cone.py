@@ -46,7 +46,6 @@ __all__ = [
     "CollapsedConeEngine",
     "quantise_density",
     "transport_all",
-    "transport_direction",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -103,10 +102,8 @@ def _transport_core(
     direction: FloatArray,
     amplitude: FloatArray,
     rate_per_cm: FloatArray,
-    part: int,
-    n_parts: int,
 ) -> None:
-    """Transport along one direction, for the lines of one part of the lattice (serial).
+    """Add the energy transported along one cone direction to ``dose`` (in place, serial).
 
     Parameters
     ----------
@@ -123,8 +120,6 @@ def _transport_core(
         Unit transport direction in the grid frame ``(x_i, y_j, z_k)``.
     amplitude, rate_per_cm : numpy.ndarray, shape (n_terms,)
         Exponential terms of this direction's share of the kernel.
-    part, n_parts : int
-        This call handles the ``part``-th of ``n_parts`` equal runs of lines.
     """
     nk, nj, ni = terma.shape
     n = (ni, nj, nk)
@@ -163,8 +158,7 @@ def _transport_core(
     n_lb = hi_b - lo_b + 1
     n_lc = hi_c - lo_c + 1
     n_terms = amplitude.size
-    n_lines = n_lb * n_lc
-    for line in range(n_lines * part // n_parts, n_lines * (part + 1) // n_parts):
+    for line in range(n_lb * n_lc):
         b0 = lo_b + line // n_lc
         c0 = lo_c + line % n_lc
         flux = np.zeros(n_terms)
@@ -201,30 +195,6 @@ def _transport_core(
                 for m in range(n_terms):
                     deposit += flux[m] * rate_per_cm[m]
                 dose[k, j, i] += deposit
-
-
-@njit(parallel=True)
-def transport_direction(
-    terma: FloatArray,
-    level: npt.NDArray[np.int32],
-    dose: FloatArray,
-    spacing_mm: FloatArray,
-    direction: FloatArray,
-    amplitude: FloatArray,
-    rate_per_cm: FloatArray,
-) -> None:
-    """Add the energy transported along one cone direction to ``dose`` (in place).
-
-    The lines of one direction never share a voxel at the same step, so they run in
-    parallel (16 runs of lines) without write conflicts.
-
-    Parameters
-    ----------
-    terma, level, dose, spacing_mm, direction, amplitude, rate_per_cm
-        As for :func:`_transport_core`.
-    """
-    for part in prange(16):
-        _transport_core(terma, level, dose, spacing_mm, direction, amplitude, rate_per_cm, part, 16)
 
 
 @njit(parallel=True)
@@ -266,7 +236,7 @@ def transport_all(
         for q in range(b, n_dir, n_buffers):
             _transport_core(
                 terma, level, buffers[b], spacing_mm, directions[q], amplitude[q],
-                rate_per_cm[q], 0, 1,
+                rate_per_cm[q],
             )  # fmt: skip
     dose = np.zeros((nk, nj, ni))
     for b in range(n_buffers):

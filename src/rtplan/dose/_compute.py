@@ -147,16 +147,16 @@ def _target_samples(per_fraction: FloatArray, grid: Grid, target: Structure) -> 
     on a 31 cm3 PTV at 2.5 mm, and a D95-normalised plan would then show a D95 of 103 % in
     the DVH (which samples the same way as this).
     """
+    from rtplan.geometry._morphology import bounding_box
     from rtplan.grid import Grid as _Grid
 
     mask = target.mask(grid)
     if not np.any(mask):
         raise PlanError(f"target {target.name!r} covers no voxel of the dose grid")
-    nz = [
-        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
-    ]
-    lo = np.array([max(int(n[0]) - 1, 0) for n in nz])  # (k, j, i), one voxel of margin
-    hi = np.array([min(int(n[-1]) + 2, size) for n, size in zip(nz, grid.shape, strict=True)])
+    box = bounding_box(mask)
+    assert box is not None  # the mask is not empty
+    lo = np.maximum(box[0] - 1, 0)  # (k, j, i), one voxel of margin
+    hi = np.minimum(box[1] + 1, np.asarray(grid.shape))
     n_target = int(np.count_nonzero(mask))
     s = int(np.clip(np.floor(np.cbrt(_MAX_TARGET_SAMPLES / n_target)), 1, 5))
     dk, dj, di = (float(v) / s for v in grid.spacing_mm)

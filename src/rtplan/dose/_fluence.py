@@ -50,8 +50,10 @@ class FluenceMap:
     background: float
 
 
-def _coverage_1d(centres: FloatArray, lo: float, hi: float, width: float) -> FloatArray:
-    """Fraction of each cell ``[c - w/2, c + w/2]`` inside ``[lo, hi]``."""
+def _coverage_1d(
+    centres: FloatArray, lo: float | FloatArray, hi: float | FloatArray, width: float
+) -> FloatArray:
+    """Fraction of each cell ``[c - w/2, c + w/2]`` inside ``[lo, hi]`` (broadcast)."""
     a = np.clip(centres - 0.5 * width, lo, hi)
     b = np.clip(centres + 0.5 * width, lo, hi)
     return np.asarray((b - a) / width)
@@ -119,9 +121,7 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
         wy = np.clip(hi - lo, 0.0, None) / spacing_mm  # (ny, n_leaves)
         a_lo = pos[0][:, np.newaxis]  # (n_leaves, 1): the leaf pair's opening [a, b]
         b_hi = np.maximum(pos[1], pos[0])[:, np.newaxis]
-        cov = (
-            np.clip(xs + 0.5 * spacing_mm, a_lo, b_hi) - np.clip(xs - 0.5 * spacing_mm, a_lo, b_hi)
-        ) / spacing_mm  # (n_leaves, nx)
+        cov = _coverage_1d(xs, a_lo, b_hi, spacing_mm)  # (n_leaves, nx)
         mlc = wy @ (t_mlc + (1.0 - t_mlc) * cov) + (1.0 - wy.sum(axis=1))[:, np.newaxis]
         aperture = aperture * mlc
     r_cm = np.minimum(

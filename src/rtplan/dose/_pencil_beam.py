@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.dose._jit import njit, prange
-from rtplan.dose._terma import fan_depth_at
+from rtplan.dose._terma import fan_depth_at, voxel_projection
 
 if TYPE_CHECKING:
     from rtplan.dose._engine import ProgressCallback
@@ -68,7 +68,7 @@ def _superpose(
 ) -> FloatArray:
     """Dose of every voxel of ``mask``: projection, radiological depth, superposition.
 
-    Each voxel is projected on the isocentre plane (as :func:`._terma.beam_projection`),
+    Each voxel is projected on the isocentre plane (:func:`._terma.voxel_projection`),
     its radiological depth interpolated in the fan table (:func:`._terma.fan_depth_at`),
     and the depth-weighted component convolutions summed there. ``conv[iy, ix, p, c]``
     holds component ``c`` convolved with the fluence on plane ``p`` (pixel ``(ix, iy)``
@@ -86,14 +86,9 @@ def _superpose(
             for i in range(ni):
                 if not mask[k, j, i]:
                     continue
-                dx = i * spacing[0] - source[0]
-                dy = j * spacing[1] - source[1]
-                dz = k * spacing[2] - source[2]
-                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                x_iso, y_iso, z = voxel_projection(spacing, source, axis, ex, ey, sad_mm, i, j, k)
                 if z <= 1.0:
                     continue
-                x_iso = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
-                y_iso = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
                 d = fan_depth_at(
                     fan, eta, spacing, source, fan_origin[0], fan_origin[1],
                     fan_origin[2], fan_steps[0], fan_steps[1], x_iso, y_iso, z, i, j, k,
@@ -119,7 +114,7 @@ def _superpose(
                     p0 = n_planes - 2 if n_planes > 1 else 0
                     fz = 1.0 if n_planes > 1 else 0.0
                 else:
-                    p0 = np.searchsorted(planes_mm, z) - 1
+                    p0 = int(np.searchsorted(planes_mm, z)) - 1
                     fz = (z - planes_mm[p0]) / (planes_mm[p0 + 1] - planes_mm[p0])
                 p1 = min(p0 + 1, n_planes - 1)
                 # bilinear position in the convolution planes (clamped to their edges)

@@ -286,13 +286,13 @@ def prepare_setup(
         raise DoseEngineError(f"grid_mm must be positive, got {grid_mm!r}")
     rho_full = _mass_density(ct)
     body_full = _body_mask(rho_full)
-    # bounding box of the body, (k, j, i), from its projections on the three axes
-    first = np.empty(3, dtype=np.intp)
-    last = np.empty(3, dtype=np.intp)
-    for ax in range(3):
-        hit = np.flatnonzero(body_full.any(axis=tuple(o for o in range(3) if o != ax)))
-        first[ax] = hit[0]
-        last[ax] = hit[-1]
+    from rtplan.geometry._morphology import bounding_box
+
+    # bounding box of the body, (k, j, i); _body_mask never returns an empty mask
+    box_lo_hi = bounding_box(body_full)
+    assert box_lo_hi is not None
+    first = box_lo_hi[0]
+    last = box_lo_hi[1] - 1
     # work on the CT cropped to the body (plus two voxels) from here on
     k0, j0, i0 = np.maximum(first - 2, 0)
     k1, j1, i1 = np.minimum(last + 3, np.asarray(ct.grid.shape))

@@ -27,6 +27,58 @@ FloatArray = npt.NDArray[np.float64]
 
 
 @njit()
+def _grid_span(
+    shape: tuple[int, int, int],
+    spacing: FloatArray,
+    sx: float,
+    sy: float,
+    sz: float,
+    dx: float,
+    dy: float,
+    dz: float,
+) -> tuple[float, float]:
+    """Ray parameters ``(a_min, a_max)`` in ``[0, 1]`` where ``s + a d`` is in the grid box.
+
+    The box is bounded by the outer voxel edges; ``a_min >= a_max`` when the ray misses it.
+    """
+    nk, nj, ni = shape
+    a_min = 0.0
+    a_max = 1.0
+    for s0, d, h, n in (
+        (sx, dx, spacing[0], ni),
+        (sy, dy, spacing[1], nj),
+        (sz, dz, spacing[2], nk),
+    ):
+        lo = -0.5 * h
+        hi = (n - 0.5) * h
+        if d != 0.0:
+            a0 = (lo - s0) / d
+            a1 = (hi - s0) / d
+            a_min = max(a_min, min(a0, a1))
+            a_max = min(a_max, max(a0, a1))
+        elif s0 < lo or s0 > hi:
+            return 1.0, 0.0
+    return a_min, a_max
+
+
+@njit()
+def _axis_start(
+    s0: float, d: float, h: float, n: int, a_in: float
+) -> tuple[int, int, float, float]:
+    """Along one axis: entry voxel, index step, next plane crossing and crossing increment.
+
+    ``a_in`` is a ray parameter just past the entry into the grid; the crossing and its
+    increment are ray parameters (infinite when the ray is parallel to the planes).
+    """
+    i = min(max(math.floor((s0 + a_in * d) / h + 0.5), 0), n - 1)
+    if d > 0.0:
+        return i, 1, ((i + 0.5) * h - s0) / d, h / d
+    if d < 0.0:
+        return i, -1, ((i - 0.5) * h - s0) / d, -h / d
+    return i, 0, np.inf, np.inf
+
+
+@njit()
 def ray_sum(
     values: FloatArray,
     spacing: FloatArray,
@@ -60,48 +112,13 @@ def ray_sum(
     length = math.sqrt(dx * dx + dy * dy + dz * dz)
     if length <= 0.0:
         return 0.0
-    hx = spacing[0]
-    hy = spacing[1]
-    hz = spacing[2]
-    a_min = 0.0
-    a_max = 1.0
-    # parametric entry and exit of the grid box (voxel edges)
-    for s0, d, h, n in ((sx, dx, hx, ni), (sy, dy, hy, nj), (sz, dz, hz, nk)):
-        lo = -0.5 * h
-        hi = (n - 0.5) * h
-        if d != 0.0:
-            a0 = (lo - s0) / d
-            a1 = (hi - s0) / d
-            a_min = max(a_min, min(a0, a1))
-            a_max = min(a_max, max(a0, a1))
-        elif s0 < lo or s0 > hi:
-            return 0.0
+    a_min, a_max = _grid_span(values.shape, spacing, sx, sy, sz, dx, dy, dz)
     if a_min >= a_max:
         return 0.0
     a_in = a_min + 1e-9 * (a_max - a_min)
-    ix = min(max(math.floor((sx + a_in * dx) / hx + 0.5), 0), ni - 1)
-    iy = min(max(math.floor((sy + a_in * dy) / hy + 0.5), 0), nj - 1)
-    iz = min(max(math.floor((sz + a_in * dz) / hz + 0.5), 0), nk - 1)
-    inf = np.inf
-    # next plane crossing and increment of the ray parameter along each axis
-    if dx > 0.0:
-        stx, nxt_x, inc_x = 1, ((ix + 0.5) * hx - sx) / dx, hx / dx
-    elif dx < 0.0:
-        stx, nxt_x, inc_x = -1, ((ix - 0.5) * hx - sx) / dx, -hx / dx
-    else:
-        stx, nxt_x, inc_x = 0, inf, inf
-    if dy > 0.0:
-        sty, nxt_y, inc_y = 1, ((iy + 0.5) * hy - sy) / dy, hy / dy
-    elif dy < 0.0:
-        sty, nxt_y, inc_y = -1, ((iy - 0.5) * hy - sy) / dy, -hy / dy
-    else:
-        sty, nxt_y, inc_y = 0, inf, inf
-    if dz > 0.0:
-        stz, nxt_z, inc_z = 1, ((iz + 0.5) * hz - sz) / dz, hz / dz
-    elif dz < 0.0:
-        stz, nxt_z, inc_z = -1, ((iz - 0.5) * hz - sz) / dz, -hz / dz
-    else:
-        stz, nxt_z, inc_z = 0, inf, inf
+    ix, stx, nxt_x, inc_x = _axis_start(sx, dx, spacing[0], ni, a_in)
+    iy, sty, nxt_y, inc_y = _axis_start(sy, dy, spacing[1], nj, a_in)
+    iz, stz, nxt_z, inc_z = _axis_start(sz, dz, spacing[2], nk, a_in)
     total = 0.0
     a_cur = a_min
     while a_cur < a_max:
@@ -173,46 +190,13 @@ def ray_cumulative(
         out[q] = 0.0
     if length <= 0.0:
         return
-    hx = spacing[0]
-    hy = spacing[1]
-    hz = spacing[2]
-    a_min = 0.0
-    a_max = 1.0
-    for s0, d, h, n in ((sx, dx, hx, ni), (sy, dy, hy, nj), (sz, dz, hz, nk)):
-        lo = -0.5 * h
-        hi = (n - 0.5) * h
-        if d != 0.0:
-            a0 = (lo - s0) / d
-            a1 = (hi - s0) / d
-            a_min = max(a_min, min(a0, a1))
-            a_max = min(a_max, max(a0, a1))
-        elif s0 < lo or s0 > hi:
-            return
+    a_min, a_max = _grid_span(values.shape, spacing, sx, sy, sz, dx, dy, dz)
     if a_min >= a_max:
         return
     a_in = a_min + 1e-9 * (a_max - a_min)
-    ix = min(max(math.floor((sx + a_in * dx) / hx + 0.5), 0), ni - 1)
-    iy = min(max(math.floor((sy + a_in * dy) / hy + 0.5), 0), nj - 1)
-    iz = min(max(math.floor((sz + a_in * dz) / hz + 0.5), 0), nk - 1)
-    inf = np.inf
-    if dx > 0.0:
-        stx, nxt_x, inc_x = 1, ((ix + 0.5) * hx - sx) / dx, hx / dx
-    elif dx < 0.0:
-        stx, nxt_x, inc_x = -1, ((ix - 0.5) * hx - sx) / dx, -hx / dx
-    else:
-        stx, nxt_x, inc_x = 0, inf, inf
-    if dy > 0.0:
-        sty, nxt_y, inc_y = 1, ((iy + 0.5) * hy - sy) / dy, hy / dy
-    elif dy < 0.0:
-        sty, nxt_y, inc_y = -1, ((iy - 0.5) * hy - sy) / dy, -hy / dy
-    else:
-        sty, nxt_y, inc_y = 0, inf, inf
-    if dz > 0.0:
-        stz, nxt_z, inc_z = 1, ((iz + 0.5) * hz - sz) / dz, hz / dz
-    elif dz < 0.0:
-        stz, nxt_z, inc_z = -1, ((iz - 0.5) * hz - sz) / dz, -hz / dz
-    else:
-        stz, nxt_z, inc_z = 0, inf, inf
+    ix, stx, nxt_x, inc_x = _axis_start(sx, dx, spacing[0], ni, a_in)
+    iy, sty, nxt_y, inc_y = _axis_start(sy, dy, spacing[1], nj, a_in)
+    iz, stz, nxt_z, inc_z = _axis_start(sz, dz, spacing[2], nk, a_in)
     q = 0
     while q < n_cp and checkpoints[q] <= a_min:
         q += 1  # checkpoints before the grid: nothing traversed yet

@@ -39,9 +39,48 @@ __all__ = [
     "fan_table",
     "projection_ranges",
     "terma",
+    "voxel_projection",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+
+@njit()
+def voxel_projection(
+    spacing: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    ex: FloatArray,
+    ey: FloatArray,
+    sad_mm: float,
+    i: int,
+    j: int,
+    k: int,
+) -> tuple[float, float, float]:
+    """Isocentre-plane projection and axial distance of voxel ``(i, j, k)``.
+
+    Parameters
+    ----------
+    spacing, source, axis, ex, ey, sad_mm
+        As for :func:`beam_geometry`.
+    i, j, k : int
+        Voxel index.
+
+    Returns
+    -------
+    x_iso_mm, y_iso_mm, z_mm : float
+        ``z_mm`` is the distance from the source along the central axis; when it is at
+        most 1 mm (the voxel is not in front of the source) the projection is ``(0, 0)``.
+    """
+    dx = i * spacing[0] - source[0]
+    dy = j * spacing[1] - source[1]
+    dz = k * spacing[2] - source[2]
+    z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+    if z <= 1.0:
+        return 0.0, 0.0, z
+    x = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
+    y = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
+    return x, y, z
 
 
 @njit(parallel=True)
@@ -87,21 +126,19 @@ def beam_geometry(
             for i in range(ni):
                 if not mask[k, j, i]:
                     continue
-                px = i * spacing[0]
-                py = j * spacing[1]
-                pz = k * spacing[2]
-                dx = px - source[0]
-                dy = py - source[1]
-                dz = pz - source[2]
-                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                x, y, z = voxel_projection(spacing, source, axis, ex, ey, sad_mm, i, j, k)
                 if z <= 1.0:
                     continue
                 zz[k, j, i] = z
-                xi[k, j, i] = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
-                yi[k, j, i] = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
+                xi[k, j, i] = x
+                yi[k, j, i] = y
                 depth[k, j, i] = (
-                    ray_sum(eta, spacing, source[0], source[1], source[2], px, py, pz) / 10.0
-                )
+                    ray_sum(
+                        eta, spacing, source[0], source[1], source[2],
+                        i * spacing[0], j * spacing[1], k * spacing[2],
+                    )
+                    / 10.0
+                )  # fmt: skip
     return depth, xi, yi, zz
 
 
@@ -192,15 +229,12 @@ def beam_projection(
             for i in range(ni):
                 if not mask[k, j, i]:
                     continue
-                dx = i * spacing[0] - source[0]
-                dy = j * spacing[1] - source[1]
-                dz = k * spacing[2] - source[2]
-                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                x, y, z = voxel_projection(spacing, source, axis, ex, ey, sad_mm, i, j, k)
                 if z <= 1.0:
                     continue
                 zz[k, j, i] = z
-                xi[k, j, i] = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
-                yi[k, j, i] = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
+                xi[k, j, i] = x
+                yi[k, j, i] = y
     return xi, yi, zz
 
 
@@ -375,14 +409,9 @@ def projection_ranges(
             for i in range(ni):
                 if not mask[k, j, i]:
                     continue
-                dx = i * spacing[0] - source[0]
-                dy = j * spacing[1] - source[1]
-                dz = k * spacing[2] - source[2]
-                z = dx * axis[0] + dy * axis[1] + dz * axis[2]
+                x, y, z = voxel_projection(spacing, source, axis, ex, ey, sad_mm, i, j, k)
                 if z <= 1.0:
                     continue
-                x = (dx * ex[0] + dy * ex[1] + dz * ex[2]) * sad_mm / z
-                y = (dx * ey[0] + dy * ey[1] + dz * ey[2]) * sad_mm / z
                 if n == 0:
                     out[1] = out[2] = x
                     out[3] = out[4] = y
@@ -410,14 +439,11 @@ class FanTable:
         isocentre-plane point ``(x0 + ix pitch, y0 + iy pitch)``; sample ``iz`` lies at
         axial distance ``z0 + iz hz``. NaN where the sample lies outside the grid (there
         the voxels get their own exact ray).
-    inside : numpy.ndarray of bool, shape (ny, nx, nz)
-        Whether each sample lies inside the grid.
     x0_mm, y0_mm, z0_mm, pitch_mm, hz_mm : float
         Lattice origin and steps.
     """
 
     table: FloatArray
-    inside: npt.NDArray[np.bool_]
     x0_mm: float
     y0_mm: float
     z0_mm: float
@@ -463,7 +489,7 @@ def fan_table(
     table, inside = _fan_table(eta, spacing, source, axis, ex, ey, sad_mm, xs, ys, zs)
     table[~inside] = np.nan
     return FanTable(
-        table=table, inside=inside, x0_mm=float(xs[0]), y0_mm=float(ys[0]),
+        table=table, x0_mm=float(xs[0]), y0_mm=float(ys[0]),
         z0_mm=float(zs[0]), pitch_mm=pitch, hz_mm=hz,
     )  # fmt: skip
 

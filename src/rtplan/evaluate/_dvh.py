@@ -1843,15 +1843,31 @@ def isodose_volume_cc(dose: Image, level_gy: float, *, within: Structure | None 
     float
     """
     dose = check_dose(dose)
-    if within is not None:
-        h = dvh(dose, within)
-        return h.V(level_gy, volume_unit="cc") if not h.is_empty else 0.0
+    h = dvh(dose, within) if within is not None else dose_grid_dvh(dose)
+    return h.V(level_gy, volume_unit="cc") if not h.is_empty else 0.0
+
+
+def dose_grid_dvh(dose: Image) -> DVH:
+    """DVH of the whole dose grid, each voxel spread over the dose range it spans.
+
+    The histogram :func:`isodose_volume_cc` reads without ``within``; compute it once to
+    read several isodose volumes.
+
+    Parameters
+    ----------
+    dose : rtplan.Dose
+        Dose in Gy (checked by the caller).
+
+    Returns
+    -------
+    DVH
+        Named ``"dose grid"``.
+    """
     frame = _DoseFrame.of(dose)
     hist = _Hist.for_dose(frame.array, None)
     full = Image(array=np.ones(dose.grid.shape, dtype=bool), grid=dose.grid, units="1")
     _, total = _sample_mask(frame, hist, full, None, 1)
-    h = hist.to_dvh("dose grid", total)
-    return h.V(level_gy, volume_unit="cc") if not h.is_empty else 0.0
+    return hist.to_dvh("dose grid", total)
 
 
 def compute_dvhs(

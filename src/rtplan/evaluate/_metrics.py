@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rtplan.evaluate._common import check_dose, finite_positive
-from rtplan.evaluate._dvh import DVH, dvh, isodose_volume_cc
+from rtplan.evaluate._dvh import DVH, dose_grid_dvh, dvh, isodose_volume_cc
 from rtplan.image import Image
 from rtplan.structures import Structure
 
@@ -148,8 +148,11 @@ def gradient_index(dose: Image, prescription_gy: float, *, body: Structure | Non
         ``nan`` when no volume receives the prescription.
     """
     rx = finite_positive(prescription_gy, "prescription_gy")
-    piv = isodose_volume_cc(check_dose(dose), rx, within=body)
-    piv50 = isodose_volume_cc(dose, 0.5 * rx, within=body)
+    dose = check_dose(dose)
+    # one histogram gives both isodose volumes (as isodose_volume_cc reads them)
+    h = dvh(dose, body) if body is not None else dose_grid_dvh(dose)
+    piv = h.V(rx, volume_unit="cc") if not h.is_empty else 0.0
+    piv50 = h.V(0.5 * rx, volume_unit="cc") if not h.is_empty else 0.0
     return piv50 / piv if piv > 0 else math.nan
 
 
@@ -201,11 +204,10 @@ def conformity_metrics(
     tv_piv = h.V(rx, volume_unit="cc") if tv > 0 else 0.0
     if body is not None:
         hb = known.get(body.name) or dvh(dose, body, **dvh_options)
-        piv = hb.V(rx, volume_unit="cc") if not hb.is_empty else 0.0
-        piv50 = hb.V(0.5 * rx, volume_unit="cc") if not hb.is_empty else 0.0
     else:
-        piv = isodose_volume_cc(dose, rx)
-        piv50 = isodose_volume_cc(dose, 0.5 * rx)
+        hb = dose_grid_dvh(dose)
+    piv = hb.V(rx, volume_unit="cc") if not hb.is_empty else 0.0
+    piv50 = hb.V(0.5 * rx, volume_unit="cc") if not hb.is_empty else 0.0
     return {
         "structure": target.name,
         "prescription_gy": rx,

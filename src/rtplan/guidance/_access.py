@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError
 from rtplan.guidance._draw import RGB, Canvas
+from rtplan.guidance._overlay import _letter
 from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, axial_screen_axes
 from rtplan.image import PatientPosition
 
@@ -34,7 +35,6 @@ FloatArray = npt.NDArray[np.float64]
 #: Colour of skin cells where every candidate entry is infeasible.
 BLOCKED_COLOR: RGB = (110, 110, 110)
 
-_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
 _MARGIN_LEFT = 70
 _MARGIN_TOP = 46
 _MARGIN_BOTTOM = 92
@@ -58,11 +58,6 @@ def score_color(fraction: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     green = np.clip(2.0 * (1.0 - f), 0.0, 1.0)
     rgb = np.stack([red, green, np.zeros_like(f)], axis=-1) * 230.0
     return np.asarray(np.rint(rgb), dtype=np.uint8)
-
-
-def _letter(v: FloatArray) -> str:
-    a = int(np.argmax(np.abs(v)))
-    return _LETTERS[a][1 if v[a] > 0 else 0]
 
 
 def render_accessibility_map(
@@ -114,7 +109,7 @@ def render_accessibility_map(
     row, col = geo.cell(
         accessibility.points_mm, accessibility.targets_mm[accessibility.target_index]
     )
-    np.logical_or.at(seen, (row, col), True)
+    seen[row, col] = True
     ok = accessibility.feasible
     np.minimum.at(best, (row[ok], col[ok]), accessibility.score[ok])
     best, seen = _fill_gaps(best, seen, max_gap=3)
@@ -238,7 +233,7 @@ class _MapGeometry:
         right: FloatArray,
         up: FloatArray,
         deg_per_px: float,
-        slice_px: int,
+        slice_px: int | None,
     ) -> None:
         self.acc = acc
         self.right = right
@@ -252,7 +247,9 @@ class _MapGeometry:
         # superior at the top: rows run against the slice index when k heads superior
         self.k_down = -1 if float(normal[2]) > 0 else 1
         self.n_slices = self.k_hi - self.k_lo + 1
-        self.slice_px = slice_px
+        # by default the map is about 360 px high
+        default_px = max(1, round(360 / self.n_slices))
+        self.slice_px = int(slice_px) if slice_px is not None else default_px
         self.letter_up = "S"
 
     @classmethod
@@ -265,10 +262,7 @@ class _MapGeometry:
     ) -> _MapGeometry:
         pos = None if position is None else PatientPosition(position)
         right, down = axial_screen_axes(pos)
-        k = acc.grid.mm_to_index(acc.points_mm)[:, 2] if acc.points_mm.size else np.zeros(1)
-        n = int(np.floor(k.max() + 0.5)) - int(np.floor(k.min() + 0.5)) + 1
-        px = slice_px if slice_px is not None else max(1, round(360 / max(n, 1)))
-        return cls(acc, np.asarray(right), np.asarray(-down), deg_per_px, int(px))
+        return cls(acc, np.asarray(right), np.asarray(-down), deg_per_px, slice_px)
 
     def azimuth_deg(self, points_mm: FloatArray, targets_mm: FloatArray) -> FloatArray:
         v = np.asarray(points_mm) - np.asarray(targets_mm)

@@ -164,6 +164,12 @@ class View:
         return pts.reshape(rows, cols, 3)
 
 
+def _letter(v: FloatArray) -> str:
+    """Patient direction letter (L, R, P, A, S, I) of the main component of an LPS vector."""
+    a = int(np.argmax(np.abs(v)))
+    return _LETTERS[a][1 if v[a] > 0 else 0]
+
+
 def _letters(v: FloatArray) -> str:
     comps = sorted(range(3), key=lambda a: -abs(float(v[a])))
     out = ""

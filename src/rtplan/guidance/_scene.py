@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError, MissingDependencyError
 from rtplan.grid import Grid
+from rtplan.guidance._overlay import _letter
 from rtplan.guidance._trajectory import Trajectory
 from rtplan.image import Image
 from rtplan.structures import Structure
@@ -329,12 +330,6 @@ class Scene:
         finally:
             pl.close()
         return out
-
-
-def _letter(v: npt.NDArray[np.float64]) -> str:
-    """Patient direction letter (L, R, P, A, S, I) of the main component of an LPS vector."""
-    a = int(np.argmax(np.abs(v)))
-    return ("RL", "AP", "IS")[a][1 if v[a] > 0 else 0]
 
 
 # ============================================================================ surfaces

@@ -152,6 +152,7 @@ def run_demo(
         plan=plan,
         dose=dose,
         goals=goals,
+        dvhs=dvhs,
         target=ptv,
         title="rtplan demo: thigh sarcoma, 3-field conformal plan",
     )

@@ -265,6 +265,7 @@ def review_report(
     plan: Plan | None = None,
     dose: Dose | None = None,
     goals: GoalTable | None = None,
+    dvhs: dict[str, DVH] | None = None,
     trajectories: TrajectoryResult | None = None,
     target: Structure | None = None,
     title: str | None = None,
@@ -281,6 +282,9 @@ def review_report(
         A plan (beams, MU) and its dose: adds DVH metrics, DVH plot, goals and isodoses.
     goals : GoalTable, optional
         Evaluated clinical goals.
+    dvhs : dict of str to DVH, optional
+        The DVHs of the study's structures with a volume for ``dose``, when already
+        computed (e.g. for the goals); computed when not given.
     trajectories : TrajectoryResult, optional
         Needle paths: adds the ranked table and overlays of the best path.
     target : Structure, optional
@@ -307,7 +311,9 @@ def review_report(
                 break
     if dose is not None:
         shown = [s for s in ss if s.has_volume]
-        add_dose_section(report, study.ct, dose, shown, plan=plan, goals=goals, focus=target)
+        add_dose_section(
+            report, study.ct, dose, shown, plan=plan, goals=goals, dvhs=dvhs, focus=target
+        )
     if trajectories is not None and len(trajectories):
         avoided = [ss[n] for n in trajectories.avoided if n in ss]
         needle_target = ss.get(trajectories[0].target_name) or target

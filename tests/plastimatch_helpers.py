@@ -1,4 +1,5 @@
-"""plastimatch as a peer tool: running it, and the MetaImage files it reads and writes.
+"""plastimatch as a peer tool: running it, the MetaImage files it reads and writes, and
+the DVH and gamma reports it writes (used by the tests and ``benchmarks/evaluate``).
 
 MetaImage (``.mha``) is ITK's format: a text header of ``Key = value`` lines ending with
 ``ElementDataFile = LOCAL``, then the raw voxels with the first image axis varying fastest,
@@ -18,6 +19,8 @@ the geometry they report is an independent reference.
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -196,3 +199,91 @@ def distance_to_edges_mm(
             d = np.linalg.norm(a + t[:, np.newaxis] * ab - p, axis=1)
             best[n] = min(best[n], float(d.min()))
     return best
+
+
+# ----------------------------------------------------------------------------- DVH, gamma
+@dataclass(frozen=True)
+class PmDvh:
+    """One structure's cumulative DVH from ``plastimatch dvh --normalization vox``.
+
+    Bin ``k`` is centred on ``k * bin_gy``: ``counts[k]`` voxels have a dose of at least
+    ``(k - 1/2) * bin_gy``.
+    """
+
+    labels_gy: FloatArray  # bin centres k w
+    counts: FloatArray  # voxels with dose >= (k - 1/2) w
+    voxel_cc: float
+    bin_gy: float
+
+    @property
+    def volume_cc(self) -> float:
+        return float(self.counts[0]) * self.voxel_cc
+
+    @property
+    def mean_gy(self) -> float:
+        diff = self.counts - np.append(self.counts[1:], 0.0)
+        return float(np.sum(diff * self.labels_gy) / self.counts[0])
+
+    def V_cc(self, level_gy: FloatArray) -> FloatArray:
+        """Volume (cm³) with dose >= each level, linear between bin edges."""
+        edges = self.labels_gy - self.bin_gy / 2
+        return np.interp(level_gy, edges, self.counts * self.voxel_cc, right=0.0)
+
+    def D(self, percent: float) -> float:
+        """Dose received by ``percent`` of the volume (cumulative curve, linear)."""
+        frac = self.counts[::-1] / self.counts[0]
+        edges = (self.labels_gy - self.bin_gy / 2)[::-1]
+        return float(np.interp(percent / 100.0, frac, edges))
+
+    def doses_present(self) -> FloatArray:
+        """Bin centres holding at least one voxel."""
+        diff = self.counts - np.append(self.counts[1:], 0.0)
+        return self.labels_gy[diff > 0]
+
+
+def dvh_args(folder: Path, max_dose_gy: float, bin_gy: float) -> list[str]:
+    """Arguments of ``plastimatch dvh`` on ``folder`` (one RTSTRUCT, one RTDOSE).
+
+    Voxel counts in bins of ``bin_gy`` up to 3 bins beyond ``max_dose_gy``, written to
+    ``folder / "dvh.csv"`` (read it with :func:`read_dvh`).
+    """
+    n_bins = math.ceil(max_dose_gy / bin_gy) + 3
+    return [
+        "dvh",
+        "--input",
+        str(folder),
+        "--output-csv",
+        str(folder / "dvh.csv"),
+        "--num-bins",
+        str(n_bins),
+        "--bin-width",
+        str(bin_gy),
+        "--normalization",
+        "vox",
+    ]
+
+
+def read_dvh(folder: Path, log: str, bin_gy: float) -> tuple[dict[str, PmDvh], list[float]]:
+    """The DVHs of a :func:`dvh_args` run, and the raster spacing (mm) read from its log."""
+    # the structure-set image's spacing (mm) follows "checking voxel size..." (dose, ss)
+    found = re.search(r"checking voxel size\.\.\.\n[^\n]+\n([^\n]+)\n", log)
+    if found is None:
+        raise AssertionError(f"plastimatch dvh: no voxel size in its log:\n{log[-2000:]}")
+    spacing = [float(v) for v in found.group(1).split()]
+    voxel_cc = math.prod(spacing) / 1000.0
+    csv = folder / "dvh.csv"
+    names = csv.read_text().splitlines()[0].split(",")[1:]
+    data = np.loadtxt(csv, delimiter=",", skiprows=1)
+    dvhs = {
+        n: PmDvh(labels_gy=data[:, 0], counts=data[:, c + 1], voxel_cc=voxel_cc, bin_gy=bin_gy)
+        for c, n in enumerate(names)
+    }
+    return dvhs, spacing
+
+
+def read_gamma_report(text: Path) -> tuple[int, int]:
+    """Analysed and passing voxel counts of a ``plastimatch gamma --output-text`` report."""
+    report = dict(
+        line.split("\t", 1) for line in text.read_text().splitlines() if line.count("\t") == 1
+    )
+    return int(report["number_of_analysis_voxels"]), int(report["number_of_pass_voxels"])
