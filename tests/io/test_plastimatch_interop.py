@@ -50,6 +50,10 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 import pytest
+from scipy import ndimage
+
+import factories
+import rtplan
 from plastimatch_helpers import (
     MetaImage,
     distance_to_edges_mm,
@@ -57,10 +61,6 @@ from plastimatch_helpers import (
     run_plastimatch,
     write_mha,
 )
-from scipy import ndimage
-
-import factories
-import rtplan
 from rtplan import Contour, Dose, Grid, RtplanWarning, Structure
 from rtplan.io import Study
 
