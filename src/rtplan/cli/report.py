@@ -106,11 +106,16 @@ def run(args: argparse.Namespace) -> int:
         from rtplan.cli.dvh import referenced_plan
 
         plan, _ = referenced_plan(study, dose, args.dose)
-    if plan is None and study.plans:
-        plan = study.plans[0]
+    if plan is None and len(study.plans) == 1:
+        plan = study.plans[0]  # the study's only plan; of several, none is picked silently
     goals = None
     dvhs = None
     rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
+    if rx is None and dose is not None:
+        # as `rtplan dvh`: the prescription the study's RT Plans agree on
+        from rtplan.cli.dvh import referenced_prescription
+
+        rx, _, _ = referenced_prescription(study, dose, args.dose)
     if parsed_goals:
         if dose is None:
             raise RtplanError("--goal needs a dose: give --dose RTDOSE")

@@ -1,0 +1,60 @@
+"""`rtplan report` takes the prescription of %-goals as `rtplan dvh` does, never by chance."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+import rtplan
+from rtplan.cli.main import main
+
+
+def _study_with_plans(tmp_path: Path, prescriptions_gy: tuple[float, ...]) -> tuple[Path, Path]:
+    """A copy of the thigh study holding one RT Plan per prescription, and an RT Dose
+    (outside the study) that references none of them."""
+    study_dir = tmp_path / "study"
+    shutil.copytree(rtplan.data.get_path("thigh_sarcoma"), study_dir)
+    study = rtplan.load_study(study_dir)
+    for n, rx in enumerate(prescriptions_gy):
+        plan = rtplan.Plan.conformal(
+            study.structures["PTV"],
+            gantry_angles_deg=[0, 180],
+            energy="6X",
+            prescription_gy=rx,
+            fractions=25,
+            patient_position=study.ct.patient_position,
+        )
+        plan = plan.with_beams([b.with_mu(100.0) for b in plan.beams])
+        rtplan.io.write_rtplan(plan, study_dir / f"RP_{n}.dcm", reference=study.ct)
+    dose = rtplan.Dose(array=np.full(study.ct.grid.shape, 50.0), grid=study.ct.grid)
+    rd = tmp_path / "RD.dcm"
+    rtplan.io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=pydicom.uid.generate_uid())
+    return study_dir, rd
+
+
+def test_disagreeing_plans_give_no_prescription(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study_dir, rd = _study_with_plans(tmp_path, (50.0, 60.0))
+    out = tmp_path / "report.html"
+    argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is in % of the prescription: give --prescription-gy" in err
+    assert not out.exists()
+    # naming it settles it
+    assert main([*argv, "--prescription-gy", "50", "-o", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_agreeing_plans_give_their_prescription(tmp_path: Path) -> None:
+    study_dir, rd = _study_with_plans(tmp_path, (50.0, 50.0))
+    out = tmp_path / "report.html"
+    argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]
+    assert main([*argv, "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "PASS" in html  # a uniform 50 Gy meets D95 >= 95 % of 50 Gy
