@@ -669,21 +669,46 @@ def test_failed_write_keeps_the_previous_files(
 
 
 # ---------------------------------------------------------------------------- interrupts
+# The child runs `rtplan dose` with its progress callback made to wait, once the first beam
+# is under way, until the signal arrives: Ctrl-C then always lands mid-calculation, however
+# fast the machine is (the dose cannot finish first).
+_WAIT_FOR_CTRL_C = """
+import sys, time
+import rtplan.dose
+from rtplan.cli.main import entry_point
+
+real = rtplan.dose.calculate
+
+def calculate(*args, progress=None, **kwargs):
+    def waiting(fraction, message):
+        progress(fraction, message)
+        sys.stderr.flush()
+        while True:  # the dose is under way: wait here for Ctrl-C
+            time.sleep(0.05)
+
+    return real(*args, progress=waiting, **kwargs)
+
+rtplan.dose.calculate = calculate
+sys.argv = ["rtplan", *sys.argv[1:]]
+entry_point()
+"""
+
+
 def test_ctrl_c_during_dose_ends_with_one_line_and_130(
     paths: dict[str, str], tmp_path: Path
 ) -> None:
-    exe = shutil.which("rtplan", path=str(Path(sys.executable).parent))
-    assert exe is not None
     out = tmp_path / "out"
+    argv = ["dose", paths["T"], *CONFORMAL, "--engine", "pencil-beam", "--grid-mm", "5",
+            "-o", str(out)]  # fmt: skip
     proc = subprocess.Popen(
-        [exe, "dose", paths["T"], *CONFORMAL, "-o", str(out)],
+        [sys.executable, "-c", _WAIT_FOR_CTRL_C, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
     seen = ""
-    while "% beam" not in seen:  # the dose calculation is under way
+    while "% beam" not in seen:  # the dose calculation is under way, and waits
         char = proc.stderr.read(1)
         assert char, f"rtplan dose ended before its progress: {seen}"
         seen += char
