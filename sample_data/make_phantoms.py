@@ -34,7 +34,6 @@ import functools
 import logging
 import math
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,9 +42,9 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, RTStructureSetStorage
+from pydicom.dataset import Dataset
+
+from rtplan import testing
 
 __all__ = [
     "ANALYTIC_VOLUMES_CC",
@@ -80,6 +79,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 PHANTOM_NAMES = ("thigh_sarcoma", "spine_metastasis")
+#: Where the studies ship: inside the package, found by ``rtplan.data.get_path(name)``.
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "src" / "rtplan" / "data"
 
 #: Standard deviation of the Gaussian noise added to every voxel (HU).
 NOISE_SD_HU = 8.0
@@ -1367,69 +1368,37 @@ LANDMARKS_MM: Mapping[str, Mapping[str, tuple[float, float, float]]] = MappingPr
 
 
 # --------------------------------------------------------------------------------------
-# DICOM writers
+# DICOM writers: the shared pydicom builders of rtplan.testing (not rtplan's own writers)
 # --------------------------------------------------------------------------------------
 
 
-def _uid(*parts: object) -> UID:
-    """A UUID-derived UID (``2.25.<int>``, ISO/IEC 9834-8) that depends only on ``parts``.
-
-    The UUID is name based (version 5, SHA-1). ``pydicom.uid.generate_uid(prefix=None,
-    entropy_srcs=...)`` cannot be used for this: with ``prefix=None`` it ignores the entropy
-    sources and returns a random UUID.
-    """
-    name = "/".join([_UID_ROOT, *map(str, parts)])
-    return UID(f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}")
+def _uid(*parts: object) -> str:
+    """A UID (``2.25.<int>``, name-based UUID) that depends only on ``parts`` and the root."""
+    return str(testing.uid(_UID_ROOT, *parts))
 
 
-def _ds(value: float) -> str:
-    """Decimal string with at most 6 decimals and no trailing zeros."""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+def _header(phantom: Phantom) -> dict[str, object]:
+    """Patient, study, series and equipment attributes shared by the CT and the RTSTRUCT."""
+    return {
+        "ImplementationClassUID": _uid("implementation"),
+        "ImplementationVersionName": "RTPLAN_PHANTOM1",
+        "InstanceCreationDate": _DATE,
+        "InstanceCreationTime": _TIME,
+        "StudyDate": _DATE,
+        "StudyTime": _TIME,
+        "StudyDescription": phantom.description,
+        "PatientName": phantom.patient_name,
+        "PatientID": phantom.patient_id,
+        "StudyInstanceUID": _uid(phantom.name, "study"),
+        "Manufacturer": "rtplan",
+        "ManufacturerModelName": "make_phantoms.py",
+        "SoftwareVersions": "1",
+        "SeriesDate": _DATE,
+        "SeriesTime": _TIME,
+    }
 
 
-def _contour_ds(points_xyz: FloatArray) -> list[str]:
-    text = []
-    for v in points_xyz.ravel():
-        t = f"{v:.{CONTOUR_DECIMALS}f}".rstrip("0").rstrip(".")
-        text.append("0" if t == "-0" else t)
-    return text
-
-
-def _file_meta(sop_class: UID, sop_instance: UID) -> FileMetaDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = _uid("implementation")
-    meta.ImplementationVersionName = "RTPLAN_PHANTOM1"
-    return meta
-
-
-def _common(ds: Dataset, phantom: Phantom) -> None:
-    """Patient, general study and equipment attributes shared by CT and RTSTRUCT."""
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.InstanceCreationDate = _DATE
-    ds.InstanceCreationTime = _TIME
-    ds.StudyDate = _DATE
-    ds.StudyTime = _TIME
-    ds.AccessionNumber = ""
-    ds.ReferringPhysicianName = ""
-    ds.StudyDescription = phantom.description
-    ds.PatientName = phantom.patient_name
-    ds.PatientID = phantom.patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.StudyInstanceUID = _uid(phantom.name, "study")
-    ds.StudyID = "1"
-    ds.Manufacturer = "rtplan"
-    ds.ManufacturerModelName = "make_phantoms.py"
-    ds.SoftwareVersions = "1"
-    ds.SeriesDate = _DATE
-    ds.SeriesTime = _TIME
-
-
-def write_ct_series(phantom: Phantom, folder: Path | str) -> list[Dataset]:
+def write_ct_series(phantom: Phantom, folder: Path | str) -> list[Path]:
     """Write the phantom's CT slices, one Explicit VR Little Endian file each.
 
     Files are ``CT_001.dcm`` ... numbered by InstanceNumber, which counts from the most
@@ -1439,165 +1408,104 @@ def write_ct_series(phantom: Phantom, folder: Path | str) -> list[Dataset]:
     ----------
     phantom : Phantom
     folder : path-like
-        Existing folder that receives the files.
+        Folder that receives the files.
 
     Returns
     -------
-    list of pydicom.dataset.Dataset
-        The written datasets, in slice order ``k`` (z increasing).
+    list of pathlib.Path
+        The written files, in slice order ``k`` (z increasing).
     """
-    folder = Path(folder)
     grid = phantom.grid
-    hu = hu_volume(phantom)
-    stored = (hu.astype(np.int32) - _RESCALE_INTERCEPT_HU).astype(np.uint16)
-    x0, y0, _ = grid.first_voxel_mm
-    datasets = []
-    for k, z in enumerate(grid.z_mm()):
-        instance = grid.slices - k
-        ds = Dataset()
-        sop_uid = _uid(phantom.name, "ct", k)
-        ds.file_meta = _file_meta(CTImageStorage, sop_uid)
-        _common(ds, phantom)
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = sop_uid
-        ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-        ds.ContentDate = _DATE
-        ds.ContentTime = _TIME
-        ds.AcquisitionDate = _DATE
-        ds.AcquisitionTime = _TIME
-        ds.Modality = "CT"
-        ds.SeriesDescription = "Synthetic CT phantom"
-        ds.BodyPartExamined = phantom.body_part
-        if phantom.laterality:
-            ds.Laterality = phantom.laterality
-        ds.PatientPosition = "HFS"
-        ds.SliceThickness = _ds(grid.slice_spacing_mm)
-        ds.KVP = "120"
-        ds.SeriesInstanceUID = _uid(phantom.name, "ct-series")
-        ds.SeriesNumber = 1
-        ds.AcquisitionNumber = 1
-        ds.InstanceNumber = instance
-        ds.ImagePositionPatient = [_ds(x0), _ds(y0), _ds(float(z))]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.FrameOfReferenceUID = _uid(phantom.name, "frame-of-reference")
-        ds.PositionReferenceIndicator = ""
-        ds.SliceLocation = _ds(float(z))
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = grid.rows
-        ds.Columns = grid.columns
-        ds.PixelSpacing = [_ds(grid.pixel_spacing_mm), _ds(grid.pixel_spacing_mm)]
-        ds.BitsAllocated = 16
-        ds.BitsStored = _BITS_STORED
-        ds.HighBit = _BITS_STORED - 1
-        ds.PixelRepresentation = 0
-        ds.WindowCenter = _ds(phantom.window_center_hu)
-        ds.WindowWidth = _ds(phantom.window_width_hu)
-        ds.RescaleIntercept = _ds(_RESCALE_INTERCEPT_HU)
-        ds.RescaleSlope = "1"
-        ds.RescaleType = "HU"
-        ds.PixelData = np.ascontiguousarray(stored[k]).astype("<u2").tobytes()
-        ds["PixelData"].VR = "OW"
-        ds.save_as(folder / f"CT_{instance:03d}.dcm", enforce_file_format=True)
-        datasets.append(ds)
-    return datasets
+    z_mm = grid.z_mm()
+    instances = [grid.slices - k for k in range(grid.slices)]
+    attributes = {
+        **_header(phantom),
+        "ImageType": ["DERIVED", "SECONDARY", "AXIAL"],
+        "ContentDate": _DATE,
+        "ContentTime": _TIME,
+        "AcquisitionDate": _DATE,
+        "AcquisitionTime": _TIME,
+        "SeriesDescription": "Synthetic CT phantom",
+        "BodyPartExamined": phantom.body_part,
+        "Laterality": phantom.laterality or None,
+        "SeriesInstanceUID": _uid(phantom.name, "ct-series"),
+        "FrameOfReferenceUID": _uid(phantom.name, "frame-of-reference"),
+        "WindowCenter": testing.format_ds(phantom.window_center_hu),
+        "WindowWidth": testing.format_ds(phantom.window_width_hu),
+    }
+
+    def slice_location(k: int, ds: Dataset) -> None:
+        ds.SliceLocation = testing.format_ds(float(z_mm[k]))
+
+    return testing.write_ct_series(
+        folder,
+        hu_volume(phantom),
+        testing.SeriesGeometry(
+            origin_mm=grid.first_voxel_mm,
+            spacing_mm=(grid.slice_spacing_mm, grid.pixel_spacing_mm, grid.pixel_spacing_mm),
+            patient_position="HFS",
+        ),
+        encoding=testing.PixelEncoding(
+            rescale_intercept=_RESCALE_INTERCEPT_HU, bits_stored=_BITS_STORED
+        ),
+        instance_numbers=instances,
+        file_names=[f"CT_{i:03d}.dcm" for i in instances],
+        sop_instance_uids=[_uid(phantom.name, "ct", k) for k in range(grid.slices)],
+        attributes=attributes,
+        edit=slice_location,
+    )
 
 
-def write_rtstruct(phantom: Phantom, ct_datasets: Sequence[Dataset], path: Path | str) -> Dataset:
+def write_rtstruct(phantom: Phantom, ct_files: Sequence[Path], path: Path | str) -> Path:
     """Write the phantom's RT Structure Set with its analytic contours.
 
     Parameters
     ----------
     phantom : Phantom
-    ct_datasets : sequence of pydicom.dataset.Dataset
+    ct_files : sequence of pathlib.Path
         The CT slices in slice order ``k`` (as returned by :func:`write_ct_series`).
     path : path-like
         Output file.
 
     Returns
     -------
-    pydicom.dataset.Dataset
+    pathlib.Path
     """
-    sop_uid = _uid(phantom.name, "rtstruct")
-    frame_uid = _uid(phantom.name, "frame-of-reference")
-    ds = Dataset()
-    ds.file_meta = _file_meta(RTStructureSetStorage, sop_uid)
-    _common(ds, phantom)
-    ds.SOPClassUID = RTStructureSetStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesDescription = "Analytic contours"
-    ds.FrameOfReferenceUID = frame_uid
-    ds.PositionReferenceIndicator = ""
-    ds.OperatorsName = ""
-    ds.SeriesInstanceUID = _uid(phantom.name, "rtstruct-series")
-    ds.SeriesNumber = 2
-    ds.InstanceNumber = 1
-    ds.StructureSetLabel = phantom.name
-    ds.StructureSetName = phantom.name
-    ds.StructureSetDescription = "Analytic phantom contours (vertices on the exact surfaces)"
-    ds.StructureSetDate = _DATE
-    ds.StructureSetTime = _TIME
-
-    def image_ref(ct: Dataset) -> Dataset:
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = ct.SOPClassUID
-        ref.ReferencedSOPInstanceUID = ct.SOPInstanceUID
-        return ref
-
-    series = Dataset()
-    series.SeriesInstanceUID = ct_datasets[0].SeriesInstanceUID
-    series.ContourImageSequence = DicomSequence([image_ref(ct) for ct in ct_datasets])
-    study = Dataset()
-    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # as the RT IODs prescribe
-    study.ReferencedSOPInstanceUID = ct_datasets[0].StudyInstanceUID
-    study.RTReferencedSeriesSequence = DicomSequence([series])
-    frame = Dataset()
-    frame.FrameOfReferenceUID = frame_uid
-    frame.RTReferencedStudySequence = DicomSequence([study])
-    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame])
-
     z_mm = phantom.grid.z_mm()
-    roi_items, contour_items, observation_items = [], [], []
-    for number, roi in enumerate(phantom.rois, start=1):
-        item = Dataset()
-        item.ROINumber = number
-        item.ReferencedFrameOfReferenceUID = frame_uid
-        item.ROIName = roi.name
-        item.ROIDescription = roi.description
-        item.ROIGenerationAlgorithm = "AUTOMATIC"
-        roi_items.append(item)
-
-        contours: list[Dataset] = []
-        for k, slice_contours in enumerate(roi.contours):
-            for poly in slice_contours:
-                c = Dataset()
-                c.ContourImageSequence = DicomSequence([image_ref(ct_datasets[k])])
-                c.ContourGeometricType = "CLOSED_PLANAR"
-                c.NumberOfContourPoints = len(poly)
-                xyz = np.column_stack([poly, np.full(len(poly), z_mm[k])])
-                c.ContourData = _contour_ds(xyz)
-                c.ContourNumber = len(contours) + 1
-                contours.append(c)
-        rc = Dataset()
-        rc.ROIDisplayColor = list(roi.color)
-        rc.ReferencedROINumber = number
-        rc.ContourSequence = DicomSequence(contours)
-        contour_items.append(rc)
-
-        obs = Dataset()
-        obs.ObservationNumber = number
-        obs.ReferencedROINumber = number
-        obs.ROIObservationLabel = roi.name
-        obs.RTROIInterpretedType = roi.interpreted_type
-        obs.ROIInterpreter = ""
-        observation_items.append(obs)
-    ds.StructureSetROISequence = DicomSequence(roi_items)
-    ds.ROIContourSequence = DicomSequence(contour_items)
-    ds.RTROIObservationsSequence = DicomSequence(observation_items)
-    ds.ApprovalStatus = "UNAPPROVED"
-    ds.save_as(Path(path), enforce_file_format=True)
-    return ds
+    rois = [
+        testing.Roi(
+            name=roi.name,
+            interpreted_type=roi.interpreted_type,
+            color=roi.color,
+            description=roi.description,
+            generation_algorithm="AUTOMATIC",
+            contours=tuple(
+                np.column_stack([poly, np.full(len(poly), z_mm[k])])
+                for k, slice_contours in enumerate(roi.contours)
+                for poly in slice_contours
+            ),
+        )
+        for roi in phantom.rois
+    ]
+    return testing.write_rtstruct(
+        path,
+        ct_files,
+        rois=rois,
+        label=phantom.name,
+        contour_decimals=CONTOUR_DECIMALS,
+        attributes={
+            **_header(phantom),
+            "SOPInstanceUID": _uid(phantom.name, "rtstruct"),
+            "SeriesDescription": "Analytic contours",
+            "FrameOfReferenceUID": _uid(phantom.name, "frame-of-reference"),
+            "PositionReferenceIndicator": "",
+            "SeriesInstanceUID": _uid(phantom.name, "rtstruct-series"),
+            "InstanceNumber": 1,
+            "StructureSetName": phantom.name,
+            "StructureSetDescription": "Analytic phantom contours (vertices on the exact surfaces)",
+            "ApprovalStatus": "UNAPPROVED",
+        },
+    )
 
 
 def write_phantom(phantom: Phantom | str, folder: Path | str) -> Path:
@@ -1628,7 +1536,7 @@ def main(argv: list[str] | None = None) -> int:
         ``[--output DIR] [--phantom NAME ...]``; defaults: this script's folder, both phantoms.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--output", type=Path, default=PACKAGE_DATA)
     parser.add_argument("--phantom", action="append", choices=PHANTOM_NAMES)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

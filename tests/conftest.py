@@ -1,15 +1,28 @@
-"""Shared fixtures: sample studies, synthetic DICOM factories, validators."""
+"""Shared fixtures: sample studies, the sample-data generator, validators."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # make tests/factories.py importable
+# sample_data/ holds the generator of the sample studies, ``make_phantoms``, imported by tests
+# for its ground truth; tests/ holds the shared test modules (factories, ct_factory, ...).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sample_data"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 import factories
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """Fixture files are not doctest modules.
+
+    ``--doctest-modules`` would import each ``conftest.py`` once more as a module named
+    ``conftest``, and two of them in one run then collide ("import file mismatch").
+    """
+    return True if collection_path.name == "conftest.py" else None
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +46,8 @@ def dciodvfy():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def phantoms():  # type: ignore[no-untyped-def]
+def phantoms() -> ModuleType:
     """The sample-data generator module (ground truth: labels, analytic volumes)."""
-    import importlib.util
+    import make_phantoms
 
-    path = Path(__file__).resolve().parents[1] / "sample_data" / "make_phantoms.py"
-    spec = importlib.util.spec_from_file_location("make_phantoms", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_phantoms", module)
-    spec.loader.exec_module(module)
-    return module
+    return make_phantoms

@@ -122,3 +122,66 @@ def test_equality_and_hash(grid: Grid) -> None:
     )
     assert other == grid
     assert not grid.isclose(Grid(shape=grid.shape, spacing_mm=(1, 1, 1), origin_mm=(0, 0, 0)))
+
+
+# ---------------------------------------------------------------------------- boxes
+def test_index_box_of_a_mask_and_its_padding() -> None:
+    from rtplan.grid import IndexBox
+
+    m = np.zeros((6, 7, 8), dtype=bool)
+    m[2, 3:5, 1] = True
+    m[4, 3, 6] = True
+    box = IndexBox.from_mask(m)
+    assert box == IndexBox((2, 3, 1), (5, 5, 7))
+    assert box.shape == (3, 2, 6)
+    assert box.size == 36
+    assert m[box.slices].sum() == m.sum()
+    # padding clips to the array, and may be per axis
+    assert box.padded(3, within=m.shape) == IndexBox((0, 0, 0), (6, 7, 8))
+    assert box.padded((0, 1, 2)) == IndexBox((2, 2, -1), (5, 6, 9))
+    assert box.lower_ijk() == (1, 3, 2)
+    assert box.upper_ijk() == (7, 5, 5)
+    assert IndexBox.from_mask(np.zeros((2, 2, 2))) is None
+    with pytest.raises(GeometryError, match="3D"):
+        IndexBox.from_mask(np.ones((2, 2)))
+    with pytest.raises(GeometryError, match="upper >= lower"):
+        IndexBox((0, 0, 2), (1, 1, 1))
+
+
+def test_crop_to_places_the_box_voxels_where_the_grid_had_them(grid: Grid) -> None:
+    from rtplan.grid import IndexBox
+
+    box = IndexBox((1, 2, 3), (4, 6, 7))
+    sub = grid.crop_to(box)
+    assert sub.shape == box.shape
+    kji = np.array([[0, 0, 0], [2, 3, 3], [1, 2, 0]])
+    ijk_sub = kji[:, ::-1].astype(float)
+    ijk_full = ijk_sub + np.asarray(box.lower_ijk(), dtype=float)
+    np.testing.assert_allclose(sub.index_to_mm(ijk_sub), grid.index_to_mm(ijk_full), atol=1e-9)
+    with pytest.raises(GeometryError, match="outside grid"):
+        grid.crop_to(IndexBox((0, 0, 0), (6, 1, 1)))
+
+
+def test_bounds_and_overlaps_of_grids() -> None:
+    a = Grid(shape=(4, 10, 20), spacing_mm=(2.5, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+    lo, hi = a.bounds_mm()
+    np.testing.assert_allclose(lo, [-0.5, -0.5, -1.25])
+    np.testing.assert_allclose(hi, [19.5, 9.5, 8.75])
+    assert a.format_bounds() == "x 0..20, y 0..10, z -1..9 mm"
+    touching = Grid(shape=(1, 1, 1), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(20.0, 0.0, 0.0))
+    apart = Grid(shape=(1, 1, 1), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(20.6, 0.0, 0.0))
+    assert a.overlaps(touching)
+    assert touching.overlaps(a)
+    assert not a.overlaps(apart)
+    assert not apart.overlaps(a)
+    # a structure's (lower, upper) LPS box
+    assert a.overlaps((np.array([5.0, 5.0, 5.0]), np.array([50.0, 50.0, 50.0])))
+    assert not a.overlaps(([0.0, 0.0, 9.0], [1.0, 1.0, 10.0]))
+
+
+def test_bounds_of_an_oblique_grid_hold_its_corners(grid: Grid) -> None:
+    lo, hi = grid.bounds_mm()
+    corners = grid.corners_mm()
+    assert np.all(corners >= lo - 1e-9)
+    assert np.all(corners <= hi + 1e-9)
+    np.testing.assert_allclose(lo, corners.min(axis=0))

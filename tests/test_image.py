@@ -105,3 +105,55 @@ def test_dose_units_and_sum() -> None:
     assert d1.scaled(3.0).max_gy == pytest.approx(6.0)
     with pytest.raises(GeometryError, match="Gy"):
         Dose(array=np.zeros(g.shape), grid=g, units="cGy")
+
+
+def test_bounding_box_of_a_mask_and_of_a_threshold() -> None:
+    from rtplan.grid import IndexBox
+
+    g = Grid(shape=(5, 6, 7), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+    hu = np.full(g.shape, -1000.0)
+    hu[1:3, 2:5, 3:6] = 40.0
+    hu[4, 0, 0] = -500.0  # below the threshold, above the air
+    ct = Image(array=hu, grid=g, units="HU")
+    assert ct.bounding_box(above=-400.0) == IndexBox((1, 2, 3), (3, 5, 6))
+    assert ct.bounding_box(above=-600.0) == IndexBox((1, 0, 0), (5, 5, 6))
+    assert ct.bounding_box(above=100.0) is None
+    mask = Image(array=hu > 0, grid=g, units="1")
+    assert mask.bounding_box() == IndexBox((1, 2, 3), (3, 5, 6))
+
+
+def test_crop_to_keeps_values_positions_and_class(linear_image: Image) -> None:
+    from rtplan.grid import IndexBox
+
+    box = IndexBox((1, 2, 3), (4, 5, 8))
+    sub = linear_image.crop_to(box)
+    assert type(sub) is Image
+    np.testing.assert_array_equal(sub.array, linear_image.array[1:4, 2:5, 3:8])
+    # the same patient points give the same values
+    pts = sub.grid.centers_mm().reshape(-1, 3)
+    np.testing.assert_allclose(sub.sample(pts), linear_image.sample(pts), atol=1e-9)
+    assert not sub.array.flags.writeable
+    dose = Dose(array=np.ones((6, 7, 8)), grid=linear_image.grid, fractions=5)
+    cropped = dose.crop_to(box)
+    assert isinstance(cropped, Dose)
+    assert cropped.fractions == 5
+    with pytest.raises(GeometryError, match="outside grid"):
+        linear_image.crop_to(IndexBox((0, 0, 0), (7, 1, 1)))
+
+
+def test_crop_to_keeps_the_provenance_of_the_slices_kept() -> None:
+    from pathlib import Path
+
+    from rtplan.grid import IndexBox
+    from rtplan.image import SeriesInfo
+
+    g = Grid(shape=(4, 2, 2), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+    uids = tuple(f"1.2.3.{k}" for k in range(4))
+    files = tuple(Path(f"CT_{k}.dcm") for k in range(4))
+    series = SeriesInfo(series_instance_uid="1.2.3", sop_instance_uids=uids, files=files)
+    ct = Image(array=np.zeros(g.shape), grid=g, units="HU", series=series)
+    sub = ct.crop_to(IndexBox((1, 0, 0), (3, 2, 2)))
+    assert sub.series is not None
+    assert sub.series.sop_instance_uids == uids[1:3]
+    assert sub.series.files == files[1:3]
+    assert sub.series.series_instance_uid == "1.2.3"

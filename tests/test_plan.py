@@ -275,7 +275,7 @@ def test_plan_validation_and_properties() -> None:
         Plan(prescription_gy=0.0)
     with pytest.raises(PlanError, match="fractions must be >= 1"):
         Plan(fractions=0)
-    with pytest.raises(PlanError, match="normalization must be"):
+    with pytest.raises(PlanError, match="unknown normalization 'max'; choose one of none, mean"):
         Plan(normalization="max")
     with pytest.raises(PlanError, match="Beam objects"):
         Plan(beams=["not a beam"])  # type: ignore[list-item]

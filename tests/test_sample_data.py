@@ -1,18 +1,19 @@
 """The bundled sample phantoms: files, reproducibility, HU, geometry, structures.
 
-The phantoms and ``make_phantoms.py`` live in ``sample_data/``; these tests read the DICOM
-with pydicom only (not through rtplan) and compare with the generator's ground truth, with
+The studies ship inside the package (``src/rtplan/data/``); their generator
+``sample_data/make_phantoms.py`` stays in the repository. These tests read the DICOM with
+pydicom only (not through rtplan) and compare with the generator's ground truth, with
 closed-form volumes written out here, and with rt-utils.
 """
 
 from __future__ import annotations
 
 import filecmp
-import importlib.util
+import fnmatch
 import math
 import shutil
 import subprocess
-import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -20,7 +21,12 @@ import numpy as np
 import pydicom
 import pytest
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+import rtplan.data
+from rtplan.errors import RtplanError
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT / "sample_data" / "make_phantoms.py"
+SAMPLE_DATA = ROOT / "src" / "rtplan" / "data"  # the studies ship inside the package
 PHANTOMS = ("thigh_sarcoma", "spine_metastasis")
 
 THIGH_ROIS = {
@@ -67,15 +73,10 @@ HU_RANGES = {
 
 
 @pytest.fixture(scope="module")
-def mp() -> ModuleType:
-    """The generator script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("make_phantoms", SAMPLE_DATA / "make_phantoms.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_phantoms"] = module
-    spec.loader.exec_module(module)
-    return module
+def mp(phantoms: ModuleType) -> ModuleType:
+    """The generator script (``sample_data/make_phantoms.py``), imported as a module."""
+    assert Path(phantoms.__file__) == GENERATOR
+    return phantoms
 
 
 def _read_series(name: str) -> list[pydicom.Dataset]:
@@ -117,6 +118,42 @@ def _signed_area_mm2(points: np.ndarray) -> float:
 # Files and reproducibility ----------------------------------------------------------------
 
 
+def test_get_path_finds_the_studies_inside_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RTPLAN_SAMPLE_DATA", raising=False)
+    assert rtplan.data.names() == PHANTOMS
+    assert rtplan.data.sample_data_root() == Path(rtplan.data.__file__).resolve().parent
+    assert rtplan.data.sample_data_root() == SAMPLE_DATA
+    for name in PHANTOMS:
+        assert rtplan.data.get_path(name) == SAMPLE_DATA / name
+
+
+def test_the_wheel_ships_every_study_file() -> None:
+    """The package data of pyproject.toml matches every file of the studies."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["rtplan"]
+    package = ROOT / "src" / "rtplan"
+    for path in SAMPLE_DATA.rglob("*.dcm"):
+        relative = path.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
+    # and no pattern names a folder that is not there
+    for pattern in patterns:
+        assert list(package.glob(pattern)), pattern
+
+
+def test_sample_data_override_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "thigh_sarcoma").mkdir()
+    shutil.copy(SAMPLE_DATA / "thigh_sarcoma" / "RS.dcm", tmp_path / "thigh_sarcoma")
+    monkeypatch.setenv("RTPLAN_SAMPLE_DATA", str(tmp_path))
+    assert rtplan.data.get_path("thigh_sarcoma") == tmp_path / "thigh_sarcoma"
+    with pytest.raises(RtplanError, match=r"sample 'spine_metastasis' missing at .*reinstall"):
+        rtplan.data.get_path("spine_metastasis")
+    with pytest.raises(RtplanError, match=r"unknown sample 'knee'; choose one of thigh_sarcoma"):
+        rtplan.data.get_path("knee")
+    monkeypatch.setenv("RTPLAN_SAMPLE_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(RtplanError, match=r"RTPLAN_SAMPLE_DATA=.*nowhere.* is not a folder"):
+        rtplan.data.get_path("thigh_sarcoma")
+
+
 @pytest.mark.parametrize("name", PHANTOMS)
 def test_files_exist(mp: ModuleType, name: str) -> None:
     grid = mp.build(name).grid
@@ -124,11 +161,13 @@ def test_files_exist(mp: ModuleType, name: str) -> None:
     assert sorted(p.name for p in folder.glob("*.dcm")) == sorted(
         [f"CT_{i:03d}.dcm" for i in range(1, grid.slices + 1)] + ["RS.dcm"]
     )
-    assert (SAMPLE_DATA / "README.md").is_file()
+    assert (ROOT / "sample_data" / "README.md").is_file()
 
 
 def test_total_size_within_budget() -> None:
-    files = [p for p in SAMPLE_DATA.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    """The studies ship in every wheel: together they stay within 4 MiB."""
+    files = [p for name in PHANTOMS for p in (SAMPLE_DATA / name).iterdir()]
+    assert all(p.suffix == ".dcm" for p in files)
     total = sum(p.stat().st_size for p in files)
     assert total <= 4 * 1024 * 1024
 

@@ -105,3 +105,45 @@ def test_point_structure() -> None:
     np.testing.assert_allclose(p.points_mm, [[1.0, 2.0, 3.0]])
     assert not p.has_volume
     np.testing.assert_allclose(p.centroid_mm, [1.0, 2.0, 3.0])
+
+
+def test_geometry_methods_delegate_to_the_geometry_functions() -> None:
+    """The Structure facade: each method is the rtplan.geometry function of the same job."""
+    from rtplan import geometry, structures
+
+    assert structures.geometry is geometry  # the one declared reference
+    grid = Grid(shape=(14, 50, 50), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(-25.0, -25.0, -2.0))
+    a = cylinder(10.0, 4.0, 18.0, 2.0)
+    b = cylinder(6.0, 8.0, 14.0, 2.0, cx=9.0).renamed("b")
+    pairs = [
+        (a.expand(3.0, grid), geometry.expand(a, 3.0, grid=grid)),
+        (a.contract(2.0, grid), geometry.contract(a, 2.0, grid=grid)),
+        (a | b, geometry.union(a, b)),
+        (a & b, geometry.intersection(a, b)),
+        (a - b, geometry.difference(a, b)),
+    ]
+    for method, function in pairs:
+        assert method.name == function.name
+        np.testing.assert_array_equal(method.mask(grid), function.mask(grid), err_msg=method.name)
+    np.testing.assert_array_equal(a.mask(grid), geometry.mask(a, grid))
+    np.testing.assert_array_equal(a.fractional_mask(grid), geometry.fractional_mask(a, grid))
+    far = cylinder(4.0, 4.0, 18.0, 2.0, cx=-17.0)
+    assert a.distance_to(far) == pytest.approx(geometry.min_distance(a, far))
+
+
+def test_plane_stacks_take_any_contour_shaped_object() -> None:
+    """The plane stacks sit below the structures: they need points and a closed flag only."""
+    from dataclasses import dataclass
+
+    from rtplan import _planar
+
+    @dataclass
+    class Ring:
+        points_mm: np.ndarray
+        geometric_type: ContourType = ContourType.CLOSED_PLANAR
+
+    rings = [Ring(circle(10.0, z, n=64)) for z in (0.0, 2.0, 4.0)]
+    stack = _planar.plane_stack(rings)
+    contours = cylinder(10.0, 0.0, 4.0, 2.0).closed_contours
+    assert stack.volume_mm3() == pytest.approx(_planar.plane_stack(contours).volume_mm3(), rel=0.01)
+    np.testing.assert_allclose(stack.centroid(), [0.0, 0.0, 2.0], atol=1e-9)

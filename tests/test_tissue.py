@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -293,16 +291,16 @@ def test_composition_adds_up() -> None:
 
 
 # ----------------------------------------------------------------------------- exactness
-# auto_structures works on bounding boxes, with ball morphology decomposed into rows and
-# one labelling per hole filling (rtplan._segmentation). These tests compare it, voxel
-# for voxel, with the straightforward whole-volume definition below: the exact-EDT
-# morphology of rtplan.geometry._morphology, scipy's binary_fill_holes, loops over slices.
+# auto_structures works on bounding boxes (rtplan.tissue._boxmask) with the morphology of
+# rtplan.geometry. These tests compare it, voxel for voxel, with the straightforward
+# whole-volume definition below: the geometry morphology on the whole volume, scipy's
+# binary_fill_holes, loops over slices.
 def _voxel_count(volume_cc: float, grid: Grid) -> int:
     return max(1, round(volume_cc * 1000.0 / grid.voxel_volume_mm3))
 
 
 def reference_body(ct: Image, p: SegmentationParameters) -> np.ndarray:
-    from rtplan.geometry import _morphology as morph
+    from rtplan import geometry as morph
 
     hu, sp = np.asarray(ct.array), ct.grid.spacing_mm
     above = hu > p.body_threshold_hu
@@ -321,7 +319,7 @@ def reference_body(ct: Image, p: SegmentationParameters) -> np.ndarray:
 
 
 def reference_bone(ct: Image, body: np.ndarray, p: SegmentationParameters) -> np.ndarray:
-    from rtplan.geometry import _morphology as morph
+    from rtplan import geometry as morph
 
     hu, sp, t = np.asarray(ct.array), ct.grid.spacing_mm, p.thresholds
     bone = (hu >= t.cancellous_bone_min_hu) & (hu < t.metal_min_hu) & body
@@ -352,7 +350,7 @@ def reference_bone(ct: Image, body: np.ndarray, p: SegmentationParameters) -> np
 def reference_muscle(
     ct: Image, body: np.ndarray, bone: np.ndarray, p: SegmentationParameters
 ) -> np.ndarray:
-    from rtplan.geometry import _morphology as morph
+    from rtplan import geometry as morph
 
     hu, sp, t = np.asarray(ct.array), ct.grid.spacing_mm, p.thresholds
     soft = (hu >= t.soft_tissue_min_hu) & (hu < t.cancellous_bone_min_hu) & body & ~bone
@@ -519,77 +517,76 @@ def _blobs(shape: tuple[int, int, int], seed: int) -> np.ndarray:
         (0.4, (1.0, 1.0, 1.0)),  # a single voxel
     ],
 )
-def test_ball_morphology_on_boxes_equals_exact_edt_morphology(
+def test_morphology_on_boxes_equals_whole_volume_morphology(
     radius_mm: float, spacing_mm: tuple[float, float, float]
 ) -> None:
-    from rtplan import _segmentation as seg
-    from rtplan.geometry import _morphology as morph
+    """The segmentation's steps on a mask's box: the faces where the box meets the grid's
+    edge are told apart from those inside the grid."""
+    from rtplan import geometry
+    from rtplan.tissue._boxmask import BoxMask
 
-    rows = seg.ball_rows(radius_mm, spacing_mm)
     for seed in range(3):
         full = np.zeros((14, 36, 40), dtype=bool)
         full[:, 3:, 5:37] = _blobs((14, 33, 32), seed)  # touches slices 0, 13 and row 35
-        box = seg.BoxMask.from_full(full)
+        box = BoxMask.from_full(full)
         for outside_set in (False, True):
-            eroded = seg.erode(box.array, rows, outside_set=outside_set, at_edge=box.at_edge())
-            want = morph.erode_mask(full, radius_mm, spacing_mm, outside_is_set=outside_set)
-            got = seg.BoxMask(box.lo, eroded, box.full_shape).full()
+            faces = box.at_edge() & outside_set
+            eroded = geometry.erode_mask(box.array, radius_mm, spacing_mm, outside_is_set=faces)
+            want = geometry.erode_mask(full, radius_mm, spacing_mm, outside_is_set=outside_set)
+            got = BoxMask(box.lo, eroded, box.full_shape).full()
             np.testing.assert_array_equal(got, want, err_msg=f"erosion {seed} {outside_set}")
-        dilated = seg.dilate(full, rows)
-        np.testing.assert_array_equal(dilated, morph.dilate_mask(full, radius_mm, spacing_mm))
-        for planar, fill in ((True, morph.fill_holes_slicewise), (False, morph.fill_holes_3d)):
-            filled = seg.BoxMask(box.lo, seg.fill_holes(box.array, planar=planar), full.shape)
-            np.testing.assert_array_equal(filled.full(), fill(full))
+        for planar in (True, False):
+            filled = BoxMask(box.lo, geometry.fill_holes(box.array, planar=planar), full.shape)
+            np.testing.assert_array_equal(
+                filled.full(), geometry.fill_holes(full, planar=planar), err_msg=f"{planar}"
+            )
+        closed = BoxMask(box.lo, geometry.close_mask(box.array, radius_mm, spacing_mm), full.shape)
+        np.testing.assert_array_equal(
+            closed.full(), geometry.close_mask(full, radius_mm, spacing_mm), err_msg="closing"
+        )
 
 
-def test_component_helpers_equal_whole_volume_ones() -> None:
-    from rtplan import _segmentation as seg
-    from rtplan.geometry import _morphology as morph
+def test_box_masks_hold_the_whole_grid_mask() -> None:
+    from rtplan.grid import IndexBox
+    from rtplan.tissue._boxmask import BoxMask
 
-    # the segmentation reuses the geometry layer's component helpers
-    assert seg.largest_component is morph.largest_component
-    assert seg.remove_small_components is morph.remove_small_components
     m = np.zeros((6, 12, 12), dtype=bool)
-    m[1:3, 1:3, 1:3] = True  # two components of 8 voxels: the first in raster order wins
+    m[1:3, 1:3, 1:3] = True
     m[3:5, 8:10, 8:10] = True
     m[0, 11, 11] = True
-    first = np.zeros_like(m)
-    first[1:3, 1:3, 1:3] = True
-    np.testing.assert_array_equal(seg.largest_component(m), first)
-    both = m.copy()
-    both[0, 11, 11] = False
-    np.testing.assert_array_equal(seg.remove_small_components(m, 8), both)
+    box = BoxMask.from_full(m)
+    assert box.box == IndexBox((0, 1, 1), (5, 12, 12))
+    assert box.lo == (0, 1, 1)
+    assert box.hi == (5, 12, 12)
+    np.testing.assert_array_equal(box.full(), m)
+    np.testing.assert_array_equal(box.at_edge(), [[True, False], [False, True], [False, True]])
+    # another box of the grid: the overlap copied, False elsewhere
+    np.testing.assert_array_equal(box.on((2, 0, 0), (2, 4, 4)), m[2:4, 0:4, 0:4])
+    assert not box.on((5, 0, 0), (1, 12, 12)).any()
+    part = BoxMask(box.lo, box.array & (np.arange(5)[:, None, None] >= 3), box.full_shape)
+    assert part.shrink().box == IndexBox((3, 8, 8), (5, 10, 10))
     empty = np.zeros((3, 4, 5), dtype=bool)
-    assert not seg.largest_component(empty).any()
-    assert seg.BoxMask.from_full(empty).is_empty()
-    assert seg.BoxMask.from_full(empty).full().shape == (3, 4, 5)
+    assert BoxMask.from_full(empty).is_empty()
+    assert BoxMask.from_full(empty).full().shape == (3, 4, 5)
+    assert BoxMask.empty((3, 4, 5)).shrink().is_empty()
 
 
 # ----------------------------------------------------------------------------- sample phantoms
-def _make_phantoms() -> ModuleType:
-    from rtplan.data import sample_data_root
-
-    path = sample_data_root() / "make_phantoms.py"
-    spec = importlib.util.spec_from_file_location("make_phantoms", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_phantoms", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("sample", "bone_roi"), [("thigh_sarcoma", "Femur"), ("spine_metastasis", "Vertebra")]
 )
 def test_auto_bone_and_muscle_on_sample_phantoms(
-    sample: str, bone_roi: str, tmp_path: Path, dciodvfy: Callable[[Path], list[str]]
+    sample: str,
+    bone_roi: str,
+    tmp_path: Path,
+    dciodvfy: Callable[[Path], list[str]],
+    phantoms: ModuleType,
 ) -> None:
     from rtplan.data import get_path
     from rtplan.io import read_ct, read_rtstruct, write_rtstruct
 
     ct = read_ct(get_path(sample))
-    truth = _make_phantoms().roi_masks(sample)
+    truth = phantoms.roi_masks(sample)
     s = tissue.auto_structures(ct)
     assert dice(s["Body"].mask(ct.grid), truth["Body"]) > 0.99
     assert dice(s["Bone"].mask(ct.grid), truth[bone_roi]) > 0.95

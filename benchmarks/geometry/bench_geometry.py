@@ -51,7 +51,6 @@ import numpy.typing as npt  # noqa: E402
 
 from rtplan import Grid, Structure, geometry  # noqa: E402
 from rtplan.geometry import _lattice as lat  # noqa: E402
-from rtplan.geometry._edt import distance_to  # noqa: E402
 from rtplan.geometry._margins import Margin, dilate_array  # noqa: E402
 
 BoolArray = npt.NDArray[np.bool_]
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         ours = grown.mask(g)
         if not args.no_peers:
             t_pl, theirs = plastimatch_margin(m[name], g, 5.0)
-            raw = distance_to(m[name], g.spacing_mm) <= 5.0 + 1e-6  # no sub-voxel slack
+            raw = geometry.distance_map(m[name], g.spacing_mm) <= 5.0 + 1e-6  # no sub-voxel slack
             print(
                 f"plastimatch dmap (maurer, whole volume) + threshold: {t_pl:.2f} s; "
                 f"Dice with rtplan {dice(ours, theirs):.5f}, voxels only in rtplan "

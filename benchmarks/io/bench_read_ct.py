@@ -11,7 +11,6 @@ Run: ``.venv/bin/python benchmarks/io/bench_read_ct.py [--slices 200] [--size 51
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,10 +18,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-
-import ct_factory
 from rtplan.io import read_ct
+from rtplan.testing import SeriesGeometry, write_ct_series
 
 
 def plain_pydicom(folder: Path) -> np.ndarray:
@@ -55,7 +52,7 @@ def main() -> None:
     volume = rng.integers(-1000, 2000, size=(args.slices, args.size, args.size)).astype(float)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        ct_factory.write_series(folder, volume, slice_spacing_mm=2.5, pixel_spacing_mm=(0.9, 0.9))
+        write_ct_series(folder, volume, SeriesGeometry(spacing_mm=(2.5, 0.9, 0.9)))
         ours = read_ct(folder)
         ref = plain_pydicom(folder)
         assert np.array_equal(ours.array, ref), "rtplan and plain pydicom disagree"

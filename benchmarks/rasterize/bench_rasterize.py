@@ -5,11 +5,11 @@ Usage::
     python benchmarks/rasterize/bench_rasterize.py [--workdir DIR] [--repeats N]
 
 The study is generated on first use (about 52 MB in ``--workdir``, default a folder in the
-system temporary directory): a CT series written with pydicom (512 x 512 pixels of
-0.9766 mm, 100 slices of 3 mm, head-first supine) and an RT Structure Set with 10 ROIs of
-realistic pelvic sizes, from the external contour (about 19 L, 1000 vertices per slice)
-down to a 20 cm3 GTV, with irregular (smooth random) outlines, a hollow bladder wall and
-two femurs.
+system temporary directory) with pydicom by :mod:`rtplan.testing`, so both tools read files
+neither wrote: a CT series (512 x 512 pixels of 0.9766 mm, 100 slices of 3 mm, head-first
+supine) and an RT Structure Set with 10 ROIs of realistic pelvic sizes, from the external
+contour (about 19 L, 1000 vertices per slice) down to a 20 cm3 GTV, with irregular (smooth
+random) outlines, a hollow bladder wall and two femurs.
 
 Timed, after one warm-up run (numba compilation and caches, the first rt-utils call):
 
@@ -48,47 +48,23 @@ FloatArray = npt.NDArray[np.float64]
 
 
 # ----------------------------------------------------------------------------- study
-def _write_ct(folder: Path) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+def _write_ct(folder: Path) -> list[Path]:
+    """The CT series: water-like muscle (40 HU) in an elliptic body, air around, HFS."""
+    from rtplan.testing import SeriesGeometry, write_ct_series
 
-    folder.mkdir(parents=True, exist_ok=True)
-    study, series, frame = (generate_uid(entropy_srcs=["bench", s]) for s in "abc")
     yy, xx = np.mgrid[0 : SHAPE[1], 0 : SHAPE[2]]
     x = ORIGIN_MM[0] + xx * PIXEL_MM
     y = ORIGIN_MM[1] + yy * PIXEL_MM
     body = (x / 170.0) ** 2 + (y / 120.0) ** 2 <= 1.0
-    pixels = np.where(body, 1024 + 40, 0).astype("<u2")  # muscle-like water in air
-    for k in range(SHAPE[0]):
-        z = ORIGIN_MM[2] + k * SLICE_MM
-        sop = generate_uid(entropy_srcs=["bench", "ct", str(k)])
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-        ds.Modality = "CT"
-        ds.PatientName, ds.PatientID = "Bench^Pelvis", "BENCH001"
-        ds.PatientBirthDate, ds.PatientSex = "", "O"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
-        ds.AccessionNumber = ds.ReferringPhysicianName = ""
-        ds.SeriesNumber, ds.InstanceNumber = 1, k + 1
-        ds.Manufacturer, ds.PositionReferenceIndicator = "rtplan-bench", ""
-        ds.PatientPosition = "HFS"
-        ds.ImagePositionPatient = [f"{ORIGIN_MM[0]:.6f}", f"{ORIGIN_MM[1]:.6f}", f"{z:.6f}"]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [f"{PIXEL_MM:.8f}", f"{PIXEL_MM:.8f}"]
-        ds.SliceThickness = f"{SLICE_MM}"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = SHAPE[1], SHAPE[2]
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "-1024", "HU"
-        ds.PixelData = pixels.tobytes()
-        ds.save_as(folder / f"CT_{k:03d}.dcm", enforce_file_format=True)
+    hu = np.broadcast_to(np.where(body, 40, -1024).astype(np.int16), SHAPE)
+    geometry = SeriesGeometry(origin_mm=ORIGIN_MM, spacing_mm=(SLICE_MM, PIXEL_MM, PIXEL_MM))
+    return write_ct_series(
+        folder,
+        hu,
+        geometry,
+        file_names=[f"CT_{k:03d}.dcm" for k in range(SHAPE[0])],
+        attributes={"PatientName": "Bench^Pelvis", "PatientID": "BENCH001"},
+    )
 
 
 def _outline(
@@ -157,29 +133,31 @@ def _rois(z_mm: FloatArray) -> list[tuple[str, str, list[tuple[float, list[Float
 
 
 def make_study(workdir: Path) -> tuple[Path, Path]:
-    """Write the CT series and RTSTRUCT once; return (ct folder, rtstruct path)."""
-    from rtplan import Contour, Structure
-    from rtplan.io import read_ct, write_rtstruct
+    """Write the CT series and RTSTRUCT once, with pydicom; return (ct folder, rtstruct path)."""
+    from rtplan.testing import Roi, SeriesGeometry, write_rtstruct
 
     ct_dir = workdir / "ct"
     rs = workdir / "RS_bench.dcm"
     if rs.is_file() and len(list(ct_dir.glob("CT_*.dcm"))) == SHAPE[0]:
         return ct_dir, rs
     logger.info("writing the benchmark study to %s", workdir)
-    _write_ct(ct_dir)
-    ct = read_ct(ct_dir)
-    z = ct.grid.axis_mm(0)
-    structures = []
-    for number, (name, kind, planes) in enumerate(_rois(z), start=1):
-        contours = tuple(
-            Contour(points_mm=np.column_stack([ring, np.full(len(ring), zz)]))
-            for zz, rings in planes
-            for ring in rings
+    files = _write_ct(ct_dir)
+    z = SeriesGeometry(origin_mm=ORIGIN_MM, spacing_mm=(SLICE_MM, 1, 1)).slice_positions_mm(
+        SHAPE[0]
+    )[:, 2]
+    rois = [
+        Roi(
+            name=name,
+            interpreted_type=kind,
+            contours=tuple(
+                np.column_stack([ring, np.full(len(ring), zz)])
+                for zz, rings in planes
+                for ring in rings
+            ),
         )
-        structures.append(
-            Structure(name=name, number=number, interpreted_type=kind, contours=contours)
-        )
-    write_rtstruct(structures, rs, reference=ct, label="BENCH")
+        for name, kind, planes in _rois(z)
+    ]
+    write_rtstruct(rs, files, rois=rois, label="BENCH")
     return ct_dir, rs
 
 

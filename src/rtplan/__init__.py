@@ -12,13 +12,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rtplan._version import __version__
 from rtplan.errors import RtplanError, RtplanWarning
-from rtplan.grid import Grid
+from rtplan.grid import Grid, IndexBox
 from rtplan.image import Dose, DoseMedium, Image, PatientPosition
 from rtplan.plan import Beam, Mlc, Plan
 from rtplan.structures import Contour, ContourType, Structure, StructureSet
-
-__version__ = "0.1.0"
 
 # name -> module that defines it, loaded lazily (keeps `import rtplan` light)
 _LAZY: dict[str, str] = {
@@ -34,18 +33,34 @@ _LAZY: dict[str, str] = {
 _SUBMODULES = (
     "data",
     "dose",
+    "enum",
     "errors",
     "evaluate",
     "geometry",
     "guidance",
     "io",
+    "planning",
     "plugins",
     "report",
+    "testing",
     "tissue",
 )
 
 if TYPE_CHECKING:
-    from rtplan import data, dose, errors, evaluate, geometry, guidance, io, plugins, report
+    from rtplan import (
+        data,
+        dose,
+        enum,
+        errors,
+        evaluate,
+        geometry,
+        guidance,
+        io,
+        planning,
+        plugins,
+        report,
+        testing,
+    )
     from rtplan import tissue as tissue
 
 __all__ = [
@@ -56,6 +71,7 @@ __all__ = [
     "DoseMedium",
     "Grid",
     "Image",
+    "IndexBox",
     "Mlc",
     "PatientPosition",
     "Plan",
@@ -69,6 +85,7 @@ __all__ = [
     "data",
     "dose",
     "dvh",
+    "enum",
     "errors",
     "evaluate",
     "gamma",
@@ -78,9 +95,11 @@ __all__ = [
     "load_study",
     "ovh",
     "plan_trajectory",
+    "planning",
     "plugins",
     "render_overlay",
     "report",
+    "testing",
     "tissue",
 ]
 

@@ -3,13 +3,17 @@
 A stack of parallel planes, each with the region its closed contours enclose under the
 even-odd rule (a contour inside another is a hole; CLOSEDPLANAR_XOR behaves the same).
 Each plane stands for a slab of the structure's slice thickness centred on it.
+
+This module sits below :mod:`rtplan.structures` (whose volumes and centroids it computes)
+and takes contours by their shape (:class:`PlanarContour`: LPS points and a geometric type
+that says whether it is closed), not by importing their class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,12 +23,36 @@ from rtplan.errors import GeometryError
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
-    from rtplan.structures import Contour
-
-__all__ = ["PlaneStack", "newell_normal", "plane_basis", "plane_stack"]
+__all__ = [
+    "PLANE_TOL_MM",
+    "PlanarContour",
+    "PlaneStack",
+    "even_odd_region",
+    "newell_normal",
+    "plane_basis",
+    "plane_stack",
+    "stack_normal",
+]
 
 PLANE_TOL_MM = 0.05  # contours whose plane offsets differ less than this share a plane
 FloatArray = npt.NDArray[np.float64]
+
+
+class _GeometricType(Protocol):
+    @property
+    def is_closed(self) -> bool: ...
+
+
+class PlanarContour(Protocol):
+    """What the plane stacks need of a contour (:class:`rtplan.structures.Contour` has it)."""
+
+    @property
+    def points_mm(self) -> FloatArray:
+        """LPS points, shape (N, 3), mm."""
+
+    @property
+    def geometric_type(self) -> _GeometricType:
+        """Whether the contour is closed (``geometric_type.is_closed``)."""
 
 
 def newell_normal(points: FloatArray) -> FloatArray:
@@ -70,7 +98,7 @@ def _canonical(n: FloatArray) -> FloatArray:
     return n if n[int(np.argmax(np.abs(n)))] > 0 else -n
 
 
-def stack_normal(contours: Sequence[Contour]) -> FloatArray:
+def stack_normal(contours: Sequence[PlanarContour]) -> FloatArray:
     """The common normal of a set of closed planar contours.
 
     Raises
@@ -171,7 +199,7 @@ def even_odd_region(polygons_2d: Sequence[FloatArray]) -> BaseGeometry:
 
 
 def plane_stack(
-    contours: Sequence[Contour],
+    contours: Sequence[PlanarContour],
     slice_thickness_mm: float | None = None,
     *,
     normal: FloatArray | None = None,
@@ -180,7 +208,7 @@ def plane_stack(
 
     Parameters
     ----------
-    contours : sequence of Contour
+    contours : sequence of PlanarContour
         Closed planar contours, all parallel.
     slice_thickness_mm : float, optional
         Slab thickness per plane; default the median gap between planes (0 for one plane).

@@ -12,6 +12,10 @@ Conventions (the same everywhere in rtplan):
   the direction in which slices are stacked).
 
 So ``xyz = origin_mm + direction @ (ijk * (di, dj, dk))``.
+
+A box of voxels of an array (the bounding box of a mask, a crop) is an :class:`IndexBox`
+in array order; :meth:`Grid.crop_to` gives the grid of such a box, and
+:meth:`Grid.bounds_mm` / :meth:`Grid.overlaps` answer where a grid lies in the patient.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError
 
-__all__ = ["Grid"]
+__all__ = ["Grid", "IndexBox"]
 
 _ORTHO_TOL = 1e-4
 
 FloatArray = npt.NDArray[np.float64]
+Index3 = tuple[int, int, int]
 
 
 def _as_points(points: npt.ArrayLike, what: str) -> tuple[FloatArray, bool]:
@@ -40,6 +45,140 @@ def _as_points(points: npt.ArrayLike, what: str) -> tuple[FloatArray, bool]:
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise GeometryError(f"{what} must have shape (N, 3) or (3,), got {np.shape(points)}")
     return arr, single
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBox:
+    """A box of voxels ``lower <= (k, j, i) < upper`` of an array, in array order.
+
+    Parameters
+    ----------
+    lower : tuple of 3 int
+        Index ``(k, j, i)`` of the box's first voxel (may be negative: a box can reach
+        beyond an array, e.g. a margin's working box).
+    upper : tuple of 3 int
+        Exclusive upper index ``(k, j, i)``; ``upper >= lower`` (equal: an empty box).
+
+    Raises
+    ------
+    GeometryError
+        If a bound is not 3 integers or ``upper < lower``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((4, 5, 6), dtype=bool)
+    >>> m[1:3, 2, 1:4] = True
+    >>> box = IndexBox.from_mask(m)
+    >>> box
+    IndexBox(lower=(1, 2, 1), upper=(3, 3, 4))
+    >>> box.shape, int(m[box.slices].sum())
+    ((2, 1, 3), 6)
+    >>> box.padded(1, within=m.shape)
+    IndexBox(lower=(0, 1, 0), upper=(4, 4, 5))
+    """
+
+    lower: Index3
+    upper: Index3
+
+    def __post_init__(self) -> None:
+        lo = tuple(int(v) for v in self.lower)
+        hi = tuple(int(v) for v in self.upper)
+        if len(lo) != 3 or len(hi) != 3 or any(b < a for a, b in zip(lo, hi, strict=True)):
+            raise GeometryError(
+                f"an index box needs 3 lower and 3 upper bounds with upper >= lower, got "
+                f"{self.lower!r}..{self.upper!r}"
+            )
+        object.__setattr__(self, "lower", lo)
+        object.__setattr__(self, "upper", hi)
+
+    @classmethod
+    def from_mask(cls, mask: npt.ArrayLike) -> IndexBox | None:
+        """The bounding box of the nonzero voxels of a 3D array.
+
+        Parameters
+        ----------
+        mask : array_like, shape (nk, nj, ni)
+            Boolean (or any values: nonzero counts as set).
+
+        Returns
+        -------
+        IndexBox or None
+            ``None`` if no voxel is set.
+
+        Raises
+        ------
+        GeometryError
+            If the array is not 3D.
+        """
+        m = np.asarray(mask)
+        if m.ndim != 3:
+            raise GeometryError(f"a bounding box needs a 3D array, got shape {m.shape}")
+        m = m.astype(bool, copy=False)
+        # one pass over the whole array finds the slices; the rows and columns are then
+        # looked for in the slab of those slices only
+        lo: list[int] = []
+        hi: list[int] = []
+        for axis in range(3):
+            other = tuple(a for a in range(3) if a != axis)
+            nz = np.flatnonzero(m.any(axis=other))
+            if nz.size == 0:
+                return None
+            lo.append(int(nz[0]))
+            hi.append(int(nz[-1]) + 1)
+            m = m[(slice(None),) * axis + (slice(lo[axis], hi[axis]),)]
+        return cls((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2]))
+
+    @property
+    def shape(self) -> Index3:
+        """Number of voxels along each axis ``(nk, nj, ni)``."""
+        lo, hi = self.lower, self.upper
+        return (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
+
+    @property
+    def size(self) -> int:
+        """Number of voxels in the box."""
+        n = self.shape
+        return n[0] * n[1] * n[2]
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        """The box as array slices ``(k, j, i)`` (for a box inside the array)."""
+        lo, hi = self.lower, self.upper
+        return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+
+    def padded(self, voxels: npt.ArrayLike, *, within: Sequence[int] | None = None) -> IndexBox:
+        """The box grown by a number of voxels on every side, optionally clipped.
+
+        Parameters
+        ----------
+        voxels : int or sequence of 3 int
+            Voxels added before and after the box along each axis ``(k, j, i)``; negative
+            values shrink it.
+        within : sequence of 3 int, optional
+            An array shape ``(nk, nj, ni)`` to clip the result to.
+
+        Returns
+        -------
+        IndexBox
+        """
+        w = np.broadcast_to(np.asarray(voxels, dtype=np.int64), (3,))
+        lo = np.asarray(self.lower, dtype=np.int64) - w
+        hi = np.asarray(self.upper, dtype=np.int64) + w
+        if within is not None:
+            shape = np.asarray(within, dtype=np.int64)
+            lo = np.clip(lo, 0, shape)
+            hi = np.clip(hi, 0, shape)
+        hi = np.maximum(hi, lo)
+        return IndexBox((int(lo[0]), int(lo[1]), int(lo[2])), (int(hi[0]), int(hi[1]), int(hi[2])))
+
+    def lower_ijk(self) -> Index3:
+        """``lower`` in point order ``(i, j, k)``, as :meth:`Grid.crop` takes it."""
+        return (self.lower[2], self.lower[1], self.lower[0])
+
+    def upper_ijk(self) -> Index3:
+        """``upper`` in point order ``(i, j, k)``."""
+        return (self.upper[2], self.upper[1], self.upper[0])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -379,6 +518,13 @@ class Grid:
         ------
         GeometryError
             If the bounds select no voxel or leave the grid.
+
+        Examples
+        --------
+        >>> g = Grid(shape=(3, 4, 5), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+        >>> sub = g.crop((2, 0, 1), (5, 2, 3))         # (i, j, k) bounds
+        >>> sub.shape, sub.origin_mm
+        ((2, 2, 3), (2.0, 0.0, 2.0))
         """
         lo = np.asarray(lower_ijk, dtype=int)
         hi = np.asarray(upper_ijk, dtype=int)
@@ -394,6 +540,98 @@ class Grid:
             origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
             direction=self.direction,
         )
+
+    def crop_to(self, box: IndexBox) -> Grid:
+        """The grid of the voxels of an :class:`IndexBox` (same spacing and direction).
+
+        Parameters
+        ----------
+        box : IndexBox
+            A non-empty box inside the grid, in array order ``(k, j, i)``, e.g.
+            :meth:`rtplan.Image.bounding_box` (padded with :meth:`IndexBox.padded`).
+
+        Returns
+        -------
+        Grid
+            ``array[box.slices]`` lies on it.
+
+        Raises
+        ------
+        GeometryError
+            If the box is empty or leaves the grid.
+
+        Examples
+        --------
+        >>> g = Grid(shape=(3, 4, 5), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+        >>> sub = g.crop_to(IndexBox((1, 0, 2), (3, 2, 5)))
+        >>> sub.shape, sub.origin_mm
+        ((2, 2, 3), (2.0, 0.0, 2.0))
+        """
+        return self.crop(box.lower_ijk(), box.upper_ijk())
+
+    def bounds_mm(self) -> tuple[FloatArray, FloatArray]:
+        """Axis-aligned LPS box ``(lower, upper)`` of the grid's outer voxel edges, mm.
+
+        Returns
+        -------
+        tuple of two numpy.ndarray, shape (3,)
+            Lowest and highest x, y, z over the eight corners (an oblique grid's box
+            holds more than the grid).
+
+        Examples
+        --------
+        >>> g = Grid(shape=(3, 4, 5), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+        >>> [v.tolist() for v in g.bounds_mm()]
+        [[-0.5, -0.5, -1.0], [4.5, 3.5, 5.0]]
+        """
+        corners = self.corners_mm()
+        return corners.min(axis=0), corners.max(axis=0)
+
+    def overlaps(self, other: Grid | tuple[npt.ArrayLike, npt.ArrayLike]) -> bool:
+        """Whether the grid's LPS box (:meth:`bounds_mm`) meets another grid's, or a box.
+
+        Parameters
+        ----------
+        other : Grid or tuple of two array_like, shape (3,)
+            Another grid, or an LPS box ``(lower, upper)`` in mm such as
+            :meth:`rtplan.Structure.bounds_mm`.
+
+        Returns
+        -------
+        bool
+            True when the boxes share at least a point (touching counts).
+
+        Examples
+        --------
+        >>> a = Grid(shape=(1, 10, 10), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+        >>> b = Grid(shape=(1, 10, 10), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(20.0, 0.0, 0.0))
+        >>> a.overlaps(b), a.overlaps(([5.0, 5.0, 0.0], [30.0, 30.0, 0.0]))
+        (False, True)
+        """
+        lo, hi = self.bounds_mm()
+        if isinstance(other, Grid):
+            olo, ohi = other.bounds_mm()
+        else:
+            olo = np.asarray(other[0], dtype=np.float64)
+            ohi = np.asarray(other[1], dtype=np.float64)
+        return bool(np.all(lo <= ohi) and np.all(olo <= hi))
+
+    def format_bounds(self) -> str:
+        """The LPS box of :meth:`bounds_mm` as text, for messages.
+
+        Returns
+        -------
+        str
+            Like ``"x -10..10, y -5..5, z 0..30 mm"`` (whole millimetres).
+
+        Examples
+        --------
+        >>> g = Grid(shape=(3, 4, 5), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(-2.0, 0.0, 0.0))
+        >>> g.format_bounds()
+        'x -2..2, y 0..4, z -1..5 mm'
+        """
+        lo, hi = (np.round(v) + 0.0 for v in self.bounds_mm())  # + 0.0: no "-0"
+        return ", ".join(f"{a} {lo[n]:.0f}..{hi[n]:.0f}" for n, a in enumerate("xyz")) + " mm"
 
     def isclose(self, other: object, *, atol_mm: float = 1e-3) -> bool:
         """Same shape, and same voxel positions within ``atol_mm``.

@@ -1,4 +1,9 @@
-"""Volumes on a grid: CT in HU, masks, densities, and dose in Gy."""
+"""Volumes on a grid: CT in HU, masks, densities, and dose in Gy.
+
+An :class:`Image` answers where its content lies (:meth:`Image.bounding_box`, an
+:class:`~rtplan.grid.IndexBox` in array order) and gives itself cropped to a box
+(:meth:`Image.crop_to`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.errors import GeometryError
-from rtplan.grid import Grid
+from rtplan.grid import Grid, IndexBox
 
 __all__ = ["Dose", "DoseMedium", "Image", "PatientPosition", "SeriesInfo"]
 
@@ -276,6 +281,89 @@ class Image:
             data, scale, offset=offset, output_shape=grid.shape, order=order, mode="nearest"
         )
         return np.where(inside, vals, fill_value)
+
+    def bounding_box(self, *, above: float | None = None) -> IndexBox | None:
+        """The box of the voxels that are set (nonzero), or whose value exceeds ``above``.
+
+        Parameters
+        ----------
+        above : float, optional
+            Threshold in the image's units: the box of the voxels ``> above`` (e.g. the
+            voxels of a CT above -400 HU). Without it, the box of the nonzero voxels (the
+            True voxels of a mask).
+
+        Returns
+        -------
+        IndexBox or None
+            In array order ``(k, j, i)``, upper bound exclusive; ``None`` if no voxel
+            qualifies. :meth:`crop_to` and :meth:`rtplan.Grid.crop_to` take it.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> ct = rtplan.io.read_ct(get_path("thigh_sarcoma"))
+        >>> box = ct.bounding_box(above=-400.0)     # the patient, without the air around
+        >>> box.size < ct.grid.size
+        True
+        >>> body = ct.crop_to(box.padded(1, within=ct.shape))
+        >>> body.shape == box.padded(1, within=ct.shape).shape
+        True
+        """
+        data = np.asarray(self.array)
+        if above is None:
+            return IndexBox.from_mask(data)
+        # slice by slice: no whole-volume temporary beyond one boolean array
+        per_slice = np.empty(data.shape, dtype=bool)
+        for k in range(data.shape[0]):
+            np.greater(data[k], above, out=per_slice[k])
+        return IndexBox.from_mask(per_slice)
+
+    def crop_to(self, box: IndexBox) -> Self:
+        """The image on the voxels of a box (same class, units and provenance).
+
+        Parameters
+        ----------
+        box : IndexBox
+            A non-empty box inside the grid (:meth:`bounding_box`, optionally
+            :meth:`~rtplan.grid.IndexBox.padded`).
+
+        Returns
+        -------
+        Image
+            Its array is a read-only view of this one's; its grid
+            :meth:`rtplan.Grid.crop_to` of this one's; the per-slice provenance
+            (``series.sop_instance_uids``, ``series.files``) keeps the slices kept.
+
+        Raises
+        ------
+        GeometryError
+            If the box is empty or leaves the grid.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> ct = rtplan.io.read_ct(get_path("thigh_sarcoma"))
+        >>> box = ct.bounding_box(above=150.0)     # the bone, by its HU
+        >>> bone = ct.crop_to(box)
+        >>> bone.shape == box.shape, bool(bone.array.max() == ct.array.max())
+        (True, True)
+        """
+        grid = self.grid.crop_to(box)
+        series = self.series
+        if series is not None:
+            # the per-slice provenance follows the slices kept
+            k = box.slices[0]
+            n = self.shape[0]
+            series = replace(
+                series,
+                sop_instance_uids=series.sop_instance_uids[k]
+                if len(series.sop_instance_uids) == n
+                else series.sop_instance_uids,
+                files=series.files[k] if len(series.files) == n else series.files,
+            )
+        return replace(self, array=np.asarray(self.array)[box.slices], grid=grid, series=series)
 
     def slab(self, axis: int, index: int) -> npt.NDArray[Any]:
         """One 2D slice of the array along an array axis (0 = axial for axial CT)."""

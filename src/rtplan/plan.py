@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.uid import generate_uid
 
+from rtplan.enum import Normalization
 from rtplan.errors import PlanError
 from rtplan.image import PatientPosition
 
@@ -339,9 +340,10 @@ class Plan:
         Total prescribed dose, Gy.
     fractions : int
         Number of fractions.
-    normalization : {"none", "mean", "d95", "isocenter"}
-        How the plan dose is scaled to the prescription: target mean dose, target D95 %,
-        or dose at the (first) isocentre equals the prescription; ``"none"`` keeps MU.
+    normalization : Normalization or str
+        How the plan dose is scaled to the prescription (:class:`rtplan.enum.Normalization`):
+        target mean dose (``"mean"``), target D95 % (``"d95"``) or dose at the (first)
+        isocentre (``"isocenter"``) equals the prescription; ``"none"`` keeps MU.
     target_name : str
         Name of the target structure used by the normalisation.
     name : str
@@ -354,12 +356,20 @@ class Plan:
     target : Structure or None
         The target structure itself (set by :meth:`conformal`), used by the ``"mean"`` and
         ``"d95"`` normalisations; RT Plan files keep only ``target_name``.
+    extra : dict
+        What a reader kept beside the fields (file, SOP Instance UID, frame of reference).
+
+    Raises
+    ------
+    PlanError
+        If a beam is not a :class:`Beam`, the prescription or fractions are not positive,
+        or the normalisation is unknown.
     """
 
     beams: tuple[Beam, ...] = ()
     prescription_gy: float | None = None
     fractions: int = 1
-    normalization: str = "none"
+    normalization: Normalization | str = Normalization.NONE
     target_name: str = ""
     name: str = "rtplan"
     patient_position: PatientPosition | None = None
@@ -379,12 +389,7 @@ class Plan:
         if int(self.fractions) < 1:
             raise PlanError(f"fractions must be >= 1, got {self.fractions}")
         object.__setattr__(self, "fractions", int(self.fractions))
-        norm = str(self.normalization).lower()
-        if norm not in ("none", "mean", "d95", "isocenter"):
-            raise PlanError(
-                f"normalization must be 'none', 'mean', 'd95' or 'isocenter', got {norm!r}"
-            )
-        object.__setattr__(self, "normalization", norm)
+        object.__setattr__(self, "normalization", Normalization(self.normalization))
         if self.patient_position is not None:
             object.__setattr__(self, "patient_position", PatientPosition(self.patient_position))
 
@@ -416,44 +421,38 @@ class Plan:
         lines.append(")")
         return "\n".join(lines)
 
+    # The value-type facade: Plan.conformal is rtplan.planning.conformal_plan, reached from
+    # the value type as shapely's geometry methods reach its functions. planning sits above
+    # plan, so this is its one import of a higher layer, made on use.
     @classmethod
-    def conformal(
-        cls,
-        target: Structure,
-        *,
-        gantry_angles_deg: Sequence[float],
-        energy: str = "6X",
-        prescription_gy: float,
-        fractions: int = 1,
-        margin_mm: float = 7.0,
-        collimator_deg: float = 0.0,
-        couch_deg: float = 0.0,
-        isocenter_mm: Sequence[float] | None = None,
-        leaf_width_mm: float = 5.0,
-        n_leaf_pairs: int = 60,
-        patient_position: PatientPosition | str = "HFS",
-        normalization: str = "mean",
-        sad_mm: float = 1000.0,
-    ) -> Plan:
+    def conformal(cls, target: Structure, **options: Any) -> Plan:
         """Build a 3D-conformal plan: MLC apertures follow the target's beam's-eye view.
 
-        See :func:`rtplan._conformal.conformal_plan` for the parameters.
-        """
-        from rtplan._conformal import conformal_plan
+        The same as :func:`rtplan.planning.conformal_plan`, which documents the options.
 
-        return conformal_plan(
-            target,
-            gantry_angles_deg=gantry_angles_deg,
-            energy=energy,
-            prescription_gy=prescription_gy,
-            fractions=fractions,
-            margin_mm=margin_mm,
-            collimator_deg=collimator_deg,
-            couch_deg=couch_deg,
-            isocenter_mm=isocenter_mm,
-            leaf_width_mm=leaf_width_mm,
-            n_leaf_pairs=n_leaf_pairs,
-            patient_position=patient_position,
-            normalization=normalization,
-            sad_mm=sad_mm,
-        )
+        Parameters
+        ----------
+        target : Structure
+            The planning target (closed contours or a mask), LPS mm.
+        **options
+            Keyword arguments of :func:`rtplan.planning.conformal_plan`:
+            ``gantry_angles_deg`` and ``prescription_gy`` (required), ``energy``,
+            ``fractions``, ``margin_mm``, ``isocenter_mm``, ``patient_position``,
+            ``normalization``, ``template``.
+
+        Returns
+        -------
+        Plan
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> ptv = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma")).structures["PTV"]
+        >>> plan = rtplan.Plan.conformal(ptv, gantry_angles_deg=[0, 120, 240], energy="6X",
+        ...                              prescription_gy=30.0, fractions=10)
+        >>> [b.name for b in plan.beams], plan.dose_per_fraction_gy
+        (['G000', 'G120', 'G240'], 3.0)
+        """
+        from rtplan import planning
+
+        return planning.conformal_plan(target, **options)

@@ -6,8 +6,12 @@ structures derived on a voxel grid (margins, booleans, automatic segmentation), 
 voxel mask they were computed as; contours are then regenerated from that mask so the
 structure can be written to RT-Struct.
 
-Geometry beyond rasterisation (margins, booleans, distances, meshes) lives in
-:mod:`rtplan.geometry`; the methods here are thin conveniences that call it.
+Geometry (rasterisation, margins, booleans, distances, meshes) lives in
+:mod:`rtplan.geometry`. The methods of :class:`Structure` that do geometry are a declared
+facade over it, as shapely's geometry methods delegate to its functional API: each is one
+call, through the one module reference imported at the end of this module. The volume
+and centroid of contours come from the plane stacks of :mod:`rtplan._planar`, a layer
+below this one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan import _planar
 from rtplan.errors import GeometryError, StructureError
 from rtplan.grid import Grid
 from rtplan.image import Image
@@ -202,10 +207,17 @@ class Structure:
         Returns
         -------
         numpy.ndarray of bool, shape grid.shape
-        """
-        from rtplan.geometry import rasterize
 
-        return rasterize.mask(self, grid)
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> study = rtplan.load_study(get_path("thigh_sarcoma"))
+        >>> m = study.structures["GTV"].mask(study.ct.grid)
+        >>> m.shape == study.ct.shape, m.dtype
+        (True, dtype('bool'))
+        """
+        return geometry.mask(self, grid)
 
     def fractional_mask(self, grid: Grid, *, subsamples: int = 8) -> npt.NDArray[np.float32]:
         """Fraction of each voxel inside the structure (partial-volume mask).
@@ -221,10 +233,17 @@ class Structure:
         Returns
         -------
         numpy.ndarray of float32 in [0, 1], shape grid.shape
-        """
-        from rtplan.geometry import rasterize
 
-        return rasterize.fractional_mask(self, grid, subsamples=subsamples)
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> study = rtplan.load_study(get_path("thigh_sarcoma"))
+        >>> f = study.structures["GTV"].fractional_mask(study.ct.grid)
+        >>> bool(f.min() >= 0.0 and f.max() <= 1.0)
+        True
+        """
+        return geometry.fractional_mask(self, grid, subsamples=subsamples)
 
     # ------------------------------------------------------------------ measures
     @property
@@ -239,8 +258,6 @@ class Structure:
             return float(np.count_nonzero(m.array)) * m.grid.voxel_volume_mm3 / 1000.0
         if not self.closed_contours:
             return 0.0
-        from rtplan import _planar
-
         stack = _planar.plane_stack(self.closed_contours, self.slice_thickness_mm)
         return stack.volume_mm3() / 1000.0
 
@@ -254,8 +271,6 @@ class Structure:
                 raise StructureError(f"structure {self.name!r} is empty: no centroid")
             return np.asarray(m.grid.index_to_mm(idx[:, ::-1].mean(axis=0)))
         if self.closed_contours:
-            from rtplan import _planar
-
             return _planar.plane_stack(self.closed_contours, self.slice_thickness_mm).centroid()
         if self.contours:
             pts: npt.NDArray[np.float64] = np.vstack([c.points_mm for c in self.contours])
@@ -268,6 +283,15 @@ class Structure:
         Returns
         -------
         tuple of two numpy.ndarray, shape (3,)
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> study = rtplan.load_study(get_path("thigh_sarcoma"))
+        >>> lo, hi = study.structures["GTV"].bounds_mm()
+        >>> bool((hi > lo).all()), study.ct.grid.overlaps((lo, hi))
+        (True, True)
         """
         if self.mask_image is not None:
             m = self.mask_image
@@ -343,15 +367,13 @@ class Structure:
             Holding the exact mask and its contours (one polygon per connected boundary
             per slice, running midway between inside and outside voxel centres).
         """
-        from rtplan.geometry import rasterize
-
         if isinstance(mask, Image):
             img = mask.with_array(np.asarray(mask.array) > 0.5, units="1", name=name)
         else:
             if grid is None:
                 raise GeometryError("Structure.from_mask needs a grid for a plain array mask")
             img = Image(array=np.asarray(mask) > 0.5, grid=grid, units="1", name=name)
-        contours = rasterize.mask_to_contours(img)
+        contours = geometry.mask_to_contours(img)
         return cls(
             name=name,
             color=color,
@@ -364,15 +386,34 @@ class Structure:
             description=description,
         )
 
-    # ---- geometry conveniences (implemented in rtplan.geometry) -------------------
+    # ---- the geometry facade: one call each into rtplan.geometry -------------------
     def expand(
         self,
         margin_mm: float | Sequence[float] | Mapping[str, float],
         grid: Grid | None = None,
     ) -> Structure:
-        """Grow by a margin (mm), isotropic or per direction; see `rtplan.geometry.expand`."""
-        from rtplan import geometry
+        """Grow by a margin (mm), isotropic or per direction: :func:`rtplan.geometry.expand`.
 
+        Parameters
+        ----------
+        margin_mm : float, sequence or mapping
+            Isotropic mm, ``(LR, AP, SI)``, six values or ``{"L": 5, ...}``.
+        grid : Grid, optional
+            Grid to compute on; the structure's own by default.
+
+        Returns
+        -------
+        Structure
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> gtv = rtplan.load_study(get_path("thigh_sarcoma")).structures["GTV"]
+        >>> ring = gtv.expand(10.0) - gtv
+        >>> ring.name, round(ring.volume_cc)
+        ('GTV+10mm-GTV', 113)
+        """
         return geometry.expand(self, margin_mm, grid=grid)
 
     def contract(
@@ -380,36 +421,83 @@ class Structure:
         margin_mm: float | Sequence[float] | Mapping[str, float],
         grid: Grid | None = None,
     ) -> Structure:
-        """Shrink by a margin (mm); see :func:`rtplan.geometry.contract`."""
-        from rtplan import geometry
+        """Shrink by a margin (mm): :func:`rtplan.geometry.contract`.
 
+        Parameters
+        ----------
+        margin_mm : float, sequence or mapping
+            As for :meth:`expand`.
+        grid : Grid, optional
+            Grid to compute on; the structure's own by default.
+
+        Returns
+        -------
+        Structure
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> ctv = rtplan.load_study(get_path("thigh_sarcoma")).structures["CTV"]
+        >>> inner = ctv.contract(3.0)
+        >>> inner.name, round(inner.volume_cc)
+        ('CTV-3mm', 130)
+        """
         return geometry.contract(self, margin_mm, grid=grid)
 
     def __or__(self, other: Structure) -> Structure:
-        from rtplan import geometry
-
         return geometry.union(self, other)
 
     def __and__(self, other: Structure) -> Structure:
-        from rtplan import geometry
-
         return geometry.intersection(self, other)
 
     def __sub__(self, other: Structure) -> Structure:
-        from rtplan import geometry
-
         return geometry.difference(self, other)
 
     def distance_to(self, other: Structure) -> float:
-        """Minimum surface-to-surface distance to another structure, mm (0 if they overlap)."""
-        from rtplan import geometry
+        """Minimum surface-to-surface distance to another structure, mm.
 
+        Delegates to :func:`rtplan.geometry.min_distance`.
+
+        Parameters
+        ----------
+        other : Structure
+
+        Returns
+        -------
+        float
+            mm; 0 if they overlap.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+        >>> round(rois["GTV"].distance_to(rois["Femur"]), 1)
+        2.9
+        """
         return float(geometry.min_distance(self, other))
 
     def mesh(self, **kwargs: Any) -> pyvista.PolyData:
-        """Smooth closed surface in LPS mm (pyvista PolyData); see :func:`rtplan.geometry.mesh`."""
-        from rtplan import geometry
+        """Smooth closed surface in LPS mm (pyvista PolyData): :func:`rtplan.geometry.mesh`.
 
+        Parameters
+        ----------
+        **kwargs
+            Options of :func:`rtplan.geometry.mesh`.
+
+        Returns
+        -------
+        pyvista.PolyData
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> femur = rtplan.load_study(get_path("thigh_sarcoma")).structures["Femur"]
+        >>> femur.mesh().n_cells > 0
+        True
+        """
         return geometry.mesh(self, **kwargs)
 
     def __repr__(self) -> str:
@@ -544,3 +632,10 @@ class StructureSet:
 
     def __repr__(self) -> str:
         return f"StructureSet({len(self)} structures: {', '.join(self.names)})"
+
+
+# The declared facade: Structure's geometry methods above delegate to rtplan.geometry,
+# which builds on this module (it takes Structure and Contour from here). The reference
+# is bound last, once everything geometry needs from this module is defined, so that the
+# two can be imported in either order. This is the one import of a higher layer here.
+from rtplan import geometry  # noqa: E402

@@ -1,11 +1,12 @@
 """The command line under bad input: one clear error line, a non-zero status, no traceback,
 and no partial or wrong output.
 
-Every case builds its bad input from the sample studies and an RT Plan / RT Dose pair that
-``rtplan dose`` writes once for the module. A case asserts the exit status, that stderr
-ends with exactly one ``rtplan COMMAND: error: ...`` line naming the file or option and
-the problem, that no traceback was printed, and that the outputs it named do not exist
-(or, for inputs an output would have replaced, that they are byte-for-byte unchanged).
+Every case builds its bad input from the sample studies and an RT Plan / RT Dose pair of
+the thigh study, written once for the module as ``rtplan dose`` writes them. A case
+asserts the exit status, that stderr ends with exactly one ``rtplan COMMAND: error: ...``
+line naming the file or option and the problem, that no traceback was printed, and that
+the outputs it named do not exist (or, for inputs an output would have replaced, that they
+are byte-for-byte unchanged).
 """
 
 from __future__ import annotations
@@ -73,15 +74,31 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Bad inputs, by name (see the comments), as strings for the argument lists."""
     import rtplan
     from rtplan.data import get_path
+    from rtplan.planning import conformal_plan
 
     thigh, spine = get_path("thigh_sarcoma"), get_path("spine_metastasis")
     root = tmp_path_factory.mktemp("bad_input")
-    pair = root / "pair"  # RP.dcm + RD.dcm of the thigh, as `rtplan dose` writes them
-    argv = ["dose", str(thigh), "--conformal", "--target", "PTV", "--gantry", "0,180",
-            "--prescription-gy", "20", "--fractions", "5", "--engine", "pencil-beam",
-            "--grid-mm", "5", "-o", str(pair)]  # fmt: skip
-    assert main(argv) == 0
-    rp, rd = pair / "RP.dcm", pair / "RD.dcm"
+    study = rtplan.load_study(thigh)
+    # RP.dcm + RD.dcm of the thigh as `rtplan dose` writes them: a conformal plan (its
+    # prescription, MU and target) and a dose on a 5 mm grid that references it (an
+    # analytic dose: these cases are about the files, not the dose calculation)
+    pair = root / "pair"
+    pair.mkdir()
+    ptv = study.structures["PTV"]
+    plan = conformal_plan(
+        ptv, gantry_angles_deg=[0, 180], prescription_gy=20.0, fractions=5, patient_position="HFS"
+    )
+    plan = plan.with_beams([b.with_mu(200.0) for b in plan.beams])
+    grid = study.ct.grid.with_spacing(5.0)
+    r_mm = np.linalg.norm(grid.centers_mm() - ptv.centroid_mm, axis=-1)
+    dose = rtplan.Dose(array=np.clip(22.0 - 0.2 * r_mm, 0.0, None), grid=grid)
+    rp = rtplan.io.write_rtplan(
+        plan,
+        pair / "RP.dcm",
+        reference=study.ct,
+        structures_sop_uid=study.structures.sop_instance_uid or None,
+    )
+    rd = rtplan.io.write_rtdose(dose, pair / "RD.dcm", reference=study.ct, plan_sop_uid=plan.uid)
 
     other = root / "other_frame"  # the same pair, but in another frame of reference
     other.mkdir()
@@ -98,7 +115,6 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
     corner = root / "corner"  # same frame, a small grid in a corner of the CT, off the ROIs
     corner.mkdir()
-    study = rtplan.load_study(thigh)
     lo = study.ct.grid.corners_mm().min(axis=0)
     grid = rtplan.Grid(shape=(2, 3, 3), spacing_mm=(2.0, 2.0, 2.0), origin_mm=tuple(lo + 2.0))
     small = rtplan.Dose(array=np.ones(grid.shape), grid=grid)
@@ -372,7 +388,7 @@ CASES: dict[str, Case] = {
     ),
     "dvh-prescription-zero": Case(
         ("dvh", "{T}", "--dose", "{RD}", "--prescription-gy", "0"),
-        r"--prescription-gy must be positive, got 0",
+        r"--prescription-gy must be a positive number of Gy, got 0",
     ),
     "dvh-output-is-a-folder": Case(
         ("dvh", "{T}", "--dose", "{RD}", "-o", "{out}"), r"-o \S+ is a folder; give a file name"
@@ -439,7 +455,7 @@ CASES: dict[str, Case] = {
     ),
     "trajectory-unknown-window": Case(
         ("trajectory", "{S}", "--target", "GTV", "--window", "brain", "-o", "{out}/t"),
-        r"--window 'brain': choose one of soft_tissue",
+        r"argument --window: unknown window 'brain'; choose one of soft_tissue",
         ("{out}/t",),
     ),
     "trajectory-output-is-a-file": Case(

@@ -265,7 +265,7 @@ def test_info_on_sample_data(capsys: pytest.CaptureFixture[str]) -> None:
 def test_info_reports_tissue_composition_and_target_distances(
     spine_path: Path, capsys: pytest.CaptureFixture[str], phantoms
 ) -> None:
-    """Issue 3: tissue cm³ inside the body and target -> organ distances (mm)."""
+    """Tissue cm³ inside the body and target -> organ distances (mm)."""
     assert main(["info", str(spine_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     tissue = out["tissue_cc"]

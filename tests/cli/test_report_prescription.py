@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,35 +12,45 @@ import pytest
 
 import rtplan
 from rtplan.cli.main import main
+from rtplan.planning import conformal_plan
 
 
-def _study_with_plans(tmp_path: Path, prescriptions_gy: tuple[float, ...]) -> tuple[Path, Path]:
-    """A copy of the thigh study holding one RT Plan per prescription, and an RT Dose
-    (outside the study) that references none of them."""
+@pytest.fixture(scope="module")
+def thigh() -> tuple[rtplan.Study, rtplan.Plan]:
+    """The thigh study and a two-field conformal plan of its PTV with MU."""
+    study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    plan = conformal_plan(
+        study.structures["PTV"],
+        gantry_angles_deg=[0, 180],
+        prescription_gy=50.0,
+        fractions=25,
+        patient_position=study.ct.patient_position or "HFS",
+    )
+    return study, plan.with_beams([b.with_mu(100.0) for b in plan.beams])
+
+
+def _study_with_plans(
+    tmp_path: Path, thigh: tuple[rtplan.Study, rtplan.Plan], prescriptions_gy: tuple[float, ...]
+) -> tuple[Path, Path]:
+    """A copy of the thigh study holding one RT Plan per prescription, and a uniform 50 Gy
+    RT Dose (outside the study, on a 5 mm grid) that references none of them."""
+    study, plan = thigh
     study_dir = tmp_path / "study"
     shutil.copytree(rtplan.data.get_path("thigh_sarcoma"), study_dir)
-    study = rtplan.load_study(study_dir)
     for n, rx in enumerate(prescriptions_gy):
-        plan = rtplan.Plan.conformal(
-            study.structures["PTV"],
-            gantry_angles_deg=[0, 180],
-            energy="6X",
-            prescription_gy=rx,
-            fractions=25,
-            patient_position=study.ct.patient_position,
-        )
-        plan = plan.with_beams([b.with_mu(100.0) for b in plan.beams])
-        rtplan.io.write_rtplan(plan, study_dir / f"RP_{n}.dcm", reference=study.ct)
-    dose = rtplan.Dose(array=np.full(study.ct.grid.shape, 50.0), grid=study.ct.grid)
+        each = replace(plan, prescription_gy=rx, uid=pydicom.uid.generate_uid())
+        rtplan.io.write_rtplan(each, study_dir / f"RP_{n}.dcm", reference=study.ct)
+    grid = study.ct.grid.with_spacing(5.0)
+    dose = rtplan.Dose(array=np.full(grid.shape, 50.0), grid=grid)
     rd = tmp_path / "RD.dcm"
     rtplan.io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=pydicom.uid.generate_uid())
     return study_dir, rd
 
 
 def test_disagreeing_plans_give_no_prescription(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, thigh: tuple[rtplan.Study, rtplan.Plan], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    study_dir, rd = _study_with_plans(tmp_path, (50.0, 60.0))
+    study_dir, rd = _study_with_plans(tmp_path, thigh, (50.0, 60.0))
     out = tmp_path / "report.html"
     argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]
     assert main([*argv, "-o", str(out)]) == 2
@@ -51,8 +62,10 @@ def test_disagreeing_plans_give_no_prescription(
     assert out.is_file()
 
 
-def test_agreeing_plans_give_their_prescription(tmp_path: Path) -> None:
-    study_dir, rd = _study_with_plans(tmp_path, (50.0, 50.0))
+def test_agreeing_plans_give_their_prescription(
+    tmp_path: Path, thigh: tuple[rtplan.Study, rtplan.Plan]
+) -> None:
+    study_dir, rd = _study_with_plans(tmp_path, thigh, (50.0, 50.0))
     out = tmp_path / "report.html"
     argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]
     assert main([*argv, "-o", str(out)]) == 0

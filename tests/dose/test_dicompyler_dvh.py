@@ -1,4 +1,4 @@
-"""Issue 4: our RT Dose and RT Struct, read by dicompyler-core, give our DVH within 1 %.
+"""Our RT Dose and RT Struct, read by dicompyler-core, give our DVH within 1 %.
 
 "Within 1 %" as DVH comparisons usually state it: structure volume, mean, D95 and maximum
 within 1 % (doses in % of the prescription), and the two cumulative curves within a

@@ -24,8 +24,8 @@ from rtplan.dose import (
     water_to_medium_ratio,
 )
 from rtplan.dose._pencil_beam import PencilBeamEngine
-from rtplan.dose.machines.calibrate import water_phantom
 from rtplan.errors import DoseEngineError, PlanError
+from rtplan.testing import water_phantom
 
 
 @pytest.fixture(scope="module")

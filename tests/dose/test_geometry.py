@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rtplan
-from rtplan.dose.machines.calibrate import water_phantom
+from rtplan.testing import water_phantom
 
 GRID_MM = 5.0
 

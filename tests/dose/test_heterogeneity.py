@@ -1,4 +1,4 @@
-"""Bone and lung slabs: the dose follows the expected physics (issue 4).
+"""Bone and lung slabs: the dose follows the expected physics.
 
 Phantoms are CTs in HU: soft tissue at 0 HU, a 3 cm cortical-bone slab at 1400 HU
 (1.85 g/cm3, electron density 1.71 relative to water, Schneider et al. 2000 calibration of
@@ -30,7 +30,7 @@ import pytest
 
 import rtplan
 from rtplan.dose import dose_to_water, stopping_power_ratios
-from rtplan.dose.machines.calibrate import water_phantom
+from rtplan.testing import water_phantom
 
 BONE = (30.0, 60.0, 1400.0)
 LUNG = (50.0, 150.0, -750.0)

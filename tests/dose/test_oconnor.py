@@ -21,7 +21,7 @@ import pytest
 
 import rtplan
 from rtplan.dose import get_engine, load_machine, prepare_setup
-from rtplan.dose.machines.calibrate import water_phantom
+from rtplan.testing import water_phantom
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,20 +1,17 @@
-"""Physical data, the Monte Carlo kernel generator and the prepared kernels."""
+"""Physical data, the kernel table format and the kernels prepared for the engines.
+
+The Monte Carlo generator of the tables is tested in ``tests/tools``.
+"""
 
 from __future__ import annotations
-
-import hashlib
-import json
 
 import numpy as np
 import pytest
 
 from rtplan.dose import _physics as ph
-from rtplan.dose._kernels import cone_kernel, pencil_kernel
+from rtplan.dose._deposition import cone_kernel, pencil_kernel
 from rtplan.dose.machines import load_machine
-from rtplan.dose.machines import make_kernels as mk
-from rtplan.dose.machines._montecarlo import run_point_kernel
 from rtplan.dose.machines._tables import read_tables, write_tables
-from rtplan.dose.machines.calibrate import kernel_digest
 from rtplan.errors import DoseEngineError
 
 
@@ -43,68 +40,6 @@ def test_partials_add_up_to_total_above_pair_threshold():
     # pair production in water rises with energy and is a few % of mu at 6-10 MeV
     assert np.all(np.diff(pair) > 0)
     assert 0.05 < pair[1] / ph.mu_rho_water(6.0) < 0.2
-
-
-def _small_point_run(seed: int):
-    r, th, tr = mk.point_kernel_grid()
-    return run_point_kernel(
-        energy_lo_mev=np.array([1.25]),
-        energy_hi_mev=np.array([1.25]),
-        weights=np.array([1.0]),
-        r_edges_cm=r,
-        theta_edges_deg=th,
-        track_edges_mev=tr,
-        histories=3200,
-        seed=seed,
-    )
-
-
-def test_monte_carlo_is_reproducible_and_seeded():
-    a, ta = _small_point_run(7)
-    b, tb = _small_point_run(7)
-    c, _ = _small_point_run(8)
-    assert np.array_equal(a, b)
-    assert np.array_equal(ta, tb)
-    assert not np.array_equal(a, c)
-
-
-def test_monte_carlo_energy_balance_at_cobalt_energy():
-    k, _ = _small_point_run(11)
-    r, _, _ = mk.point_kernel_grid()
-    # energy is conserved: what is not tallied escaped beyond 60 cm (scattered photons)
-    total = k.sum()
-    assert 0.9 < total <= 1.0 + 1e-12
-    # the primary (Compton electron) energy is imparted close to the interaction: within
-    # 5 mm lies about mu_tr/mu = 0.47 of the energy at 1.25 MeV (Hubbell & Seltzer)
-    within = k[r[1:] <= 0.5].sum()
-    assert within == pytest.approx(ph.mu_en_rho_water(1.25) / ph.mu_rho_water(1.25), abs=0.05)
-
-
-def test_generator_writes_identical_files_twice(tmp_path):
-    a = tmp_path / "a"
-    b = tmp_path / "b"
-    a.mkdir()
-    b.mkdir()
-    fa = mk.generate("6X", a, point_histories=640, pencil_histories=640)
-    fb = mk.generate("6X", b, point_histories=640, pencil_histories=640)
-    for x, y in zip(fa, fb, strict=True):
-        assert x.read_bytes() == y.read_bytes()
-
-
-def test_shipped_kernels_come_from_the_current_generator_and_calibration():
-    m = load_machine("6X")
-    for name in (m.point_kernel_file, m.pencil_kernel_file):
-        text = (m.directory / name).read_text(encoding="ascii")
-        assert f"version {mk.GENERATOR_VERSION}" in text
-        raw = json.loads((m.directory / "6X.json").read_text(encoding="utf-8"))
-        assert (
-            f"seed {raw['kernels']['seed']}" in text
-            or f"seed {raw['kernels']['seed'] + 1000}" in text
-        )
-    cal = m.calibration()
-    assert cal["kernels_sha256"] == kernel_digest(m)
-    digest = hashlib.sha256((m.directory / m.point_kernel_file).read_bytes()).hexdigest()
-    assert cal["kernels_sha256"][m.point_kernel_file] == digest
 
 
 def test_table_format_round_trip_and_errors(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtplan.dose._siddon import radiological_path, ray_cumulative, ray_sum
+from rtplan.dose._siddon_kernels import radiological_path, ray_cumulative, ray_sum
 
 SPACING = np.array([1.0, 2.0, 3.0])  # (di, dj, dk)
 
@@ -76,7 +76,8 @@ def test_one_pass_cumulative_path_equals_separate_rays():
 
 
 def test_fan_depths_match_exact_rays_away_from_edges():
-    from rtplan.dose._terma import beam_geometry, beam_projection, fan_radiological_depth
+    from rtplan.dose._terma import fan_radiological_depth
+    from rtplan.dose._terma_kernels import beam_geometry, beam_projection
 
     # water with a 2 cm bone-like slab (electron density 1.7), 4 mm voxels
     eta = np.ones((30, 40, 30))

@@ -1,4 +1,4 @@
-"""Acceptance in water against published 6 MV data (issue 4).
+"""Acceptance in water against published 6 MV data.
 
 Reference values: percentage depth doses of typical 6 MV beams, 10 x 10 cm2 at SSD 100 cm:
 86 % at 5 cm, 67 % at 10 cm, 40 % at 20 cm, d_max 12-18 mm (British Journal of Radiology

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geometry_shapes import cube_grid, sphere_contours, sphere_mask
 
 from rtplan import Grid, Structure, geometry
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
+from rtplan.testing import sphere_mask_structure as sphere_mask
 
 
 def test_inclusion_exclusion_on_one_grid() -> None:

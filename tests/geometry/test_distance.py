@@ -7,10 +7,13 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from geometry_shapes import box_mask, cube_grid, sphere_contours, sphere_mask
 
 from rtplan import Grid, Image, Structure, StructureSet, geometry
 from rtplan.errors import GeometryError, StructureError
+from rtplan.testing import box_mask_structure as box_mask
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
+from rtplan.testing import sphere_mask_structure as sphere_mask
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -6,12 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from geometry_shapes import box_mask, cube_grid, sphere_contours, sphere_mask
 
 from rtplan import Grid, Structure, geometry
 from rtplan.errors import GeometryError, StructureError
 from rtplan.geometry import Margin
 from rtplan.geometry._margins import subvoxel_slack
+from rtplan.testing import box_mask_structure as box_mask
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
+from rtplan.testing import sphere_mask_structure as sphere_mask
 
 
 def sphere_volume_cc(r: float) -> float:
@@ -237,7 +240,6 @@ def test_distance_transform_and_octant_routes_give_the_same_voxels(semi: np.ndar
     from scipy import ndimage
 
     from rtplan.geometry import _margins
-    from rtplan.geometry._edt import distance_to
 
     rng = np.random.default_rng(7)
     mask = np.zeros((30, 50, 54), dtype=bool)
@@ -249,5 +251,7 @@ def test_distance_transform_and_octant_routes_give_the_same_voxels(semi: np.ndar
     assert np.count_nonzero(by_edt) > np.count_nonzero(mask)
     # and the separable EDT is scipy's
     np.testing.assert_allclose(
-        distance_to(mask, sp), ndimage.distance_transform_edt(~mask, sampling=sp), atol=1e-9
+        geometry.distance_map(mask, sp),
+        ndimage.distance_transform_edt(~mask, sampling=sp),
+        atol=1e-9,
     )

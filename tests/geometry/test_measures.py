@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from geometry_shapes import box_mask, cube_grid, sphere_contours, sphere_mask
 
 from rtplan import geometry
+from rtplan.testing import box_mask_structure as box_mask
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
+from rtplan.testing import sphere_mask_structure as sphere_mask
 
 
 def test_measure_sphere() -> None:

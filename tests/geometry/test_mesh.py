@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from geometry_shapes import cube_grid, sphere_contours
 
 from rtplan import Grid, Structure, geometry
 from rtplan.errors import GeometryError, StructureError
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
 
 DIRECTIONS = {
     "axial": np.eye(3),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geometry_shapes import box_mask, cube_grid, sphere_mask
 
 import rtplan
 from rtplan import Structure, geometry
 from rtplan.errors import StructureError
+from rtplan.testing import box_mask_structure as box_mask
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_mask_structure as sphere_mask
 
 
 def test_ovh_is_monotonic_and_reaches_100() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geometry_shapes import cube_grid, sphere_contours
 
 from rtplan import Contour, Structure, geometry
 from rtplan.errors import StructureError
+from rtplan.testing import cube_grid
+from rtplan.testing import sphere_contour_structure as sphere_contours
 
 
 def planar(points: list[tuple[float, float]], z: float = 0.0) -> Contour:

@@ -374,15 +374,17 @@ def test_threaded_and_serial_kernels_agree(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_array_equal(s.mask(grid), serial_mask)
     np.testing.assert_array_equal(s.fractional_mask(grid), serial_frac)
     # the threaded kernels themselves, whatever the number of threads numba has
+    from rtplan.geometry import _rasterize_kernels as kernels
+
     plane_k, rings, half = rasterize.slice_polygons(s.contours, grid, 2.0)
     packed = rasterize._pack(rings)
     slice_plane = rasterize._assign_planes(plane_k, half, np.arange(16, dtype=np.float64))
     out = np.zeros(grid.shape, dtype=bool)
-    rasterize._fill_mask_parallel(*packed, slice_plane, out)
+    kernels.fill_mask_parallel(*packed, slice_plane, out)
     np.testing.assert_array_equal(out, serial_mask)
     sub = np.repeat(slice_plane[:, np.newaxis], 8, axis=1)
     frac = np.zeros(grid.shape, dtype=np.float32)
-    rasterize._fill_fraction_parallel(*packed, sub, frac)
+    kernels.fill_fraction_parallel(*packed, sub, frac)
     np.testing.assert_allclose(frac, serial_frac, atol=1e-6)
 
 

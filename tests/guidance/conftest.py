@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from guidance_phantoms import Phantom, cylinder_phantom
 
 from rtplan import Image
+from rtplan.testing import CylinderPhantom as Phantom
+from rtplan.testing import cylinder_phantom
 
 
 @pytest.fixture(scope="session")

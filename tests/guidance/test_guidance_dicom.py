@@ -269,3 +269,54 @@ def test_avoidance_zone_is_the_exact_euclidean_margin(phantom, clearance_mm: flo
         np.testing.assert_array_equal(zone.mask(g), expected)
         assert zone.interpreted_type == "AVOIDANCE"
         assert zone.name == f"{structure.name}_{clearance_mm:g}mm"
+
+
+def test_export_options() -> None:
+    from rtplan.enum import Window
+    from rtplan.errors import GeometryError, RtplanError
+    from rtplan.guidance import ExportOptions
+
+    assert ExportOptions(window="Bone").window is Window.BONE
+    assert ExportOptions(window=(350.0, 50.0)).window == (350.0, 50.0)
+    with pytest.raises(RtplanError, match="n_overlays must be >= 1"):
+        ExportOptions(n_overlays=0)
+    with pytest.raises(GeometryError, match="unknown window 'brain'"):
+        ExportOptions(window="brain")
+
+
+def test_export_plan_writes_tables_overlays_and_dicom(dicom_ct: Image, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rtplan.guidance import ExportOptions, export_plan, plan_trajectory
+    from rtplan.testing import cylinder_phantom
+
+    p = cylinder_phantom()
+    res = plan_trajectory(dicom_ct, p.gtv, avoid=[p.canal], clearance_mm=3.0, body=p.body, n_best=2)
+    written = export_plan(
+        res,
+        dicom_ct,
+        tmp_path,
+        target=p.gtv,
+        avoided=[p.canal],
+        options=ExportOptions(window="bone", dicom=False),
+        dicom=True,  # a keyword replaces that field of the options
+        n_overlays=2,
+    )
+    planes = ("axial", "oblique", "oblique_orthogonal", "coronal", "sagittal")
+    expected = [f"rank{r}_{plane}.png" for r in (1, 2) for plane in planes]
+    assert [f.name for f in written["overlays"]] == [*expected, "accessibility.png"]
+    assert [f.name for f in written["table"]] == ["trajectories.csv", "trajectories.json"]
+    names = sorted(f.name for f in written["dicom"])
+    assert names == sorted(
+        ["RS_trajectory.dcm", "PR_needle.dcm"] + [f"SC_{n[:-4]}.dcm" for n in expected]
+    )
+    # each capture lists the CT slices its plane crosses
+    view = overlay_view(dicom_ct, plane="axial", trajectory=res[0], structures=[p.gtv, p.canal])
+    sc = pydicom.dcmread(tmp_path / "dicom" / "SC_rank1_axial.dcm")
+    uids = [item.ReferencedSOPInstanceUID for item in sc.SourceImageSequence]
+    assert uids == [dicom_ct.series.sop_instance_uids[k] for k in view.source_slices(dicom_ct.grid)]
+    rois = {
+        s.name for s in read_rtstruct(tmp_path / "dicom" / "RS_trajectory.dcm", reference=dicom_ct)
+    }
+    assert {"Needle1_Entry", "Needle2_Path", "GTV", "SpinalCanal", "SpinalCanal_3mm"} <= rois
+    pr = pydicom.dcmread(tmp_path / "dicom" / "PR_needle.dcm")
+    voi = pr.SoftcopyVOILUTSequence[0]
+    assert (float(voi.WindowWidth), float(voi.WindowCenter)) == (2000.0, 500.0)

@@ -6,12 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from guidance_phantoms import Phantom
 
 from rtplan import Dose, Grid, Image, Structure
 from rtplan.errors import GeometryError
 from rtplan.guidance import (
-    ISODOSE_COLORS,
     Trajectory,
     View,
     orientation_labels,
@@ -20,7 +18,8 @@ from rtplan.guidance import (
     save_png,
 )
 from rtplan.guidance._draw import text_bitmap
-from rtplan.guidance._overlay import NEEDLE_COLOR
+from rtplan.guidance._overlay import ISODOSE_COLORS, NEEDLE_COLOR
+from rtplan.testing import CylinderPhantom as Phantom
 
 
 def _ct(position: str, direction: np.ndarray | None = None) -> Image:
@@ -490,3 +489,69 @@ def test_needle_planes_contain_the_needle_at_the_least_tilt(phantom: Phantom) ->
     assert abs(float(obl.normal @ orth.normal)) < 1e-9
     assert orth.down[2] < 0  # superior up
     assert orientation_labels(orth)["top"].startswith("S")
+
+
+# ----------------------------------------------------------------------------- style, vocabularies
+def test_style_object_and_keywords_draw_the_same(phantom: Phantom) -> None:
+    from rtplan.guidance import OverlayStyle
+
+    ct = phantom.ct
+    view = overlay_view(ct, plane="axial", at_mm=1.25)
+    kw = render_overlay(ct, view=view, structures=[phantom.gtv], labels=False, line_width=3.0)
+    obj = render_overlay(
+        ct, view=view, structures=[phantom.gtv], style=OverlayStyle(labels=False, line_width=3.0)
+    )
+    np.testing.assert_array_equal(kw, obj)
+    # a keyword replaces that field of the style given
+    mixed = render_overlay(
+        ct,
+        view=view,
+        structures=[phantom.gtv],
+        style=OverlayStyle(labels=True, line_width=3.0),
+        labels=False,
+    )
+    np.testing.assert_array_equal(kw, mixed)
+    assert not np.array_equal(kw, render_overlay(ct, view=view, structures=[phantom.gtv]))
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['colour'\]"):
+        render_overlay(ct, view=view, colour="red")  # type: ignore[call-arg]
+    with pytest.raises(GeometryError, match="dose_display must be"):
+        OverlayStyle(dose_display="contours")
+    with pytest.raises(GeometryError, match="wash_alpha"):
+        OverlayStyle(wash_alpha=2.0)
+
+
+def test_planes_and_windows_as_members_or_strings(phantom: Phantom) -> None:
+    from rtplan.enum import Plane, Window
+
+    ct = phantom.ct
+    a = render_overlay(ct, plane="Axial", at_mm=1.25, window="Bone Narrow")
+    b = render_overlay(ct, plane=Plane.AXIAL, at_mm=1.25, window=Window.BONE_NARROW)
+    c = render_overlay(ct, plane="axial", at_mm=1.25, window=(1500.0, 300.0), annotate=False)
+    np.testing.assert_array_equal(a, b)
+    # the caption differs ("bone_narrow" vs "custom"), the grey levels do not
+    rows = overlay_view(ct, plane="axial", at_mm=1.25).shape[0]
+    np.testing.assert_array_equal(a[40:rows, :], c[40:rows, :])
+    assert overlay_view(ct, plane="sagittal").plane is Plane.SAGITTAL
+    with pytest.raises(GeometryError, match=r"unknown window 'brain'.*\(width, level\) in HU"):
+        render_overlay(ct, window="brain")
+
+
+def test_source_slices_of_views(phantom: Phantom) -> None:
+    ct = phantom.ct
+    g = ct.grid  # 24 slices of 2.5 mm from z = -28.75 mm
+    assert overlay_view(ct, plane="axial", at_mm=1.25).source_slices(g) == [12]
+    assert overlay_view(ct, plane="coronal").source_slices(g) == list(range(24))
+    needle = Trajectory(
+        entry_mm=[-40.0, 0.0, -10.0],
+        target_mm=[0.0, 3.0, 5.0],
+        clearance_mm={},
+        required_clearance_mm={},
+        in_plane_deg=0.0,
+        out_of_plane_deg=0.0,
+        tissue_fraction={},
+    )
+    ks = overlay_view(ct, plane="oblique", trajectory=needle, fov_mm=40.0).source_slices(g)
+    assert ks == list(range(ks[0], ks[-1] + 1))
+    k_entry, k_target = (g.mm_to_index([needle.entry_mm, needle.target_mm])[:, 2] + 0.5) // 1
+    assert ks[0] <= k_entry
+    assert ks[-1] >= k_target

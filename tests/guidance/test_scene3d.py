@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from guidance_phantoms import Phantom
 
 from rtplan import Dose
 from rtplan.errors import MissingDependencyError
-from rtplan.guidance import Trajectory, build_scene
+from rtplan.guidance import SceneStyle, Trajectory, build_scene
+from rtplan.testing import CylinderPhantom as Phantom
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def scene(phantom: Phantom):  # type: ignore[no-untyped-def]
         bone=phantom.bone,
         dose=dose,
         prescription_gy=30.0,
-        isodose_percent=50.0,
+        style=SceneStyle(isodose_percent=50.0),
     )
 
 

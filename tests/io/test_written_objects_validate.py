@@ -43,6 +43,7 @@ Two limits of the peers are stated rather than hidden:
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
@@ -281,6 +282,31 @@ def test_every_object_has_its_own_uids(written: Written) -> None:
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in written.files.values()]
     assert len({h.SOPInstanceUID for h in headers}) == len(KINDS)
     assert len({h.SeriesInstanceUID for h in headers}) == len(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_object_carries_the_writer_stamp(written: Written, kind: str) -> None:
+    """One writer shell: the same stamp, text encoding and study modules in every object."""
+    ds = pydicom.dcmread(written.files[kind], stop_before_pixels=True)
+    assert ds.Manufacturer == "rtplan"
+    assert ds.ManufacturerModelName == "rtplan"
+    assert ds.SoftwareVersions == rtplan.__version__ == importlib.metadata.version("rtplan")
+    assert len(ds.InstanceCreationDate) == 8
+    assert len(ds.InstanceCreationTime) >= 6
+    series = written.ct.series
+    assert series is not None
+    for keyword in ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+                    "AccessionNumber", "ReferringPhysicianName"):  # fmt: skip
+        assert str(ds.get(keyword, "")) == str(series.patient.get(keyword, "")), keyword
+    if kind != "PR":  # highdicom builds the presentation state's own header
+        assert ds.SpecificCharacterSet == "ISO_IR 192"
+
+
+def test_no_temporary_file_is_left(written: Written) -> None:
+    folder = written.files["RS"].parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        p.name for p in written.files.values()
+    )
 
 
 def test_dciodvfy_check_catches_a_broken_object(written: Written, tmp_path: Path) -> None:

@@ -55,13 +55,15 @@ def test_review_report_of_a_dose_has_metrics_goals_and_views(
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str], dciodvfy) -> None:  # type: ignore[no-untyped-def]
     from rtplan.cli.main import main
 
-    status = main(["demo", "-o", str(tmp_path)])
+    # the whole flow as `rtplan demo` runs it, with the faster engine on a coarser grid
+    status = main(["demo", "-o", str(tmp_path), "--engine", "pencil-beam", "--grid-mm", "5"])
     out = capsys.readouterr().out
     assert status in (0, 1)
     assert "PTV D95 =" in out
     assert "MU" in out
     assert "Clinical goals" in out
     assert "spine_metastasis" in out
+    assert "pencil-beam dose on a 5 mm grid" in out
     plan = rtplan.io.read_rtplan(tmp_path / "thigh_sarcoma" / "RTPLAN.dcm")
     dose = rtplan.io.read_rtdose(tmp_path / "thigh_sarcoma" / "RTDOSE.dcm")
     assert len(plan.beams) == 3

@@ -1,8 +1,11 @@
-"""Checks shared by the subcommands: input paths, frames of reference, outputs, numbers.
+"""Checks and lookups shared by the subcommands: study, inputs, outputs, numbers, goals.
 
 Each check raises an :class:`rtplan.RtplanError` subclass whose one-line message names the
 option, the file and what to do. The subcommands run them before any long computation,
-so bad input never costs a dose calculation and never leaves a partial output.
+so bad input never costs a dose calculation and never leaves a partial output. What
+belongs to a study (the plan and prescription of a dose, whether a file is of the study's
+frame of reference) is asked of :class:`rtplan.io.Study`; this module only names the
+command-line option in the answer.
 
 Outputs are written through :func:`writing`: to a temporary file next to the target,
 renamed over it only once complete, so an error or Ctrl-C leaves the previous file (if
@@ -12,41 +15,42 @@ on the command line, or a file of the study folder.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rtplan.errors import DicomReadError, PlanError, RtplanError, StructureError
+from rtplan.errors import DicomReadError, RtplanError, StructureError
 
 if TYPE_CHECKING:
+    from rtplan.evaluate import GoalTable
     from rtplan.image import Dose, Image
+    from rtplan.io import Prescription
     from rtplan.io.study import Study
     from rtplan.plan import Plan
     from rtplan.structures import Structure
 
 __all__ = [
-    "angle_deg",
-    "angles_deg",
-    "boxes_overlap",
     "check_dose_covers",
     "check_positive",
-    "format_box",
-    "frame_uid",
-    "grid_box",
     "input_file",
+    "isodose_prescription",
     "load_study",
     "output_file",
     "output_folder",
+    "print_goals",
     "read_dose",
     "read_plan",
-    "reject_with_plan",
     "structure",
     "writing",
 ]
+
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -65,48 +69,15 @@ def check_positive(value: float | None, option: str, unit: str = "") -> None:
         raise RtplanError(f"{option} must be {what}, got {value:g}")
 
 
-def angle_deg(text: str) -> float:
-    """``argparse`` type of one machine angle: a number of degrees in [-360, 360].
-
-    Negative angles count back from 360 (-30 is 330), as IEC 61217 angles wrap.
-    """
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of degrees") from None
-    if not (math.isfinite(value) and -360.0 <= value <= 360.0):
-        raise argparse.ArgumentTypeError(
-            f"angle {text} is out of range: give 0 to 360 degrees (IEC 61217; -30 means 330)"
-        )
-    return value
-
-
-def angles_deg(text: str) -> list[float]:
-    """``argparse`` type of comma-separated machine angles (each as :func:`angle_deg`)."""
-    import argparse
-
-    values = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        try:
-            values.append(angle_deg(item.strip()))
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(
-                f"{exc}; give comma-separated angles, e.g. 0,120,240"
-            ) from None
-    if not values:
-        raise argparse.ArgumentTypeError(
-            f"no angle in {text!r}; give comma-separated angles in degrees, e.g. 0,120,240"
-        )
-    return values
-
-
 # ---------------------------------------------------------------------------- inputs
-def load_study(path: Path, **options: Any) -> Study:
-    """:func:`rtplan.load_study` of the STUDY argument, with command-line messages.
+def load_study(args: argparse.Namespace) -> Study:
+    """:func:`rtplan.load_study` of the STUDY argument and the study options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``study``, ``series_uid``, ``structure_set_uid`` and ``allow_resample``, as
+        :func:`rtplan.cli._parsing.study_options` parses them.
 
     Raises
     ------
@@ -115,7 +86,7 @@ def load_study(path: Path, **options: Any) -> Study:
     """
     from rtplan.io.study import load_study as load
 
-    p = Path(path)
+    p = Path(args.study)
     if not p.exists():
         raise DicomReadError(f"study folder {p} does not exist; give the folder of the CT")
     if not p.is_dir():
@@ -123,7 +94,12 @@ def load_study(path: Path, **options: Any) -> Study:
             f"{p} is a file, not a study folder; give the folder that holds the CT and RT "
             f"Structure Set (e.g. {p.parent})"
         )
-    return load(p, **options)
+    return load(
+        p,
+        series_uid=args.series_uid,
+        structure_set_uid=args.structure_set_uid,
+        allow_resample=args.allow_resample,
+    )
 
 
 def _modality(path: Path) -> str | None:
@@ -136,20 +112,6 @@ def _modality(path: Path) -> str | None:
     except (InvalidDicomError, OSError, ValueError, EOFError):
         return None
     return str(ds.get("Modality", "") or "")
-
-
-def _expect(path: Path, option: str, modality: str, what: str) -> None:
-    """Raise if the file is not DICOM, or is DICOM of another modality."""
-    found = _modality(path)
-    if found is None:
-        raise DicomReadError(f"{option} {path} is not a DICOM file; give the {what} file")
-    if not found:
-        raise DicomReadError(
-            f"{option} {path} is a DICOM file without Modality (truncated, or not an {what}); "
-            f"give the {what} file"
-        )
-    if found != modality:
-        raise DicomReadError(f"{option} {path} is a {found} file, not an {what}; give the {what}")
 
 
 def input_file(path: Path, option: str, what: str) -> Path:
@@ -175,36 +137,23 @@ def input_file(path: Path, option: str, what: str) -> Path:
     return p
 
 
-def frame_uid(image: Image) -> str:
-    """The Frame of Reference UID of an image (CT, dose), ``""`` when unknown."""
-    return "" if image.series is None else str(image.series.frame_of_reference_uid)
-
-
-def _check_frame(frame: str, study: Study, option: str, path: Path, what: str) -> None:
-    ct_frame = frame_uid(study.ct)
-    if frame and ct_frame and frame != ct_frame:
+def _read(path: Path, option: str, modality: str, what: str, reader: Callable[[Path], T]) -> T:
+    """Read a DICOM file given on the command line, naming the option in any error."""
+    p = input_file(path, option, what)
+    found = _modality(p)
+    if found is None:
+        raise DicomReadError(f"{option} {p} is not a DICOM file; give the {what} file")
+    if not found:
         raise DicomReadError(
-            f"{option} {path}: the {what} is in frame of reference {frame}, not in the CT's "
-            f"of {study.path} ({ct_frame}); it belongs to another study: give the {what} made "
-            "on this CT"
+            f"{option} {p} is a DICOM file without Modality (truncated, or not an {what}); "
+            f"give the {what} file"
         )
-
-
-def grid_box(image_grid: Any) -> tuple[Any, Any]:
-    """The LPS bounding box ``(lower, upper)`` of a grid's outer voxel edges, mm."""
-    corners = image_grid.corners_mm()
-    return corners.min(axis=0), corners.max(axis=0)
-
-
-def boxes_overlap(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
-    """Whether two ``(lower, upper)`` boxes share at least a point."""
-    return bool((a[0] <= b[1]).all() and (b[0] <= a[1]).all())
-
-
-def format_box(box: tuple[Any, Any]) -> str:
-    """``"x -10..10, y -5..5, z 0..30 mm"``."""
-    lo, hi = box
-    return ", ".join(f"{a} {lo[i]:.0f}..{hi[i]:.0f}" for i, a in enumerate("xyz")) + " mm"
+    if found != modality:
+        raise DicomReadError(f"{option} {p} is a {found} file, not an {what}; give the {what}")
+    try:
+        return reader(p)
+    except RtplanError as exc:
+        raise type(exc)(f"{option} {exc}") from exc
 
 
 def read_dose(path: Path, option: str, study: Study | None = None) -> Dose:
@@ -214,25 +163,34 @@ def read_dose(path: Path, option: str, study: Study | None = None) -> Dose:
     ------
     DicomReadError
         If the file is missing or not an RT Dose, or (with ``study``) its frame of
-        reference is not the CT's or its grid lies outside the CT.
+        reference is not the CT's or its grid lies outside the CT
+        (:meth:`rtplan.io.Study.check_dose`).
     """
     from rtplan.io import read_rtdose
 
-    p = input_file(path, option, "RT Dose")
-    _expect(p, option, "RTDOSE", "RT Dose")
-    try:
-        dose: Dose = read_rtdose(p)
-    except RtplanError as exc:
-        raise type(exc)(f"{option} {exc}") from exc
+    dose: Dose = _read(path, option, "RTDOSE", "RT Dose", read_rtdose)
     if study is not None:
-        _check_frame(frame_uid(dose), study, option, p, "RT Dose")
-        dose_box, ct_box = grid_box(dose.grid), grid_box(study.ct.grid)
-        if not boxes_overlap(dose_box, ct_box):
-            raise DicomReadError(
-                f"{option} {p}: the dose grid ({format_box(dose_box)}) lies outside the CT of "
-                f"{study.path} ({format_box(ct_box)}); give the RT Dose computed on this CT"
-            )
+        study.check_dose(dose, source=f"{option} {path}")
     return dose
+
+
+def read_plan(path: Path, option: str, study: Study | None = None) -> Plan:
+    """Read an RT Plan given on the command line; with ``study``, check its frame.
+
+    Raises
+    ------
+    DicomReadError
+        If the file is missing or not an RT Plan, or (with ``study``) its frame of
+        reference is not the CT's (:meth:`rtplan.io.Study.check_plan`).
+    PlanError
+        As :func:`rtplan.io.read_rtplan`.
+    """
+    from rtplan.io import read_rtplan
+
+    plan: Plan = _read(path, option, "RTPLAN", "RT Plan", read_rtplan)
+    if study is not None:
+        study.check_plan(plan, source=f"{option} {path}")
+    return plan
 
 
 def check_dose_covers(dose: Image, structures: Iterable[Structure], option: str, path: Any) -> None:
@@ -245,39 +203,12 @@ def check_dose_covers(dose: Image, structures: Iterable[Structure], option: str,
     RtplanError
     """
     with_volume = [s for s in structures if s.has_volume]
-    if not with_volume:
-        return
-    dose_box = grid_box(dose.grid)
-    if not any(boxes_overlap(s.bounds_mm(), dose_box) for s in with_volume):
+    if with_volume and not any(dose.grid.overlaps(s.bounds_mm()) for s in with_volume):
         raise RtplanError(
-            f"{option} {path}: the dose grid ({format_box(dose_box)}) covers none of the "
-            "structures; give the RT Dose of this study's plan (or one computed on a grid "
-            "that covers the targets)"
+            f"{option} {path}: the dose grid ({dose.grid.format_bounds()}) covers none of "
+            "the structures; give the RT Dose of this study's plan (or one computed on a "
+            "grid that covers the targets)"
         )
-
-
-def read_plan(path: Path, option: str, study: Study | None = None) -> Plan:
-    """Read an RT Plan given on the command line; with ``study``, check its frame.
-
-    Raises
-    ------
-    DicomReadError
-        If the file is missing or not an RT Plan, or (with ``study``) its frame of
-        reference is not the CT's.
-    PlanError
-        As :func:`rtplan.io.read_rtplan`.
-    """
-    from rtplan.io import read_rtplan
-
-    p = input_file(path, option, "RT Plan")
-    _expect(p, option, "RTPLAN", "RT Plan")
-    try:
-        plan: Plan = read_rtplan(p)
-    except RtplanError as exc:
-        raise type(exc)(f"{option} {exc}") from exc
-    if study is not None:
-        _check_frame(str(plan.extra.get("frame_of_reference_uid", "")), study, option, p, "RT Plan")
-    return plan
 
 
 def structure(study: Study, name: str, option: str, *, need_volume: bool = True) -> Structure:
@@ -300,6 +231,69 @@ def structure(study: Study, name: str, option: str, *, need_volume: bool = True)
             "structure with a volume"
         )
     return s
+
+
+def isodose_prescription(
+    study: Study, dose: Dose, dose_path: Path | None, prescription_gy: float | None
+) -> float | None:
+    """The 100 % isodose level: ``prescription_gy``, else that of the dose's plan.
+
+    Prints where the level comes from, or that the isodoses will be percentages of the
+    dose maximum because no prescription was found.
+
+    Parameters
+    ----------
+    study : rtplan.io.Study
+    dose : rtplan.Dose
+    dose_path : Path, optional
+        The RT Dose file (an RT Plan next to it is looked at).
+    prescription_gy : float, optional
+        Given on the command line (checked positive by the caller); returned as it is.
+
+    Returns
+    -------
+    float or None
+        None when no prescription was found (the overlay then uses the dose maximum).
+    """
+    if prescription_gy is not None:
+        return float(prescription_gy)
+    found: Prescription = study.prescription_for(dose, dose_path=dose_path)
+    if found.dose_gy is not None:
+        print(f"isodoses in % of the prescription {found.dose_gy:g} Gy (from {found.source})")
+    else:
+        dmax = float(dose.array.max()) if dose.array.size else 0.0
+        print(
+            f"no prescription found (no RT Plan referenced by the RT Dose): isodoses in % of "
+            f"the dose maximum {dmax:.3g} Gy; give --prescription-gy for % of the prescription"
+        )
+    return found.dose_gy
+
+
+def print_goals(table: GoalTable, command: str) -> int:
+    """Print a goal table; on stderr, how many goals failed or could not be evaluated.
+
+    Parameters
+    ----------
+    table : rtplan.evaluate.GoalTable
+    command : str
+        The subcommand, for the stderr line (``"rtplan dvh: 2 goal(s) failed"``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every goal passed, else 1.
+    """
+    print(table.format_table())
+    if table.all_passed:
+        return 0
+    undefined = sum(1 for r in table if r.passed is None)
+    parts = []
+    if table.n_failed:
+        parts.append(f"{table.n_failed} goal(s) failed")
+    if undefined:
+        parts.append(f"{undefined} could not be evaluated (see the table)")
+    print(f"rtplan {command}: {', '.join(parts)}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -441,19 +435,3 @@ def writing(*paths: Path) -> Iterator[tuple[Path, ...]]:
         yield tuple(temps)
         for t, p in zip(temps, paths, strict=True):
             os.replace(t, p)
-
-
-def reject_with_plan(args: Any, options: Mapping[str, str]) -> None:
-    """Raise if options that only shape a conformal plan were given with ``--plan``.
-
-    Raises
-    ------
-    PlanError
-    """
-    given = [flag for attr, flag in options.items() if getattr(args, attr, None) is not None]
-    if given:
-        verb = "applies" if len(given) == 1 else "apply"
-        raise PlanError(
-            f"{', '.join(given)} {verb} only to --conformal plans; the beams come from "
-            f"--plan {args.plan}: edit the plan, or use --conformal"
-        )

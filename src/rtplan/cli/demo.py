@@ -1,40 +1,35 @@
-"""``rtplan demo``: run the whole flow on the bundled sample studies."""
+"""Run the whole flow on the bundled sample studies.
+
+Plan and compute a 3-field conformal plan on thigh_sarcoma (MU, DVH metrics, clinical
+goals, RT Plan and RT Dose) and a biopsy trajectory to the vertebral metastasis of
+spine_metastasis (overlays and DICOM), with an HTML report each.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-__all__ = ["add_parser", "run"]
+from rtplan.enum import Engine
+
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``rtplan demo``."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "demo",
-        help="run the whole flow on the bundled sample studies",
-        description=(
-            "Plan and compute a 3-field conformal plan on thigh_sarcoma (MU, DVH metrics, "
-            "clinical goals, RT Plan and RT Dose) and a biopsy trajectory to the vertebral "
-            "metastasis of spine_metastasis (overlays and DICOM), with an HTML report each."
-        ),
-    )
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan demo``."""
+    parser.add_argument(
         "-o",
         "--output",
         type=Path,
         default=Path("rtplan-demo"),
         help="output folder (default: ./rtplan-demo; files of an earlier demo are replaced)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--engine",
-        default="collapsed-cone",
-        help="dose engine: collapsed-cone (default) or pencil-beam",
+        default=Engine.COLLAPSED_CONE.value,
+        help=f"dose engine: {', '.join(Engine.choices())} (the first is the default)",
     )
-    p.add_argument("--grid-mm", type=float, default=2.5, help="dose grid spacing, mm")
-    p.set_defaults(run=run)
-    return p
+    parser.add_argument("--grid-mm", type=float, default=2.5, help="dose grid spacing, mm")
 
 
 def run(args: argparse.Namespace) -> int:

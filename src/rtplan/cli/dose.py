@@ -1,4 +1,10 @@
-"""``rtplan dose STUDY``: compute a plan's dose and write RT Dose and RT Plan."""
+"""Compute the dose of a plan (RT Plan or 3D-conformal) on a study.
+
+Compute the photon dose of a plan on a study's CT and write an RT Plan (with the monitor
+units) and an RT Dose in the CT's frame of reference. The plan is read from an RT Plan
+file or built 3D-conformally around a target. The dose is the plan total (all fractions)
+in Gy, dose to medium unless --dose-to water.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +13,38 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rtplan.cli._common import angle_deg, angles_deg
+from rtplan.cli._parsing import angle_deg, angles_deg
+from rtplan.enum import Engine, Normalization
+from rtplan.image import DoseMedium
 
 if TYPE_CHECKING:
+    from rtplan.dose import PlanDose
+    from rtplan.image import Dose
+    from rtplan.io.study import Study
+    from rtplan.plan import Plan
     from rtplan.structures import Structure
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
+
+#: It takes a STUDY folder and the study options (rtplan.cli._parsing.study_options).
+READS_STUDY = True
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``dose`` subcommand.
+#: The options that shape a conformal plan only (attribute: flag).
+CONFORMAL_ONLY = {
+    "gantry": "--gantry",
+    "collimator": "--collimator",
+    "couch": "--couch",
+    "margin_mm": "--margin-mm",
+    "energy": "--energy",
+}
 
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From :meth:`argparse.ArgumentParser.add_subparsers`.
+#: What a conformal plan takes when an option is not given.
+DEFAULT_GANTRY_DEG = (0.0, 120.0, 240.0)
 
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "dose",
-        help="compute the dose of a plan (RT Plan or 3D-conformal) on a study",
-        description=(
-            "Compute the photon dose of a plan on a study's CT and write an RT Plan (with "
-            "the monitor units) and an RT Dose in the CT's frame of reference. The plan is "
-            "read from an RT Plan file or built 3D-conformally around a target. The dose "
-            "is the plan total (all fractions) in Gy, dose to medium unless --dose-to water."
-        ),
-    )
-    parser.add_argument("study", type=Path, metavar="STUDY", help="study folder (CT + RTSTRUCT)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan dose``."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--plan", type=Path, metavar="RTPLAN", help="RT Plan file to compute")
     source.add_argument(
@@ -49,37 +56,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=angles_deg,
         default=None,
         metavar="DEG,DEG,...",
-        help="gantry angles of the conformal beams, 0 to 360 (default 0,120,240)",
+        help="gantry angles of the conformal beams, 0 to 360 (default "
+        f"{','.join(f'{a:g}' for a in DEFAULT_GANTRY_DEG)})",
     )
     parser.add_argument(
         "--collimator", type=angle_deg, default=None, help="collimator angle, deg (default 0)"
     )
     parser.add_argument("--couch", type=angle_deg, default=None, help="couch angle, deg (0)")
     parser.add_argument(
-        "--margin-mm",
-        type=float,
-        default=None,
-        help="aperture margin around the target, mm (default 7)",
+        "--margin-mm", type=float, default=None, help="aperture margin around the target, mm (7)"
     )
     parser.add_argument("--energy", default=None, help="beam energy / model (default 6X)")
     parser.add_argument("--prescription-gy", type=float, default=None, help="total dose, Gy")
     parser.add_argument("--fractions", type=int, default=None, help="number of fractions")
     parser.add_argument(
         "--normalization",
-        choices=("mean", "d95", "isocenter"),
+        choices=[n.value for n in Normalization if n is not Normalization.NONE],
         default=None,
         help="prescription point: target mean, target D95 or isocentre (default mean)",
     )
     parser.add_argument(
         "--engine",
-        default="collapsed-cone",
-        help="dose engine: collapsed-cone (default), pencil-beam, or one installed as a plugin",
+        default=Engine.COLLAPSED_CONE.value,
+        help=f"dose engine: {', '.join(Engine.choices())} (the first is the default), or one "
+        "installed as a plugin",
     )
+    parser.add_argument("--grid-mm", type=float, default=2.5, help="dose grid spacing, mm (2.5)")
     parser.add_argument(
-        "--grid-mm", type=float, default=2.5, help="dose grid spacing, mm (default 2.5)"
-    )
-    parser.add_argument(
-        "--dose-to", choices=("medium", "water"), default="medium", help="dose reported"
+        "--dose-to", choices=DoseMedium, type=DoseMedium, default="medium", help="dose reported"
     )
     parser.add_argument(
         "-o",
@@ -89,46 +93,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="folder for RP.dcm and RD.dcm (created if missing; RP.dcm and RD.dcm already "
         "there are replaced, unless the command read them)",
     )
-    parser.set_defaults(run=run)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build or read the plan, compute the dose, write the files and print a summary.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments of :func:`add_parser`.
-
-    Returns
-    -------
-    int
-        0 on success, 2 on bad input.
-
-    Raises
-    ------
-    rtplan.RtplanError
-        On unreadable input or impossible plans (``main`` reports it and returns 2).
-    """
-    from dataclasses import replace
-
-    import numpy as np
-    from pydicom.uid import generate_uid
-
-    import rtplan
+    """Build or read the plan, compute the dose, write RP.dcm and RD.dcm; status 0."""
     from rtplan import dose as rdose
     from rtplan.cli import _common as check
-    from rtplan.errors import PlanError
-    from rtplan.evaluate import dvh as rdvh
 
-    check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
-    check.check_positive(args.grid_mm, "--grid-mm", "mm")
-    if args.fractions is not None and args.fractions < 1:
-        raise PlanError(f"--fractions must be a whole number >= 1, got {args.fractions}")
-    if args.margin_mm is not None and not np.isfinite(args.margin_mm):
-        raise PlanError(f"--margin-mm must be a finite number of mm, got {args.margin_mm}")
-    study = check.load_study(args.study)
+    _check_numbers(args)
+    study = check.load_study(args)
     out = check.output_folder(
         args.output,
         "-o",
@@ -136,53 +109,7 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--plan": args.plan},
         folders=[args.study],
     )
-    target: Structure | None
-    if args.conformal:
-        if not args.target:
-            raise PlanError("--conformal needs --target (the structure to conform to)")
-        if args.prescription_gy is None:
-            raise PlanError("--conformal needs --prescription-gy")
-        target = check.structure(study, args.target, "--target")
-        plan = rtplan.Plan.conformal(
-            target,
-            gantry_angles_deg=args.gantry if args.gantry is not None else [0.0, 120.0, 240.0],
-            energy=args.energy or "6X",
-            prescription_gy=args.prescription_gy,
-            fractions=args.fractions if args.fractions is not None else 1,
-            margin_mm=args.margin_mm if args.margin_mm is not None else 7.0,
-            collimator_deg=args.collimator or 0.0,
-            couch_deg=args.couch or 0.0,
-            patient_position=study.ct.patient_position or "HFS",
-            normalization=args.normalization or "mean",
-        )
-    else:
-        check.reject_with_plan(
-            args,
-            {
-                "gantry": "--gantry",
-                "collimator": "--collimator",
-                "couch": "--couch",
-                "margin_mm": "--margin-mm",
-                "energy": "--energy",
-            },
-        )
-        plan = check.read_plan(args.plan, "--plan", study)
-        changes: dict[str, Any] = {}
-        if args.prescription_gy is not None:
-            changes["prescription_gy"] = args.prescription_gy
-        if args.fractions is not None:
-            changes["fractions"] = args.fractions
-        if args.normalization is not None:
-            changes["normalization"] = args.normalization
-        target = check.structure(study, args.target, "--target") if args.target else None
-        if target is not None:
-            changes["target_name"] = target.name
-        if changes:
-            plan = replace(plan, **changes)
-            if args.prescription_gy is not None or args.normalization is not None:
-                plan = plan.with_beams([b.replace(mu=None) for b in plan.beams])
-    if target is None and plan.target_name:
-        target = check.structure(study, plan.target_name, f"the target of --plan {args.plan}")
+    plan, target = _conformal(args, study) if args.conformal else _from_file(args, study)
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{100.0 * fraction:5.1f} % {message:<60}", end="", file=sys.stderr)
@@ -193,20 +120,115 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(file=sys.stderr)
     dose = result.dose
-    if args.dose_to == "water":
+    if args.dose_to is DoseMedium.WATER:
         dose = rdose.dose_to_water(dose, study.ct, energy=plan.beams[0].energy)
+    _write(out, result.plan, dose, study)
+    _summary(args, result, dose, target)
+    print(f"wrote {out / 'RP.dcm'} and {out / 'RD.dcm'}")
+    return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse impossible numbers before any work."""
+    import math
+
+    from rtplan.cli._common import check_positive
+    from rtplan.errors import PlanError
+
+    check_positive(args.prescription_gy, "--prescription-gy", "Gy")
+    check_positive(args.grid_mm, "--grid-mm", "mm")
+    if args.fractions is not None and args.fractions < 1:
+        raise PlanError(f"--fractions must be a whole number >= 1, got {args.fractions}")
+    if args.margin_mm is not None and not math.isfinite(args.margin_mm):
+        raise PlanError(f"--margin-mm must be a finite number of mm, got {args.margin_mm}")
+
+
+def _conformal(args: argparse.Namespace, study: Study) -> tuple[Plan, Structure]:
+    """The 3D-conformal plan around ``--target``, with the options' defaults."""
+    from rtplan.cli._common import structure
+    from rtplan.errors import PlanError
+    from rtplan.planning import BeamTemplate, conformal_plan
+
+    if not args.target:
+        raise PlanError("--conformal needs --target (the structure to conform to)")
+    if args.prescription_gy is None:
+        raise PlanError("--conformal needs --prescription-gy")
+    target = structure(study, args.target, "--target")
+    plan = conformal_plan(
+        target,
+        gantry_angles_deg=args.gantry if args.gantry is not None else DEFAULT_GANTRY_DEG,
+        energy=args.energy or "6X",
+        prescription_gy=args.prescription_gy,
+        fractions=args.fractions if args.fractions is not None else 1,
+        margin_mm=args.margin_mm if args.margin_mm is not None else 7.0,
+        patient_position=study.ct.patient_position or "HFS",
+        normalization=args.normalization or Normalization.MEAN,
+        template=BeamTemplate(collimator_deg=args.collimator or 0.0, couch_deg=args.couch or 0.0),
+    )
+    return plan, target
+
+
+def _from_file(args: argparse.Namespace, study: Study) -> tuple[Plan, Structure | None]:
+    """The ``--plan`` file, with the prescription options applied, and its target."""
+    from dataclasses import replace
+
+    from rtplan.cli._common import read_plan, structure
+    from rtplan.errors import PlanError
+
+    given = [flag for attr, flag in CONFORMAL_ONLY.items() if getattr(args, attr) is not None]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise PlanError(
+            f"{', '.join(given)} {verb} only to --conformal plans; the beams come from "
+            f"--plan {args.plan}: edit the plan, or use --conformal"
+        )
+    plan = read_plan(args.plan, "--plan", study)
+    target = structure(study, args.target, "--target") if args.target else None
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("prescription_gy", args.prescription_gy),
+            ("fractions", args.fractions),
+            ("normalization", args.normalization),
+            ("target_name", target.name if target is not None else None),
+        )
+        if value is not None
+    }
+    if changes:
+        plan = replace(plan, **changes)
+    if args.prescription_gy is not None or args.normalization is not None:
+        plan = plan.with_beams([b.replace(mu=None) for b in plan.beams])  # MU derived anew
+    if target is None and plan.target_name:
+        target = structure(study, plan.target_name, f"the target of --plan {args.plan}")
+    return plan, target
+
+
+def _write(out: Path, plan: Plan, dose: Dose, study: Study) -> None:
+    """RP.dcm and RD.dcm, both whole or neither: written aside, renamed at the end."""
+    from pydicom.uid import generate_uid
+
+    from rtplan import io
+    from rtplan.cli._common import writing
 
     plan_uid = str(generate_uid())
-    # both files whole or neither: written aside, renamed over RP.dcm / RD.dcm at the end
-    with check.writing(out / "RP.dcm", out / "RD.dcm") as (rp, rd):
-        rtplan.io.write_rtplan(
-            result.plan,
+    with writing(out / "RP.dcm", out / "RD.dcm") as (rp, rd):
+        io.write_rtplan(
+            plan,
             rp,
             reference=study.ct,
             structures_sop_uid=study.structures.sop_instance_uid or None,
             sop_instance_uid=plan_uid,
         )
-        rtplan.io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=plan_uid)
+        io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=plan_uid)
+
+
+def _summary(
+    args: argparse.Namespace, result: PlanDose, dose: Dose, target: Structure | None
+) -> None:
+    """Engine, beams with their MU, the maximum and the target's DVH figures."""
+    import numpy as np
+
+    from rtplan.evaluate import dvh
 
     print(f"engine {result.engine}, grid {args.grid_mm} mm, dose to {args.dose_to}")
     for i, beam in enumerate(result.plan.beams, start=1):
@@ -214,15 +236,12 @@ def run(args: argparse.Namespace) -> int:
             f"beam {i} {beam.name or ''}: gantry {beam.gantry_deg:.1f} deg, "
             f"{beam.energy}, {beam.mu or 0.0:.1f} MU per fraction"
         )
-    arr = np.asarray(dose.array)
-    print(f"Dmax {float(arr.max()):.2f} Gy")
-    if target is not None:  # check.structure: it has a volume
+    print(f"Dmax {float(np.asarray(dose.array).max()):.2f} Gy")
+    if target is not None:  # looked up with a volume
         # the DVH `rtplan dvh` computes (partial volumes), so both commands agree
-        h = rdvh(dose, target)
+        h = dvh(dose, target)
         if not h.is_empty:
             print(
                 f"{target.name}: D95 {h.D(95):.2f} Gy, mean {h.mean_gy:.2f} Gy, "
                 f"Dmax {h.max_gy:.2f} Gy"
             )
-    print(f"wrote {out / 'RP.dcm'} and {out / 'RD.dcm'}")
-    return 0

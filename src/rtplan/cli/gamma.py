@@ -1,37 +1,25 @@
-"""``rtplan gamma REF EVAL``: gamma index of an RT Dose against a reference RT Dose."""
+"""Gamma index of an RT Dose against a reference RT Dose.
+
+Compare an evaluated RT Dose with a reference RT Dose (grids may differ) by the gamma
+index and print the pass rate. Percentages refer to the reference maximum unless
+--normalization-gy is given; reference points below the threshold are not evaluated.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from rtplan.image import Dose
+
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``gamma`` subcommand.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From :meth:`argparse.ArgumentParser.add_subparsers`.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "gamma",
-        help="gamma index of a dose against a reference dose",
-        description=(
-            "Compare an evaluated RT Dose with a reference RT Dose (grids may differ) by "
-            "the gamma index and print the pass rate. Percentages refer to the reference "
-            "maximum unless --normalization-gy is given; reference points below the "
-            "threshold are not evaluated."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan gamma``."""
     parser.add_argument("reference", type=Path, metavar="REF", help="reference RT Dose")
     parser.add_argument("evaluated", type=Path, metavar="EVAL", help="evaluated RT Dose")
     parser.add_argument("--dose-percent", type=float, default=3.0, help="default 3")
@@ -55,18 +43,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PERCENT",
         help="exit with status 1 when the pass rate is below this",
     )
-    parser.set_defaults(run=run)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the gamma pass rate; returns 1 below ``--pass-threshold``, else 0.
-
-    Raises
-    ------
-    RtplanError
-        On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
-    """
+    """Print the gamma pass rate; status 1 below ``--pass-threshold``, else 0."""
     import numpy as np
 
     from rtplan.cli import _common as check
@@ -125,27 +105,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_comparable(ref: Any, ev: Any, args: argparse.Namespace) -> None:
+def _check_comparable(ref: Dose, ev: Dose, args: argparse.Namespace) -> None:
     """Raise if the two doses are in different frames of reference or do not overlap."""
-    from rtplan.cli._common import boxes_overlap, format_box, frame_uid, grid_box
     from rtplan.errors import EvaluationError
 
-    ref_frame, ev_frame = frame_uid(ref), frame_uid(ev)
+    ref_frame, ev_frame = _frame_uid(ref), _frame_uid(ev)
     if ref_frame and ev_frame and ref_frame != ev_frame:
         raise EvaluationError(
             f"EVAL {args.evaluated} is in frame of reference {ev_frame}, REF "
             f"{args.reference} in {ref_frame}: their coordinates do not match (another "
             "study or patient); compare two doses computed on the same CT"
         )
-    ref_box, ev_box = grid_box(ref.grid), grid_box(ev.grid)
-    if not boxes_overlap(ref_box, ev_box):
+    if not ref.grid.overlaps(ev.grid):
         raise EvaluationError(
-            f"the grids of REF {args.reference} ({format_box(ref_box)}) and EVAL "
-            f"{args.evaluated} ({format_box(ev_box)}) do not overlap: nothing to compare"
+            f"the grids of REF {args.reference} ({ref.grid.format_bounds()}) and EVAL "
+            f"{args.evaluated} ({ev.grid.format_bounds()}) do not overlap: nothing to compare"
         )
 
 
-def _describe(dose: Any) -> str:
+def _frame_uid(dose: Dose) -> str:
+    """The Frame of Reference UID of a dose, ``""`` when unknown."""
+    return "" if dose.series is None else str(dose.series.frame_of_reference_uid)
+
+
+def _describe(dose: Dose) -> str:
     """Grid and maximum of a dose, one line."""
     import numpy as np
 

@@ -1,4 +1,9 @@
-"""``rtplan info PATH``: describe a study folder or a single DICOM file."""
+"""Describe a study folder or a DICOM file.
+
+Print the summary of a study (a folder: CT grid, structures with volume and extent,
+plans, doses, tissue composition, target-organ distances, warnings); STUDY may also be a
+single DICOM file, which is described alone.
+"""
 
 from __future__ import annotations
 
@@ -10,76 +15,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rtplan.io.study import Study
 
-__all__ = ["add_parser", "anatomy_summary", "format_file", "format_study", "run"]
+__all__ = ["add_arguments", "anatomy_summary", "format_file", "format_study", "run"]
+
+#: It takes a STUDY folder and the study options (rtplan.cli._parsing.study_options).
+READS_STUDY = True
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``info`` subcommand.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From :meth:`argparse.ArgumentParser.add_subparsers`.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "info",
-        help="describe a study folder or a DICOM file",
-        description=(
-            "Print the summary of a study (a folder: CT grid, structures with volume and "
-            "extent, plans, doses, warnings) or of a single DICOM file."
-        ),
-    )
-    parser.add_argument("path", type=Path, metavar="PATH", help="study folder or DICOM file")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan info``."""
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--series-uid", default=None, help="CT Series Instance UID, when a folder holds several"
-    )
-    parser.add_argument(
-        "--structure-set-uid",
-        default=None,
-        help="RT Structure Set SOP Instance UID, when a folder holds several",
-    )
-    parser.add_argument(
-        "--allow-resample",
-        action="store_true",
-        help="resample a CT with missing slices or uneven spacing instead of failing",
-    )
-    parser.set_defaults(run=run)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the summary of ``args.path``; returns 0.
+    """Print the summary of ``args.study`` (a folder or one DICOM file); status 0."""
+    from rtplan.cli._common import load_study
+    from rtplan.io.study import summarize_file
 
-    Raises
-    ------
-    RtplanError
-        On bad input (reported by :func:`rtplan.cli.main.main` with exit status 2).
-    """
-    from rtplan.io.study import load_study, summarize_file
-
-    path: Path = args.path
+    path: Path = args.study
     if path.is_dir():
-        study = load_study(
-            path,
-            series_uid=args.series_uid,
-            structure_set_uid=args.structure_set_uid,
-            allow_resample=args.allow_resample,
-        )
+        study = load_study(args)
         summary = study.summary()
         summary.update(anatomy_summary(study))
         text = format_study(summary)
     else:
         summary = summarize_file(path)
         text = format_file(summary)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(text)
+    print(json.dumps(summary, indent=2) if args.json else text)
     return 0
 
 
@@ -97,17 +58,11 @@ def _triple(d: dict[str, Any], digits: int = 2, sep: str = " x ") -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """Columns of numbers (headers ending in a unit, ``#``, ``contours``) to the right."""
+    from rtplan.report import text_table
+
     right = {i for i, h in enumerate(headers) if h.endswith(("cm³", "mm", "#", "contours"))}
-
-    def line(cells: list[str]) -> str:
-        out = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(out).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    return text_table(headers, rows, right=right).splitlines()
 
 
 def _image_lines(title: str, img: dict[str, Any]) -> list[str]:
@@ -147,6 +102,21 @@ def _structure_lines(structures: list[dict[str, Any]]) -> list[str]:
         )
     header = ["#", "name", "type", "volume cm³", "extent x*y*z mm", "contours", "kind"]
     return [f"Structures ({len(structures)}):", *("  " + ln for ln in _table(header, rows))]
+
+
+def _plan_line(plan: dict[str, Any]) -> str:
+    mu = f", {_num(plan['total_mu'], 1)} MU" if "total_mu" in plan else ""
+    return (
+        f"Plan: {plan['name']}: {plan['beams']} beam(s), prescription "
+        f"{_num(plan['prescription_gy'], 2)} Gy in {plan['fractions']} fraction(s){mu}"
+    )
+
+
+def _dose_lines(dose: dict[str, Any]) -> list[str]:
+    return [
+        *_image_lines("Dose", dose),
+        f"  max         {_num(dose['max_gy'], 3)} Gy ({dose['dose_type']}, {dose['summation']})",
+    ]
 
 
 def _warning_lines(warnings: list[str]) -> list[str]:
@@ -205,15 +175,9 @@ def _anatomy_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def format_study(summary: dict[str, Any]) -> str:
-    """Readable text of :meth:`rtplan.io.study.Study.summary`.
+    """Readable text of a study's summary (:meth:`rtplan.io.Study.summary`, anatomy added).
 
-    Parameters
-    ----------
-    summary : dict
-
-    Returns
-    -------
-    str
+    Patient, CT, structures, plans, doses, tissue composition, distances and warnings.
     """
     patient = summary["patient"]
     lines = [
@@ -227,32 +191,16 @@ def format_study(summary: dict[str, Any]) -> str:
         lines.append(f"Structure set: {ss['label'] or '-'} ({ss['sop_instance_uid'] or '-'})")
     lines += _structure_lines(summary["structures"])
     for p in summary["plans"]:
-        lines.append(
-            f"Plan: {p['name']}: {p['beams']} beam(s), prescription "
-            f"{_num(p['prescription_gy'], 2)} Gy in {p['fractions']} fraction(s), "
-            f"{_num(p['total_mu'], 1)} MU"
-        )
+        lines.append(_plan_line(p))
     for d in summary["doses"]:
-        lines += _image_lines("Dose", d)
-        lines.append(
-            f"  max         {_num(d['max_gy'], 3)} Gy ({d['dose_type']}, {d['summation']})"
-        )
+        lines += _dose_lines(d)
     lines += _anatomy_lines(summary)
     lines += _warning_lines(summary["warnings"])
     return "\n".join(lines)
 
 
 def format_file(summary: dict[str, Any]) -> str:
-    """Readable text of :func:`rtplan.io.study.summarize_file`.
-
-    Parameters
-    ----------
-    summary : dict
-
-    Returns
-    -------
-    str
-    """
+    """Readable text of one file's summary (:func:`rtplan.io.study.summarize_file`)."""
     patient = summary["patient"]
     lines = [
         f"File: {summary['path']}",
@@ -268,16 +216,8 @@ def format_file(summary: dict[str, Any]) -> str:
     if "structures" in summary:
         lines += _structure_lines(summary["structures"])
     if "plan" in summary:
-        p = summary["plan"]
-        lines.append(
-            f"Plan: {p['name']}: {p['beams']} beam(s), prescription "
-            f"{_num(p['prescription_gy'], 2)} Gy in {p['fractions']} fraction(s)"
-        )
+        lines.append(_plan_line(summary["plan"]))
     if "dose" in summary:
-        d = summary["dose"]
-        lines += _image_lines("Dose", d)
-        lines.append(
-            f"  max         {_num(d['max_gy'], 3)} Gy ({d['dose_type']}, {d['summation']})"
-        )
+        lines += _dose_lines(summary["dose"])
     lines += _warning_lines(summary["warnings"])
     return "\n".join(lines)

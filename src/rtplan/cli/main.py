@@ -1,7 +1,8 @@
 """Entry point of the ``rtplan`` command.
 
-Each subcommand lives in ``rtplan.cli.<name>`` and defines ``add_parser(subparsers)``
-(which registers its parser with ``set_defaults(run=run)``) and ``run(args) -> int``.
+Each subcommand lives in ``rtplan.cli.<name>`` and defines ``COMMAND``,
+``add_arguments(parser)`` and ``run(args) -> int`` (see :mod:`rtplan.cli._parsing`, which
+registers them with the options they share).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from rtplan import __version__
+from rtplan._version import __version__
+from rtplan.cli._parsing import add_subcommand
 from rtplan.errors import RtplanError
 
 __all__ = ["build_parser", "entry_point", "main"]
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"rtplan.cli.{name}").add_parser(sub)
+        add_subcommand(sub, importlib.import_module(f"rtplan.cli.{name}"))
     return parser
 
 
@@ -111,10 +113,10 @@ def _report(prog: str, message: str, exc: BaseException, *, verbose: int) -> Non
 
 
 def _verbose(argv: Sequence[str]) -> int:
-    """How many -v the global options of ``argv`` (before the subcommand) hold."""
+    """How many -v ``argv`` holds (before or after the subcommand, up to ``--``)."""
     count = 0
     for arg in argv:
-        if arg in SUBCOMMANDS:
+        if arg == "--":
             break
         if arg == "--verbose":
             count += 1

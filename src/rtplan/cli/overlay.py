@@ -1,9 +1,9 @@
-"""``rtplan overlay STUDY --plane axial --at-mm Z -o file.png``: render any CT view.
+"""Render a CT plane with structures, dose and a needle as PNG.
 
-Draws a CT plane with structures, an RT Dose (isodose lines or colourwash) and a planned
-needle (from the ``trajectories.json`` that ``rtplan trajectory`` writes), with
-orientation letters and a scale bar (:func:`rtplan.render_overlay`). Optionally also
-writes the image as a DICOM Secondary Capture in the CT's study.
+Render an axial, coronal, sagittal or needle-aligned CT plane with structure contours,
+isodose lines or a dose colourwash, and a planned needle path (from the trajectories.json
+that rtplan trajectory writes), with orientation letters and a scale bar; optionally also
+write the image as a DICOM Secondary Capture in the CT's study.
 """
 
 from __future__ import annotations
@@ -12,37 +12,34 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rtplan.cli._parsing import add_isodose_arguments, vocabulary, window_or_width_level
+from rtplan.enum import Plane, Window
 from rtplan.errors import RtplanError
 
-__all__ = ["add_parser", "isodose_prescription", "read_trajectory", "run", "target_first"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from rtplan.guidance import Trajectory, View
+    from rtplan.io.study import Study
+    from rtplan.structures import Structure
+
+__all__ = ["add_arguments", "read_trajectory", "run", "target_first"]
+
+#: It takes a STUDY folder and the study options (rtplan.cli._parsing.study_options).
+READS_STUDY = True
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``overlay`` subcommand.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From :meth:`argparse.ArgumentParser.add_subparsers`.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    from rtplan.guidance import PLANES, WINDOWS
-
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "overlay",
-        help="render a CT plane with structures, dose and a needle as PNG",
-        description=(
-            "Render an axial, coronal, sagittal or needle-aligned CT plane with structure "
-            "contours, isodose lines or a dose colourwash, and a planned needle path."
-        ),
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan overlay``."""
+    parser.add_argument(
+        "--plane",
+        type=vocabulary(Plane),
+        default=Plane.AXIAL,
+        help=f"view plane: {', '.join(Plane.choices())} (default axial)",
     )
-    parser.add_argument("study", type=Path, metavar="STUDY", help="study folder (CT + RTSTRUCT)")
-    parser.add_argument("--plane", choices=PLANES, default="axial", help="view plane (axial)")
     parser.add_argument(
         "--at-mm",
         type=float,
@@ -57,14 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="ROI",
         help="ROIs to draw (default: all with a volume)",
     )
-    parser.add_argument("--dose", type=Path, default=None, help="RT Dose file")
-    parser.add_argument(
-        "--prescription-gy",
-        type=float,
-        default=None,
-        help="100 %% isodose (default: the prescription of the RT Plan the RT Dose "
-        "references, in the study or next to the RT Dose file; else the dose maximum)",
-    )
+    add_isodose_arguments(parser)
     parser.add_argument(
         "--isodose-percent",
         type=float,
@@ -76,7 +66,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dose-display", choices=("lines", "wash", "both"), default="lines", help="dose style"
     )
     parser.add_argument(
-        "--window", default="soft_tissue", help=f"one of {', '.join(WINDOWS)} or W/L, e.g. 350/50"
+        "--window",
+        type=window_or_width_level,
+        default=Window.SOFT_TISSUE,
+        help=f"CT window: {', '.join(Window.choices())}, or WIDTH/LEVEL in HU, e.g. 350/50",
     )
     parser.add_argument(
         "--trajectory",
@@ -120,11 +113,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         required=True,
         help="PNG file to write (name ending in .png; an existing file is replaced)",
     )
-    parser.set_defaults(run=run)
-    return parser
 
 
-def read_trajectory(path: Path, rank: int) -> Any:
+def read_trajectory(path: Path, rank: int) -> Trajectory:
     """Read one trajectory from a ``trajectories.json`` written by ``rtplan trajectory``.
 
     Returns
@@ -175,44 +166,6 @@ def read_trajectory(path: Path, rank: int) -> Any:
     )
 
 
-def isodose_prescription(
-    study: Any, dose: Any, dose_path: Path | None, prescription_gy: float | None
-) -> float | None:
-    """The 100 % isodose level: ``prescription_gy``, else the referenced RT Plan's.
-
-    Prints where the level comes from, or that the isodoses will be percentages of the
-    dose maximum because no prescription was found.
-
-    Parameters
-    ----------
-    study : rtplan.io.Study
-    dose : rtplan.Dose
-    dose_path : Path, optional
-        The RT Dose file (an RT Plan next to it is looked at).
-    prescription_gy : float, optional
-        Given on the command line (checked positive by the caller); returned as it is.
-
-    Returns
-    -------
-    float or None
-        None when no prescription was found (the overlay then uses the dose maximum).
-    """
-    from rtplan.cli.dvh import referenced_prescription
-
-    if prescription_gy is not None:
-        return float(prescription_gy)
-    rx, _, source = referenced_prescription(study, dose, dose_path)
-    if rx is not None:
-        print(f"isodoses in % of the prescription {rx:g} Gy (from {source})")
-    else:
-        dmax = float(dose.array.max()) if dose.array.size else 0.0
-        print(
-            f"no prescription found (no RT Plan referenced by the RT Dose): isodoses in % of "
-            f"the dose maximum {dmax:.3g} Gy; give --prescription-gy for % of the prescription"
-        )
-    return rx
-
-
 def target_first(structures: list[Any]) -> list[Any]:
     """The structures with the first PTV (else CTV, else GTV) moved to the front.
 
@@ -226,41 +179,63 @@ def target_first(structures: list[Any]) -> list[Any]:
     return list(structures)
 
 
-def _window(text: str) -> str | tuple[float, float]:
-    if "/" in text:
-        w, _, lvl = text.partition("/")
-        try:
-            return float(w), float(lvl)
-        except ValueError:
-            raise RtplanError(f"--window {text!r}: give a preset name or WIDTH/LEVEL") from None
-    return text
-
-
 def run(args: argparse.Namespace) -> int:
-    """Render and save the overlay; returns 0.
-
-    Raises
-    ------
-    RtplanError
-        On bad input (exit status 2 via the main entry point).
-    """
+    """Render the view, write the PNG (and the Secondary Capture); status 0."""
     from rtplan.cli import _common as check
-    from rtplan.cli.trajectory import load
-    from rtplan.guidance import (
-        WINDOWS,
-        orientation_labels,
-        overlay_view,
-        render_overlay,
-        save_png,
-    )
-    from rtplan.guidance._export import source_slices
+    from rtplan.guidance import overlay_view, render_overlay, save_png
 
-    window = _window(args.window)
-    if isinstance(window, str) and window.strip().lower().replace(" ", "_") not in WINDOWS:
-        raise RtplanError(
-            f"--window {args.window!r}: choose one of {', '.join(WINDOWS)} or give WIDTH/LEVEL "
-            "in HU, e.g. 350/50"
-        )
+    _check_options(args)
+    study = check.load_study(args)
+    _check_plane(args, study)
+    structures = _structures(args, study)
+    traj = None
+    if args.trajectory:
+        traj = read_trajectory(check.input_file(args.trajectory, "--trajectory", "JSON"), args.rank)
+    dose = None
+    rx = args.prescription_gy
+    if args.dose is not None:
+        dose = check.read_dose(args.dose, "--dose", study)
+        rx = check.isodose_prescription(study, dose, args.dose, rx)
+    view = overlay_view(
+        study.ct,
+        plane=args.plane,
+        at_mm=args.at_mm,
+        trajectory=traj,
+        structures=target_first(structures),
+        pixel_mm=args.pixel_mm,
+        fov_mm=args.fov_mm,
+        display=args.display,
+    )
+    extra: dict[str, Any] = {}
+    if args.isodose_percent:
+        extra["isodose_percent"] = args.isodose_percent
+    rgb = render_overlay(
+        study.ct,
+        view=view,
+        window=args.window,
+        dose=dose,
+        prescription_gy=rx,
+        dose_display=args.dose_display,
+        structures=structures,
+        trajectory=traj,
+        tick_mm=args.tick_mm,
+        show_patient=args.show_patient,
+        layers=args.layer,
+        **extra,
+    )
+    with check.writing(args.output) as (tmp,):
+        save_png(rgb, tmp)
+    print(f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})")
+    if args.dicom is not None:
+        _write_capture(args, rgb, view, study)
+        print(f"wrote {args.dicom}")
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Numbers and outputs, before the study is read."""
+    from rtplan.cli import _common as check
+
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
     check.check_positive(args.fov_mm, "--fov-mm", "mm")
     check.check_positive(args.tick_mm, "--tick-mm", "mm")
@@ -274,82 +249,57 @@ def run(args: argparse.Namespace) -> int:
         check.output_file(args.dicom, "--dicom", inputs=inputs, folders=[args.study])
         if args.dicom.resolve() == args.output.resolve():
             raise RtplanError("-o and --dicom name the same file; give each its own")
-    study = load(args.study)
-    ct = study.ct
-    axis = {"sagittal": 0, "coronal": 1, "axial": 2}.get(args.plane)
-    if args.at_mm is not None and axis is not None:
-        lo, hi = check.grid_box(ct.grid)
-        if not lo[axis] <= args.at_mm <= hi[axis]:
-            raise RtplanError(
-                f"--at-mm {args.at_mm:g}: the {args.plane} plane misses the CT of {args.study} "
-                f"({'xyz'[axis]} from {lo[axis]:.1f} to {hi[axis]:.1f} mm, LPS); give a "
-                "position in that range"
-            )
-    if args.structures is None:
-        structures = [s for s in study.structures if s.has_volume]
-    else:
-        structures = []
-        for name in args.structures:
-            s = check.structure(study, name, "--structures", need_volume=False)
-            if s.is_empty:
-                raise RtplanError(
-                    f"--structures: structure {s.name!r} in {study.structures.source} is empty "
-                    "(no contours): nothing to draw"
-                )
-            structures.append(s)
-    traj = None
-    if args.trajectory:
-        traj = read_trajectory(check.input_file(args.trajectory, "--trajectory", "JSON"), args.rank)
-    dose = None
-    rx = args.prescription_gy
-    if args.dose is not None:
-        dose = check.read_dose(args.dose, "--dose", study)
-        rx = isodose_prescription(study, dose, args.dose, rx)
-    view = overlay_view(
-        ct,
-        plane=args.plane,
-        at_mm=args.at_mm,
-        trajectory=traj,
-        structures=target_first(structures),
-        pixel_mm=args.pixel_mm,
-        fov_mm=args.fov_mm,
-        display=args.display,
-    )
-    extra: dict[str, Any] = {}
-    if args.isodose_percent:
-        extra["isodose_percent"] = args.isodose_percent
-    rgb = render_overlay(
-        ct,
-        view=view,
-        window=window,
-        dose=dose,
-        prescription_gy=rx,
-        dose_display=args.dose_display,
-        structures=structures,
-        trajectory=traj,
-        tick_mm=args.tick_mm,
-        show_patient=args.show_patient,
-        layers=args.layer,
-        **extra,
-    )
-    with check.writing(args.output) as (tmp,):
-        save_png(rgb, tmp)
-    path = args.output
-    print(f"wrote {path} ({rgb.shape[1]}x{rgb.shape[0]})")
-    if args.dicom is not None:
-        from rtplan.io.capture import write_secondary_capture
 
-        lab = orientation_labels(view)
-        with check.writing(args.dicom) as (tmp,):
-            write_secondary_capture(
-                rgb,
-                tmp,
-                reference=ct,
-                patient_orientation=(lab["right"], lab["bottom"]),
-                source_slices=source_slices(view, ct),
-                derivation_description=f"rtplan overlay: CT {view.plane} plane",
-                pixel_spacing_mm=view.pixel_mm,
-                burned_in_annotation=args.show_patient,
+
+def _check_plane(args: argparse.Namespace, study: Study) -> None:
+    """An axial, coronal or sagittal plane at ``--at-mm`` must cut the CT."""
+    axis = {Plane.SAGITTAL: 0, Plane.CORONAL: 1, Plane.AXIAL: 2}.get(args.plane)
+    if args.at_mm is None or axis is None:
+        return
+    lo, hi = study.ct.grid.bounds_mm()
+    if not lo[axis] <= args.at_mm <= hi[axis]:
+        raise RtplanError(
+            f"--at-mm {args.at_mm:g}: the {args.plane} plane misses the CT of {args.study} "
+            f"({'xyz'[axis]} from {lo[axis]:.1f} to {hi[axis]:.1f} mm, LPS); give a "
+            "position in that range"
+        )
+
+
+def _structures(args: argparse.Namespace, study: Study) -> list[Structure]:
+    """The ``--structures`` (each with contours), else every structure with a volume."""
+    from rtplan.cli._common import structure
+
+    if args.structures is None:
+        return [s for s in study.structures if s.has_volume]
+    found = []
+    for name in args.structures:
+        s = structure(study, name, "--structures", need_volume=False)
+        if s.is_empty:
+            raise RtplanError(
+                f"--structures: structure {s.name!r} in {study.structures.source} is empty "
+                "(no contours): nothing to draw"
             )
-        print(f"wrote {args.dicom}")
-    return 0
+        found.append(s)
+    return found
+
+
+def _write_capture(
+    args: argparse.Namespace, rgb: npt.NDArray[np.uint8], view: View, study: Study
+) -> None:
+    """The overlay as a DICOM Secondary Capture in the CT's study (``--dicom``)."""
+    from rtplan.cli._common import writing
+    from rtplan.guidance import orientation_labels
+    from rtplan.io.capture import write_secondary_capture
+
+    labels = orientation_labels(view)
+    with writing(args.dicom) as (tmp,):
+        write_secondary_capture(
+            rgb,
+            tmp,
+            reference=study.ct,
+            patient_orientation=(labels["right"], labels["bottom"]),
+            source_slices=view.source_slices(study.ct.grid),
+            derivation_description=f"rtplan overlay: CT {view.plane} plane",
+            pixel_spacing_mm=view.pixel_mm,
+            burned_in_annotation=args.show_patient,
+        )

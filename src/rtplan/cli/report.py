@@ -1,90 +1,77 @@
-"""``rtplan report STUDY -o report.html``: an HTML review report of a study."""
+"""Write an HTML review report of a study (plan, dose, goals, trajectory).
+
+Write a self-contained HTML report: CT and structures; with a dose, the beams, DVH
+metrics and curves, clinical goals and isodose views; with --needle-target, the ranked
+needle trajectories and their views. No patient identifiers.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rtplan.cli._parsing import add_needle_arguments
 
 if TYPE_CHECKING:
+    from rtplan.evaluate import DVH, ClinicalGoal, GoalTable
+    from rtplan.guidance import TrajectoryResult
     from rtplan.image import Dose
+    from rtplan.io.study import Study
+    from rtplan.plan import Plan
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
+
+#: It takes a STUDY folder and the study options (rtplan.cli._parsing.study_options).
+READS_STUDY = True
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``rtplan report``."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "report",
-        help="write an HTML review report of a study (plan, dose, goals, trajectory)",
-        description=(
-            "Write a self-contained HTML report: CT and structures; with a dose, the beams, "
-            "DVH metrics and curves, clinical goals and isodose views; with --needle-target, "
-            "the ranked needle trajectories and their views. No patient identifiers."
-        ),
-    )
-    p.add_argument("study", type=Path, help="study folder (CT + RT Struct, optional RT Plan/Dose)")
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path("report.html"),
-        help="output HTML file (default: report.html; an existing file is replaced)",
-    )
-    p.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan report``."""
+    parser.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
+    parser.add_argument(
         "--plan",
         type=Path,
         help="RT Plan file (default: the one the RT Dose references, in the study or next to "
-        "the RT Dose file; else the study's first plan)",
+        "the RT Dose file; else the study's only plan)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--goal",
         action="append",
         default=[],
         metavar="GOAL",
         help="clinical goal, e.g. 'PTV D95 >= 95 %%' (repeatable)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--prescription-gy", type=float, help="prescription for percent goals (default: the plan's)"
     )
-    p.add_argument("--target", help="structure the views centre on (default: first PTV/CTV/GTV)")
-    p.add_argument(
+    parser.add_argument(
+        "--target", help="structure the views centre on (default: first PTV/CTV/GTV)"
+    )
+    parser.add_argument(
         "--needle-target", metavar="ROI", help="also plan needle trajectories to this structure"
     )
-    p.add_argument(
-        "--avoid", nargs="*", default=[], metavar="ROI", help="structures the needle keeps clear of"
+    add_needle_arguments(parser)
+    parser.add_argument("--title", help="report title")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="output HTML file (default: report.html; an existing file is replaced)",
     )
-    p.add_argument(
-        "--clearance-mm",
-        type=float,
-        default=5.0,
-        help="needle clearance, mm (default 5, as rtplan trajectory)",
-    )
-    p.add_argument(
-        "--approach",
-        help="needle approach side, e.g. posterior, left (see rtplan trajectory --help)",
-    )
-    p.add_argument("--max-length-mm", type=float, default=150.0, help="needle length, mm")
-    p.add_argument("--title", help="report title")
-    p.set_defaults(run=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the report; 0 on success, 1 when a clinical goal fails."""
-    import sys
-
-    import rtplan
-    from rtplan import evaluate
+    """Write the report; status 0, or 1 when a clinical goal fails."""
     from rtplan.cli import _common as check
-    from rtplan.errors import RtplanError
+    from rtplan.evaluate import parse_goal
     from rtplan.report import review_report
 
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
     check.check_positive(args.clearance_mm, "--clearance-mm", "mm")
     check.check_positive(args.max_length_mm, "--max-length-mm", "mm")
-    parsed_goals = [evaluate.parse_goal(text) for text in args.goal]
+    parsed_goals = [parse_goal(text) for text in args.goal]
     check.output_file(
         args.output,
         "-o",
@@ -92,53 +79,11 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--dose": args.dose, "--plan": args.plan},
         folders=[args.study],
     )
-    study = check.load_study(args.study)
-    ss = study.structures
-    dose: Dose | None
-    if args.dose:
-        dose = check.read_dose(args.dose, "--dose", study)
-        check.check_dose_covers(dose, ss, "--dose", args.dose)
-    else:
-        dose = study.doses[0] if study.doses else None
-    plan = check.read_plan(args.plan, "--plan", study) if args.plan else None
-    if plan is None and dose is not None:
-        # the RT Plan the RT Dose references, in the study or next to the RT Dose file
-        from rtplan.cli.dvh import referenced_plan
-
-        plan, _ = referenced_plan(study, dose, args.dose)
-    if plan is None and len(study.plans) == 1:
-        plan = study.plans[0]  # the study's only plan; of several, none is picked silently
-    goals = None
-    dvhs = None
-    rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
-    if rx is None and dose is not None:
-        # as `rtplan dvh`: the prescription the study's RT Plans agree on
-        from rtplan.cli.dvh import referenced_prescription
-
-        rx, _, _ = referenced_prescription(study, dose, args.dose)
-    if parsed_goals:
-        if dose is None:
-            raise RtplanError("--goal needs a dose: give --dose RTDOSE")
-        for goal in parsed_goals:
-            check.structure(study, goal.structure, f"--goal {goal.text!r}")
-            if goal.needs_prescription and rx is None:
-                raise RtplanError(
-                    f"goal {goal.text!r} is in % of the prescription: give --prescription-gy "
-                    "or --plan (no RT Plan referenced by the RT Dose was found)"
-                )
-        # the DVHs of the report's dose section, computed once for both
-        dvhs = evaluate.compute_dvhs(dose, [s for s in ss if s.has_volume])
-        goals = evaluate.evaluate_goals(parsed_goals, dose, ss, rx, dvhs=dvhs)
-    paths = None
-    if args.needle_target:
-        paths = rtplan.plan_trajectory(
-            study.ct,
-            target=check.structure(study, args.needle_target, "--needle-target"),
-            avoid=[check.structure(study, n, "--avoid") for n in args.avoid],
-            clearance_mm=args.clearance_mm,
-            max_length_mm=args.max_length_mm,
-            approach=args.approach,
-        )
+    study = check.load_study(args)
+    dose = _dose(args, study)
+    plan = _plan(args, study, dose)
+    goals, dvhs = _goals(args, study, dose, plan, parsed_goals)
+    paths = _needle_paths(args, study)
     target = check.structure(study, args.target, "--target") if args.target else None
     with check.writing(args.output) as (tmp,):
         review_report(
@@ -152,13 +97,79 @@ def run(args: argparse.Namespace) -> int:
             target=target,
             title=args.title,
         )
-    out = args.output
-    print(f"report written to {out}")
-    if goals is not None:
-        print(goals.format_table())
-        if not goals.all_passed:
-            from rtplan.cli.dvh import goals_not_met
+    print(f"report written to {args.output}")
+    return 0 if goals is None else check.print_goals(goals, "report")
 
-            print(f"rtplan report: {goals_not_met(goals)}", file=sys.stderr)
-            return 1
-    return 0
+
+def _dose(args: argparse.Namespace, study: Study) -> Dose | None:
+    """``--dose`` (checked against the study), else the study's first RT Dose, if any."""
+    from rtplan.cli._common import check_dose_covers, read_dose
+
+    if not args.dose:
+        return study.doses[0] if study.doses else None
+    dose = read_dose(args.dose, "--dose", study)
+    check_dose_covers(dose, study.structures, "--dose", args.dose)
+    return dose
+
+
+def _plan(args: argparse.Namespace, study: Study, dose: Dose | None) -> Plan | None:
+    """``--plan``, else the plan the dose belongs to, else the study's only plan.
+
+    Of several plans none is picked silently.
+    """
+    from rtplan.cli._common import read_plan
+
+    if args.plan:
+        return read_plan(args.plan, "--plan", study)
+    plan = study.plan_for(dose, dose_path=args.dose).plan if dose is not None else None
+    if plan is None and len(study.plans) == 1:
+        plan = study.plans[0]
+    return plan
+
+
+def _goals(
+    args: argparse.Namespace,
+    study: Study,
+    dose: Dose | None,
+    plan: Plan | None,
+    parsed: list[ClinicalGoal],
+) -> tuple[GoalTable | None, dict[str, DVH] | None]:
+    """The evaluated goals and the DVHs computed for them (shown in the report too)."""
+    from rtplan.cli._common import structure
+    from rtplan.errors import RtplanError
+    from rtplan.evaluate import compute_dvhs, evaluate_goals
+
+    if not parsed:
+        return None, None
+    if dose is None:
+        raise RtplanError("--goal needs a dose: give --dose RTDOSE")
+    # as `rtplan dvh`: the given prescription, the plan's, or the one the study's plans agree on
+    rx = args.prescription_gy or (plan.prescription_gy if plan is not None else None)
+    if rx is None:
+        rx = study.prescription_for(dose, dose_path=args.dose).dose_gy
+    for goal in parsed:
+        structure(study, goal.structure, f"--goal {goal.text!r}")
+        if goal.needs_prescription and rx is None:
+            raise RtplanError(
+                f"goal {goal.text!r} is in % of the prescription: give --prescription-gy "
+                "or --plan (no RT Plan referenced by the RT Dose was found)"
+            )
+    dvhs = compute_dvhs(dose, [s for s in study.structures if s.has_volume])
+    return evaluate_goals(parsed, dose, study.structures, rx, dvhs=dvhs), dvhs
+
+
+def _needle_paths(args: argparse.Namespace, study: Study) -> TrajectoryResult | None:
+    """The needle paths to ``--needle-target``, when asked."""
+    from rtplan.cli._common import structure
+    from rtplan.guidance import plan_trajectory
+
+    if not args.needle_target:
+        return None
+    return plan_trajectory(
+        study.ct,
+        target=structure(study, args.needle_target, "--needle-target"),
+        avoid=[structure(study, n, "--avoid") for n in args.avoid],
+        clearance_mm=args.clearance_mm,
+        max_length_mm=args.max_length_mm,
+        approach=args.approach or None,
+    )

@@ -1,49 +1,34 @@
-"""``rtplan trajectory STUDY --target GTV --avoid ... -o OUT``: plan a needle path.
+"""Plan a straight needle path to a target, avoiding structures.
 
-Loads the study, searches straight needle paths to the target
-(:func:`rtplan.plan_trajectory`), prints the ranked table and writes the table (CSV,
-JSON), overlays (PNG), DICOM (RT Structure Set, Secondary Captures, presentation state)
-and optionally the 3D scene (:func:`rtplan.guidance.export_plan`).
+Search straight needle paths from the skin to a target that keep a clearance from the
+avoided structures, rank them, print the ranked table and write the table (CSV, JSON),
+overlays (PNG), DICOM (RT Structure Set, Secondary Captures, presentation state) and a 3D
+scene.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rtplan.cli._parsing import add_isodose_arguments, add_needle_arguments, vocabulary
+from rtplan.enum import Window
 from rtplan.errors import RtplanError, StructureError
 
 if TYPE_CHECKING:
+    from rtplan.guidance import TrajectoryResult
     from rtplan.io.study import Study
     from rtplan.structures import Structure
 
-__all__ = ["add_parser", "body_structure", "find_structures", "load", "run"]
+__all__ = ["add_arguments", "format_table", "run"]
+
+#: It takes a STUDY folder and the study options (rtplan.cli._parsing.study_options).
+READS_STUDY = True
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``trajectory`` subcommand.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From :meth:`argparse.ArgumentParser.add_subparsers`.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "trajectory",
-        help="plan a straight needle path to a target, avoiding structures",
-        description=(
-            "Search straight needle paths from the skin to a target that keep a clearance "
-            "from the avoided structures, rank them, and write the table, overlays, DICOM "
-            "(RT Structure Set, Secondary Captures, presentation state) and a 3D scene."
-        ),
-    )
-    parser.add_argument("study", type=Path, metavar="STUDY", help="study folder (CT + RTSTRUCT)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``rtplan trajectory``."""
     parser.add_argument("--target", required=True, help="target ROI name (e.g. GTV)")
     parser.add_argument(
         "--target-mm",
@@ -53,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="aim at this LPS point (mm) instead of the target's centroid",
     )
-    parser.add_argument("--avoid", nargs="*", default=[], metavar="ROI", help="ROIs to avoid")
+    add_needle_arguments(parser)
     parser.add_argument(
         "--avoid-bone",
         action="store_true",
@@ -67,9 +52,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="tissue classes to avoid inside the body (lung, air, cortical_bone, ...)",
     )
     parser.add_argument(
-        "--clearance-mm", type=float, default=5.0, help="clearance from avoided regions (5 mm)"
-    )
-    parser.add_argument(
         "--clearance",
         nargs="*",
         default=[],
@@ -77,20 +59,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="per-structure clearance overriding --clearance-mm, e.g. SpinalCanal=8",
     )
     parser.add_argument(
-        "--max-length-mm", type=float, default=150.0, help="longest needle path (150 mm)"
-    )
-    parser.add_argument(
         "--max-tilt-deg",
         type=float,
         default=None,
         help="largest angle to the axial plane (gantry tilt); 0 = in-plane only",
-    )
-    parser.add_argument(
-        "--approach",
-        nargs="*",
-        default=None,
-        metavar="SIDE",
-        help="entry on these sides of the target: posterior, anterior, left, right, ...",
     )
     parser.add_argument("--entry-region", default=None, metavar="ROI", help="allowed skin ROI")
     parser.add_argument(
@@ -105,16 +77,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--n-overlays", type=int, default=1, help="best trajectories to render and export (1)"
     )
-    parser.add_argument("--dose", type=Path, default=None, help="RT Dose file to draw")
+    add_isodose_arguments(parser)
     parser.add_argument(
-        "--prescription-gy",
-        type=float,
-        default=None,
-        help="100 %% isodose (default: the prescription of the RT Plan the RT Dose "
-        "references; else the dose maximum)",
-    )
-    parser.add_argument(
-        "--window", default="soft_tissue", help="soft_tissue, bone, bone_narrow or lung"
+        "--window",
+        type=vocabulary(Window),
+        default=Window.SOFT_TISSUE,
+        help=f"CT window of the overlays: {', '.join(Window.choices())}",
     )
     parser.add_argument("--no-dicom", action="store_true", help="do not write DICOM objects")
     parser.add_argument("--scene", action="store_true", help="also write the 3D scene")
@@ -128,37 +96,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         required=True,
         help="output folder (created if missing; files of an earlier run there are replaced)",
     )
-    parser.set_defaults(run=run)
-    return parser
 
 
-def load(path: Path) -> Study:
-    """Load a study folder (:func:`rtplan.load_study`).
-
-    Raises
-    ------
-    DicomReadError
-        If the path is missing or a file (naming it), or as :func:`rtplan.load_study`.
-    """
-    from rtplan.cli._common import load_study
-
-    return load_study(path)
-
-
-def find_structures(study: Study, names: Sequence[str], option: str = "--avoid") -> list[Structure]:
-    """Look structures up by name (case-insensitive when unique).
-
-    Raises
-    ------
-    StructureError
-        Naming the option, the missing or empty ROI and the available ones.
-    """
-    from rtplan.cli._common import structure
-
-    return [structure(study, n, option) for n in names]
-
-
-def body_structure(study: Study, name: str | None) -> Structure | None:
+def _body(study: Study, name: str | None) -> Structure | None:
     """The named body ROI, else the study's only EXTERNAL ROI, else None (automatic)."""
     if name is not None:
         from rtplan.cli._common import structure
@@ -186,50 +126,31 @@ def _clearances(args: argparse.Namespace, names: list[str]) -> float | dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    """Plan, print the ranked table, write the outputs; returns 0.
-
-    Raises
-    ------
-    RtplanError
-        On bad input or when no path is feasible (exit status 2 via the main entry point).
-    """
+    """Plan the paths (none feasible is bad input), print and write them; status 0."""
     from rtplan.cli import _common as check
-    from rtplan.guidance import WINDOWS, export_plan, plan_trajectory
-    from rtplan.structures import Structure
+    from rtplan.guidance import ExportOptions, export_plan, plan_trajectory
 
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
-    if args.window.strip().lower().replace(" ", "_") not in WINDOWS:
-        raise RtplanError(f"--window {args.window!r}: choose one of {', '.join(WINDOWS)}")
     for option, value in (("--n-best", args.n_best), ("--n-overlays", args.n_overlays)):
         if value < 1:
             raise RtplanError(f"{option} must be a whole number >= 1, got {value}")
-    study = load(args.study)
+    study = check.load_study(args)
     check.output_folder(args.output, "-o", inputs={"--dose": args.dose}, folders=[args.study])
-    ct = study.ct
-    # a target may be a volume or a point (POI); with --target-mm any structure will do
-    target = check.structure(study, args.target, "--target", need_volume=False)
-    if target.is_empty and args.target_mm is None:
-        raise StructureError(
-            f"--target: structure {target.name!r} in {study.structures.source} is empty (no "
-            "contours or points); choose another target, or aim with --target-mm X Y Z"
-        )
-    avoided = find_structures(study, args.avoid)
-    avoid: list[Structure | str] = list(avoided)
-    if args.avoid_bone:
-        avoid.append("bone")
+    target = _target(args, study)
+    avoided = [check.structure(study, n, "--avoid") for n in args.avoid]
+    avoid: list[Structure | str] = [*avoided, *(["bone"] if args.avoid_bone else [])]
     avoid.extend(args.avoid_class)
-    names = [a.name if isinstance(a, Structure) else a for a in avoid]
     entry = (
         check.structure(study, args.entry_region, "--entry-region") if args.entry_region else None
     )
     dose = check.read_dose(args.dose, "--dose", study) if args.dose is not None else None
     result = plan_trajectory(
-        ct,
+        study.ct,
         target,
         avoid=avoid,
-        clearance_mm=_clearances(args, names),
+        clearance_mm=_clearances(args, [a if isinstance(a, str) else a.name for a in avoid]),
         max_length_mm=args.max_length_mm,
-        body=body_structure(study, args.body),
+        body=_body(study, args.body),
         entry_region=entry,
         approach=args.approach or None,
         max_tilt_deg=args.max_tilt_deg,
@@ -239,32 +160,44 @@ def run(args: argparse.Namespace) -> int:
     )
     rx = args.prescription_gy
     if dose is not None:
-        from rtplan.cli.overlay import isodose_prescription
-
-        rx = isodose_prescription(study, dose, args.dose, rx)
+        rx = check.isodose_prescription(study, dose, args.dose, rx)
     written = export_plan(
         result,
-        ct,
+        study.ct,
         args.output,
         target=target,
         avoided=avoided,
         dose=dose,
         prescription_gy=rx,
-        window=args.window,
-        n_overlays=args.n_overlays,
-        dicom=not args.no_dicom,
-        scene=args.scene,
-        show_patient=args.show_patient,
+        options=ExportOptions(
+            window=args.window,
+            n_overlays=args.n_overlays,
+            dicom=not args.no_dicom,
+            scene=args.scene,
+            show_patient=args.show_patient,
+        ),
     )
     print(format_table(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.accessibility.counts().items()))
     print(f"\ncandidates: {counts}")
-    n_files = sum(len(v) for v in written.values())
-    print(f"wrote {n_files} files to {args.output}")
+    print(f"wrote {sum(len(v) for v in written.values())} files to {args.output}")
     return 0
 
 
-def format_table(result: Any) -> str:
+def _target(args: argparse.Namespace, study: Study) -> Structure:
+    """The ``--target``: a volume or a point (POI); with ``--target-mm`` any structure."""
+    from rtplan.cli._common import structure
+
+    target = structure(study, args.target, "--target", need_volume=False)
+    if target.is_empty and args.target_mm is None:
+        raise StructureError(
+            f"--target: structure {target.name!r} in {study.structures.source} is empty (no "
+            "contours or points); choose another target, or aim with --target-mm X Y Z"
+        )
+    return target
+
+
+def format_table(result: TrajectoryResult) -> str:
     """The ranked trajectories as a text table."""
     header = (
         f"{'rank':>4}  {'length mm':>9}  {'in-plane':>8}  {'out-plane':>9}  "

@@ -1,9 +1,14 @@
 """Photon dose engines with bone, muscle, fat and lung heterogeneity.
 
 >>> import rtplan
->>> dose = rtplan.compute_dose(plan, ct, engine="collapsed-cone")  # doctest: +SKIP
+>>> from rtplan.testing import water_phantom
+>>> ct = water_phantom(width_mm=100, depth_mm=100, spacing_mm=5.0)  # or a CT in HU
+>>> plan = rtplan.Plan(beams=[rtplan.Beam(jaws_mm=(-25, 25, -25, 25), mu=100.0)])
+>>> dose = rtplan.compute_dose(plan, ct, engine="collapsed-cone", grid_mm=5.0)
+>>> dose.units, dose.medium.value, 0.9 < dose.max_gy < 1.0  # 100 MU of a 5 x 5 cm² field
+('Gy', 'medium', True)
 
-Engines (:func:`available_engines`):
+Engines (:func:`available_engines`, :class:`rtplan.enum.Engine`):
 
 * ``"collapsed-cone"``: TERMA by exact ray tracing (Siddon) with inverse square and beam
   hardening, Monte Carlo polyenergetic point kernels collapsed into 96 cones, energy
@@ -20,20 +25,15 @@ soft tissue, +11 % in cortical bone for 6 MV. Density images in g/cm3 are treate
 water of that density (dose to medium = dose to water).
 
 Monitor units come from the beam model: 1 MU gives 1 cGy at the depth of maximum dose of a
-10 x 10 cm² field at SSD 100 cm in water (:mod:`rtplan.dose.machines.calibrate`).
+10 x 10 cm² field at SSD 100 cm in water (:mod:`rtplan.dose._calibration`).
 Engines are extensible through the entry-point group ``rtplan.dose_engines``
-(:mod:`rtplan.dose._engine`).
+(:mod:`rtplan.dose._engine`); the protocol they satisfy is :class:`DoseEngine`.
 """
 
 from __future__ import annotations
 
-from rtplan.dose._compute import (
-    PlanDose,
-    calculate,
-    compute_dose,
-    engine_calibration,
-    monitor_units,
-)
+from rtplan.dose._calibration import engine_calibration
+from rtplan.dose._compute import PlanDose, calculate, compute_dose, monitor_units
 from rtplan.dose._conversion import (
     dose_to_medium,
     dose_to_water,
@@ -42,12 +42,11 @@ from rtplan.dose._conversion import (
 )
 from rtplan.dose._engine import (
     ENTRY_POINT_GROUP,
-    DoseEngine,
-    ProgressCallback,
     available_engines,
     get_engine,
     register_engine,
 )
+from rtplan.dose._protocol import DoseEngine, ProgressCallback
 from rtplan.dose._setup import BeamFrame, DoseSetup, prepare_setup
 from rtplan.dose.machines import BeamModel, available_machines, load_machine
 

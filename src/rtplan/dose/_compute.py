@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -12,18 +11,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.dose._engine import DoseEngine, ProgressCallback, get_engine
+from rtplan.dose._calibration import engine_calibration
+from rtplan.dose._engine import get_engine
+from rtplan.dose._protocol import DoseEngine, ProgressCallback
 from rtplan.dose._setup import DoseSetup, prepare_setup
-from rtplan.dose.machines._model import BeamModel, load_machine
+from rtplan.dose.machines._model import load_machine
+from rtplan.enum import Engine
 from rtplan.errors import DoseEngineError, PlanError
+from rtplan.grid import Grid, IndexBox
 from rtplan.image import Dose, DoseMedium, Image
 from rtplan.plan import Plan
 
 if TYPE_CHECKING:
-    from rtplan.grid import Grid
     from rtplan.structures import Structure
 
-__all__ = ["PlanDose", "calculate", "compute_dose", "engine_calibration", "monitor_units"]
+__all__ = ["PlanDose", "calculate", "compute_dose", "monitor_units"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,56 +57,6 @@ class PlanDose:
     engine: str
 
 
-@functools.lru_cache(maxsize=16)
-def _stored_calibrations(machine_name: str) -> dict[str, dict[str, float]]:
-    from rtplan._warn import warn
-    from rtplan.dose.machines.calibrate import kernel_digest
-
-    machine = load_machine(machine_name)
-    data = machine.calibration()
-    engines: dict[str, dict[str, float]] = data.get("engines", {})
-    if engines and data.get("kernels_sha256") != kernel_digest(machine):
-        warn(
-            f"the calibration file of machine {machine_name} was made with other kernel "
-            "tables; the engines are recalibrated now (run python -m "
-            "rtplan.dose.machines.calibrate to update the file)"
-        )
-        return {}
-    return engines
-
-
-_RUNTIME_CALIBRATION: dict[tuple[str, str], float] = {}
-"""Calibrations made in this session for engines the machine files do not hold."""
-
-
-def engine_calibration(engine: str | DoseEngine, machine: BeamModel) -> float:
-    """Gy per MU per unit engine output for an engine and machine.
-
-    The machine's calibration file is used when it holds the engine; otherwise the engine
-    is calibrated now on the reference field (and the result cached for the session).
-
-    Parameters
-    ----------
-    engine : str or DoseEngine
-    machine : BeamModel
-
-    Returns
-    -------
-    float
-    """
-    eng = get_engine(engine)
-    entry = _stored_calibrations(machine.name).get(eng.name)
-    if entry is not None:
-        return float(entry["gy_per_mu_per_fluence"])
-    key = (eng.name, machine.name)
-    if key not in _RUNTIME_CALIBRATION:
-        from rtplan.dose.machines.calibrate import calibrate_engine
-
-        logger.info("calibrating dose engine %s for %s (not in the machine files)", *key)
-        _RUNTIME_CALIBRATION[key] = calibrate_engine(eng, machine)["gy_per_mu_per_fluence"]
-    return _RUNTIME_CALIBRATION[key]
-
-
 def _normalisation_value(
     plan: Plan,
     per_fraction: FloatArray,
@@ -113,10 +65,8 @@ def _normalisation_value(
 ) -> float:
     norm = plan.normalization
     if norm == "isocenter":
-        from rtplan.image import Image as _Image
-
         iso = np.asarray(plan.beams[0].isocenter_mm)
-        img = _Image(array=per_fraction, grid=setup.grid, units="Gy")
+        img = Image(array=per_fraction, grid=setup.grid, units="Gy")
         value = float(img.sample(iso, fill_value=np.nan))
         if not np.isfinite(value):
             raise PlanError("the isocentre lies outside the dose grid; cannot normalise there")
@@ -147,21 +97,18 @@ def _target_samples(per_fraction: FloatArray, grid: Grid, target: Structure) -> 
     on a 31 cm3 PTV at 2.5 mm, and a D95-normalised plan would then show a D95 of 103 % in
     the DVH (which samples the same way as this).
     """
-    from rtplan.geometry._morphology import bounding_box
-    from rtplan.grid import Grid as _Grid
-
     mask = target.mask(grid)
-    if not np.any(mask):
+    box = IndexBox.from_mask(mask)
+    if box is None:
         raise PlanError(f"target {target.name!r} covers no voxel of the dose grid")
-    box = bounding_box(mask)
-    assert box is not None  # the mask is not empty
-    lo = np.maximum(box[0] - 1, 0)  # (k, j, i), one voxel of margin
-    hi = np.minimum(box[1] + 1, np.asarray(grid.shape))
+    box = box.padded(1, within=grid.shape)  # one voxel of margin
+    lo = np.asarray(box.lower)  # (k, j, i)
+    hi = np.asarray(box.upper)
     n_target = int(np.count_nonzero(mask))
     s = int(np.clip(np.floor(np.cbrt(_MAX_TARGET_SAMPLES / n_target)), 1, 5))
     dk, dj, di = (float(v) / s for v in grid.spacing_mm)
     x0, y0, z0 = (float(v) for v in grid.index_to_mm((lo - 0.5 + 0.5 / s)[::-1]))
-    fine = _Grid(
+    fine = Grid(
         shape=(int(hi[0] - lo[0]) * s, int(hi[1] - lo[1]) * s, int(hi[2] - lo[2]) * s),
         spacing_mm=(dk, dj, di),
         origin_mm=(x0, y0, z0),  # the first sub-voxel centre
@@ -203,7 +150,7 @@ def calculate(
     plan: Plan,
     ct: Image,
     *,
-    engine: str | DoseEngine = "collapsed-cone",
+    engine: Engine | str | DoseEngine = Engine.COLLAPSED_CONE,
     grid_mm: float | Sequence[float] = 2.5,
     target: Structure | None = None,
     progress: ProgressCallback | None = None,
@@ -216,9 +163,11 @@ def calculate(
         Beams with MU, or with weights plus a prescription and normalisation.
     ct : Image
         CT in HU, or a mass-density image (g/cm3, water composition).
-    engine : str or DoseEngine
-        ``"collapsed-cone"`` (default, the reference for heterogeneity), ``"pencil-beam"``,
-        a registered or plugin engine name, or an engine object.
+    engine : Engine, str or DoseEngine
+        :attr:`Engine.COLLAPSED_CONE <rtplan.enum.Engine.COLLAPSED_CONE>` (default, the
+        reference for heterogeneity) or :attr:`Engine.PENCIL_BEAM
+        <rtplan.enum.Engine.PENCIL_BEAM>`, their names (``"collapsed-cone"``,
+        ``"pencil-beam"``), a registered or plugin engine name, or an engine object.
     grid_mm : float or sequence of 3 float
         Dose grid spacing, mm.
     target : Structure, optional
@@ -237,6 +186,23 @@ def calculate(
         If the plan has no beams or its MU cannot be derived.
     DoseEngineError
         If the engine or a beam model is unknown.
+
+    Examples
+    --------
+    A beam without MU, normalised so that the isocentre (5 cm deep) gets 2 Gy per fraction:
+
+    >>> import rtplan
+    >>> from rtplan.dose import calculate
+    >>> from rtplan.testing import water_phantom
+    >>> ct = water_phantom(width_mm=100, depth_mm=100, spacing_mm=5.0)
+    >>> beam = rtplan.Beam(isocenter_mm=(0.0, 50.0, 0.0), jaws_mm=(-25, 25, -25, 25))
+    >>> plan = rtplan.Plan(beams=[beam], prescription_gy=4.0, fractions=2,
+    ...                    normalization="isocenter")
+    >>> result = calculate(plan, ct, engine="pencil-beam", grid_mm=5.0)
+    >>> round(float(result.dose.sample([0.0, 50.0, 0.0])), 3), result.engine
+    (4.0, 'pencil-beam')
+    >>> 200 < result.plan.beams[0].mu < 400  # per fraction
+    True
     """
     if not plan.beams:
         raise PlanError(f"plan {plan.name!r} has no beams")
@@ -292,7 +258,7 @@ def compute_dose(
     plan: Plan,
     ct: Image,
     *,
-    engine: str | DoseEngine = "collapsed-cone",
+    engine: Engine | str | DoseEngine = Engine.COLLAPSED_CONE,
     grid_mm: float | Sequence[float] = 2.5,
     target: Structure | None = None,
     progress: ProgressCallback | None = None,
@@ -309,8 +275,10 @@ def compute_dose(
     plan : Plan
     ct : Image
         CT in HU (or a mass-density image in g/cm3 of water composition).
-    engine : str or DoseEngine
-        ``"collapsed-cone"`` (default) or ``"pencil-beam"`` or a plugin engine.
+    engine : Engine, str or DoseEngine
+        ``"collapsed-cone"`` (default) or ``"pencil-beam"`` (or their
+        :class:`rtplan.enum.Engine` members), a registered or plugin engine's name, or an
+        engine object.
     grid_mm : float or sequence of 3 float
         Dose grid spacing, mm (2.5 by default).
     target : Structure, optional
@@ -330,7 +298,7 @@ def compute_dose(
     Examples
     --------
     >>> import rtplan
-    >>> from rtplan.dose.machines.calibrate import water_phantom
+    >>> from rtplan.testing import water_phantom
     >>> ct = water_phantom(width_mm=100, depth_mm=100, spacing_mm=5.0)
     >>> beam = rtplan.Beam(jaws_mm=(-25, 25, -25, 25), mu=100.0)
     >>> dose = rtplan.compute_dose(rtplan.Plan(beams=[beam]), ct, grid_mm=5.0)
@@ -346,7 +314,7 @@ def monitor_units(
     plan: Plan,
     ct: Image,
     *,
-    engine: str | DoseEngine = "collapsed-cone",
+    engine: Engine | str | DoseEngine = Engine.COLLAPSED_CONE,
     grid_mm: float | Sequence[float] = 2.5,
     target: Structure | None = None,
 ) -> Plan:
@@ -357,13 +325,27 @@ def monitor_units(
     plan : Plan
         Beams with weights; a prescription and normalisation.
     ct : Image
-    engine : str or DoseEngine
+    engine : Engine, str or DoseEngine
+        As for :func:`calculate`.
     grid_mm : float or sequence of 3 float
     target : Structure, optional
 
     Returns
     -------
     Plan
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.dose import monitor_units
+    >>> from rtplan.testing import water_phantom
+    >>> ct = water_phantom(width_mm=100, depth_mm=100, spacing_mm=5.0)
+    >>> beam = rtplan.Beam(isocenter_mm=(0.0, 50.0, 0.0), jaws_mm=(-25, 25, -25, 25))
+    >>> plan = rtplan.Plan(beams=[beam, beam.replace(gantry_deg=180.0)], prescription_gy=2.0,
+    ...                    normalization="isocenter")
+    >>> mu = [b.mu for b in monitor_units(plan, ct, engine="pencil-beam", grid_mm=5.0).beams]
+    >>> abs(mu[0] - mu[1]) < 0.05 * mu[0]  # equal weights, symmetric phantom
+    True
     """
     stripped = plan.with_beams([b.replace(mu=None) for b in plan.beams])
     return calculate(stripped, ct, engine=engine, grid_mm=grid_mm, target=target).plan

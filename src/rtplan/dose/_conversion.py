@@ -43,6 +43,7 @@ __all__ = [
     "SOFT_TISSUE_DENSITY",
     "dose_to_medium",
     "dose_to_water",
+    "is_density_image",
     "stopping_power_ratios",
     "water_to_medium_ratio",
 ]
@@ -58,7 +59,7 @@ CORTICAL_BONE_DENSITY = 1.85
 
 @functools.lru_cache(maxsize=8)
 def _ratios(machine_name: str) -> tuple[float, float]:
-    from rtplan.dose._kernels import electron_track_spectrum
+    from rtplan.dose._deposition import electron_track_spectrum
 
     edges, track = electron_track_spectrum(load_machine(machine_name))
     t = np.sqrt(edges[1:] * edges[:-1])
@@ -111,6 +112,17 @@ def water_to_medium_ratio(
     numpy.ndarray
         Same shape as the input: the soft-tissue ratio up to 1.03 g/cm³ (lung, fat,
         muscle), the cortical-bone ratio from 1.85 g/cm³, mixtures in between.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.dose import stopping_power_ratios, water_to_medium_ratio
+    >>> r = stopping_power_ratios("6X")
+    >>> s = water_to_medium_ratio([0.3, 1.03, 1.4, 1.85, 2.0])
+    >>> np.allclose(s[[0, 1]], r["soft_tissue"]), np.allclose(s[[3, 4]], r["cortical_bone"])
+    (True, True)
+    >>> bool(r["soft_tissue"] < s[2] < r["cortical_bone"])
+    True
     """
     r = stopping_power_ratios(energy)
     rho = np.asarray(density_g_cm3, dtype=np.float64)
@@ -123,9 +135,21 @@ def water_to_medium_ratio(
     return np.asarray(1.0 / inv)
 
 
-def _ratio_for(dose: Dose, ct: Image, energy: str) -> FloatArray:
-    from rtplan.dose._setup import is_density_image
+def is_density_image(ct: Image) -> bool:
+    """True for a mass-density image (units g/cm3, water composition) rather than a CT in HU.
 
+    Examples
+    --------
+    >>> import numpy as np, rtplan
+    >>> from rtplan.dose._conversion import is_density_image
+    >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+    >>> is_density_image(rtplan.Image(array=np.ones((1, 1, 1)), grid=g, units="g/cm3"))
+    True
+    """
+    return ct.units.strip().lower() in ("g/cm3", "g/cm^3", "g cm-3")
+
+
+def _ratio_for(dose: Dose, ct: Image, energy: str) -> FloatArray:
     units = ct.units.strip().lower()
     if is_density_image(ct):
         return np.ones(dose.grid.shape)
@@ -160,6 +184,19 @@ def dose_to_water(dose: Dose, ct: Image, *, energy: str = "6X") -> Dose:
     ------
     DoseEngineError
         If the dose is already dose to water.
+
+    Examples
+    --------
+    >>> import numpy as np, rtplan
+    >>> from rtplan.dose import dose_to_water, stopping_power_ratios
+    >>> g = rtplan.Grid(shape=(1, 1, 2), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0.0, 0.0, 0.0))
+    >>> ct = rtplan.Image(array=np.array([[[0.0, 1800.0]]]), grid=g, units="HU")  # water, bone
+    >>> dw = dose_to_water(rtplan.Dose(array=np.full(g.shape, 2.0), grid=g), ct)
+    >>> s_muscle = stopping_power_ratios()["muscle"]
+    >>> dw.medium.value, bool(np.isclose(dw.array[0, 0, 0], 2.0 * s_muscle))
+    ('water', True)
+    >>> bool(dw.array[0, 0, 1] > dw.array[0, 0, 0])  # more in cortical bone
+    True
     """
     if dose.medium is DoseMedium.WATER:
         raise DoseEngineError("this dose is already dose to water")
@@ -190,6 +227,18 @@ def dose_to_medium(dose: Dose, ct: Image, *, energy: str = "6X") -> Dose:
     ------
     DoseEngineError
         If the dose is already dose to medium.
+
+    Examples
+    --------
+    >>> import numpy as np, rtplan
+    >>> from rtplan.dose import dose_to_medium, dose_to_water
+    >>> from rtplan.image import DoseMedium
+    >>> g = rtplan.Grid(shape=(1, 1, 2), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0.0, 0.0, 0.0))
+    >>> ct = rtplan.Image(array=np.array([[[0.0, 1800.0]]]), grid=g, units="HU")
+    >>> dm = rtplan.Dose(array=np.full(g.shape, 2.0), grid=g, medium=DoseMedium.MEDIUM)
+    >>> back = dose_to_medium(dose_to_water(dm, ct), ct)
+    >>> back.medium.value, bool(np.allclose(back.array, 2.0))
+    ('medium', True)
     """
     if dose.medium is DoseMedium.MEDIUM:
         raise DoseEngineError("this dose is already dose to medium")

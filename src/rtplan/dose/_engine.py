@@ -1,11 +1,10 @@
-"""The dose-engine protocol and the registry of engines (built in and plugins).
+"""The registry of dose engines: built in, registered at run time, and plugins.
 
-An engine computes, for one beam, the dose to medium on the dose grid of a
-:class:`~rtplan.dose.DoseSetup`, *per unit energy fluence* of the open field at the
-isocentre plane (MeV/g per MeV/cm²). :func:`rtplan.compute_dose` turns that into Gy with
-the machine's calibration of that engine (1 MU gives 1 cGy at d_max of a 10 x 10 cm² field
-at SSD 100 cm in water), so an engine never deals with MU. An engine that is not
-calibrated in the machine files is calibrated on first use on that reference field.
+Engines satisfy :class:`~rtplan.dose.DoseEngine` (:mod:`rtplan.dose._protocol`) and
+are asked for by name: an :class:`rtplan.enum.Engine` member or its string for the
+built-in ones (imported on first use), any string for the others. An engine that is not
+calibrated in the machine files is calibrated on first use on the reference field
+(1 MU gives 1 cGy at d_max of a 10 x 10 cm² field at SSD 100 cm in water).
 
 Plugins register engine classes (or factories) under the entry-point group
 ``rtplan.dose_engines``; they are imported only when asked for by name, and a plugin that
@@ -19,17 +18,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
+from rtplan.dose._protocol import DoseEngine, ProgressCallback
+from rtplan.enum import Engine
 from rtplan.errors import DoseEngineError
-
-if TYPE_CHECKING:
-    from rtplan.dose._setup import DoseSetup
-    from rtplan.dose.machines._model import BeamModel
-    from rtplan.plan import Beam
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -42,52 +34,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "rtplan.dose_engines"
 
-ProgressCallback = Callable[[float, str], None]
-"""Called with the fraction done (0 to 1) and a short message."""
-
-
-@runtime_checkable
-class DoseEngine(Protocol):
-    """What a dose engine provides.
-
-    Attributes
-    ----------
-    name : str
-        Registry name, e.g. ``"collapsed-cone"``.
-    """
-
-    name: str
-
-    def beam_dose(
-        self,
-        beam: Beam,
-        setup: DoseSetup,
-        machine: BeamModel,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> npt.NDArray[np.float64]:
-        """Dose to medium of one beam per unit open-field energy fluence.
-
-        Parameters
-        ----------
-        beam : Beam
-            Geometry, jaws and MLC (its MU are ignored).
-        setup : DoseSetup
-            Dose grid, densities and patient position.
-        machine : BeamModel
-            Beam model of ``beam.energy``.
-        progress : callable, optional
-            Progress callback for this beam.
-
-        Returns
-        -------
-        numpy.ndarray, shape setup.grid.shape, float64
-            MeV/g per MeV/cm² of energy fluence at the isocentre plane; zero outside
-            ``setup.body``.
-        """
-        ...
-
-
 _BUILTIN: dict[str, Callable[[], DoseEngine]] = {}
 _REGISTERED: dict[str, Callable[[], DoseEngine]] = {}
 _INSTANCES: dict[str, DoseEngine] = {}
@@ -99,22 +45,35 @@ def _builtin_factories() -> dict[str, Callable[[], DoseEngine]]:
         from rtplan.dose._collapsed_cone import CollapsedConeEngine
         from rtplan.dose._pencil_beam import PencilBeamEngine
 
-        _BUILTIN["collapsed-cone"] = CollapsedConeEngine
-        _BUILTIN["pencil-beam"] = PencilBeamEngine
+        _BUILTIN[Engine.COLLAPSED_CONE.value] = CollapsedConeEngine
+        _BUILTIN[Engine.PENCIL_BEAM.value] = PencilBeamEngine
     return _BUILTIN
 
 
-def register_engine(name: str, factory: Callable[[], DoseEngine]) -> None:
+def _key(name: Engine | str) -> str:
+    """Registry key of an engine name: a built-in's value (spelling forgiven), else lower case."""
+    return str(Engine.lookup(name)).strip().lower()
+
+
+def register_engine(name: Engine | str, factory: Callable[[], DoseEngine]) -> None:
     """Register an engine under a name (overrides plugins and built-ins of that name).
 
     Parameters
     ----------
-    name : str
+    name : Engine or str
         Name used in ``compute_dose(..., engine=name)`` (case-insensitive).
     factory : callable
         Returns an object satisfying :class:`DoseEngine` (a class works).
+
+    Examples
+    --------
+    >>> from rtplan.dose import get_engine, register_engine
+    >>> from rtplan.dose._pencil_beam import PencilBeamEngine
+    >>> register_engine("coarse-pencil", lambda: PencilBeamEngine(n_components=3))
+    >>> get_engine("Coarse-Pencil").n_components
+    3
     """
-    key = str(name).strip().lower()
+    key = _key(name)
     with _LOCK:
         _REGISTERED[key] = factory
         _INSTANCES.pop(key, None)
@@ -126,6 +85,12 @@ def available_engines() -> list[str]:
     Returns
     -------
     list of str
+
+    Examples
+    --------
+    >>> from rtplan.dose import available_engines
+    >>> {"collapsed-cone", "pencil-beam"} <= set(available_engines())
+    True
     """
     from rtplan import plugins
 
@@ -133,13 +98,14 @@ def available_engines() -> list[str]:
     return sorted(names)
 
 
-def get_engine(engine: str | DoseEngine) -> DoseEngine:
+def get_engine(engine: Engine | str | DoseEngine) -> DoseEngine:
     """An engine instance by name (instances are cached), or the engine itself.
 
     Parameters
     ----------
-    engine : str or DoseEngine
-        Registry name or an engine object.
+    engine : Engine, str or DoseEngine
+        A built-in engine (:class:`rtplan.enum.Engine` or its name, spelling forgiven), a
+        registered or plugin engine's name, or an engine object.
 
     Returns
     -------
@@ -150,6 +116,15 @@ def get_engine(engine: str | DoseEngine) -> DoseEngine:
     DoseEngineError
         If the name is unknown, its plugin is broken (a warning says why), or the object
         does not satisfy the protocol.
+
+    Examples
+    --------
+    >>> from rtplan.dose import get_engine
+    >>> from rtplan.enum import Engine
+    >>> get_engine(Engine.COLLAPSED_CONE) is get_engine("Collapsed cone")
+    True
+    >>> get_engine("pencil-beam").name
+    'pencil-beam'
     """
     if not isinstance(engine, str):
         if not isinstance(engine, DoseEngine):
@@ -157,7 +132,7 @@ def get_engine(engine: str | DoseEngine) -> DoseEngine:
                 f"{engine!r} is not a dose engine: it needs a 'name' and a 'beam_dose' method"
             )
         return engine
-    name = engine.strip().lower()
+    name = _key(engine)
     with _LOCK:
         if name in _INSTANCES:
             return _INSTANCES[name]
@@ -170,7 +145,7 @@ def get_engine(engine: str | DoseEngine) -> DoseEngine:
             factory = loaded
     if factory is None:
         raise DoseEngineError(
-            f"unknown dose engine {engine!r}; available: {', '.join(available_engines())}"
+            f"unknown dose engine {str(engine)!r}; available: {', '.join(available_engines())}"
         )
     try:
         instance = factory()

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.dose._jit import njit
 from rtplan.dose.machines._model import BeamModel
 from rtplan.plan import Beam
 
-__all__ = ["FluenceMap", "beam_fluence", "sample_fluence"]
+__all__ = ["FluenceMap", "beam_fluence"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -152,24 +151,4 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
         y0_mm=float(y0),
         spacing_mm=float(spacing_mm),
         background=float(np.median(border)),
-    )
-
-
-@njit()
-def sample_fluence(
-    values: FloatArray, x0: float, y0: float, h: float, background: float, x: float, y: float
-) -> float:
-    """Bilinear value of a fluence map at ``(x, y)`` (``background`` outside)."""
-    fx = (x - x0) / h
-    fy = (y - y0) / h
-    ny, nx = values.shape
-    if fx < 0.0 or fy < 0.0 or fx > nx - 1 or fy > ny - 1:
-        return background
-    ix = min(int(fx), nx - 2)
-    iy = min(int(fy), ny - 2)
-    tx = fx - ix
-    ty = fy - iy
-    return float(
-        (1.0 - ty) * ((1.0 - tx) * values[iy, ix] + tx * values[iy, ix + 1])
-        + ty * ((1.0 - tx) * values[iy + 1, ix] + tx * values[iy + 1, ix + 1])
     )

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan.dose._conversion import is_density_image, water_to_medium_ratio
 from rtplan.errors import DoseEngineError
-from rtplan.grid import Grid
+from rtplan.grid import Grid, IndexBox
 from rtplan.image import Image, PatientPosition
 from rtplan.plan import Beam
 
 if TYPE_CHECKING:
     from rtplan.dose.machines._model import BeamModel
 
-__all__ = ["BODY_DENSITY_G_CM3", "BeamFrame", "DoseSetup", "is_density_image", "prepare_setup"]
+__all__ = ["BODY_DENSITY_G_CM3", "BeamFrame", "DoseSetup", "prepare_setup"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -101,8 +102,6 @@ class DoseSetup:
         numpy.ndarray, shape grid.shape
             Zero outside the body.
         """
-        from rtplan.dose._conversion import water_to_medium_ratio
-
         cached = self._medium_factors.get(machine.name)
         if cached is None:
             if self.water_composition:
@@ -147,11 +146,6 @@ class DoseSetup:
             ey=self.vector_to_frame(r[:, 1]),
             sad_mm=float(beam.sad_mm),
         )
-
-
-def is_density_image(ct: Image) -> bool:
-    """True for a mass-density image (units g/cm3) rather than a CT in HU."""
-    return ct.units.strip().lower() in ("g/cm3", "g/cm^3", "g cm-3")
 
 
 def _mass_density(ct: Image) -> npt.NDArray[np.floating[Any]]:
@@ -280,25 +274,30 @@ def prepare_setup(
     ------
     DoseEngineError
         If the image has no body or unsupported units.
+
+    Examples
+    --------
+    >>> from rtplan.dose import prepare_setup
+    >>> from rtplan.testing import water_phantom
+    >>> setup = prepare_setup(water_phantom(width_mm=100, depth_mm=50, spacing_mm=2.5), grid_mm=5.0)
+    >>> setup.grid.shape, bool(setup.body.all()), setup.water_composition
+    ((21, 10, 21), True, True)
     """
     spacing = np.broadcast_to(np.asarray(grid_mm, dtype=np.float64), (3,))
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise DoseEngineError(f"grid_mm must be positive, got {grid_mm!r}")
     rho_full = _mass_density(ct)
     body_full = _body_mask(rho_full)
-    from rtplan.geometry._morphology import bounding_box
-
     # bounding box of the body, (k, j, i); _body_mask never returns an empty mask
-    box_lo_hi = bounding_box(body_full)
-    assert box_lo_hi is not None
-    first = box_lo_hi[0]
-    last = box_lo_hi[1] - 1
+    body_box = IndexBox.from_mask(body_full)
+    assert body_box is not None
+    first = np.asarray(body_box.lower)
+    last = np.asarray(body_box.upper) - 1
     # work on the CT cropped to the body (plus two voxels) from here on
-    k0, j0, i0 = np.maximum(first - 2, 0)
-    k1, j1, i1 = np.minimum(last + 3, np.asarray(ct.grid.shape))
-    sub_grid = ct.grid.crop((int(i0), int(j0), int(k0)), (int(i1), int(j1), int(k1)))
-    box = (slice(k0, k1), slice(j0, j1), slice(i0, i1))
-    sub_ct = Image(array=ct.array[box], grid=sub_grid, units=ct.units, name=ct.name)
+    work = body_box.padded(2, within=ct.grid.shape)
+    sub_ct = ct.crop_to(work)
+    sub_grid = sub_ct.grid
+    box = work.slices
     rho_ct = rho_full[box]
     body_ct = body_full[box]
     eta_ct = _electron_density(sub_ct, rho_ct)

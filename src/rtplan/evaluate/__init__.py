@@ -1,10 +1,17 @@
 """Plan evaluation: dose-volume histograms, dose metrics, gamma index, radiobiology, goals.
 
+>>> import numpy as np
 >>> import rtplan
->>> h = rtplan.dvh(dose, ptv)  # doctest: +SKIP
->>> h.D(95), h.V(20.0), h.mean_gy, h.volume_cc  # doctest: +SKIP
->>> g = rtplan.gamma(reference, evaluated, dose_percent=3, distance_mm=2)  # doctest: +SKIP
->>> g.pass_rate  # doctest: +SKIP
+>>> from rtplan.testing import cube_grid, sphere_contour_structure
+>>> grid = cube_grid(20, spacing=2.5)
+>>> dose = rtplan.Dose(array=np.full(grid.shape, 2.0), grid=grid)
+>>> ptv = sphere_contour_structure(grid, (0.0, 0.0, 0.0), 10.0, name="PTV")
+>>> h = rtplan.dvh(dose, ptv)
+>>> h.D(95), h.V(2.0), round(h.mean_gy, 6), round(h.volume_cc, 1)
+(2.0, 100.0, 2.0, 4.2)
+>>> g = rtplan.gamma(dose, dose, dose_percent=3, distance_mm=2, threshold_percent=10)
+>>> g.pass_rate
+100.0
 """
 
 from __future__ import annotations
@@ -19,16 +26,10 @@ from rtplan.evaluate._biology import (
 )
 from rtplan.evaluate._common import EvaluationError
 from rtplan.evaluate._dicom_dvh import read_dvhs
-from rtplan.evaluate._dvh import (
-    DVH,
-    EndCap,
-    compute_dvhs,
-    dvh,
-    isodose_volume_cc,
-    read_dvhs_json,
-    write_dvhs_csv,
-    write_dvhs_json,
-)
+from rtplan.evaluate._dvh import compute_dvhs, dvh, isodose_volume_cc
+from rtplan.evaluate._dvh_io import write_dvhs_csv, write_dvhs_json
+from rtplan.evaluate._dvh_sampling import EndCap
+from rtplan.evaluate._dvh_type import DVH, read_dvhs_json
 from rtplan.evaluate._gamma import GammaResult, gamma
 from rtplan.evaluate._goals import (
     ClinicalGoal,
@@ -42,8 +43,6 @@ from rtplan.evaluate._metrics import (
     conformity_index_rtog,
     conformity_metrics,
     dose_metrics,
-    format_conformity_table,
-    format_metrics_table,
     gradient_index,
     homogeneity_index,
     write_metrics_csv,
@@ -69,8 +68,6 @@ __all__ = [
     "dvh",
     "eqd2",
     "evaluate_goals",
-    "format_conformity_table",
-    "format_metrics_table",
     "gamma",
     "gradient_index",
     "homogeneity_index",

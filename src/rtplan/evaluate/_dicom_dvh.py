@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError
-from rtplan.evaluate._dvh import DVH
+from rtplan.evaluate._dvh_type import DVH
 from rtplan.structures import StructureSet
 
 if TYPE_CHECKING:

@@ -59,7 +59,7 @@ import numpy.typing as npt
 
 from rtplan._warn import warn
 from rtplan.evaluate._common import EvaluationError, finite_positive
-from rtplan.evaluate._jit import njit, prange
+from rtplan.evaluate._gamma_kernels import gamma_points
 from rtplan.grid import Grid
 from rtplan.image import Image
 
@@ -72,315 +72,6 @@ IntArray = npt.NDArray[np.int64]
 
 _CUBE = 3  # fine lattice nodes per cube edge (odd)
 _MAX_LATTICE = 4_000_000
-
-
-# ----------------------------------------------------------------------------- kernels
-@njit()
-def _interp(ev: FloatArray, ci: float, cj: float, ck: float) -> float:  # pragma: no cover
-    """Trilinear value of ``ev`` (k, j, i) at continuous indices inside the centre hull."""
-    nk, nj, ni = ev.shape
-    i0 = min(int(ci), ni - 2) if ni > 1 else 0
-    j0 = min(int(cj), nj - 2) if nj > 1 else 0
-    k0 = min(int(ck), nk - 2) if nk > 1 else 0
-    fi = ci - i0
-    fj = cj - j0
-    fk = ck - k0
-    i1 = i0 + 1 if ni > 1 else 0
-    j1 = j0 + 1 if nj > 1 else 0
-    k1 = k0 + 1 if nk > 1 else 0
-    a00 = ev[k0, j0, i0] + fi * (ev[k0, j0, i1] - ev[k0, j0, i0])
-    a01 = ev[k0, j1, i0] + fi * (ev[k0, j1, i1] - ev[k0, j1, i0])
-    a10 = ev[k1, j0, i0] + fi * (ev[k1, j0, i1] - ev[k1, j0, i0])
-    a11 = ev[k1, j1, i0] + fi * (ev[k1, j1, i1] - ev[k1, j1, i0])
-    b0 = a00 + fj * (a01 - a00)
-    b1 = a10 + fj * (a11 - a10)
-    return float(b0 + fk * (b1 - b0))
-
-
-@njit()
-def _interp_grad(
-    ev: FloatArray, ci: float, cj: float, ck: float
-) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
-    """Trilinear value and gradient (per index step, i, j, k) inside the centre hull."""
-    nk, nj, ni = ev.shape
-    i0 = min(int(ci), ni - 2) if ni > 1 else 0
-    j0 = min(int(cj), nj - 2) if nj > 1 else 0
-    k0 = min(int(ck), nk - 2) if nk > 1 else 0
-    fi = ci - i0
-    fj = cj - j0
-    fk = ck - k0
-    i1 = i0 + 1 if ni > 1 else 0
-    j1 = j0 + 1 if nj > 1 else 0
-    k1 = k0 + 1 if nk > 1 else 0
-    c000 = ev[k0, j0, i0]
-    c001 = ev[k0, j0, i1]
-    c010 = ev[k0, j1, i0]
-    c011 = ev[k0, j1, i1]
-    c100 = ev[k1, j0, i0]
-    c101 = ev[k1, j0, i1]
-    c110 = ev[k1, j1, i0]
-    c111 = ev[k1, j1, i1]
-    a00 = c000 + fi * (c001 - c000)
-    a01 = c010 + fi * (c011 - c010)
-    a10 = c100 + fi * (c101 - c100)
-    a11 = c110 + fi * (c111 - c110)
-    b0 = a00 + fj * (a01 - a00)
-    b1 = a10 + fj * (a11 - a10)
-    gi = (1.0 - fk) * ((1.0 - fj) * (c001 - c000) + fj * (c011 - c010)) + fk * (
-        (1.0 - fj) * (c101 - c100) + fj * (c111 - c110)
-    )
-    gj = (1.0 - fk) * (a01 - a00) + fk * (a11 - a10)
-    return b0 + fk * (b1 - b0), gi, gj, b1 - b0
-
-
-@njit()
-def _refine(
-    ev: FloatArray,
-    ci: float,
-    cj: float,
-    ck: float,
-    ui: float,
-    uj: float,
-    uk: float,
-    sp: FloatArray,
-    dr: float,
-    inv: float,
-    inv_dta2: float,
-    r2max_mm: float,
-    best: float,
-) -> float:  # pragma: no cover - compiled
-    """Continuous search from offset ``u`` (mm along i, j, k): Gauss-Newton on linearised dose.
-
-    At each iterate the evaluated dose is replaced by its tangent plane and the quadratic
-    gamma-squared of that model is minimised in closed form (Sherman-Morrison); every
-    iterate is a real sample of the evaluated distribution, so the result is an attained
-    value, never below the true minimum. Returns the smaller of ``best`` and the samples.
-    """
-    nk, nj, ni = ev.shape
-    for _ in range(6):
-        xi = ci + ui / sp[0]
-        xj = cj + uj / sp[1]
-        xk = ck + uk / sp[2]
-        if (
-            xi < -1e-9
-            or xi > ni - 1 + 1e-9
-            or xj < -1e-9
-            or xj > nj - 1 + 1e-9
-            or xk < -1e-9
-            or xk > nk - 1 + 1e-9
-        ):
-            return best
-        d, gi, gj, gk = _interp_grad(
-            ev,
-            min(max(xi, 0.0), ni - 1.0),
-            min(max(xj, 0.0), nj - 1.0),
-            min(max(xk, 0.0), nk - 1.0),
-        )
-        u2 = ui * ui + uj * uj + uk * uk
-        delta = d - dr
-        g2 = (delta * inv) ** 2 + u2 * inv_dta2
-        if g2 < best:
-            best = g2
-        # gradient per mm; solve (inv² G Gᵀ + I / dta²) w = -inv² delta G - u / dta²
-        ga = gi / sp[0]
-        gb = gj / sp[1]
-        gc = gk / sp[2]
-        a2 = inv * inv
-        bi = -a2 * delta * ga - ui * inv_dta2
-        bj = -a2 * delta * gb - uj * inv_dta2
-        bk = -a2 * delta * gc - uk * inv_dta2
-        gg = ga * ga + gb * gb + gc * gc
-        gb_dot = ga * bi + gb * bj + gc * bk
-        scale = a2 / (inv_dta2 + a2 * gg)
-        wi = (bi - scale * ga * gb_dot) / inv_dta2
-        wj = (bj - scale * gb * gb_dot) / inv_dta2
-        wk = (bk - scale * gc * gb_dot) / inv_dta2
-        ui += wi
-        uj += wj
-        uk += wk
-        n2 = ui * ui + uj * uj + uk * uk
-        if n2 > r2max_mm:
-            f = math.sqrt(r2max_mm / n2)
-            ui *= f
-            uj *= f
-            uk *= f
-        # keep the iterate on the evaluated grid's centre hull
-        xi = min(max(ci + ui / sp[0], 0.0), ni - 1.0)
-        xj = min(max(cj + uj / sp[1], 0.0), nj - 1.0)
-        xk = min(max(ck + uk / sp[2], 0.0), nk - 1.0)
-        ui = (xi - ci) * sp[0]
-        uj = (xj - cj) * sp[1]
-        uk = (xk - ck) * sp[2]
-        if wi * wi + wj * wj + wk * wk < 1e-12:
-            break
-    return best
-
-
-@njit()
-def _one_point(
-    ev: FloatArray,
-    ci: float,
-    cj: float,
-    ck: float,
-    dr: float,
-    inv: float,
-    lb0: float,
-    lp: float,
-    cell_start: IntArray,
-    cell_centre: FloatArray,
-    cell_r2: FloatArray,
-    cell_rho: FloatArray,
-    fine_off: FloatArray,
-    fine_r2: FloatArray,
-    sp: FloatArray,
-    inv_dta2: float,
-    r2max_mm: float,
-    stop_at_pass: bool,
-) -> float:  # pragma: no cover - compiled
-    """Smallest gamma squared around one reference point (inf: no evaluated sample).
-
-    First a continuous search from the point itself (:func:`_refine`), then the lattice,
-    visited cube by cube in order of distance with branch-and-bound pruning, then a
-    continuous search from the best lattice node.
-    """
-    nk, nj, ni = ev.shape
-    tol = 1e-9
-    best = _refine(ev, ci, cj, ck, 0.0, 0.0, 0.0, sp, dr, inv, inv_dta2, r2max_mm, np.inf)
-    best_f = -1
-    for c in range(cell_r2.shape[0]):
-        r2 = cell_r2[c]
-        if r2 + lb0 >= best:
-            break
-        if stop_at_pass and best <= 1.0:
-            break
-        xi = ci + cell_centre[c, 0]
-        xj = cj + cell_centre[c, 1]
-        xk = ck + cell_centre[c, 2]
-        if (
-            xi >= -tol
-            and xi <= ni - 1 + tol
-            and xj >= -tol
-            and xj <= nj - 1 + tol
-            and xk >= -tol
-            and xk <= nk - 1 + tol
-        ):
-            dc = _interp(
-                ev,
-                min(max(xi, 0.0), ni - 1.0),
-                min(max(xj, 0.0), nj - 1.0),
-                min(max(xk, 0.0), nk - 1.0),
-            )
-            dd = abs(dc - dr) - lp * cell_rho[c]
-            if dd > 0.0 and (dd * inv) ** 2 + r2 >= best:
-                continue
-        for f in range(cell_start[c], cell_start[c + 1]):
-            rf2 = fine_r2[f]
-            if rf2 >= best:
-                break
-            xi = ci + fine_off[f, 0]
-            xj = cj + fine_off[f, 1]
-            xk = ck + fine_off[f, 2]
-            if (
-                xi < -tol
-                or xi > ni - 1 + tol
-                or xj < -tol
-                or xj > nj - 1 + tol
-                or xk < -tol
-                or xk > nk - 1 + tol
-            ):
-                continue
-            d = _interp(
-                ev,
-                min(max(xi, 0.0), ni - 1.0),
-                min(max(xj, 0.0), nj - 1.0),
-                min(max(xk, 0.0), nk - 1.0),
-            )
-            g2 = ((d - dr) * inv) ** 2 + rf2
-            if g2 < best:
-                best = g2
-                best_f = f
-    if best_f >= 0 and not (stop_at_pass and best <= 1.0):
-        best = _refine(
-            ev,
-            ci,
-            cj,
-            ck,
-            fine_off[best_f, 0] * sp[0],
-            fine_off[best_f, 1] * sp[1],
-            fine_off[best_f, 2] * sp[2],
-            sp,
-            dr,
-            inv,
-            inv_dta2,
-            r2max_mm,
-            best,
-        )
-    return best
-
-
-@njit(parallel=True)
-def _gamma_points(
-    ev: FloatArray,
-    pos: FloatArray,
-    dref: FloatArray,
-    inv_dd: FloatArray,
-    dlb: FloatArray,
-    lip: FloatArray,
-    reach: FloatArray,
-    cell_start: IntArray,
-    cell_centre: FloatArray,
-    cell_r2: FloatArray,
-    cell_rho: FloatArray,
-    fine_off: FloatArray,
-    fine_r2: FloatArray,
-    sp: FloatArray,
-    inv_dta2: float,
-    r2max_mm: float,
-    cap2: float,
-    stop_at_pass: bool,
-    out: FloatArray,
-) -> None:  # pragma: no cover - compiled
-    """Gamma squared of each reference point, capped at ``cap2`` (``inf``: out of reach).
-
-    ``pos`` (N, 3): evaluated-grid indices (i, j, k) of the reference points; ``inv_dd``:
-    1 / dose criterion (Gy); ``dlb``: lower bound of |D_e - D_r| over the search sphere;
-    ``lip``: upper bound of the evaluated dose gradient there (Gy/mm); ``reach``: whether
-    the sphere meets the evaluated grid. Points are dealt to threads in a strided order so
-    that slow regions are shared.
-    """
-    n = pos.shape[0]
-    nblk = min(n, 4096)
-    for b in prange(nblk):
-        for p in range(b, n, nblk):
-            if reach[p] < 0.5:
-                out[p] = np.inf
-                continue
-            inv = inv_dd[p]
-            lb0 = (dlb[p] * inv) ** 2
-            if lb0 >= cap2:
-                out[p] = cap2
-                continue
-            best = _one_point(
-                ev,
-                pos[p, 0],
-                pos[p, 1],
-                pos[p, 2],
-                dref[p],
-                inv,
-                lb0,
-                lip[p],
-                cell_start,
-                cell_centre,
-                cell_r2,
-                cell_rho,
-                fine_off,
-                fine_r2,
-                sp,
-                inv_dta2,
-                r2max_mm,
-                stop_at_pass,
-            )
-            out[p] = min(best, cap2) if best < np.inf else np.inf
 
 
 # ----------------------------------------------------------------------------- result
@@ -635,8 +326,7 @@ def gamma(
     max_gamma: float = 2.0,
     interp_fraction: int = 10,
     stop_at_pass: bool = False,
-    reference_axes_mm: Sequence[npt.ArrayLike] | None = None,
-    evaluated_axes_mm: Sequence[npt.ArrayLike] | None = None,
+    **axes_mm: Sequence[npt.ArrayLike],
 ) -> GammaResult:
     """Gamma index of an evaluated dose distribution against a reference.
 
@@ -666,8 +356,9 @@ def gamma(
     stop_at_pass : bool
         Stop each point's search once gamma <= 1 is found: faster, same pass rate, but the
         map then holds, for passing points, a value <= 1 rather than the minimum.
-    reference_axes_mm, evaluated_axes_mm : sequence of array_like, optional
-        Coordinates of numpy-array inputs.
+    **axes_mm : sequence of array_like
+        ``reference_axes_mm=`` and ``evaluated_axes_mm=``: the coordinates of numpy-array
+        inputs (keyword only; no other name is accepted).
 
     Returns
     -------
@@ -679,6 +370,8 @@ def gamma(
     EvaluationError
         For invalid criteria, non-finite doses, missing or uneven coordinates, or an
         evaluated distribution of another dimensionality.
+    TypeError
+        For a keyword argument other than those above.
 
     Warns
     -----
@@ -695,19 +388,15 @@ def gamma(
     >>> float(res.pass_rate)
     100.0
     """
-    dp = finite_positive(dose_percent, "dose_percent")
-    dta = finite_positive(distance_mm, "distance_mm")
-    thr = float(threshold_percent)
-    if not (math.isfinite(thr) and thr >= 0):
-        raise EvaluationError(f"threshold_percent must be >= 0, got {threshold_percent!r}")
-    cap = float(max_gamma)
-    if not (math.isfinite(cap) and cap >= 1.0):
-        raise EvaluationError(f"max_gamma must be a finite number >= 1, got {max_gamma!r}")
-    if int(interp_fraction) != interp_fraction or int(interp_fraction) < 1:
-        raise EvaluationError(f"interp_fraction must be an integer >= 1, got {interp_fraction!r}")
-    nfrac = int(interp_fraction)
-    ref, g_ref, shape = _as_volume(reference, reference_axes_mm, "reference")
-    ev, g_ev, shape_ev = _as_volume(evaluated, evaluated_axes_mm, "evaluated")
+    unknown = sorted(set(axes_mm) - {"reference_axes_mm", "evaluated_axes_mm"})
+    if unknown:
+        raise TypeError(f"gamma() got an unexpected keyword argument {unknown[0]!r}")
+    crit = _Criteria.checked(
+        dose_percent, distance_mm, threshold_percent, max_gamma, interp_fraction, local=local
+    )
+    ref_axes = axes_mm.get("reference_axes_mm")
+    ref, g_ref, shape = _as_volume(reference, ref_axes, "reference")
+    ev, g_ev, shape_ev = _as_volume(evaluated, axes_mm.get("evaluated_axes_mm"), "evaluated")
     if (
         not isinstance(reference, Image)
         and not isinstance(evaluated, Image)
@@ -723,19 +412,108 @@ def gamma(
             f"normalisation dose must be positive, got {norm!r} (reference maximum when "
             "normalization_gy is not given)"
         )
-    cutoff = thr / 100.0 * norm
+    cutoff = crit.threshold_percent / 100.0 * norm
     sel = np.flatnonzero((ref >= cutoff).ravel() & (ref.ravel() > 0 if local else True))
-    # reference points -> evaluated-grid continuous indices
+    g = _search(ref, g_ref, ev, g_ev, sel, crit, norm, stop_at_pass=stop_at_pass)
+    full = np.full(ref.size, np.nan)
+    full[sel] = g
+    gmap3 = full.reshape(ref.shape)
+    flips = _flips(reference, ref_axes)
+    if flips:  # back to the orientation of the reference as given
+        as_given = gmap3.reshape(shape)
+        as_given = np.flip(as_given, axis=tuple(flips))
+        gmap3 = np.ascontiguousarray(as_given).reshape(ref.shape)
+        g_ref = _grid_as_given(g_ref, ref_axes, shape)
+    evaluated_n = int(np.count_nonzero(~np.isnan(g)))
+    passed = int(np.count_nonzero(g <= 1.0))
+    rate = 100.0 * passed / evaluated_n if evaluated_n else math.nan
+    logger.info(
+        "gamma %g%%/%gmm: %d points, pass rate %.2f%%",
+        crit.dose_percent, crit.distance_mm, evaluated_n, rate,
+    )  # fmt: skip
+    return GammaResult(
+        gamma_map=Image(array=gmap3, grid=g_ref, units="1", name="gamma"),
+        pass_rate=rate,
+        n_evaluated=evaluated_n,
+        n_passed=passed,
+        dose_percent=crit.dose_percent,
+        distance_mm=crit.distance_mm,
+        threshold_percent=crit.threshold_percent,
+        local=crit.local,
+        normalization_gy=norm,
+        max_gamma=crit.max_gamma,
+        interp_fraction=crit.interp_fraction,
+        shape=tuple(int(s) for s in shape),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Criteria:
+    """The checked criteria and search settings of one gamma evaluation."""
+
+    dose_percent: float
+    distance_mm: float
+    threshold_percent: float
+    max_gamma: float
+    interp_fraction: int
+    local: bool
+
+    @classmethod
+    def checked(
+        cls,
+        dose_percent: float,
+        distance_mm: float,
+        threshold_percent: float,
+        max_gamma: float,
+        interp_fraction: int,
+        *,
+        local: bool,
+    ) -> _Criteria:
+        """Validate the arguments of :func:`gamma`.
+
+        Raises
+        ------
+        EvaluationError
+            For a criterion out of its range.
+        """
+        dp = finite_positive(dose_percent, "dose_percent")
+        dta = finite_positive(distance_mm, "distance_mm")
+        thr = float(threshold_percent)
+        if not (math.isfinite(thr) and thr >= 0):
+            raise EvaluationError(f"threshold_percent must be >= 0, got {threshold_percent!r}")
+        cap = float(max_gamma)
+        if not (math.isfinite(cap) and cap >= 1.0):
+            raise EvaluationError(f"max_gamma must be a finite number >= 1, got {max_gamma!r}")
+        if int(interp_fraction) != interp_fraction or int(interp_fraction) < 1:
+            raise EvaluationError(
+                f"interp_fraction must be an integer >= 1, got {interp_fraction!r}"
+            )
+        return cls(dp, dta, thr, cap, int(interp_fraction), bool(local))
+
+
+def _search(
+    ref: FloatArray,
+    g_ref: Grid,
+    ev: FloatArray,
+    g_ev: Grid,
+    sel: IntArray,
+    crit: _Criteria,
+    norm: float,
+    *,
+    stop_at_pass: bool,
+) -> FloatArray:
+    """Gamma of the reference points ``sel`` (flat indices), ``nan`` where out of reach."""
+    dta = crit.distance_mm
+    # reference points -> evaluated-grid continuous indices, by one affine map
     k, j, i = np.unravel_index(sel, ref.shape)
-    # one affine map from reference indices to evaluated indices
     to_ev = np.linalg.inv(g_ev.affine) @ g_ref.affine
     pos = np.empty((sel.size, 3))
     for a in range(3):
         pos[:, a] = to_ev[a, 0] * i + to_ev[a, 1] * j + to_ev[a, 2] * k + to_ev[a, 3]
     sp_ev = g_ev.spacing_ijk_mm
     active = [n > 1 for n in g_ev.shape_ijk]
-    radius = cap * dta
-    lat = _lattice(dta / nfrac, radius, dta, active, sp_ev)
+    radius = crit.max_gamma * dta
+    lat = _lattice(dta / crit.interp_fraction, radius, dta, active, sp_ev)
     lo, hi, grad = _bounds(ev, sp_ev, radius + lat.rho_max_mm)
     upper = np.asarray(g_ev.shape_ijk, dtype=np.float64) - 1.0
     node = np.rint(np.clip(pos, 0.0, upper)).astype(np.int64)
@@ -754,15 +532,14 @@ def gamma(
         if not active[a]:
             inactive_off |= np.abs(pos[:, a]) > 1e-6
     reach[inactive_off] = 0.0
-    dd = dp / 100.0 * (dref if local else np.full(sel.size, norm))
-    inv_dd = np.ascontiguousarray(1.0 / dd)
+    dd = crit.dose_percent / 100.0 * (dref if crit.local else np.full(sel.size, norm))
     out = np.empty(sel.size)
     if sel.size:
-        _gamma_points(
+        gamma_points(
             ev,
             pos,
             np.ascontiguousarray(dref),
-            inv_dd,
+            np.ascontiguousarray(1.0 / dd),
             np.ascontiguousarray(dlb),
             np.ascontiguousarray(lip),
             reach,
@@ -775,7 +552,7 @@ def gamma(
             np.ascontiguousarray(sp_ev, dtype=np.float64),
             1.0 / dta**2,
             radius**2,
-            cap * cap,
+            crit.max_gamma * crit.max_gamma,
             bool(stop_at_pass),
             out,
         )
@@ -788,34 +565,7 @@ def gamma(
             f"further than {radius:g} mm (max_gamma x distance_mm) from the evaluated grid "
             "and were left out of the pass rate"
         )
-    full = np.full(ref.size, np.nan)
-    full[sel] = g
-    gmap3 = full.reshape(ref.shape)
-    flips = _flips(reference, reference_axes_mm)
-    if flips:  # back to the orientation of the reference as given
-        as_given = gmap3.reshape(shape)
-        as_given = np.flip(as_given, axis=tuple(flips))
-        gmap3 = np.ascontiguousarray(as_given).reshape(ref.shape)
-        g_ref = _grid_as_given(g_ref, reference_axes_mm, shape)
-    evaluated_n = int(np.count_nonzero(~np.isnan(g)))
-    passed = int(np.count_nonzero(g <= 1.0))
-    rate = 100.0 * passed / evaluated_n if evaluated_n else math.nan
-    logger.info("gamma %g%%/%gmm: %d points, pass rate %.2f%%", dp, dta, evaluated_n, rate)
-    gimg = Image(array=gmap3, grid=g_ref, units="1", name="gamma")
-    return GammaResult(
-        gamma_map=gimg,
-        pass_rate=rate,
-        n_evaluated=evaluated_n,
-        n_passed=passed,
-        dose_percent=dp,
-        distance_mm=dta,
-        threshold_percent=thr,
-        local=bool(local),
-        normalization_gy=norm,
-        max_gamma=cap,
-        interp_fraction=nfrac,
-        shape=tuple(int(s) for s in shape),
-    )
+    return np.asarray(g)
 
 
 def _grid_as_given(

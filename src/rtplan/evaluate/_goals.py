@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from rtplan.evaluate._common import EvaluationError, check_dose
-from rtplan.evaluate._dvh import DVH, dvh
+from rtplan.evaluate._dvh import dvh
+from rtplan.evaluate._dvh_type import DVH
 from rtplan.image import Image
 from rtplan.structures import Structure
 
@@ -372,8 +373,19 @@ def evaluate_goals(
 
     Examples
     --------
-    >>> table = evaluate_goals(["PTV D95 >= 95 %"], dose, study.structures, 30.0)  # doctest: +SKIP
-    >>> print(table.format_table())  # doctest: +SKIP
+    >>> import numpy as np, rtplan
+    >>> from rtplan.evaluate import evaluate_goals
+    >>> from rtplan.testing import cube_grid, sphere_contour_structure
+    >>> g = cube_grid(20, spacing=2.5)
+    >>> dose = rtplan.Dose(array=np.full(g.shape, 29.0), grid=g)
+    >>> ptv = sphere_contour_structure(g, (0.0, 0.0, 0.0), 10.0, name="PTV")
+    >>> table = evaluate_goals(["PTV D95 >= 95 %", "PTV Dmax <= 29.5 Gy"], dose, [ptv], 30.0)
+    >>> print(table.format_table())
+    Structure  Goal              Measured  Result
+    ---------  ---------------  ---------  ------
+    PTV        D95% >= 95 %Rx   96.67 %Rx  PASS
+    PTV        Dmax <= 29.5 Gy   29.00 Gy  PASS
+    2 of 2 goals met
     """
     dose = check_dose(dose)
     parsed = [g if isinstance(g, ClinicalGoal) else parse_goal(g) for g in goals]

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rtplan.evaluate._common import check_dose, finite_positive
-from rtplan.evaluate._dvh import DVH, dose_grid_dvh, dvh, isodose_volume_cc
+from rtplan.evaluate._dvh import dose_grid_dvh, dvh, isodose_volume_cc
+from rtplan.evaluate._dvh_type import DVH
 from rtplan.image import Image
 from rtplan.structures import Structure
 
@@ -35,44 +36,10 @@ __all__ = [
     "conformity_index_rtog",
     "conformity_metrics",
     "dose_metrics",
-    "format_conformity_table",
-    "format_metrics_table",
     "gradient_index",
     "homogeneity_index",
     "write_metrics_csv",
 ]
-
-#: Column titles (with units) of :func:`dose_metrics`, in table order.
-METRIC_TITLES: dict[str, str] = {
-    "structure": "Structure",
-    "volume_cc": "Volume [cc]",
-    "coverage_percent": "In dose [%]",
-    "min_gy": "Dmin [Gy]",
-    "mean_gy": "Dmean [Gy]",
-    "max_gy": "Dmax [Gy]",
-    "d0_03cc_gy": "D0.03cc [Gy]",
-    "d2_gy": "D2% [Gy]",
-    "d50_gy": "D50% [Gy]",
-    "d95_gy": "D95% [Gy]",
-    "d98_gy": "D98% [Gy]",
-    "hi": "HI",
-    "v95_percent": "V95%Rx [%]",
-    "v100_percent": "V100%Rx [%]",
-    "v107_percent": "V107%Rx [%]",
-}
-
-#: Column titles (with units) of :func:`conformity_metrics`, in table order.
-CONFORMITY_TITLES: dict[str, str] = {
-    "structure": "Target",
-    "prescription_gy": "Rx [Gy]",
-    "tv_cc": "TV [cc]",
-    "piv_cc": "PIV [cc]",
-    "tv_piv_cc": "TV_PIV [cc]",
-    "piv50_cc": "PIV50% [cc]",
-    "ci_rtog": "RTOG CI",
-    "ci_paddick": "Paddick CI",
-    "gi": "GI",
-}
 
 
 def homogeneity_index(h: DVH) -> float:
@@ -189,7 +156,7 @@ def conformity_metrics(
         ``structure``, ``prescription_gy``, the volumes ``tv_cc``, ``piv_cc``,
         ``tv_piv_cc``, ``piv50_cc`` (cm³) and the dimensionless ``ci_rtog`` (PIV / TV),
         ``ci_paddick`` (TV_PIV² / (TV PIV)) and ``gi`` (PIV50% / PIV); ``nan`` where
-        undefined (see ``CONFORMITY_TITLES``).
+        undefined.
 
     Raises
     ------
@@ -221,13 +188,8 @@ def conformity_metrics(
     }
 
 
-def format_conformity_table(rows: Sequence[Mapping[str, float | str]]) -> str:
-    """Render :func:`conformity_metrics` rows as a fixed-width text table (units in titles)."""
-    return _render(rows, CONFORMITY_TITLES, "(no targets)")
-
-
 def dose_metrics(h: DVH, prescription_gy: float | None = None) -> dict[str, float | str]:
-    """The standard summary of one DVH (keys carry their units; see ``METRIC_TITLES``).
+    """The standard summary of one DVH (keys carry their units).
 
     Parameters
     ----------
@@ -261,49 +223,6 @@ def dose_metrics(h: DVH, prescription_gy: float | None = None) -> dict[str, floa
         for pct in (95, 100, 107):
             row[f"v{pct}_percent"] = h.V(pct, dose_unit="%", prescription_gy=rx)
     return row
-
-
-def _fmt(v: float | str) -> str:
-    if isinstance(v, str):
-        return v
-    if not math.isfinite(v):
-        return "-"
-    return f"{v:.2f}" if abs(v) < 1e5 else f"{v:.4g}"
-
-
-def format_metrics_table(rows: Sequence[Mapping[str, float | str]]) -> str:
-    """Render :func:`dose_metrics` rows as a fixed-width text table.
-
-    Parameters
-    ----------
-    rows : sequence of dict
-        All rows should have the same keys (with or without the prescription columns).
-
-    Returns
-    -------
-    str
-        Header, rule and one line per structure; ``-`` marks undefined values.
-    """
-    return _render(rows, METRIC_TITLES, "(no structures)")
-
-
-def _render(
-    rows: Sequence[Mapping[str, float | str]], titles: Mapping[str, str], empty: str
-) -> str:
-    if not rows:
-        return empty
-    keys = [k for k in titles if k in rows[0]]
-    cells = [[titles[k] for k in keys]] + [[_fmt(r.get(k, math.nan)) for k in keys] for r in rows]
-    widths = [max(len(row[c]) for row in cells) for c in range(len(keys))]
-    lines = []
-    for n, row in enumerate(cells):
-        parts = [
-            row[c].ljust(widths[c]) if c == 0 else row[c].rjust(widths[c]) for c in range(len(keys))
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Path) -> Path:

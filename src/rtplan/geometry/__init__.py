@@ -18,9 +18,12 @@ with contours regenerated, ready for RT-Struct.
   :func:`equivalent_sphere_diameter_mm`, :func:`dice`, :func:`surface_distances`,
   :func:`ovh`;
 * surfaces: :func:`mesh` (pyvista);
-* boolean-array morphology with radii in mm: :func:`dilate_mask`, :func:`erode_mask`,
-  :func:`open_mask`, :func:`close_mask`, :func:`largest_component`,
-  :func:`remove_small_components`, :func:`fill_holes_slicewise`, :func:`fill_holes_3d`.
+* boolean-array morphology with radii in mm (one exact Euclidean morphology, the
+  method picked by the size of the ball): :func:`dilate_mask`, :func:`erode_mask`,
+  :func:`open_mask`, :func:`close_mask`, :func:`boundary_mask`, :func:`fill_holes`
+  (:func:`fill_holes_slicewise` and :func:`fill_holes_3d` are its two modes),
+  :func:`label_holes`, :func:`largest_component`, :func:`remove_small_components`, and
+  the exact Euclidean :func:`distance_map`.
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ from rtplan.geometry._measures import (
 )
 from rtplan.geometry._mesh import mesh
 from rtplan.geometry._morphology import (
+    boundary_mask,
     close_mask,
     dilate_mask,
+    distance_map,
     erode_mask,
+    fill_holes,
     fill_holes_3d,
     fill_holes_slicewise,
+    label_holes,
     largest_component,
     open_mask,
     remove_small_components,
@@ -70,6 +77,7 @@ __all__ = [
     "OverlapVolumeHistogram",
     "StructureMeasures",
     "SurfaceDistances",
+    "boundary_mask",
     "close_mask",
     "contour_buffer",
     "contour_difference",
@@ -83,13 +91,16 @@ __all__ = [
     "dilate_mask",
     "directional_distance",
     "directional_distances",
+    "distance_map",
     "equivalent_sphere_diameter_mm",
     "erode_mask",
     "expand",
+    "fill_holes",
     "fill_holes_3d",
     "fill_holes_slicewise",
     "fractional_mask",
     "intersection",
+    "label_holes",
     "largest_component",
     "mask",
     "mask_to_contours",

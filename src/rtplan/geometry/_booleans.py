@@ -74,6 +74,16 @@ def union(a: Structure, b: Structure, *, grid: Grid | None = None, name: str = "
     -------
     Structure
         Mask on the common grid and regenerated contours; ``a``'s colour and type.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> both = geometry.union(rois["GTV"], rois["Femur"])   # also rois["GTV"] | rois["Femur"]
+    >>> both.name, round(both.volume_cc)
+    ('GTV|Femur', 137)
     """
     return _combine(a, b, "union", grid, name or f"{a.name}|{b.name}")
 
@@ -94,6 +104,16 @@ def intersection(
     -------
     Structure
         Possibly empty.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> shared = geometry.intersection(rois["PTV"], rois["Femur"])   # also PTV & Femur
+    >>> shared.name, round(shared.volume_cc, 1)
+    ('PTV&Femur', 10.6)
     """
     return _combine(a, b, "and", grid, name or f"{a.name}&{b.name}")
 
@@ -113,6 +133,16 @@ def difference(
     Returns
     -------
     Structure
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> soft = geometry.difference(rois["PTV"], rois["Femur"])   # also PTV - Femur
+    >>> soft.name, round(soft.volume_cc)
+    ('PTV-Femur', 273)
     """
     return _combine(a, b, "difference", grid, name or f"{a.name}-{b.name}")
 
@@ -132,5 +162,15 @@ def symmetric_difference(
     Returns
     -------
     Structure
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> shell = geometry.symmetric_difference(rois["PTV"], rois["CTV"])
+    >>> shell.name, round(shell.volume_cc)
+    ('PTV^CTV', 108)
     """
     return _combine(a, b, "xor", grid, name or f"{a.name}^{b.name}")

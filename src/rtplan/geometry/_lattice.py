@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan.errors import GeometryError, StructureError
-from rtplan.grid import Grid
+from rtplan.grid import Grid, IndexBox
 from rtplan.image import Image
 
 if TYPE_CHECKING:
@@ -176,12 +176,11 @@ def index_bounds(structure: Structure, lattice: Grid) -> tuple[IntArray, IntArra
     """
     m = structure.mask_image
     if m is not None:
-        from rtplan.geometry._morphology import bounding_box
-
-        bb = bounding_box(np.asarray(m.array, dtype=bool))
+        bb = m.bounding_box()
         if bb is None:
             return None
-        lo_kji, hi_kji = bb[0].astype(np.int64), bb[1].astype(np.int64) - 1
+        lo_kji = np.asarray(bb.lower, dtype=np.int64)
+        hi_kji = np.asarray(bb.upper, dtype=np.int64) - 1
         off = offset_on(lattice, m.grid)
         if off is not None:
             return off + lo_kji[::-1], off + hi_kji[::-1] + 1
@@ -320,10 +319,9 @@ def make_result(
     -------
     Structure
     """
-    from rtplan.geometry._morphology import bounding_box
     from rtplan.structures import Structure
 
-    bb = bounding_box(mask)
+    bb = IndexBox.from_mask(mask)
     if target is not None and offset_on(target, box) is None:
         raise GeometryError("internal: result box is not on the target grid's lattice")
     if bb is None:  # empty result: keep one voxel's worth of grid, nothing inside
@@ -332,10 +330,9 @@ def make_result(
     else:
         # keep only the bounding box plus one voxel (on the target's lattice): a margin
         # of a PTV on a 512 x 512 x 200 CT holds 0.5 MB instead of 52 MB
-        lo = np.maximum(bb[0] - 1, 0)
-        hi = np.minimum(bb[1] + 1, np.asarray(mask.shape))
-        out = mask[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))]
-        out_grid = lattice_box(box, lo[::-1], hi[::-1])
+        kept = bb.padded(1, within=mask.shape)
+        out = mask[kept.slices]
+        out_grid = lattice_box(box, kept.lower_ijk(), kept.upper_ijk())
     img = Image(array=out, grid=out_grid, units="1", name=name[:64])
     return Structure.from_mask(
         img,

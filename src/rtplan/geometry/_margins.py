@@ -14,9 +14,10 @@ semi-axes of ``E``, is at most 1 (plus a documented sub-voxel correction, see
 :func:`subvoxel_slack`). Distances are exact (mm, with the grid spacing), computed on the
 bounding box plus the margin only:
 
-* a ball or a centred ellipsoid (the same margin in opposite directions): the exact
-  Euclidean distance transform of Felzenszwalb & Huttenlocher (2012) in the space scaled
-  by the semi-axes;
+* a ball or a centred ellipsoid (the same margin in opposite directions): the ball
+  morphology of :func:`rtplan.geometry.dilate_mask` in the space scaled by the
+  semi-axes (by rows for small margins, by the exact Euclidean distance transform of
+  Felzenszwalb & Huttenlocher (2012) for large ones);
 * different margins in opposite directions: the squared scaled distance is separable
   (Saito & Toriwaki 1994), so one min-plus pass per axis over the few voxels the margin
   spans, one-sided for each octant of displacements, gives the octant-ellipsoid sum.
@@ -32,13 +33,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from rtplan.errors import GeometryError
 from rtplan.geometry import _lattice as lat
-from rtplan.geometry._edt import distance_to
+from rtplan.geometry._margin_kernels import pass3d
+from rtplan.geometry._morphology import ball_dilate
 from rtplan.grid import Grid
 
 if TYPE_CHECKING:
@@ -272,65 +273,6 @@ class Margin:
 MarginSpec = float | Sequence[float] | Mapping[str, float] | Margin
 
 
-# ----------------------------------------------------------------------------- kernels
-@numba.njit(cache=True)
-def _pass3d(f: FloatArray, axis: int, c: float, w_lo: int, w_hi: int) -> FloatArray:
-    """One truncated min-plus pass along an axis of a 3D array.
-
-    ``g[p] = min over t in [-w_hi, w_lo] of f[p + t e_axis] + c t²``: the source
-    ``x = p + t`` may lie up to ``w_lo`` voxels above ``p`` (displacement ``p - x``
-    negative) or ``w_hi`` below (displacement positive). Inner loops run along the
-    contiguous last axis.
-    """
-    nk, nj, ni = f.shape
-    g = f.copy()
-    if axis == 2:
-        for k in range(nk):
-            for j in range(nj):
-                for p in range(ni):
-                    best = g[k, j, p]
-                    for t in range(1, w_hi + 1):  # sources below p
-                        q = p - t
-                        if q < 0:
-                            break
-                        v = f[k, j, q] + c * t * t
-                        if v < best:
-                            best = v
-                    for t in range(1, w_lo + 1):  # sources above p
-                        q = p + t
-                        if q >= ni:
-                            break
-                        v = f[k, j, q] + c * t * t
-                        if v < best:
-                            best = v
-                    g[k, j, p] = best
-    elif axis == 1:
-        for k in range(nk):
-            for j in range(nj):
-                for t in range(-w_lo, w_hi + 1):
-                    q = j - t
-                    if t == 0 or q < 0 or q >= nj:
-                        continue
-                    ct = c * t * t
-                    for i in range(ni):
-                        v = f[k, q, i] + ct
-                        if v < g[k, j, i]:
-                            g[k, j, i] = v
-    else:
-        for k in range(nk):
-            for t in range(-w_lo, w_hi + 1):
-                q = k - t
-                if t == 0 or q < 0 or q >= nk:
-                    continue
-                ct = c * t * t
-                for j in range(nj):
-                    for i in range(ni):
-                        v = f[q, j, i] + ct
-                        if v < g[k, j, i]:
-                            g[k, j, i] = v
-    return g
-
-
 def _window(spacing: float, m: float) -> int:
     """Voxels a margin ``m`` (plus the sub-voxel slack, <= h/2) can reach."""
     return math.floor(m / spacing + 0.5 + 1e-9)
@@ -349,14 +291,14 @@ def _axis_pass(
     if m <= 0:
         return f
     w = _window(spacing, m)
-    return _pass3d(f, axis, (spacing / m) ** 2, w if use_neg else 0, 0 if use_neg else w)
+    return pass3d(f, axis, (spacing / m) ** 2, w if use_neg else 0, 0 if use_neg else w)
 
 
 def _pass_symmetric(f: FloatArray, axis: int, spacing: float, m: float) -> FloatArray:
     if m <= 0:
         return f
     w = _window(spacing, m)
-    return _pass3d(f, axis, (spacing / m) ** 2, w, w)
+    return pass3d(f, axis, (spacing / m) ** 2, w, w)
 
 
 def subvoxel_slack(spacing_mm: npt.ArrayLike, semi_axes_mm: npt.ArrayLike) -> float:
@@ -431,10 +373,9 @@ def dilate_array(mask: BoolArray, spacing_mm: Sequence[float], margins: FloatArr
 
 
 def _dilate_centred(mask: BoolArray, sp: FloatArray, semi: FloatArray) -> BoolArray:
-    """Ball or centred ellipsoid: exact EDT in the space scaled by the semi-axes."""
-    d = distance_to(mask, sp / semi)
+    """Ball or centred ellipsoid: the ball morphology in the space scaled by the semi-axes."""
     limit = 1.0 + subvoxel_slack(sp, semi) + 1e-9
-    return np.asarray(mask | (d <= limit), dtype=bool)
+    return np.asarray(mask | ball_dilate(mask, sp / semi, limit), dtype=bool)
 
 
 def _dilate_octants(mask: BoolArray, sp: FloatArray, m: FloatArray) -> BoolArray:
@@ -521,7 +462,13 @@ def expand(
 
     Examples
     --------
-    >>> ptv = expand(ctv, {"LR": 5, "AP": 5, "SI": 8})  # doctest: +SKIP
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> gtv = rtplan.load_study(get_path("thigh_sarcoma")).structures["GTV"]
+    >>> ptv = geometry.expand(gtv, {"LR": 5, "AP": 5, "SI": 8})
+    >>> ptv.name, round(gtv.volume_cc), round(ptv.volume_cc)
+    ('GTV+L5R5A5P5S8I8', 63, 118)
     """
     m = Margin.parse(margin_mm)
     label = name if name is not None else f"{structure.name}+{_fmt(m)}"
@@ -584,6 +531,16 @@ def contract(
     ------
     GeometryError
         For a negative margin, or an anisotropic margin on an oblique grid.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> inner = geometry.contract(rois["CTV"], 3.0)
+    >>> inner.name, round(rois["CTV"].volume_cc), round(inner.volume_cc)
+    ('CTV-3mm', 175, 130)
     """
     m = Margin.parse(margin_mm)
     label = name if name is not None else f"{structure.name}-{_fmt(m)}"
@@ -631,6 +588,16 @@ def crop(
     Returns
     -------
     Structure
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> kept = geometry.crop(rois["PTV"], to=rois["Body"], inset_mm=3.0)
+    >>> kept.name
+    'PTV crop Body 3mm'
     """
     m = Margin.parse(inset_mm)
     label = name if name is not None else f"{structure.name} crop {to.name} {_fmt(m)}"
@@ -679,6 +646,16 @@ def crop_away(
     Returns
     -------
     Structure
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan import geometry
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> away = geometry.crop_away(rois["PTV"], rois["Femur"], gap_mm=2.0)
+    >>> away.name, round(rois["PTV"].volume_cc), round(away.volume_cc)
+    ('PTV avoid Femur 2mm', 283, 269)
     """
     m = Margin.parse(gap_mm)
     label = name if name is not None else f"{structure.name} avoid {other.name} {_fmt(m)}"

@@ -211,13 +211,6 @@ class SurfaceDistances:
         )
 
 
-def _boundary(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    from scipy import ndimage
-
-    eroded = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(3, 1))
-    return np.asarray(mask & ~eroded, dtype=bool)
-
-
 def surface_distances(
     a: Structure, b: Structure, *, grid: Grid | None = None, percentile: float = 95.0
 ) -> SurfaceDistances:
@@ -240,15 +233,15 @@ def surface_distances(
     StructureError
         If either structure is empty.
     """
-    from rtplan.geometry._edt import distance_to
+    from rtplan.geometry._morphology import boundary_mask, distance_to_set
 
     ma, mb, box = _pair_masks(a, b, grid)
     if not ma.any() or not mb.any():
         raise StructureError(f"structures {a.name!r} and {b.name!r}: one covers no voxel")
-    sa, sb = _boundary(ma), _boundary(mb)
+    sa, sb = boundary_mask(ma), boundary_mask(mb)
     sp = box.spacing_mm
-    to_b = distance_to(sb, sp)
-    to_a = distance_to(sa, sp)
+    to_b = distance_to_set(sb, sp)
+    to_a = distance_to_set(sa, sp)
     dab = to_b[sa]
     dba = to_a[sb]
     return SurfaceDistances(

@@ -140,8 +140,12 @@ def mesh(
 
     Examples
     --------
-    >>> surf = mesh(femur)  # doctest: +SKIP
-    >>> surf.volume / 1000.0  # doctest: +SKIP
+    >>> import rtplan
+    >>> from rtplan.data import get_path
+    >>> femur = rtplan.load_study(get_path("thigh_sarcoma")).structures["Femur"]
+    >>> surf = rtplan.geometry.mesh(femur)
+    >>> surf.is_manifold, round(surf.volume / 1000.0), round(femur.volume_cc)   # cm3
+    (True, 73, 74)
     """
     import pyvista as pv
 

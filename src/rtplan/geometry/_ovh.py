@@ -19,9 +19,8 @@ import numpy.typing as npt
 
 from rtplan.errors import StructureError
 from rtplan.geometry import _lattice as lat
-from rtplan.geometry._edt import distance_to
 from rtplan.geometry._margins import LATTICE_GAP_FACTOR
-from rtplan.geometry._morphology import DIST_EPS_MM
+from rtplan.geometry._morphology import DIST_EPS_MM, distance_to_set
 from rtplan.grid import Grid
 
 if TYPE_CHECKING:
@@ -168,8 +167,12 @@ def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> Ove
 
     Examples
     --------
-    >>> h = ovh(rectum, ptv)  # doctest: +SKIP
-    >>> h.volume_percent_at(5.0)  # % of the rectum within 5 mm of the PTV  # doctest: +SKIP
+    >>> import rtplan
+    >>> from rtplan.data import get_path
+    >>> rois = rtplan.load_study(get_path("thigh_sarcoma")).structures
+    >>> h = rtplan.geometry.ovh(rois["Femur"], rois["PTV"])
+    >>> round(float(h.volume_percent_at(5.0)))  # % of the femur within 5 mm of the PTV
+    28
     """
     lattice = lat.working_lattice(organ, target, grid=grid)
     bo = lat.index_bounds(organ, lattice)
@@ -190,14 +193,14 @@ def ovh(organ: Structure, target: Structure, *, grid: Grid | None = None) -> Ove
     inside = mo & mt
     order_out = outside[mo]
     if outside.any():
-        d_out = distance_to(mt, sp)
+        d_out = distance_to_set(mt, sp)
         signed[order_out] = d_out[outside]
     if inside.any():
         # distance to the nearest voxel outside the target, on the target's box only
         lo_t, hi_t = bt[0] - 1, bt[1] + 1
         tbox = lat.lattice_box(lattice, lo_t, hi_t)
         mt_t = lat.mask_on(target, tbox)
-        d_in_t = distance_to(~mt_t, sp)
+        d_in_t = distance_to_set(~mt_t, sp)
         off = (lo_t - (np.minimum(bo[0], bt[0]) - 1))[::-1]  # tbox origin in box, (k, j, i)
         d_in = np.zeros(box.shape)
         sl = tuple(slice(int(o), int(o) + n) for o, n in zip(off, tbox.shape, strict=True))

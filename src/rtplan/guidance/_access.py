@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError
 from rtplan.guidance._draw import RGB, Canvas
-from rtplan.guidance._overlay import _letter
-from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, axial_screen_axes
+from rtplan.guidance._orientation import axial_screen_axes, direction_letters
+from rtplan.guidance._trajectory import AccessibilityMap, Trajectory
 from rtplan.image import PatientPosition
 
 __all__ = ["BLOCKED_COLOR", "render_accessibility_map", "score_color"]
@@ -96,6 +96,21 @@ def render_accessibility_map(
     ------
     GeometryError
         If ``deg_per_px`` or ``slice_px`` is not positive.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.guidance import render_accessibility_map
+    >>> spine = rtplan.load_study(rtplan.data.get_path("spine_metastasis"))
+    >>> s = spine.structures
+    >>> paths = rtplan.plan_trajectory(
+    ...     spine.ct, s["GTV"], avoid=[s["SpinalCanal"]], clearance_mm=3.0, n_best=3
+    ... )
+    >>> rgb = render_accessibility_map(
+    ...     paths.accessibility, position=spine.ct.patient_position, trajectories=list(paths)
+    ... )
+    >>> rgb.shape[2], rgb.dtype
+    (3, dtype('uint8'))
     """
     if not deg_per_px > 0:
         raise GeometryError(f"deg_per_px must be positive, got {deg_per_px}")
@@ -128,14 +143,22 @@ def render_accessibility_map(
         cells, geo.slice_px, axis=0
     )
     canvas = Canvas(rgb)
-    white: RGB = (255, 255, 255)
-    grey: RGB = (200, 200, 200)
-    # azimuth axis: ticks every 45 degrees, letters at 0, +-90, 180
+    _draw_axes(canvas, geo, h)
+    _ring_paths(canvas, geo, trajectories)
+    _draw_key(canvas, accessibility, lo, hi, _MARGIN_TOP + h + 30)
+    return rgb
+
+
+_GREY: RGB = (200, 200, 200)
+
+
+def _draw_axes(canvas: Canvas, geo: _MapGeometry, h: int) -> None:
+    """Azimuth ticks every 45 degrees with letters at 0, +-90, 180; the z of some slices."""
     for deg in range(-180, 181, 45):
         x = _MARGIN_LEFT + geo.column_of(float(deg))[0]
-        canvas.line((x, _MARGIN_TOP - 6), (x, _MARGIN_TOP - 1), grey, 1.0)
-        canvas.line((x, _MARGIN_TOP + h), (x, _MARGIN_TOP + h + 5), grey, 1.0)
-        canvas.text(f"{deg:d}°", x, _MARGIN_TOP + h + 7, grey, size_px=10, anchor="ct")
+        canvas.line((x, _MARGIN_TOP - 6), (x, _MARGIN_TOP - 1), _GREY, 1.0)
+        canvas.line((x, _MARGIN_TOP + h), (x, _MARGIN_TOP + h + 5), _GREY, 1.0)
+        canvas.text(f"{deg:d}°", x, _MARGIN_TOP + h + 7, _GREY, size_px=10, anchor="ct")
         if deg % 90 == 0:
             canvas.text(
                 geo.letter_at(float(deg)),
@@ -145,13 +168,15 @@ def render_accessibility_map(
                 size_px=16,
                 anchor="cb",
             )
-    # slice axis: z of every few slices
-    step = max(1, math.ceil(n_rows / 8))
-    for r in range(0, n_rows, step):
+    step = max(1, math.ceil(geo.n_slices / 8))
+    for r in range(0, geo.n_slices, step):
         y = _MARGIN_TOP + (r + 0.5) * geo.slice_px
-        canvas.text(f"z {geo.z_of_row(r):.0f}", _MARGIN_LEFT - 6, y, grey, size_px=10, anchor="rm")
+        canvas.text(f"z {geo.z_of_row(r):.0f}", _MARGIN_LEFT - 6, y, _GREY, size_px=10, anchor="rm")
     canvas.text(f"{geo.letter_up} up", 6, _MARGIN_TOP - 8, (255, 255, 0), size_px=12, anchor="lb")
-    # the returned paths
+
+
+def _ring_paths(canvas: Canvas, geo: _MapGeometry, trajectories: Sequence[Trajectory]) -> None:
+    """Ring each returned path's entry, labelled with its rank."""
     for t in trajectories:
         t_row, _ = geo.cell(t.entry_mm[np.newaxis], t.target_mm[np.newaxis])
         az = geo.azimuth_deg(t.entry_mm[np.newaxis], t.target_mm[np.newaxis])
@@ -165,22 +190,26 @@ def render_accessibility_map(
             canvas.text(
                 str(t.rank), centre[0] + 8, centre[1] - 8, (0, 255, 255), size_px=11, anchor="lb"
             )
-    # caption and key
+
+
+def _draw_key(
+    canvas: Canvas, accessibility: AccessibilityMap, lo: float, hi: float, key_y: int
+) -> None:
+    """The caption, the score colour bar from ``lo`` to ``hi`` and the grey/black key."""
     canvas.text(
         "Skin entries around the target (0° = top of the axial image)",
         6,
         4,
-        white,
+        (255, 255, 255),
         size_px=11,
         anchor="lt",
     )
-    key_y = _MARGIN_TOP + h + 30
     bar = score_color(np.linspace(0.0, 1.0, 200))
     for i, shade in enumerate(bar):
         color: RGB = (int(shade[0]), int(shade[1]), int(shade[2]))
         canvas.rect(_MARGIN_LEFT + i, key_y, _MARGIN_LEFT + i + 1, key_y + 10, color)
-    canvas.text(f"best {lo:.2f}", _MARGIN_LEFT, key_y + 12, grey, size_px=10, anchor="lt")
-    canvas.text(f"worst {hi:.2f}", _MARGIN_LEFT + 200, key_y + 12, grey, size_px=10, anchor="rt")
+    canvas.text(f"best {lo:.2f}", _MARGIN_LEFT, key_y + 12, _GREY, size_px=10, anchor="lt")
+    canvas.text(f"worst {hi:.2f}", _MARGIN_LEFT + 200, key_y + 12, _GREY, size_px=10, anchor="rt")
     canvas.rect(_MARGIN_LEFT, key_y + 28, _MARGIN_LEFT + 14, key_y + 38, BLOCKED_COLOR)
     counts = accessibility.counts()
     n_all = sum(counts.values())
@@ -188,16 +217,15 @@ def render_accessibility_map(
         f"blocked ({n_all - counts.get('feasible', 0)} of {n_all} candidates)",
         _MARGIN_LEFT + 18,
         key_y + 33,
-        grey,
+        _GREY,
         size_px=10,
         anchor="lm",
     )
-    canvas.rect(_MARGIN_LEFT, key_y + 44, _MARGIN_LEFT + 14, key_y + 54, grey)
+    canvas.rect(_MARGIN_LEFT, key_y + 44, _MARGIN_LEFT + 14, key_y + 54, _GREY)
     canvas.rect(_MARGIN_LEFT + 1, key_y + 45, _MARGIN_LEFT + 13, key_y + 53, (0, 0, 0))
     canvas.text(
-        "no skin within reach", _MARGIN_LEFT + 18, key_y + 49, grey, size_px=10, anchor="lm"
+        "no skin within reach", _MARGIN_LEFT + 18, key_y + 49, _GREY, size_px=10, anchor="lm"
     )
-    return rgb
 
 
 def _fill_gaps(
@@ -286,4 +314,4 @@ class _MapGeometry:
 
     def letter_at(self, azimuth_deg: float) -> str:
         a = math.radians(azimuth_deg)
-        return _letter(math.cos(a) * self.up + math.sin(a) * self.right)
+        return direction_letters(math.cos(a) * self.up + math.sin(a) * self.right, most=1)

@@ -20,29 +20,97 @@ one folder:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
+from rtplan.enum import Plane, Window
 from rtplan.errors import MissingDependencyError, RtplanError
-from rtplan.guidance._overlay import (
-    View,
-    orientation_labels,
-    overlay_view,
-    render_overlay,
-    save_png,
-)
+from rtplan.guidance._overlay import render_overlay, save_png
 from rtplan.guidance._trajectory import Trajectory, TrajectoryResult
+from rtplan.guidance._view import View, orientation_labels, overlay_view
 from rtplan.image import Image
 from rtplan.structures import Structure
 
-__all__ = ["OVERLAY_PLANES", "avoidance_zone", "export_plan", "source_slices"]
+__all__ = [
+    "OVERLAY_PLANES",
+    "ExportOptions",
+    "ExportSettings",
+    "avoidance_zone",
+    "export_plan",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Planes rendered for each exported trajectory.
-OVERLAY_PLANES = ("axial", "oblique", "oblique_orthogonal", "coronal", "sagittal")
+OVERLAY_PLANES = (
+    Plane.AXIAL,
+    Plane.OBLIQUE,
+    Plane.OBLIQUE_ORTHOGONAL,
+    Plane.CORONAL,
+    Plane.SAGITTAL,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExportOptions:
+    """What :func:`export_plan` writes, and the look of its overlays.
+
+    Parameters
+    ----------
+    window : Window, str or (float, float)
+        CT window of the overlays and the GSPS (see :class:`rtplan.enum.Window`).
+    n_overlays : int
+        Number of ranks to render (and to write as needle ROIs).
+    dicom : bool
+        Write the DICOM objects (needs a CT read from DICOM; skipped with a log message
+        otherwise).
+    scene : bool
+        Write the 3D scene (PNG needs an OpenGL context, HTML needs trame: each is skipped
+        with a log message when missing).
+    show_patient : bool
+        Burn the patient's name and ID into the overlays (and flag the Secondary
+        Captures accordingly).
+
+    Raises
+    ------
+    RtplanError
+        If ``n_overlays`` is below 1 or the window preset unknown.
+
+    Examples
+    --------
+    >>> from rtplan.guidance import ExportOptions
+    >>> ExportOptions(window="Bone", n_overlays=3).window
+    <Window.BONE: 'bone'>
+    """
+
+    window: Window | str | tuple[float, float] = Window.SOFT_TISSUE
+    n_overlays: int = 1
+    dicom: bool = True
+    scene: bool = False
+    show_patient: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_overlays < 1:
+            raise RtplanError(f"n_overlays must be >= 1, got {self.n_overlays}")
+        if isinstance(self.window, str):
+            object.__setattr__(self, "window", Window(self.window))
+
+
+class ExportSettings(TypedDict, total=False):
+    """The fields of :class:`ExportOptions` as keywords of :func:`export_plan`."""
+
+    window: Window | str | tuple[float, float]
+    n_overlays: int
+    dicom: bool
+    scene: bool
+    show_patient: bool
+
+
+_OPTION_FIELDS = frozenset(f.name for f in fields(ExportOptions))
 
 
 def avoidance_zone(structure: Structure, ct: Image, clearance_mm: float) -> Structure:
@@ -60,13 +128,21 @@ def avoidance_zone(structure: Structure, ct: Image, clearance_mm: float) -> Stru
     -------
     Structure
         Named ``<name>_<clearance>mm`` (at most 64 characters), type ``AVOIDANCE``.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.guidance import avoidance_zone
+    >>> study = rtplan.load_study(rtplan.data.get_path("spine_metastasis"))
+    >>> canal = study.structures["SpinalCanal"]
+    >>> zone = avoidance_zone(canal, study.ct, 3.0)
+    >>> zone.name, zone.interpreted_type, bool(zone.volume_cc > canal.volume_cc)
+    ('SpinalCanal_3mm', 'AVOIDANCE', True)
     """
     from rtplan.geometry import dilate_mask
 
     mask = structure.mask(ct.grid)
     if clearance_mm > 0:
-        # Exact distance transform on the structure's bounding box padded by the
-        # clearance, not on the whole CT (seconds and gigabytes on a 512 x 512 x 200 CT).
         mask = dilate_mask(mask, clearance_mm, ct.grid.spacing_mm)
     suffix = f"_{clearance_mm:g}mm"
     name = structure.name[: 64 - len(suffix)] + suffix
@@ -81,24 +157,137 @@ def avoidance_zone(structure: Structure, ct: Image, clearance_mm: float) -> Stru
     )
 
 
-def source_slices(view: View, ct: Image) -> list[int]:
-    """Indices of the CT slices a view's plane passes through (for Source Image Sequence).
+def _options(options: ExportOptions | None, settings: Mapping[str, Any]) -> ExportOptions:
+    unknown = sorted(set(settings) - _OPTION_FIELDS)
+    if unknown:
+        raise TypeError(f"export_plan() got unexpected keyword argument(s) {unknown}")
+    base = options if options is not None else ExportOptions()
+    return replace(base, **settings) if settings else base
 
-    Parameters
-    ----------
-    view : View
-    ct : Image
 
-    Returns
-    -------
-    list of int
-    """
-    rows, cols = view.shape
-    corners = view.to_mm([[0, 0], [cols - 1, 0], [0, rows - 1], [cols - 1, rows - 1]])
-    k = ct.grid.mm_to_index(corners)[:, 2]
-    lo = max(0, int(np.floor(k.min() + 0.5)))
-    hi = min(ct.grid.shape[0] - 1, int(np.floor(k.max() + 0.5)))
-    return list(range(lo, hi + 1))
+def _write_overlays(
+    result: TrajectoryResult,
+    ct: Image,
+    out: Path,
+    ranks: Sequence[Trajectory],
+    drawn: Sequence[Structure],
+    dose: tuple[Image | None, float | None],
+    options: ExportOptions,
+) -> tuple[list[tuple[Path, View]], Path]:
+    """One PNG per rank and plane with its view, and the accessibility map's PNG."""
+    from rtplan.guidance._access import render_accessibility_map
+
+    captures: list[tuple[Path, View]] = []
+    for traj in ranks:
+        for plane in OVERLAY_PLANES:
+            view = overlay_view(ct, plane=plane, trajectory=traj, structures=drawn)
+            rgb = render_overlay(
+                ct,
+                view=view,
+                window=options.window,
+                dose=dose[0],
+                prescription_gy=dose[1],
+                structures=drawn,
+                trajectory=traj,
+                accessibility=result.accessibility if plane == Plane.AXIAL else None,
+                show_patient=options.show_patient,
+            )
+            png = save_png(rgb, out / "overlays" / f"rank{traj.rank}_{plane.value}.png")
+            captures.append((png, view))
+    access = render_accessibility_map(
+        result.accessibility, position=ct.patient_position, trajectories=list(result)
+    )
+    return captures, save_png(access, out / "overlays" / "accessibility.png")
+
+
+def _write_dicom(
+    ct: Image,
+    dcm: Path,
+    ranks: Sequence[Trajectory],
+    structures: tuple[Structure | None, Sequence[Structure]],
+    captures: Sequence[tuple[Path, View]],
+    options: ExportOptions,
+) -> list[Path]:
+    """RT Structure Set, one Secondary Capture per overlay, and the GSPS of the best path."""
+    from PIL import Image as PILImage
+    from pydicom.uid import generate_uid
+
+    from rtplan.guidance._gsps import write_presentation_state
+    from rtplan.guidance._markers import trajectory_structures
+    from rtplan.io import write_rtstruct
+    from rtplan.io.capture import write_secondary_capture
+
+    target, avoided = structures
+    rois: list[Structure] = []
+    for traj in ranks:
+        prefix = "Needle" if len(ranks) == 1 else f"Needle{traj.rank}_"
+        rois.extend(trajectory_structures(traj, ct, prefix=prefix))
+    if target is not None:
+        rois.append(target)
+    required = dict(ranks[0].required_clearance_mm)
+    for s in avoided:
+        rois.append(s)
+        if required.get(s.name, 0.0) > 0:
+            rois.append(avoidance_zone(s, ct, required[s.name]))
+    written = [write_rtstruct(rois, dcm / "RS_trajectory.dcm", reference=ct, label="NEEDLE PLAN")]
+    series_uid = generate_uid()
+    for n, (png, view) in enumerate(captures, start=1):
+        rgb = np.asarray(PILImage.open(png).convert("RGB"))
+        lab = orientation_labels(view)
+        written.append(
+            write_secondary_capture(
+                rgb,
+                dcm / f"SC_{png.stem}.dcm",
+                reference=ct,
+                patient_orientation=(lab["right"], lab["bottom"]),
+                series_instance_uid=series_uid,
+                series_description="rtplan needle guidance",
+                instance_number=n,
+                source_slices=view.source_slices(ct.grid),
+                derivation_description=f"rtplan overlay {png.stem}: CT {view.plane.value} "
+                "plane with structures and the planned needle path",
+                pixel_spacing_mm=view.pixel_mm,
+                burned_in_annotation=options.show_patient,
+            )
+        )
+    if ct.series is not None and len(ct.series.files) == ct.grid.shape[0]:
+        pr = dcm / "PR_needle.dcm"
+        written.append(write_presentation_state(ranks[0], ct, pr, window=options.window))
+    else:
+        logger.info("CT files unknown: no presentation state written")
+    return written
+
+
+def _write_scene(
+    ct: Image,
+    folder: Path,
+    best: Trajectory,
+    structures: tuple[Structure | None, Sequence[Structure]],
+    dose: tuple[Image | None, float | None],
+) -> list[Path]:
+    """The 3D scene as VTK multiblock, and PNG, glTF and HTML where they can be made."""
+    from rtplan.guidance._scene import build_scene
+
+    sc = build_scene(
+        ct,
+        trajectory=best,
+        target=structures[0],
+        structures=list(structures[1]),
+        dose=dose[0],
+        prescription_gy=dose[1],
+    )
+    written = [sc.save_vtm(folder / "scene.vtm")]
+    exports: list[tuple[str, Callable[[Path], Path]]] = [
+        ("scene.png", sc.screenshot),
+        ("scene.gltf", sc.save_gltf),
+        ("scene.html", sc.save_html),
+    ]
+    for name, call in exports:
+        try:
+            written.append(call(folder / name))
+        except MissingDependencyError as exc:
+            logger.warning("3D scene: %s not written (%s)", name, exc)
+    return written
 
 
 def export_plan(
@@ -111,11 +300,8 @@ def export_plan(
     avoided: Sequence[Structure] = (),
     dose: Image | None = None,
     prescription_gy: float | None = None,
-    window: str | tuple[float, float] = "soft_tissue",
-    n_overlays: int = 1,
-    dicom: bool = True,
-    scene: bool = False,
-    show_patient: bool = False,
+    options: ExportOptions | None = None,
+    **settings: Unpack[ExportSettings],
 ) -> dict[str, list[Path]]:
     """Write the ranked table, overlays, DICOM objects and optionally the 3D scene.
 
@@ -137,19 +323,12 @@ def export_plan(
         Dose in Gy, drawn as isodose lines.
     prescription_gy : float, optional
         100 % isodose level.
-    window : str or (float, float)
-        CT window of the overlays and the GSPS.
-    n_overlays : int
-        Number of ranks to render (and to write as needle ROIs).
-    dicom : bool
-        Write the DICOM objects (needs a CT read from DICOM; skipped with a log message
-        otherwise).
-    scene : bool
-        Write the 3D scene (PNG needs an OpenGL context, HTML needs trame: each is skipped
-        with a log message when missing).
-    show_patient : bool
-        Burn the patient's name and ID into the overlays (and flag the Secondary
-        Captures accordingly).
+    options : ExportOptions, optional
+        What to write and the overlays' window; the defaults of :class:`ExportOptions`
+        when omitted.
+    **settings
+        Any field of :class:`ExportOptions` (``window``, ``n_overlays``, ``dicom``,
+        ``scene``, ``show_patient``) as a keyword, replacing that field of ``options``.
 
     Returns
     -------
@@ -160,126 +339,44 @@ def export_plan(
     ------
     RtplanError
         If the result is empty or ``n_overlays`` is out of range.
-    """
-    from rtplan.guidance._gsps import write_presentation_state
-    from rtplan.guidance._markers import trajectory_structures
-    from rtplan.io.capture import write_secondary_capture
+    TypeError
+        If a keyword is neither a parameter nor an option.
 
+    Examples
+    --------
+    >>> import tempfile
+    >>> import rtplan
+    >>> from rtplan.guidance import export_plan
+    >>> spine = rtplan.load_study(rtplan.data.get_path("spine_metastasis"))
+    >>> s = spine.structures
+    >>> paths = rtplan.plan_trajectory(
+    ...     spine.ct, s["GTV"], avoid=[s["SpinalCanal"]], clearance_mm=3.0,
+    ...     approach="posterior", n_best=1,
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     written = export_plan(paths, spine.ct, folder, target=s["GTV"], dicom=False)
+    ...     sorted(p.name for p in written["table"])
+    ['trajectories.csv', 'trajectories.json']
+    """
+    opts = _options(options, settings)
     if len(result) == 0:
         raise RtplanError("nothing to export: the trajectory result is empty")
-    if n_overlays < 1:
-        raise RtplanError(f"n_overlays must be >= 1, got {n_overlays}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"table": [], "overlays": [], "dicom": [], "scene": []}
     written["table"].append(result.to_csv(out / "trajectories.csv"))
     written["table"].append(result.to_json(out / "trajectories.json"))
-
-    ranks: list[Trajectory] = list(result[: min(n_overlays, len(result))])
+    ranks: list[Trajectory] = list(result[: min(opts.n_overlays, len(result))])
     drawn = [s for s in (target, *avoided, *structures) if s is not None]
+    captures, access = _write_overlays(result, ct, out, ranks, drawn, (dose, prescription_gy), opts)
+    written["overlays"] = [png for png, _ in captures] + [access]
     has_dicom = ct.series is not None and bool(ct.series.study_instance_uid)
-    captures: list[tuple[Path, View]] = []
-    for traj in ranks:
-        for plane in OVERLAY_PLANES:
-            view = overlay_view(ct, plane=plane, trajectory=traj, structures=drawn)
-            rgb = render_overlay(
-                ct,
-                view=view,
-                window=window,
-                dose=dose,
-                prescription_gy=prescription_gy,
-                structures=drawn,
-                trajectory=traj,
-                accessibility=result.accessibility if plane == "axial" else None,
-                show_patient=show_patient,
-            )
-            png = save_png(rgb, out / "overlays" / f"rank{traj.rank}_{plane}.png")
-            written["overlays"].append(png)
-            captures.append((png, view))
-
-    from rtplan.guidance._access import render_accessibility_map
-
-    written["overlays"].append(
-        save_png(
-            render_accessibility_map(
-                result.accessibility, position=ct.patient_position, trajectories=list(result)
-            ),
-            out / "overlays" / "accessibility.png",
-        )
-    )
-
-    if dicom and not has_dicom:
+    if opts.dicom and not has_dicom:
         logger.info("CT not read from DICOM: no DICOM objects written")
-    if dicom and has_dicom:
-        from rtplan.io import write_rtstruct
-
-        dcm = out / "dicom"
-        rois: list[Structure] = []
-        for traj in ranks:
-            prefix = "Needle" if len(ranks) == 1 else f"Needle{traj.rank}_"
-            rois.extend(trajectory_structures(traj, ct, prefix=prefix))
-        if target is not None:
-            rois.append(target)
-        required = dict(ranks[0].required_clearance_mm)
-        for s in avoided:
-            rois.append(s)
-            if required.get(s.name, 0.0) > 0:
-                rois.append(avoidance_zone(s, ct, required[s.name]))
-        written["dicom"].append(
-            write_rtstruct(rois, dcm / "RS_trajectory.dcm", reference=ct, label="NEEDLE PLAN")
+    if opts.dicom and has_dicom:
+        written["dicom"] = _write_dicom(ct, out / "dicom", ranks, (target, avoided), captures, opts)
+    if opts.scene:
+        written["scene"] = _write_scene(
+            ct, out / "scene", ranks[0], (target, avoided), (dose, prescription_gy)
         )
-        from pydicom.uid import generate_uid
-
-        series_uid = generate_uid()
-        for n, (png, view) in enumerate(captures, start=1):
-            from PIL import Image as PILImage
-
-            rgb = np.asarray(PILImage.open(png).convert("RGB"))
-            lab = orientation_labels(view)
-            written["dicom"].append(
-                write_secondary_capture(
-                    rgb,
-                    dcm / f"SC_{png.stem}.dcm",
-                    reference=ct,
-                    patient_orientation=(lab["right"], lab["bottom"]),
-                    series_instance_uid=series_uid,
-                    series_description="rtplan needle guidance",
-                    instance_number=n,
-                    source_slices=source_slices(view, ct),
-                    derivation_description=f"rtplan overlay {png.stem}: CT {view.plane} plane "
-                    "with structures and the planned needle path",
-                    pixel_spacing_mm=view.pixel_mm,
-                    burned_in_annotation=show_patient,
-                )
-            )
-        if ct.series is not None and len(ct.series.files) == ct.grid.shape[0]:
-            written["dicom"].append(
-                write_presentation_state(ranks[0], ct, dcm / "PR_needle.dcm", window=window)
-            )
-        else:
-            logger.info("CT files unknown: no presentation state written")
-
-    if scene:
-        from rtplan.guidance._scene import build_scene
-
-        sc = build_scene(
-            ct,
-            trajectory=ranks[0],
-            target=target,
-            structures=list(avoided),
-            dose=dose,
-            prescription_gy=prescription_gy,
-        )
-        folder = out / "scene"
-        written["scene"].append(sc.save_vtm(folder / "scene.vtm"))
-        exports: list[tuple[str, Callable[[Path], Path]]] = [
-            ("scene.png", sc.screenshot),
-            ("scene.gltf", sc.save_gltf),
-            ("scene.html", sc.save_html),
-        ]
-        for name, call in exports:
-            try:
-                written["scene"].append(call(folder / name))
-            except MissingDependencyError as exc:
-                logger.warning("3D scene: %s not written (%s)", name, exc)
     return written

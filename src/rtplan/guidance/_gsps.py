@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+import rtplan.io
+from rtplan._version import __version__
 from rtplan.errors import DicomWriteError
 from rtplan.guidance._markers import slice_pieces
 from rtplan.guidance._overlay import WINDOWS
@@ -28,30 +30,6 @@ __all__ = ["write_presentation_state"]
 logger = logging.getLogger(__name__)
 
 _CIRCLE_RADIUS_PX = 6.0
-
-
-def _ct_headers(ct: Image, out: Path) -> list[Any]:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    series = ct.series
-    if series is None or not series.files or len(series.files) != ct.grid.shape[0]:
-        raise DicomWriteError(
-            f"cannot write {out}: a presentation state references the CT files; pass the CT "
-            "as read from DICOM (rtplan.io.read_ct or rtplan.load_study), one file per slice"
-        )
-    headers = []
-    for f, uid in zip(series.files, series.sop_instance_uids, strict=True):
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            raise DicomWriteError(f"cannot write {out}: CT file {f} is unreadable ({exc})") from exc
-        if str(ds.get("SOPInstanceUID", "")) != uid:
-            raise DicomWriteError(
-                f"cannot write {out}: CT file {f} no longer holds slice {uid}; reload the CT"
-            )
-        headers.append(ds)
-    return headers
 
 
 def write_presentation_state(
@@ -91,12 +69,28 @@ def write_presentation_state(
     DicomWriteError
         If the CT was not read from DICOM files, a file is unreadable, the window or label
         is invalid, or the needle crosses no slice of the CT.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pydicom
+    >>> import rtplan
+    >>> from rtplan.guidance import Trajectory, write_presentation_state
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> target = np.asarray(study.structures["GTV"].centroid_mm)
+    >>> needle = Trajectory(entry_mm=target + [-60.0, 5.0, 10.0], target_mm=target,
+    ...                     clearance_mm={}, required_clearance_mm={}, in_plane_deg=0.0,
+    ...                     out_of_plane_deg=0.0, tissue_fraction={})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     pr = write_presentation_state(needle, study.ct, Path(tmp, "PR.dcm"))
+    ...     ds = pydicom.dcmread(pr)
+    >>> ds.Modality, ds.Manufacturer, ds.GraphicLayerSequence[0].GraphicLayer
+    ('PR', 'rtplan', 'NEEDLE')
     """
     import highdicom as hd
     from pydicom.uid import generate_uid
-
-    import rtplan
-    from rtplan.io.capture import series_laterality
 
     out = Path(path)
     if isinstance(window, str):
@@ -109,7 +103,7 @@ def write_presentation_state(
         width, level = float(window[0]), float(window[1])
     if width <= 0:
         raise DicomWriteError(f"cannot write {out}: window width must be positive")
-    headers = _ct_headers(ct, out)
+    headers = rtplan.io.ct_slice_datasets(ct, what=str(out))
     pieces = slice_pieces(trajectory, ct)
     k_entry = int(np.rint(ct.grid.mm_to_index(trajectory.entry_mm)[2]))
     k_target = int(np.rint(ct.grid.mm_to_index(trajectory.target_mm)[2]))
@@ -189,10 +183,10 @@ def write_presentation_state(
             series_number=int(series_number),
             sop_instance_uid=generate_uid(),
             instance_number=1,
-            manufacturer="rtplan",
-            manufacturer_model_name="rtplan",
-            software_versions=rtplan.__version__,
-            device_serial_number="rtplan",
+            manufacturer=rtplan.io.MANUFACTURER,
+            manufacturer_model_name=rtplan.io.MANUFACTURER,
+            software_versions=__version__,
+            device_serial_number=rtplan.io.MANUFACTURER,
             content_label=label,
             content_description=(
                 f"needle {trajectory.length_mm:.1f} mm, in-plane "
@@ -208,15 +202,8 @@ def write_presentation_state(
     except (ValueError, TypeError) as exc:
         raise DicomWriteError(f"cannot write {out}: {exc}") from exc
     # General Series, Type 2C: as the CT (R/L for a limb, absent for the spine, else empty)
-    laterality, body_part = series_laterality(ct)
-    if laterality is None:
-        if "Laterality" in gsps:
-            del gsps.Laterality
-    else:
-        gsps.Laterality = laterality
-    if body_part:
-        gsps.BodyPartExamined = body_part
-    out.parent.mkdir(parents=True, exist_ok=True)
-    gsps.save_as(out, enforce_file_format=True)
+    rtplan.io.set_laterality(gsps, ct)
+    rtplan.io.stamp_dataset(gsps)
+    rtplan.io.save_dataset(gsps, out)
     logger.info("wrote GSPS %s: needle on %d slices", out, len(annotations))
     return out

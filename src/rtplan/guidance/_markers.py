@@ -67,6 +67,22 @@ def slice_pieces(trajectory: Trajectory, ct: Image) -> list[SlicePiece]:
     -------
     list of SlicePiece
         In increasing slice order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan import Grid, Image
+    >>> from rtplan.guidance import Trajectory, slice_pieces
+    >>> g = Grid(shape=(5, 20, 20), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0))
+    >>> ct = Image(array=np.zeros(g.shape), grid=g, units="HU")
+    >>> needle = Trajectory(
+    ...     entry_mm=[2.0, 10.0, 0.0], target_mm=[14.0, 10.0, 6.0], clearance_mm={},
+    ...     required_clearance_mm={}, in_plane_deg=90.0, out_of_plane_deg=26.6,
+    ...     tissue_fraction={},
+    ... )
+    >>> pieces = slice_pieces(needle, ct)  # slices of 2 mm: z = 0, 2, 4, 6 mm
+    >>> [(p.k, p.points_mm[:, 0].tolist()) for p in pieces]  # x of each piece's ends, mm
+    [(0, [2.0, 4.0]), (1, [4.0, 8.0]), (2, [8.0, 12.0]), (3, [12.0, 14.0])]
     """
     grid = ct.grid
     ends = grid.mm_to_index(np.stack([trajectory.entry_mm, trajectory.target_mm]))
@@ -101,6 +117,26 @@ def _nearest_slice_uid(ct: Image, point_mm: FloatArray) -> str:
     return uids[k] if k < len(uids) else ""
 
 
+def _marker(
+    name: str, point_mm: FloatArray, ct: Image, color: tuple[int, int, int], what: str
+) -> Structure:
+    """A MARKER structure of one POINT contour on the CT slice nearest to it."""
+    return Structure(
+        name=name,
+        color=color,
+        interpreted_type="MARKER",
+        contours=(
+            Contour(
+                points_mm=point_mm[np.newaxis],
+                geometric_type=ContourType.POINT,
+                image_uid=_nearest_slice_uid(ct, point_mm),
+            ),
+        ),
+        generation="SEMIAUTOMATIC",
+        description=f"{what} (rtplan.plan_trajectory)",
+    )
+
+
 def trajectory_structures(
     trajectory: Trajectory,
     ct: Image,
@@ -131,6 +167,20 @@ def trajectory_structures(
     ------
     GeometryError
         If the prefix is empty or too long, or the needle lies outside the CT.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.guidance import Trajectory, trajectory_structures
+    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("spine_metastasis"))
+    >>> needle = Trajectory(
+    ...     entry_mm=[40.0, 90.0, -315.0], target_mm=[5.0, 15.0, -312.0], clearance_mm={},
+    ...     required_clearance_mm={}, in_plane_deg=0.0, out_of_plane_deg=0.0,
+    ...     tissue_fraction={},
+    ... )
+    >>> entry, target, path = trajectory_structures(needle, ct)
+    >>> entry.name, target.interpreted_type, path.contours[0].geometric_type.value
+    ('NeedleEntry', 'MARKER', 'OPEN_PLANAR')
     """
     if not prefix.strip() or len(prefix) > 58:
         raise GeometryError(f"ROI name prefix must have 1 to 58 characters, got {prefix!r}")
@@ -140,34 +190,8 @@ def trajectory_structures(
         f"needle {trajectory.length_mm:.1f} mm, in-plane {trajectory.in_plane_deg:.1f} deg, "
         f"out-of-plane {trajectory.out_of_plane_deg:.1f} deg"
     )
-    entry = Structure(
-        name=f"{prefix}Entry",
-        color=color,
-        interpreted_type="MARKER",
-        contours=(
-            Contour(
-                points_mm=trajectory.entry_mm[np.newaxis],
-                geometric_type=ContourType.POINT,
-                image_uid=_nearest_slice_uid(ct, trajectory.entry_mm),
-            ),
-        ),
-        generation="SEMIAUTOMATIC",
-        description="needle skin entry (rtplan.plan_trajectory)",
-    )
-    target = Structure(
-        name=f"{prefix}Target",
-        color=color,
-        interpreted_type="MARKER",
-        contours=(
-            Contour(
-                points_mm=trajectory.target_mm[np.newaxis],
-                geometric_type=ContourType.POINT,
-                image_uid=_nearest_slice_uid(ct, trajectory.target_mm),
-            ),
-        ),
-        generation="SEMIAUTOMATIC",
-        description="needle tip (rtplan.plan_trajectory)",
-    )
+    entry = _marker(f"{prefix}Entry", trajectory.entry_mm, ct, color, "needle skin entry")
+    target = _marker(f"{prefix}Target", trajectory.target_mm, ct, color, "needle tip")
     uids = ct.series.sop_instance_uids if ct.series is not None else ()
     pieces = slice_pieces(trajectory, ct)
     contours: tuple[Contour, ...]

@@ -1,20 +1,12 @@
 """2D guidance overlays: a CT plane with structures, dose and the needle, as RGB.
 
-Display conventions
--------------------
-* **axial** (default ``display="radiological"``): viewed from the patient's feet, with the
-  patient as lying on the table (up on the screen is up in the room). For HFS and FFS the
-  patient's left is on the image's right and anterior at the top; for HFP and FFP the
-  left is on the image's left and posterior at the top. ``display="stored"`` shows the CT
-  slice as stored instead (rows and columns of the DICOM pixel data).
-* **coronal**: viewed from the front, patient's left on the image's right, superior up.
-* **sagittal**: viewed from the patient's left, anterior on the image's left, superior up.
-* **oblique**: the plane containing the needle that is closest to the axial plane, shown
-  like the axial view tilted onto it; **oblique_orthogonal**: the plane containing the
-  needle perpendicular to that one, superior up, needle running left to right.
+The plane and its pixel grid are a :class:`~rtplan.guidance.View` (see
+:mod:`rtplan.guidance._view` for the display conventions of each plane).
 
-Orientation letters at each edge name the patient direction that points to that edge
-(L, R, A, P, S, I; two letters for oblique directions, the larger component first).
+Planes and window presets are the vocabularies :class:`rtplan.enum.Plane` and
+:class:`rtplan.enum.Window` (their string values are accepted everywhere). How an overlay
+is drawn (line width, needle ticks, annotations, isodose levels and colours, extra layers)
+is an :class:`OverlayStyle`.
 
 Isodose colours (percent of prescription) follow the customary scheme: 107 % red, 100 %
 yellow, 95 % green, 80 % sky blue, 50 % blue, 30 % violet.
@@ -23,30 +15,31 @@ yellow, 95 % green, 80 % sky blue, 50 % blue, 30 % violet.
 from __future__ import annotations
 
 import logging
-import math
+import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, Unpack, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from rtplan.enum import Plane, Window
 from rtplan.errors import GeometryError
 from rtplan.guidance._draw import RGB, Canvas, text_bitmap
-from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, axial_screen_axes
+from rtplan.guidance._trajectory import AccessibilityMap, Trajectory
+from rtplan.guidance._view import View, orientation_labels, overlay_view
 from rtplan.image import Dose, Image
 from rtplan.structures import Structure
 
 __all__ = [
     "ISODOSE_COLORS",
-    "PLANES",
     "WINDOWS",
     "OverlayLayer",
-    "View",
-    "orientation_labels",
+    "OverlayOptions",
+    "OverlayStyle",
     "overlay_layer",
-    "overlay_view",
+    "patient_lines",
     "render_overlay",
     "save_png",
 ]
@@ -55,337 +48,51 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
-#: CT window presets: name -> (width, level), HU.
-WINDOWS: Mapping[str, tuple[float, float]] = {
-    "soft_tissue": (400.0, 40.0),
-    "bone": (2000.0, 500.0),
-    "bone_narrow": (1500.0, 300.0),
-    "lung": (1500.0, -600.0),
-}
+#: CT window presets: name -> (width, level), HU (the values of :class:`rtplan.enum.Window`).
+WINDOWS: Mapping[str, tuple[float, float]] = types.MappingProxyType(
+    {w.value: (w.width_hu, w.level_hu) for w in Window}
+)
 
 #: Customary isodose line colours by percent of prescription.
-ISODOSE_COLORS: Mapping[float, RGB] = {
-    110.0: (255, 0, 255),
-    107.0: (255, 0, 0),
-    105.0: (255, 128, 0),
-    100.0: (255, 255, 0),
-    95.0: (0, 255, 0),
-    90.0: (0, 200, 120),
-    80.0: (0, 170, 255),
-    70.0: (0, 110, 255),
-    50.0: (0, 0, 255),
-    30.0: (160, 0, 255),
-    20.0: (120, 60, 200),
-    10.0: (90, 90, 160),
-}
+ISODOSE_COLORS: Mapping[float, RGB] = types.MappingProxyType(
+    {
+        110.0: (255, 0, 255),
+        107.0: (255, 0, 0),
+        105.0: (255, 128, 0),
+        100.0: (255, 255, 0),
+        95.0: (0, 255, 0),
+        90.0: (0, 200, 120),
+        80.0: (0, 170, 255),
+        70.0: (0, 110, 255),
+        50.0: (0, 0, 255),
+        30.0: (160, 0, 255),
+        20.0: (120, 60, 200),
+        10.0: (90, 90, 160),
+    }
+)
 
 DEFAULT_ISODOSES = (107.0, 100.0, 95.0, 80.0, 50.0, 30.0)
 
-PLANES = ("axial", "coronal", "sagittal", "oblique", "oblique_orthogonal")
-
 NEEDLE_COLOR: RGB = (0, 255, 255)
-_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) per LPS axis
 _PANEL_PX = 120
-_MIN_SIDE_PX = 512
-_MIN_ASPECT = 0.5  # shorter side of a whole-CT view / longer side
-
-
-# ============================================================================ geometry
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class View:
-    """A rectangular pixel grid on a plane in patient space.
-
-    Parameters
-    ----------
-    plane : str
-        One of :data:`PLANES`.
-    origin_mm : numpy.ndarray, shape (3,)
-        LPS centre of the top-left pixel (row 0, column 0).
-    right, down : numpy.ndarray, shape (3,)
-        LPS unit vectors along increasing column and increasing row.
-    pixel_mm : float
-        Pixel size, mm (square pixels).
-    shape : tuple of int
-        ``(rows, columns)`` of the image part (an overlay may add a panel on the right).
-    thickness_mm : float
-        Slab thickness: points within half of it from the plane count as in the slice.
-    at_mm : float
-        Position of the plane: LPS z for axial, y for coronal, x for sagittal, the offset
-        from the needle along the normal for oblique planes.
-    """
-
-    plane: str
-    origin_mm: FloatArray
-    right: FloatArray
-    down: FloatArray
-    pixel_mm: float
-    shape: tuple[int, int]
-    thickness_mm: float
-    at_mm: float
-
-    @property
-    def normal(self) -> FloatArray:
-        """Unit normal ``right x down`` (LPS)."""
-        return np.asarray(np.cross(self.right, self.down))
-
-    def to_pixel(self, points_mm: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Project LPS points on the view.
-
-        Parameters
-        ----------
-        points_mm : array_like, shape (N, 3) or (3,)
-
-        Returns
-        -------
-        colrow : numpy.ndarray, shape (N, 2)
-            Continuous ``(column, row)`` pixel coordinates (pixel centres at integers).
-        depth_mm : numpy.ndarray, shape (N,)
-            Signed distance from the plane along :attr:`normal`, mm.
-        """
-        p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) - self.origin_mm
-        col = p @ self.right / self.pixel_mm
-        row = p @ self.down / self.pixel_mm
-        return np.stack([col, row], axis=1), np.asarray(p @ self.normal)
-
-    def to_mm(self, colrow: npt.ArrayLike) -> FloatArray:
-        """LPS points of continuous ``(column, row)`` pixel coordinates, shape (N, 3)."""
-        cr = np.asarray(colrow, dtype=np.float64).reshape(-1, 2)
-        return np.asarray(
-            self.origin_mm
-            + cr[:, :1] * self.pixel_mm * self.right
-            + cr[:, 1:2] * self.pixel_mm * self.down
-        )
-
-    def pixel_centres_mm(self) -> FloatArray:
-        """LPS centre of every pixel, shape (rows, columns, 3)."""
-        rows, cols = self.shape
-        r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-        pts = self.to_mm(np.stack([c.ravel(), r.ravel()], axis=1))
-        return pts.reshape(rows, cols, 3)
-
-
-def _letter(v: FloatArray) -> str:
-    """Patient direction letter (L, R, P, A, S, I) of the main component of an LPS vector."""
-    a = int(np.argmax(np.abs(v)))
-    return _LETTERS[a][1 if v[a] > 0 else 0]
-
-
-def _letters(v: FloatArray) -> str:
-    comps = sorted(range(3), key=lambda a: -abs(float(v[a])))
-    out = ""
-    for a in comps[:2]:
-        if abs(float(v[a])) >= 0.3 or not out:
-            out += _LETTERS[a][1 if v[a] > 0 else 0]
-    return out
-
-
-def orientation_labels(view: View) -> dict[str, str]:
-    """Patient direction letters at each edge of a view.
-
-    Parameters
-    ----------
-    view : View
-
-    Returns
-    -------
-    dict
-        Keys ``"right"``, ``"left"``, ``"top"``, ``"bottom"``; values such as ``"L"`` or
-        ``"LA"`` (larger component first).
-    """
-    return {
-        "right": _letters(view.right),
-        "left": _letters(-view.right),
-        "top": _letters(-view.down),
-        "bottom": _letters(view.down),
-    }
-
-
-def _unit(v: npt.ArrayLike) -> FloatArray:
-    a = np.asarray(v, dtype=np.float64)
-    n = float(np.linalg.norm(a))
-    if n < 1e-12:
-        raise GeometryError("degenerate direction")
-    return np.asarray(a / n)
-
-
-def _plane_axes(
-    ct: Image, plane: str, trajectory: Trajectory | None, display: str
-) -> tuple[FloatArray, FloatArray, int | None]:
-    """Screen right/down vectors and the LPS axis ``at_mm`` refers to (None: oblique)."""
-    pos = ct.patient_position
-    if plane == "axial":
-        if display == "stored":
-            return np.array(ct.grid.direction[:, 0]), np.array(ct.grid.direction[:, 1]), 2
-        right, down = axial_screen_axes(pos)
-        return right, down, 2
-    if plane == "coronal":
-        return np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0]), 1
-    if plane == "sagittal":
-        return np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]), 0
-    if trajectory is None:
-        raise GeometryError(f"plane {plane!r} needs a trajectory to align with")
-    n = trajectory.direction
-    z = np.array([0.0, 0.0, 1.0])
-    if abs(float(n @ z)) > 0.999:  # cranio-caudal needle: use the coronal-like plane
-        m = _unit(np.array([0.0, 1.0, 0.0]) - (n[1]) * n)
-    else:
-        m = _unit(z - float(n @ z) * n)
-    r0, _ = axial_screen_axes(pos)
-    if plane == "oblique":
-        right = r0 - float(r0 @ m) * m
-        right = _unit(right) if np.linalg.norm(right) > 1e-6 else n
-        down = np.cross(m, right)
-        return right, _unit(down), None
-    if plane == "oblique_orthogonal":
-        m2 = _unit(np.cross(m, n))
-        down = -z - float(-z @ m2) * m2
-        down = _unit(down) if np.linalg.norm(down) > 1e-6 else _unit(np.cross(m2, n))
-        right = np.cross(down, m2)
-        return _unit(right), down, None
-    raise GeometryError(f"unknown plane {plane!r}; choose one of {', '.join(PLANES)}")
-
-
-def overlay_view(
-    ct: Image,
-    *,
-    plane: str = "axial",
-    at_mm: float | None = None,
-    trajectory: Trajectory | None = None,
-    structures: Sequence[Structure] = (),
-    pixel_mm: float | None = None,
-    fov_mm: float | None = None,
-    center_mm: npt.ArrayLike | None = None,
-    thickness_mm: float | None = None,
-    display: str = "radiological",
-) -> View:
-    """The pixel grid a :func:`render_overlay` call draws on.
-
-    Parameters
-    ----------
-    ct : Image
-        The CT.
-    plane : str
-        ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"`` or
-        ``"oblique_orthogonal"`` (the last two need ``trajectory``).
-    at_mm : float, optional
-        Plane position: LPS z (axial), y (coronal), x (sagittal), or the offset from the
-        needle along the normal (oblique). Default: through the trajectory's target, else
-        the first structure's centroid, else the CT centre.
-    trajectory : Trajectory, optional
-        The needle (sets the default position and the oblique planes).
-    structures : sequence of Structure
-        Used for the default position.
-    pixel_mm : float, optional
-        Pixel size; by default the CT's smallest spacing, or less so that the longer side
-        of the image has at least 512 pixels.
-    fov_mm : float, optional
-        Show a square of this size centred on ``center_mm`` (default the needle's midpoint
-        or the first structure's centroid) instead of the whole CT. The whole CT's
-        section is padded (black) so that its shorter side is at least half the longer.
-    center_mm : array_like, shape (3,), optional
-        Centre of the field of view.
-    thickness_mm : float, optional
-        Slab thickness; the CT slice spacing by default.
-    display : {"radiological", "stored"}
-        Axial display convention (see the module docstring).
-
-    Returns
-    -------
-    View
-
-    Raises
-    ------
-    GeometryError
-        If the plane is unknown, an oblique plane has no trajectory, or the plane misses
-        the CT.
-    """
-    if plane not in PLANES:
-        raise GeometryError(f"unknown plane {plane!r}; choose one of {', '.join(PLANES)}")
-    if display not in ("radiological", "stored"):
-        raise GeometryError(f"display must be 'radiological' or 'stored', got {display!r}")
-    grid = ct.grid
-    right, down, axis = _plane_axes(ct, plane, trajectory, display)
-    normal = np.cross(right, down)
-    if trajectory is not None:
-        ref = np.asarray(trajectory.target_mm)
-    elif structures:
-        ref = np.asarray(structures[0].centroid_mm)
-    else:
-        ref = np.asarray(grid.index_to_mm((np.asarray(grid.shape_ijk) - 1) / 2.0))
-    if axis is not None:
-        at = float(ref[axis]) if at_mm is None else float(at_mm)
-        point = ref.copy()
-        point[axis] = at
-    else:
-        at = 0.0 if at_mm is None else float(at_mm)
-        assert trajectory is not None
-        point = np.asarray(trajectory.target_mm) + at * normal
-    # check that the plane cuts the CT
-    corners = grid.corners_mm()
-    side = (corners - point) @ normal
-    if side.min() > 0 or side.max() < 0:
-        raise GeometryError(
-            f"the {plane} plane at {at:g} mm misses the CT (its extent along the normal is "
-            f"{(corners @ normal).min():.1f} to {(corners @ normal).max():.1f} mm)"
-        )
-    if pixel_mm is not None and not float(pixel_mm) > 0:
-        raise GeometryError(f"pixel_mm must be positive, got {pixel_mm}")
-    if fov_mm is not None:
-        if center_mm is not None:
-            centre = np.asarray(center_mm, dtype=np.float64)
-        elif trajectory is not None:
-            centre = 0.5 * (trajectory.entry_mm + trajectory.target_mm)
-        else:
-            centre = ref
-        cu = float((centre - point) @ right)
-        cv = float((centre - point) @ down)
-        half = 0.5 * float(fov_mm)
-        u0, u1, v0, v1 = cu - half, cu + half, cv - half, cv + half
-    else:
-        u = (corners - point) @ right
-        v = (corners - point) @ down
-        # voxel-edge corners; keep pixel centres within the voxel-centre hull
-        inset = 0.5 * float(min(grid.spacing_mm))
-        u0, u1 = float(u.min()) + inset, float(u.max()) - inset
-        v0, v1 = float(v.min()) + inset, float(v.max()) - inset
-        # a thin slab of CT (a short scan seen from the side) is padded with black to at
-        # least half as high as wide, so the captions and letters do not cover anatomy
-        pad_u = max(0.0, _MIN_ASPECT * (v1 - v0) - (u1 - u0)) / 2.0
-        pad_v = max(0.0, _MIN_ASPECT * (u1 - u0) - (v1 - v0)) / 2.0
-        u0, u1, v0, v1 = u0 - pad_u, u1 + pad_u, v0 - pad_v, v1 + pad_v
-    if pixel_mm is None:  # the CT's resolution, or finer so that the image spans 512 px
-        px = min(float(min(grid.spacing_mm)), max(u1 - u0, v1 - v0) / (_MIN_SIDE_PX - 1))
-    else:
-        px = float(pixel_mm)
-    cols = max(1, math.floor((u1 - u0) / px + 1e-9) + 1)
-    rows = max(1, math.floor((v1 - v0) / px + 1e-9) + 1)
-    if rows * cols > 4096 * 4096:
-        raise GeometryError(f"a {rows}x{cols} overlay is too large; raise pixel_mm or give fov_mm")
-    origin = point + u0 * right + v0 * down
-    thick = float(grid.spacing_mm[0]) if thickness_mm is None else float(thickness_mm)
-    return View(
-        plane=plane,
-        origin_mm=np.asarray(origin),
-        right=np.asarray(right, dtype=np.float64),
-        down=np.asarray(down, dtype=np.float64),
-        pixel_mm=px,
-        shape=(rows, cols),
-        thickness_mm=thick,
-        at_mm=at,
-    )
+_DOSE_DISPLAYS = ("lines", "wash", "both")
+_CAPTIONS = {
+    Plane.AXIAL: "Axial z {:.1f} mm",
+    Plane.CORONAL: "Coronal y {:.1f} mm",
+    Plane.SAGITTAL: "Sagittal x {:.1f} mm",
+    Plane.OBLIQUE: "Needle plane {:+.1f} mm",
+    Plane.OBLIQUE_ORTHOGONAL: "Needle plane (orth.) {:+.1f} mm",
+}
 
 
 # ============================================================================ layers
-def _window(window: str | tuple[float, float]) -> tuple[float, float, str]:
+def _window(window: Window | str | tuple[float, float]) -> tuple[float, float, str]:
     if isinstance(window, str):
-        key = window.strip().lower().replace(" ", "_")
-        if key not in WINDOWS:
-            raise GeometryError(
-                f"unknown window {window!r}; choose one of {', '.join(WINDOWS)} or give "
-                "(width, level) in HU"
-            )
-        w, lvl = WINDOWS[key]
-        return w, lvl, key
+        try:
+            preset = Window(window)
+        except GeometryError as exc:
+            raise GeometryError(f"{exc}, or give (width, level) in HU") from None
+        return preset.width_hu, preset.level_hu, preset.value
     w, lvl = float(window[0]), float(window[1])
     if w <= 0:
         raise GeometryError(f"window width must be positive, got {w}")
@@ -571,6 +278,25 @@ def overlay_layer(layer: str | OverlayLayer) -> OverlayLayer:
     ------
     GeometryError
         If the name is not an installed layer or the object has no ``draw`` method.
+
+    Examples
+    --------
+    A layer that frames the image part of an overlay:
+
+    >>> import numpy as np
+    >>> from rtplan import Grid, Image
+    >>> from rtplan.guidance import overlay_layer, render_overlay
+    >>> class Frame:
+    ...     def draw(self, canvas, view, ct):
+    ...         rows, cols = view.shape
+    ...         corners = [(0, 0), (cols - 1, 0), (cols - 1, rows - 1), (0, rows - 1)]
+    ...         canvas.polyline(np.array(corners, float), (255, 0, 0), 1.0, closed=True)
+    >>> layer = overlay_layer(Frame())
+    >>> g = Grid(shape=(3, 64, 64), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(-63.0, -63.0, -2.0))
+    >>> ct = Image(array=np.full(g.shape, 40.0), grid=g, units="HU")
+    >>> rgb = render_overlay(ct, plane="axial", annotate=False, layers=[layer])
+    >>> rgb[0, 0].tolist()
+    [255, 0, 0]
     """
     if not isinstance(layer, str):
         if not isinstance(layer, OverlayLayer):
@@ -590,35 +316,217 @@ def overlay_layer(layer: str | OverlayLayer) -> OverlayLayer:
     return obj
 
 
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class OverlayStyle:
+    """How :func:`render_overlay` draws: lines, needle ticks, annotations, dose, layers.
+
+    Parameters
+    ----------
+    line_width : float
+        Width of structure and isodose lines, px.
+    tick_mm : float
+        Depth tick spacing along the needle, mm (longer ticks every 5th; 0 for none).
+    labels : bool
+        Draw the orientation letters at the edges.
+    scale_bar : bool
+        Draw the scale bar.
+    annotate : bool
+        Draw the plane/window caption (and the needle length).
+    show_patient : bool
+        Burn in the patient's name and ID (from ``ct.series``); off by default.
+    isodose_percent : sequence of float
+        Isodose levels, percent of prescription.
+    isodose_colors : mapping of float to RGB, optional
+        Colours by percent (the nearest level's colour is used); by default the customary
+        scheme: 107 % red, 100 % yellow, 95 % green, 80 % sky blue, 50 % blue, 30 % violet.
+    dose_display : {"lines", "wash", "both"}
+        Isodose lines, a colourwash with a colour bar, or both.
+    wash_min_percent : float
+        Doses below this percent of prescription are not washed.
+    wash_alpha : float
+        Opacity of the colourwash, in [0, 1].
+    layers : sequence of str or OverlayLayer
+        Extra layers drawn over the image before the annotations: objects with a
+        ``draw(canvas, view, ct)`` method, or names of layers installed as plugins in the
+        entry-point group ``rtplan.overlay_layers`` (see :func:`overlay_layer`).
+
+    Raises
+    ------
+    GeometryError
+        If ``dose_display`` is unknown or a number out of range.
+
+    Examples
+    --------
+    >>> from rtplan.guidance import OverlayStyle
+    >>> quiet = OverlayStyle(labels=False, scale_bar=False, annotate=False)
+    >>> quiet.isodose_percent
+    (107.0, 100.0, 95.0, 80.0, 50.0, 30.0)
+    """
+
+    line_width: float = 2.0
+    tick_mm: float = 10.0
+    labels: bool = True
+    scale_bar: bool = True
+    annotate: bool = True
+    show_patient: bool = False
+    isodose_percent: Sequence[float] = DEFAULT_ISODOSES
+    isodose_colors: Mapping[float, RGB] | None = None
+    dose_display: str = "lines"
+    wash_min_percent: float = 10.0
+    wash_alpha: float = 0.45
+    layers: Sequence[str | OverlayLayer] = ()
+
+    def __post_init__(self) -> None:
+        if self.dose_display not in _DOSE_DISPLAYS:
+            raise GeometryError(
+                f"dose_display must be 'lines', 'wash' or 'both', got {self.dose_display!r}"
+            )
+        if not self.line_width > 0:
+            raise GeometryError(f"line_width must be positive, got {self.line_width}")
+        if not self.tick_mm >= 0:
+            raise GeometryError(f"tick_mm must be >= 0, got {self.tick_mm}")
+        if not 0.0 <= self.wash_alpha <= 1.0:
+            raise GeometryError(f"wash_alpha must lie in [0, 1], got {self.wash_alpha}")
+        object.__setattr__(self, "isodose_percent", tuple(float(p) for p in self.isodose_percent))
+        object.__setattr__(self, "layers", tuple(self.layers))
+
+    @property
+    def colors(self) -> Mapping[float, RGB]:
+        """The isodose colours in use."""
+        return ISODOSE_COLORS if self.isodose_colors is None else self.isodose_colors
+
+
+class OverlayOptions(TypedDict, total=False):
+    """Keywords of :func:`render_overlay` beyond its parameters.
+
+    The fields of :class:`OverlayStyle`, the view geometry of :func:`overlay_view`
+    (used when no ``view`` is given), and ``accessibility``.
+    """
+
+    accessibility: AccessibilityMap | None
+    pixel_mm: float | None
+    fov_mm: float | None
+    center_mm: npt.ArrayLike | None
+    thickness_mm: float | None
+    display: str
+    line_width: float
+    tick_mm: float
+    labels: bool
+    scale_bar: bool
+    annotate: bool
+    show_patient: bool
+    isodose_percent: Sequence[float]
+    isodose_colors: Mapping[float, RGB] | None
+    dose_display: str
+    wash_min_percent: float
+    wash_alpha: float
+    layers: Sequence[str | OverlayLayer]
+
+
+_STYLE_FIELDS = frozenset(f.name for f in fields(OverlayStyle))
+_VIEW_FIELDS = frozenset({"pixel_mm", "fov_mm", "center_mm", "thickness_mm", "display"})
+
+
+def _split_options(
+    style: OverlayStyle | None, options: Mapping[str, Any]
+) -> tuple[OverlayStyle, dict[str, Any], AccessibilityMap | None]:
+    """The style with its keyword fields applied, the view keywords, the accessibility map."""
+    unknown = sorted(set(options) - _STYLE_FIELDS - _VIEW_FIELDS - {"accessibility"})
+    if unknown:
+        raise TypeError(f"render_overlay() got unexpected keyword argument(s) {unknown}")
+    base = style if style is not None else OverlayStyle()
+    changes = {k: v for k, v in options.items() if k in _STYLE_FIELDS}
+    view_kw = {k: v for k, v in options.items() if k in _VIEW_FIELDS}
+    accessibility: AccessibilityMap | None = options.get("accessibility")
+    return (replace(base, **changes) if changes else base), view_kw, accessibility
+
+
+def _dose_on_view(
+    dose: Image, view: View, prescription_gy: float | None
+) -> tuple[FloatArray, float]:
+    """The dose on the view's pixels, Gy, and the 100 % level."""
+    if not (isinstance(dose, Dose) or dose.units == "Gy"):
+        raise GeometryError(f"dose image {dose.name!r} has units {dose.units!r}, not Gy")
+    values = dose.sample(view.pixel_centres_mm().reshape(-1, 3), order=1, fill_value=0.0)
+    dmax = float(np.max(dose.array)) if dose.array.size else 0.0
+    rx = float(prescription_gy) if prescription_gy is not None else dmax
+    if prescription_gy is None:
+        logger.info("render_overlay: no prescription given; 100 %% = dose maximum %.3g Gy", dmax)
+    if rx <= 0:
+        raise GeometryError("the prescription (or dose maximum) must be positive")
+    return values.reshape(view.shape), rx
+
+
+def _draw_structures(
+    canvas: Canvas, view: View, ct: Image, structures: Sequence[Structure], width: float
+) -> list[tuple[str, RGB]]:
+    """Contours of the structures the plane cuts; their names and colours for the legend."""
+    in_view: list[tuple[str, RGB]] = []
+    for s in structures:
+        lines = _structure_lines(s, ct, view)
+        if lines:
+            in_view.append((s.name, s.color))
+        for pts, closed in lines:
+            canvas.polyline(pts, s.color, width, closed=closed)
+    return in_view
+
+
+def _draw_isodoses(canvas: Canvas, dose: FloatArray, rx: float, style: OverlayStyle) -> None:
+    for pct in sorted(style.isodose_percent):
+        col = _isodose_color(pct, style.colors)
+        for line in _contours_2d(dose, rx * pct / 100.0):
+            canvas.polyline(line, col, style.line_width)
+
+
+def _annotate(
+    canvas: Canvas,
+    view: View,
+    ct: Image,
+    style: OverlayStyle,
+    window: tuple[float, float, str],
+    trajectory: Trajectory | None,
+) -> None:
+    """Orientation letters, scale bar, captions and patient lines, as the style asks."""
+    rows, cols = view.shape
+    if style.labels:
+        lab = orientation_labels(view)
+        canvas.text(lab["right"], cols - 6, rows / 2, (255, 255, 0), size_px=18, anchor="rm")
+        canvas.text(lab["left"], 6, rows / 2, (255, 255, 0), size_px=18, anchor="lm")
+        canvas.text(lab["top"], cols / 2, 6, (255, 255, 0), size_px=18, anchor="ct")
+        canvas.text(lab["bottom"], cols / 2, rows - 6, (255, 255, 0), size_px=18, anchor="cb")
+    if style.scale_bar:
+        _scale_bar(canvas, view, rows, cols)
+    if style.annotate:
+        width, level, name = window
+        canvas.text(_CAPTIONS[view.plane].format(view.at_mm), 6, 6, (255, 255, 255), size_px=11)
+        canvas.text(f"W{width:g} L{level:g} ({name})", 6, 22, (200, 200, 200), size_px=11)
+        if trajectory is not None:
+            canvas.text(
+                f"needle {trajectory.length_mm:.1f} mm, ticks {style.tick_mm:g} mm",
+                6,
+                37,
+                NEEDLE_COLOR,
+                size_px=11,
+            )
+    if style.show_patient and ct.series is not None:
+        # top right, below the row of the orientation letter, one item a line
+        for n, who in enumerate(patient_lines(ct.series.patient)):
+            canvas.text(who, cols - 6, 30 + 15 * n, (255, 255, 255), size_px=12, anchor="rt")
+
+
 def render_overlay(
     ct: Image,
     *,
-    plane: str = "axial",
+    plane: Plane | str = Plane.AXIAL,
     at_mm: float | None = None,
     view: View | None = None,
-    window: str | tuple[float, float] = "soft_tissue",
+    window: Window | str | tuple[float, float] = Window.SOFT_TISSUE,
     dose: Image | None = None,
     prescription_gy: float | None = None,
-    isodose_percent: Sequence[float] = DEFAULT_ISODOSES,
-    isodose_colors: Mapping[float, RGB] | None = None,
-    dose_display: str = "lines",
-    wash_min_percent: float = 10.0,
-    wash_alpha: float = 0.45,
     structures: Sequence[Structure] = (),
     trajectory: Trajectory | None = None,
-    accessibility: AccessibilityMap | None = None,
-    tick_mm: float = 10.0,
-    pixel_mm: float | None = None,
-    fov_mm: float | None = None,
-    center_mm: npt.ArrayLike | None = None,
-    thickness_mm: float | None = None,
-    display: str = "radiological",
-    line_width: float = 2.0,
-    labels: bool = True,
-    scale_bar: bool = True,
-    annotate: bool = True,
-    show_patient: bool = False,
-    layers: Sequence[str | OverlayLayer] = (),
+    style: OverlayStyle | None = None,
+    **options: Unpack[OverlayOptions],
 ) -> npt.NDArray[np.uint8]:
     """Render a CT plane with structures, dose and a needle trajectory.
 
@@ -626,53 +534,40 @@ def render_overlay(
     ----------
     ct : Image
         CT in HU.
-    plane : str
+    plane : Plane or str
         ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"`` (the plane containing
-        the needle closest to axial) or ``"oblique_orthogonal"``.
+        the needle closest to axial) or ``"oblique_orthogonal"``; see
+        :class:`rtplan.enum.Plane`.
     at_mm : float, optional
         Plane position (see :func:`overlay_view`).
     view : View, optional
-        A view from :func:`overlay_view`; overrides the geometric arguments.
-    window : str or (float, float)
-        ``"soft_tissue"`` (W400/L40), ``"bone"`` (W2000/L500), ``"bone_narrow"``
-        (W1500/L300), ``"lung"`` (W1500/L-600), or ``(width, level)`` in HU.
+        A view from :func:`overlay_view`; overrides ``plane``, ``at_mm`` and the view
+        geometry keywords.
+    window : Window, str or (float, float)
+        A preset of :class:`rtplan.enum.Window`: ``"soft_tissue"`` (W400/L40), ``"bone"``
+        (W2000/L500), ``"bone_narrow"`` (W1500/L300), ``"lung"`` (W1500/L-600); or
+        ``(width, level)`` in HU.
     dose : Image, optional
         Dose in Gy on any grid.
     prescription_gy : float, optional
         100 % of the isodose levels; the dose maximum when omitted (the legend then
         reads "Dmax", not "Rx").
-    isodose_percent : sequence of float
-        Isodose levels, percent of prescription.
-    isodose_colors : mapping, optional
-        Colours by percent; :data:`ISODOSE_COLORS` (nearest level) by default.
-    dose_display : {"lines", "wash", "both"}
-        Isodose lines, a colourwash with a colour bar, or both.
-    wash_min_percent : float
-        Doses below this percent of prescription are not washed.
-    wash_alpha : float
-        Opacity of the colourwash.
     structures : sequence of Structure
         Drawn as contours in their ROI colours.
     trajectory : Trajectory, optional
         The needle: solid inside the slab, dashed where projected, entry ring, target
         cross, depth ticks every ``tick_mm`` (longer every 5th).
-    accessibility : AccessibilityMap, optional
-        Skin entry candidates within the slab: green (best) to red (worst feasible),
+    style : OverlayStyle, optional
+        How to draw; the defaults of :class:`OverlayStyle` when omitted.
+    **options
+        Any field of :class:`OverlayStyle` (``line_width``, ``tick_mm``, ``labels``,
+        ``scale_bar``, ``annotate``, ``show_patient``, ``isodose_percent``,
+        ``isodose_colors``, ``dose_display``, ``wash_min_percent``, ``wash_alpha``,
+        ``layers``), replacing that field of ``style``; the view geometry of
+        :func:`overlay_view` (``pixel_mm``, ``fov_mm``, ``center_mm``, ``thickness_mm``,
+        ``display``); and ``accessibility``, an :class:`AccessibilityMap` whose skin
+        entry candidates within the slab are drawn green (best) to red (worst feasible),
         grey when infeasible.
-    tick_mm : float
-        Depth tick spacing along the needle, mm.
-    pixel_mm, fov_mm, center_mm, thickness_mm, display
-        View geometry (see :func:`overlay_view`).
-    line_width : float
-        Width of structure and isodose lines, px.
-    labels, scale_bar, annotate : bool
-        Draw the orientation letters, the scale bar, and the plane/window caption.
-    show_patient : bool
-        Burn in the patient's name and ID (from ``ct.series``); off by default.
-    layers : sequence of str or OverlayLayer
-        Extra layers drawn over the image before the annotations: objects with a
-        ``draw(canvas, view, ct)`` method, or names of layers installed as plugins in the
-        entry-point group ``rtplan.overlay_layers`` (see :func:`overlay_layer`).
 
     Returns
     -------
@@ -684,119 +579,52 @@ def render_overlay(
     ------
     GeometryError
         If the plane, window or a dose option is invalid.
+    TypeError
+        If a keyword is neither a parameter nor an option.
 
     Examples
     --------
-    >>> rgb = render_overlay(ct, plane="axial", at_mm=12.5, structures=[ptv])  # doctest: +SKIP
-    >>> save_png(rgb, "axial.png")  # doctest: +SKIP
+    >>> import rtplan
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> gtv = study.structures["GTV"]
+    >>> rgb = rtplan.render_overlay(
+    ...     study.ct, plane="axial", at_mm=float(gtv.centroid_mm[2]), structures=[gtv],
+    ...     window="bone", fov_mm=120.0,
+    ... )
+    >>> rgb.shape, rgb.dtype
+    ((512, 512, 3), dtype('uint8'))
     """
-    if dose_display not in ("lines", "wash", "both"):
-        raise GeometryError(f"dose_display must be 'lines', 'wash' or 'both', got {dose_display!r}")
+    style, view_kw, accessibility = _split_options(style, options)
     if view is None:
         view = overlay_view(
-            ct,
-            plane=plane,
-            at_mm=at_mm,
-            trajectory=trajectory,
-            structures=structures,
-            pixel_mm=pixel_mm,
-            fov_mm=fov_mm,
-            center_mm=center_mm,
-            thickness_mm=thickness_mm,
-            display=display,
+            ct, plane=plane, at_mm=at_mm, trajectory=trajectory, structures=structures, **view_kw
         )
-    width, level, wname = _window(window)
+    shown_window = _window(window)
     rows, cols = view.shape
-    panel = _PANEL_PX if dose is not None else 0
-    rgb = np.zeros((rows, cols + panel, 3), dtype=np.uint8)
-    gray = _gray(ct, view, width, level)
-    rgb[:, :cols] = gray[..., np.newaxis]
-    canvas = Canvas(rgb)
+    rgb = np.zeros((rows, cols + (_PANEL_PX if dose is not None else 0), 3), dtype=np.uint8)
+    rgb[:, :cols] = _gray(ct, view, shown_window[0], shown_window[1])[..., np.newaxis]
     image_part = Canvas(rgb[:, :cols])  # drawing clipped to the image
-
-    # ---- dose
-    rx = None
-    dvals = None
-    if dose is not None:
-        if not (isinstance(dose, Dose) or dose.units == "Gy"):
-            raise GeometryError(f"dose image {dose.name!r} has units {dose.units!r}, not Gy")
-        dvals = dose.sample(view.pixel_centres_mm().reshape(-1, 3), order=1, fill_value=0.0)
-        dvals = dvals.reshape(view.shape)
-        dmax = float(np.max(dose.array)) if dose.array.size else 0.0
-        rx = float(prescription_gy) if prescription_gy is not None else dmax
-        if prescription_gy is None:
-            logger.info(
-                "render_overlay: no prescription given; 100 %% = dose maximum %.3g Gy", dmax
-            )
-        if rx <= 0:
-            raise GeometryError("the prescription (or dose maximum) must be positive")
-        if dose_display in ("wash", "both"):
-            frac = dvals / (rx * 1.1)
-            alpha = np.where(dvals >= rx * wash_min_percent / 100.0, wash_alpha, 0.0)
-            image_part.blend(_jet(frac), alpha)
-
-    # ---- accessibility, structures, isodoses, needle
-    in_view: list[tuple[str, RGB]] = []  # for the legend: structures this plane cuts
-    for s in structures:
-        lines = _structure_lines(s, ct, view)
-        if lines:
-            in_view.append((s.name, s.color))
-        for pts, closed in lines:
-            image_part.polyline(pts, s.color, line_width, closed=closed)
+    dvals, rx = _dose_on_view(dose, view, prescription_gy) if dose is not None else (None, 0.0)
+    if dvals is not None and style.dose_display in ("wash", "both"):
+        alpha = np.where(dvals >= rx * style.wash_min_percent / 100.0, style.wash_alpha, 0.0)
+        image_part.blend(_jet(dvals / (rx * 1.1)), alpha)
+    in_view = _draw_structures(image_part, view, ct, structures, style.line_width)
     if accessibility is not None:
         _draw_accessibility(image_part, view, accessibility)
-    colors = ISODOSE_COLORS if isodose_colors is None else isodose_colors
-    if dvals is not None and rx is not None and dose_display in ("lines", "both"):
-        for pct in sorted(isodose_percent):
-            col = _isodose_color(float(pct), colors)
-            for line in _contours_2d(dvals, rx * float(pct) / 100.0):
-                image_part.polyline(line, col, line_width)
+    if dvals is not None and style.dose_display in ("lines", "both"):
+        _draw_isodoses(image_part, dvals, rx, style)
     if trajectory is not None:
-        _draw_trajectory(image_part, view, trajectory, tick_mm)
-    for layer in layers:
+        _draw_trajectory(image_part, view, trajectory, style.tick_mm)
+    for layer in style.layers:
         overlay_layer(layer).draw(image_part, view, ct)
-
-    # ---- annotations
-    if labels:
-        lab = orientation_labels(view)
-        image_part.text(lab["right"], cols - 6, rows / 2, (255, 255, 0), size_px=18, anchor="rm")
-        image_part.text(lab["left"], 6, rows / 2, (255, 255, 0), size_px=18, anchor="lm")
-        image_part.text(lab["top"], cols / 2, 6, (255, 255, 0), size_px=18, anchor="ct")
-        image_part.text(lab["bottom"], cols / 2, rows - 6, (255, 255, 0), size_px=18, anchor="cb")
-    if scale_bar:
-        _scale_bar(image_part, view, rows, cols)
-    if annotate:
-        caption = {
-            "axial": f"Axial z {view.at_mm:.1f} mm",
-            "coronal": f"Coronal y {view.at_mm:.1f} mm",
-            "sagittal": f"Sagittal x {view.at_mm:.1f} mm",
-            "oblique": f"Needle plane {view.at_mm:+.1f} mm",
-            "oblique_orthogonal": f"Needle plane (orth.) {view.at_mm:+.1f} mm",
-        }[view.plane]
-        image_part.text(caption, 6, 6, (255, 255, 255), size_px=11)
-        image_part.text(f"W{width:g} L{level:g} ({wname})", 6, 22, (200, 200, 200), size_px=11)
-        if trajectory is not None:
-            image_part.text(
-                f"needle {trajectory.length_mm:.1f} mm, ticks {tick_mm:g} mm",
-                6,
-                37,
-                NEEDLE_COLOR,
-                size_px=11,
-            )
-    if show_patient and ct.series is not None:
-        # top right, below the row of the orientation letter, one item a line
-        for n, who in enumerate(patient_lines(ct.series.patient)):
-            image_part.text(who, cols - 6, 30 + 15 * n, (255, 255, 255), size_px=12, anchor="rt")
-    if dose is not None and rx is not None:
+    _annotate(image_part, view, ct, style, shown_window, trajectory)
+    if dvals is not None:
         _dose_panel(
-            canvas,
+            Canvas(rgb),
             cols,
             rows,
             rx,
-            isodose_percent,
-            colors,
-            dose_display,
-            wash_min_percent,
+            style,
             rx_label="Rx" if prescription_gy is not None else "Dmax",
             structures=in_view,
         )
@@ -839,22 +667,20 @@ def _dose_panel(
     x0: int,
     rows: int,
     rx: float,
-    levels: Sequence[float],
-    colors: Mapping[float, RGB],
-    mode: str,
-    wash_min: float,
+    style: OverlayStyle,
     *,
     rx_label: str = "Rx",
     structures: Sequence[tuple[str, RGB]] = (),
 ) -> None:
     canvas.rect(x0, 0, x0 + _PANEL_PX, rows, (24, 24, 24))
+    mode = style.dose_display
     y = 8
     # "Dmax" when no prescription was given: the levels are then percent of the maximum
     canvas.text(f"{rx_label} {rx:.3g} Gy", x0 + 8, y, (255, 255, 255), size_px=12)
     y += 20
     if mode in ("lines", "both"):
-        for pct in sorted(levels, reverse=True):
-            col = _isodose_color(float(pct), colors)
+        for pct in sorted(style.isodose_percent, reverse=True):
+            col = _isodose_color(pct, style.colors)
             canvas.rect(x0 + 8, y + 3, x0 + 22, y + 11, col)
             canvas.text(
                 f"{pct:g}% {rx * pct / 100:.3g} Gy", x0 + 26, y, (230, 230, 230), size_px=11
@@ -867,22 +693,25 @@ def _dose_panel(
             canvas, x0, y + 6, rows - 16 - (140 if mode != "lines" else 0), structures
         )
     if mode in ("wash", "both"):
-        top = y + 10
-        bottom = rows - 16
-        if bottom - top < 20:
-            return
-        h = bottom - top
-        vals = np.linspace(1.1, 0.0, h)  # fraction of 110 % of prescription, top to bottom
-        bar = _jet(vals / 1.1)
-        for i in range(h):
-            shade = bar[i] if vals[i] * 100.0 >= wash_min else np.array([40.0, 40.0, 40.0])
-            canvas.rgb[top + i, x0 + 8 : x0 + 24] = np.rint(shade).astype(np.uint8)
-        for pct in (110, 100, 75, 50, 25, 0):
-            yy = top + (1.0 - pct / 110.0) * (h - 1)
-            canvas.line((x0 + 24, yy), (x0 + 29, yy), (230, 230, 230), 1.0)
-            canvas.text(
-                f"{rx * pct / 100:.3g} Gy", x0 + 32, yy, (230, 230, 230), size_px=10, anchor="lm"
-            )
+        _colour_bar(canvas, x0, y + 10, rows - 16, rx, style.wash_min_percent)
+
+
+def _colour_bar(canvas: Canvas, x0: int, top: int, bottom: int, rx: float, wash_min: float) -> None:
+    """The colourwash scale from ``top`` to ``bottom``: 110 % of prescription down to 0."""
+    if bottom - top < 20:
+        return
+    h = bottom - top
+    vals = np.linspace(1.1, 0.0, h)  # fraction of 110 % of prescription, top to bottom
+    bar = _jet(vals / 1.1)
+    for i in range(h):
+        shade = bar[i] if vals[i] * 100.0 >= wash_min else np.array([40.0, 40.0, 40.0])
+        canvas.rgb[top + i, x0 + 8 : x0 + 24] = np.rint(shade).astype(np.uint8)
+    for pct in (110, 100, 75, 50, 25, 0):
+        yy = top + (1.0 - pct / 110.0) * (h - 1)
+        canvas.line((x0 + 24, yy), (x0 + 29, yy), (230, 230, 230), 1.0)
+        canvas.text(
+            f"{rx * pct / 100:.3g} Gy", x0 + 32, yy, (230, 230, 230), size_px=10, anchor="lm"
+        )
 
 
 def _structure_legend(
@@ -927,6 +756,18 @@ def save_png(rgb: npt.ArrayLike, path: str | Path) -> Path:
     ------
     GeometryError
         If the array is not (H, W, 3) uint8.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from rtplan.guidance import save_png
+    >>> rgb = np.zeros((32, 48, 3), dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_png(rgb, Path(folder) / "overlay.png")
+    ...     path.read_bytes()[1:4]
+    b'PNG'
     """
     from PIL import Image as PILImage
 

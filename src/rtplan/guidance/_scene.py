@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from rtplan.errors import GeometryError, MissingDependencyError
 from rtplan.grid import Grid
-from rtplan.guidance._overlay import _letter
+from rtplan.guidance._orientation import direction_letters
 from rtplan.guidance._trajectory import Trajectory
 from rtplan.image import Image
 from rtplan.structures import Structure
@@ -41,7 +41,7 @@ from rtplan.structures import Structure
 if TYPE_CHECKING:
     import pyvista
 
-__all__ = ["VIEWS", "Scene", "SceneItem", "build_scene"]
+__all__ = ["VIEWS", "Scene", "SceneItem", "SceneStyle", "build_scene"]
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ class Scene:
         pl.renderer.reset_camera()  # keep the direction, fit every object in the window
         right = np.cross(-np.asarray(direction), np.asarray(up))
         pl.add_text(
-            f"view: {view}; screen right {_letter(right)}, up {_letter(np.asarray(up))}",
+            f"view: {view}; screen right {direction_letters(right, most=1)}, "
+            f"up {direction_letters(up, most=1)}",
             font_size=9,
             color="white",
         )
@@ -368,6 +369,44 @@ def _mask_surface(mask: npt.NDArray[np.bool_], grid: Grid) -> pyvista.PolyData:
     return _surface_from_volume(mask.astype(np.float32), grid, 0.5)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SceneStyle:
+    """How :func:`build_scene` draws: the isodose level, the needle, the skin.
+
+    Parameters
+    ----------
+    isodose_percent : float
+        Level of the isodose surface, percent of prescription.
+    needle_radius_mm : float
+        Radius of the needle tube (0.8 mm is about a 14-gauge needle).
+    skin_opacity : float
+        Opacity of the skin, in [0, 1].
+
+    Raises
+    ------
+    GeometryError
+        If a value is out of range.
+
+    Examples
+    --------
+    >>> from rtplan.guidance import SceneStyle
+    >>> SceneStyle(isodose_percent=50.0).needle_radius_mm
+    0.8
+    """
+
+    isodose_percent: float = 100.0
+    needle_radius_mm: float = 0.8
+    skin_opacity: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.skin_opacity <= 1.0:
+            raise GeometryError(f"skin_opacity must lie in [0, 1], got {self.skin_opacity}")
+        if not self.needle_radius_mm > 0:
+            raise GeometryError(f"needle_radius_mm must be positive, got {self.needle_radius_mm}")
+        if not self.isodose_percent > 0:
+            raise GeometryError(f"isodose_percent must be positive, got {self.isodose_percent}")
+
+
 def build_scene(
     ct: Image,
     *,
@@ -378,9 +417,7 @@ def build_scene(
     bone: Structure | None = None,
     dose: Image | None = None,
     prescription_gy: float | None = None,
-    isodose_percent: float = 100.0,
-    needle_radius_mm: float = 0.8,
-    skin_opacity: float = 0.25,
+    style: SceneStyle | None = None,
 ) -> Scene:
     """Assemble the 3D guidance scene.
 
@@ -399,15 +436,12 @@ def build_scene(
     bone : Structure, optional
         Bone surface; the automatic bone (:func:`rtplan.tissue.bone_mask`) when omitted.
     dose : Image, optional
-        Dose in Gy; its isodose surface at ``isodose_percent`` is drawn.
+        Dose in Gy; its isodose surface at ``style.isodose_percent`` is drawn.
     prescription_gy : float, optional
         100 % level; the dose maximum by default.
-    isodose_percent : float
-        Level of the isodose surface, percent of prescription.
-    needle_radius_mm : float
-        Radius of the needle tube (0.8 mm is about a 14-gauge needle).
-    skin_opacity : float
-        Opacity of the skin.
+    style : SceneStyle, optional
+        Isodose level, needle radius and skin opacity; the defaults of
+        :class:`SceneStyle` when omitted.
 
     Returns
     -------
@@ -416,17 +450,24 @@ def build_scene(
     Raises
     ------
     GeometryError
-        If a parameter is out of range.
+        If the prescription (or dose maximum) is not positive.
     MissingDependencyError
         If pyvista is not installed.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.guidance import build_scene
+    >>> thigh = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> s = thigh.structures
+    >>> scene = build_scene(thigh.ct, target=s["GTV"], body=s["Body"], bone=s["Femur"])
+    >>> scene.names
+    ['Skin', 'Bone', 'GTV']
     """
     from rtplan import tissue
 
     pv = _pyvista()
-    if not 0.0 <= skin_opacity <= 1.0:
-        raise GeometryError(f"skin_opacity must lie in [0, 1], got {skin_opacity}")
-    if needle_radius_mm <= 0:
-        raise GeometryError(f"needle_radius_mm must be positive, got {needle_radius_mm}")
+    style = style if style is not None else SceneStyle()
     grid = ct.grid
     items: list[SceneItem] = []
     body_mask = body.mask(grid) if body is not None else tissue.body_mask(ct)
@@ -435,7 +476,7 @@ def build_scene(
             name="Skin",
             mesh=_mask_surface(body_mask, grid),
             color=(230, 190, 160),
-            opacity=skin_opacity,
+            opacity=style.skin_opacity,
         )
     )
     if bone is not None:
@@ -467,10 +508,10 @@ def build_scene(
         rx = float(prescription_gy) if prescription_gy is not None else dmax
         if rx <= 0:
             raise GeometryError("the prescription (or dose maximum) must be positive")
-        level = rx * isodose_percent / 100.0
+        level = rx * style.isodose_percent / 100.0
         items.append(
             SceneItem(
-                name=f"Isodose {isodose_percent:g}%",
+                name=f"Isodose {style.isodose_percent:g}%",
                 mesh=_surface_from_volume(np.asarray(dose.array), dose.grid, level),
                 color=(255, 255, 0),
                 opacity=0.35,
@@ -480,12 +521,12 @@ def build_scene(
         tube = pv.Tube(
             pointa=tuple(trajectory.entry_mm),
             pointb=tuple(trajectory.target_mm),
-            radius=needle_radius_mm,
+            radius=style.needle_radius_mm,
             n_sides=24,
             capping=True,
         )
         items.append(SceneItem(name="Needle", mesh=tube.triangulate(), color=(0, 255, 255)))
-        tip = pv.Sphere(radius=2.5 * needle_radius_mm, center=tuple(trajectory.target_mm))
+        tip = pv.Sphere(radius=2.5 * style.needle_radius_mm, center=tuple(trajectory.target_mm))
         items.append(SceneItem(name="NeedleTip", mesh=tip, color=(255, 60, 60)))
         focus = 0.5 * (trajectory.entry_mm + trajectory.target_mm)
     elif target is not None:

@@ -15,22 +15,34 @@ series. It carries:
 * **Laterality** (0020,0060) and **Body Part Examined** (0018,0015) from the CT (``R``
   for a right thigh), so that the capture files with the right limb; Laterality is left
   out for a named unpaired part (the spine) and empty when unknown
-  (:func:`series_laterality`).
+  (:func:`rtplan.io.series_laterality`).
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
+from rtplan._version import __version__
 from rtplan.errors import DicomWriteError
-from rtplan.image import Image
+from rtplan.image import Image, SeriesInfo
+from rtplan.io._writer import (
+    MANUFACTURER,
+    SeriesOptions,
+    new_dataset,
+    reference_series,
+    save_dataset,
+    series_laterality,
+    set_laterality,
+)
 
 __all__ = ["SECONDARY_CAPTURE_SOP_CLASS", "series_laterality", "write_secondary_capture"]
 
@@ -41,57 +53,6 @@ SECONDARY_CAPTURE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _ORIENTATION = re.compile(r"^[LRAPHF]{1,3}$")
-_PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
-_STUDY_KEYS = ("StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def series_laterality(reference: Image) -> tuple[str | None, str]:
-    """Laterality and Body Part Examined for objects derived from a CT series.
-
-    Laterality (0020,0060) is Type 2C in the General Series module: a value for a paired
-    body part, empty when unknown, absent for an unpaired part. Read from the header of
-    the CT's first file: the CT's ``R`` or ``L`` is kept; a CT that names its body part
-    but has no Laterality gives None (leave it out: an unpaired part such as the spine);
-    anything else gives ``""`` (unknown).
-
-    Parameters
-    ----------
-    reference : Image
-        A CT read from DICOM.
-
-    Returns
-    -------
-    laterality : str or None
-        ``"R"``, ``"L"``, ``""`` or None (leave the attribute out).
-    body_part : str
-        Body Part Examined (e.g. ``"THIGH"``), or ``""``.
-    """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    series = reference.series
-    if series is None or not series.files:
-        return "", ""
-    try:
-        ds = pydicom.dcmread(
-            series.files[0],
-            stop_before_pixels=True,
-            specific_tags=["Laterality", "BodyPartExamined"],
-        )
-    except (InvalidDicomError, OSError, ValueError):
-        logger.info("could not read Laterality from %s", series.files[0])
-        return "", ""
-    lat = str(ds.get("Laterality", "") or "").strip().upper()
-    part = str(ds.get("BodyPartExamined", "") or "").strip().upper()[:16]
-    if lat in ("R", "L"):
-        return lat, part
-    if part and "Laterality" not in ds:
-        return None, part
-    return "", part
 
 
 def write_secondary_capture(
@@ -100,14 +61,11 @@ def write_secondary_capture(
     *,
     reference: Image,
     patient_orientation: Sequence[str],
-    series_description: str = "rtplan guidance",
-    series_instance_uid: str | None = None,
-    series_number: int = 900,
-    instance_number: int = 1,
     source_slices: Sequence[int] = (),
     derivation_description: str = "",
     pixel_spacing_mm: float | None = None,
     burned_in_annotation: bool = False,
+    **series: Unpack[SeriesOptions],
 ) -> Path:
     """Write an RGB image as a DICOM Secondary Capture in the CT's study.
 
@@ -124,12 +82,6 @@ def write_secondary_capture(
         Patient directions of the rows and the columns (``("L", "P")``); letters among
         L, R, A, P, H, F (at most 3 each, the main direction first); S and I are written
         as H and F, as DICOM requires. See :func:`rtplan.guidance.orientation_labels`.
-    series_description : str
-        Series Description (at most 64 characters).
-    series_instance_uid : str, optional
-        Join an existing series (several captures in one series); new by default.
-    series_number, instance_number : int
-        Series Number and Instance Number.
     source_slices : sequence of int
         Indices (k) of the CT slices the image derives from; referenced in the Source
         Image Sequence.
@@ -140,6 +92,11 @@ def write_secondary_capture(
         (square pixels) so viewers can measure on it.
     burned_in_annotation : bool
         True when the pixels show text identifying the patient (name, ID, date).
+    **series
+        Where the capture goes (:class:`rtplan.io.SeriesOptions`):
+        ``series_description`` (at most 64 characters, default ``"rtplan guidance"``),
+        ``series_instance_uid`` (join an existing series, so several captures form one;
+        new by default), ``series_number`` (900) and ``instance_number`` (1).
 
     Returns
     -------
@@ -155,17 +112,79 @@ def write_secondary_capture(
 
     Examples
     --------
-    >>> rgb = rtplan.render_overlay(ct, plane="axial")  # doctest: +SKIP
-    >>> write_secondary_capture(rgb, "out/SC.dcm", reference=ct,
-    ...                         patient_orientation=("L", "P"))  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pydicom
+    >>> import rtplan
+    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))
+    >>> rgb = np.zeros((64, 80, 3), dtype=np.uint8)
+    >>> rgb[20:40, 30:50] = (255, 0, 0)  # rendered with rtplan.render_overlay in practice
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sc = rtplan.io.write_secondary_capture(
+    ...         rgb, Path(tmp, "SC.dcm"), reference=ct, patient_orientation=("L", "P"),
+    ...         source_slices=[20], series_description="axial review")
+    ...     ds = pydicom.dcmread(sc)
+    >>> ds.Modality, ds.SeriesDescription, ds.Laterality, ds.pixel_array.shape
+    ('OT', 'axial review', 'R', (64, 80, 3))
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
-
-    import rtplan
-
     out = Path(path)
+    arr = _checked_image(rgb, out)
+    orient = _orientation(patient_orientation, out)
+    if len(derivation_description) > 1024:
+        raise DicomWriteError(f"cannot write {out}: derivation_description exceeds 1024 characters")
+    if pixel_spacing_mm is not None and not float(pixel_spacing_mm) > 0:
+        raise DicomWriteError(f"cannot write {out}: pixel_spacing_mm must be positive")
+    info = reference_series(str(out), reference, frame_of_reference=False)
+    n_slices = len(info.sop_instance_uids)
+    bad = [k for k in source_slices if not 0 <= int(k) < n_slices]
+    if bad:
+        raise DicomWriteError(
+            f"cannot write {out}: source slices {bad} are not among the CT's {n_slices} slices"
+        )
+    placement: SeriesOptions = {
+        "series_description": "rtplan guidance",
+        "series_number": 900,
+        "instance_number": 1,
+        **series,
+    }
+    ds = new_dataset(
+        sop_class_uid=SECONDARY_CAPTURE_SOP_CLASS,
+        modality="OT",
+        reference=info,
+        frame_of_reference=False,
+        **placement,
+    )
+    set_laterality(ds, reference)
+    # SC Equipment
+    ds.ConversionType = "WSD"
+    ds.SecondaryCaptureDeviceManufacturer = MANUFACTURER
+    ds.SecondaryCaptureDeviceManufacturerModelName = MANUFACTURER
+    ds.SecondaryCaptureDeviceSoftwareVersions = __version__
+    # General Image
+    ds.PatientOrientation = orient
+    ds.ContentDate = ds.InstanceCreationDate
+    ds.ContentTime = ds.InstanceCreationTime
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.BurnedInAnnotation = "YES" if burned_in_annotation else "NO"
+    ds.RecognizableVisualFeatures = "NO"
+    if derivation_description:
+        ds.DerivationDescription = derivation_description
+    if source_slices:
+        ds.SourceImageSequence = _source_images(info, source_slices)
+    # SC Image
+    ds.DateOfSecondaryCapture = ds.InstanceCreationDate
+    ds.TimeOfSecondaryCapture = ds.InstanceCreationTime
+    if pixel_spacing_mm is not None:
+        px = f"{float(pixel_spacing_mm):.8g}"
+        ds.NominalScannedPixelSpacing = [px, px]
+    _rgb_pixels(ds, arr)
+    save_dataset(ds, out)
+    logger.info("wrote Secondary Capture %s (%dx%d)", out, arr.shape[1], arr.shape[0])
+    return out
+
+
+def _checked_image(rgb: npt.ArrayLike, out: Path) -> npt.NDArray[np.uint8]:
     arr = np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or arr.size == 0:
         raise DicomWriteError(
@@ -174,13 +193,11 @@ def write_secondary_capture(
         )
     if arr.shape[0] > 65535 or arr.shape[1] > 65535:
         raise DicomWriteError(f"cannot write {out}: image {arr.shape[:2]} exceeds 65535 pixels")
-    series = reference.series
-    if series is None or not series.study_instance_uid:
-        raise DicomWriteError(
-            f"cannot write {out}: the reference CT carries no DICOM study; pass the CT as "
-            "read by rtplan.io.read_ct or rtplan.load_study"
-        )
-    # DICOM writes head/foot as H/F (PS3.3 C.7.6.1.1.1); S/I are accepted and converted
+    return arr
+
+
+def _orientation(patient_orientation: Sequence[str], out: Path) -> list[str]:
+    """Patient Orientation letters; S and I become H and F (PS3.3 C.7.6.1.1.1)."""
     orient = [
         str(v).strip().upper().replace("S", "H").replace("I", "F") for v in patient_orientation
     ]
@@ -189,85 +206,22 @@ def write_secondary_capture(
             f"cannot write {out}: patient_orientation must be 2 strings of 1-3 letters among "
             f"L, R, A, P, S, I (e.g. ('L', 'P')), got {list(patient_orientation)!r}"
         )
-    if len(series_description) > 64:
-        raise DicomWriteError(f"cannot write {out}: series_description exceeds 64 characters")
-    if len(derivation_description) > 1024:
-        raise DicomWriteError(f"cannot write {out}: derivation_description exceeds 1024 characters")
-    n_slices = len(series.sop_instance_uids)
-    bad = [k for k in source_slices if not 0 <= int(k) < n_slices]
-    if bad:
-        raise DicomWriteError(
-            f"cannot write {out}: source slices {bad} are not among the CT's {n_slices} slices"
-        )
-    if pixel_spacing_mm is not None and not float(pixel_spacing_mm) > 0:
-        raise DicomWriteError(f"cannot write {out}: pixel_spacing_mm must be positive")
+    return orient
 
-    now = datetime.datetime.now()
-    sop_uid = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE_SOP_CLASS)
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    # SOP Common
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = SECONDARY_CAPTURE_SOP_CLASS
-    ds.SOPInstanceUID = sop_uid
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    # Patient, General Study
-    for key in _PATIENT_KEYS + _STUDY_KEYS:
-        setattr(ds, key, _text(series.patient.get(key)))
-    if series.patient.get("StudyDescription"):
-        ds.StudyDescription = _text(series.patient["StudyDescription"])[:64]
-    ds.StudyInstanceUID = series.study_instance_uid
-    # General Series
-    ds.Modality = "OT"
-    ds.SeriesInstanceUID = series_instance_uid or generate_uid()
-    ds.SeriesNumber = int(series_number)
-    ds.SeriesDescription = series_description
-    laterality, body_part = series_laterality(reference)
-    if laterality is not None:  # Type 2C: absent for an unpaired part (the spine)
-        ds.Laterality = laterality
-    if body_part:
-        ds.BodyPartExamined = body_part
-    ds.SeriesDate = now.strftime("%Y%m%d")
-    ds.SeriesTime = now.strftime("%H%M%S")
-    # General Equipment, SC Equipment
-    ds.Manufacturer = "rtplan"
-    ds.ManufacturerModelName = "rtplan"
-    ds.SoftwareVersions = rtplan.__version__
-    ds.ConversionType = "WSD"
-    ds.SecondaryCaptureDeviceManufacturer = "rtplan"
-    ds.SecondaryCaptureDeviceManufacturerModelName = "rtplan"
-    ds.SecondaryCaptureDeviceSoftwareVersions = rtplan.__version__
-    # General Image
-    ds.InstanceNumber = int(instance_number)
-    ds.PatientOrientation = orient
-    ds.ContentDate = now.strftime("%Y%m%d")
-    ds.ContentTime = now.strftime("%H%M%S")
-    ds.ImageType = ["DERIVED", "SECONDARY"]
-    ds.BurnedInAnnotation = "YES" if burned_in_annotation else "NO"
-    ds.RecognizableVisualFeatures = "NO"
-    if derivation_description:
-        ds.DerivationDescription = derivation_description
-    if source_slices:
-        items = []
-        sop_class = series.sop_class_uid or _CT_IMAGE_STORAGE
-        for k in source_slices:
-            item = Dataset()
-            item.ReferencedSOPClassUID = sop_class
-            item.ReferencedSOPInstanceUID = series.sop_instance_uids[int(k)]
-            items.append(item)
-        ds.SourceImageSequence = DicomSequence(items)
-    # SC Image
-    ds.DateOfSecondaryCapture = now.strftime("%Y%m%d")
-    ds.TimeOfSecondaryCapture = now.strftime("%H%M%S")
-    if pixel_spacing_mm is not None:
-        px = f"{float(pixel_spacing_mm):.8g}"
-        ds.NominalScannedPixelSpacing = [px, px]
-    # Image Pixel
+
+def _source_images(info: SeriesInfo, source_slices: Sequence[int]) -> DicomSequence:
+    sop_class = info.sop_class_uid or _CT_IMAGE_STORAGE
+    items = []
+    for k in source_slices:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = info.sop_instance_uids[int(k)]
+        items.append(item)
+    return DicomSequence(items)
+
+
+def _rgb_pixels(ds: Dataset, arr: npt.NDArray[np.uint8]) -> None:
+    """Image Pixel module of an 8-bit RGB image (colour-by-pixel)."""
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "RGB"
     ds.PlanarConfiguration = 0
@@ -279,11 +233,3 @@ def write_secondary_capture(
     ds.PixelRepresentation = 0
     data = np.ascontiguousarray(arr).tobytes()
     ds.PixelData = data + b"\0" if len(data) % 2 else data
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        ds.save_as(out, enforce_file_format=True)
-    except (ValueError, OSError) as exc:
-        raise DicomWriteError(f"cannot write {out}: {exc}") from exc
-    logger.info("wrote Secondary Capture %s (%dx%d)", out, arr.shape[1], arr.shape[0])
-    return out

@@ -33,6 +33,7 @@ from rtplan.grid import Grid
 from rtplan.image import Image, PatientPosition, SeriesInfo
 from rtplan.io import _discovery
 from rtplan.io._discovery import DicomHeader, PathSource, SeriesGroup
+from rtplan.io._reader import PATIENT_STUDY_KEYWORDS
 
 __all__ = ["read_ct"]
 
@@ -46,18 +47,6 @@ _UNIT_TOL = 1e-3  # orientation vectors: unit length and orthogonality
 _SAME_ORIENTATION_TOL = 1e-4
 _TILT_TOL_DEG = 0.01
 
-PATIENT_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyDescription",
-)
 
 # The packages to install, per transfer syntax, when pydicom has no decoder for it
 # (all are in the ``compression`` extra).
@@ -135,9 +124,11 @@ def read_ct(
     Examples
     --------
     >>> import rtplan
-    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))  # doctest: +SKIP
-    >>> ct.array.dtype, ct.units  # doctest: +SKIP
+    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))
+    >>> ct.array.dtype, ct.units
     (dtype('float32'), 'HU')
+    >>> ct.grid.shape, ct.grid.spacing_mm  # (slice, row, column), mm
+    ((40, 128, 128), (3.0, 1.6, 1.6))
     """
     headers = _discovery.scan(path)
     label = str(path) if isinstance(path, str | Path) else f"{len(headers)} listed file(s)"
@@ -623,7 +614,7 @@ def read_ct_series(group: SeriesGroup, *, allow_resample: bool = False) -> Image
         sop_instance_uids=sop_uids,
         files=files,
         modality="CT",
-        patient={k: str(first.get(k)) for k in PATIENT_KEYWORDS if first.get(k) is not None},
+        patient={k: str(first.get(k)) for k in PATIENT_STUDY_KEYWORDS if first.get(k) is not None},
     )
     logger.info("read %s: %d slices, grid %r", label, len(slices), grid)
     return Image(

@@ -18,12 +18,12 @@ whole integer range: the round trip is exact within ``DoseGridScaling / 2``.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,8 @@ from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError, GeometryError
 from rtplan.grid import Grid
 from rtplan.image import Dose, DoseMedium, Image, SeriesInfo
+from rtplan.io._reader import dataset_patient_study, read_dataset
+from rtplan.io._writer import ds_str, new_dataset, reference_series, save_dataset
 
 __all__ = ["read_rtdose", "write_rtdose"]
 
@@ -59,204 +61,12 @@ SUMMATION_TYPES = (
 #: Summation types this writer can reference correctly (what the plan reference needs).
 WRITABLE_SUMMATIONS = ("PLAN", "MULTI_PLAN", "FRACTION", "BEAM")
 
-#: Patient and study attributes copied from the reference series into derived objects.
-PATIENT_STUDY_KEYS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyDescription",
-)
-
 _OFFSET_TOL_MM = 1e-3  # frames whose gaps differ by less than this are uniform
 _ABSOLUTE_TOL_MM = 0.01  # first offset equal to the IPP z within this: absolute offsets
 _COMMENT_RE = re.compile(r"dose to (?P<medium>medium|water)", re.IGNORECASE)
 _FRACTIONS_RE = re.compile(r"(?P<n>\d+)\s+fractions?", re.IGNORECASE)
 
 FloatArray = npt.NDArray[np.float64]
-
-
-# ---------------------------------------------------------------------------- shared helpers
-def ds_str(value: float) -> str:
-    """Format a number as a DICOM Decimal String of at most 16 characters.
-
-    The shortest round-tripping representation is used when it fits, so that positions
-    written to DICOM read back as the same float wherever possible.
-
-    Parameters
-    ----------
-    value : float
-        A finite number.
-
-    Returns
-    -------
-    str
-    """
-    from pydicom.valuerep import format_number_as_ds
-
-    v = float(value)
-    if not math.isfinite(v):
-        raise DicomWriteError(f"cannot write the non-finite number {v} as a DICOM DS value")
-    if v == 0.0:
-        return "0"
-    short = repr(v)
-    if short.endswith(".0"):
-        short = short[:-2]
-    if len(short) <= 16:
-        return short
-    return str(format_number_as_ds(v))
-
-
-def new_uid() -> str:
-    """A new DICOM UID (pydicom's root)."""
-    from pydicom.uid import generate_uid
-
-    return str(generate_uid())
-
-
-def patient_study_from(source: Mapping[str, Any]) -> dict[str, str]:
-    """Patient and study attributes (Type 2) as strings, empty where unknown."""
-    return {
-        key: "" if source.get(key) is None else str(source.get(key)) for key in PATIENT_STUDY_KEYS
-    }
-
-
-def dataset_patient_study(ds: Any) -> dict[str, Any]:
-    """Patient and study attributes of a read dataset, for :class:`SeriesInfo.patient`."""
-    return {key: str(ds.get(key, "") or "") for key in PATIENT_STUDY_KEYS}
-
-
-def base_dataset(
-    *,
-    sop_class_uid: str,
-    modality: str,
-    series: SeriesInfo,
-    series_description: str,
-    sop_instance_uid: str | None = None,
-) -> Any:
-    """A dataset holding the SOP Common, Patient, General Study, Series, FoR and Equipment.
-
-    Parameters
-    ----------
-    sop_class_uid : str
-        SOP Class of the object to write.
-    modality : str
-        ``"RTDOSE"`` or ``"RTPLAN"``.
-    series : SeriesInfo
-        The reference series: its study, frame of reference and patient are reused.
-    series_description : str
-        Series Description of the new series.
-    sop_instance_uid : str, optional
-        SOP Instance UID to use; a new one by default.
-
-    Returns
-    -------
-    pydicom.Dataset
-        With file meta (explicit VR little endian), a new Series and SOP Instance UID.
-    """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, ExplicitVRLittleEndian
-
-    import rtplan
-
-    sop_uid = sop_instance_uid or new_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    now = datetime.datetime.now()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.SOPClassUID = sop_class_uid
-    ds.SOPInstanceUID = sop_uid
-    for key, value in patient_study_from(series.patient).items():
-        setattr(ds, key, value)
-    ds.StudyInstanceUID = series.study_instance_uid
-    ds.Modality = modality
-    ds.SeriesInstanceUID = new_uid()
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = series_description[:64]
-    ds.OperatorsName = ""
-    ds.FrameOfReferenceUID = series.frame_of_reference_uid
-    ds.PositionReferenceIndicator = ""
-    ds.Manufacturer = "rtplan"
-    ds.ManufacturerModelName = "rtplan"
-    ds.SoftwareVersions = rtplan.__version__
-    return ds
-
-
-def reference_series(what: str, reference: Image | None, fallback: SeriesInfo | None) -> SeriesInfo:
-    """The series whose study, frame of reference and patient a new object joins.
-
-    Raises
-    ------
-    DicomWriteError
-        If neither the reference image nor the object carries DICOM provenance.
-    """
-    series = reference.series if reference is not None else fallback
-    if series is None or not series.frame_of_reference_uid or not series.study_instance_uid:
-        raise DicomWriteError(
-            f"cannot write {what}: no frame of reference and study to attach it to; pass "
-            "reference=ct where ct was read with rtplan.io.read_ct (its SeriesInfo gives the "
-            "Frame of Reference, Study and Patient)"
-        )
-    return series
-
-
-def read_dataset(path: Path, what: str) -> Any:
-    """``pydicom.dcmread`` with errors turned into :class:`DicomReadError` naming the file."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
-        raise DicomReadError(f"{path}: cannot be read as DICOM {what} ({exc})") from exc
-    check_not_truncated(ds, path, what)
-    return ds
-
-
-def check_not_truncated(ds: Any, path: Path, what: str) -> None:
-    """Raise if the file ends inside its last element (pydicom reads what is there).
-
-    Raises
-    ------
-    DicomReadError
-        Naming the element, the bytes it announces and the bytes the file holds.
-    """
-    from pydicom.dataelem import RawDataElement
-
-    if not len(ds):
-        return
-    tag = list(ds.keys())[-1]
-    raw = ds.get_item(tag)
-    if (
-        isinstance(raw, RawDataElement)
-        and raw.length != 0xFFFFFFFF
-        and isinstance(raw.value, bytes)
-        and len(raw.value) < raw.length
-    ):
-        raise DicomReadError(
-            f"{path}: the file is truncated: its last element {tag} announces {raw.length} "
-            f"bytes but holds {len(raw.value)}; copy or export the {what} again"
-        )
-
-
-def save_dataset(ds: Any, path: str | os.PathLike[str]) -> Path:
-    """Write a dataset with its file meta, creating the parent folder."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(out, enforce_file_format=True)
-    logger.info("wrote %s %s", ds.Modality, out)
-    return out
 
 
 # ---------------------------------------------------------------------------- reading
@@ -323,6 +133,186 @@ def _parse_comment(comment: str) -> tuple[DoseMedium, int | None]:
     return medium, fractions
 
 
+def _open(p: Path) -> Any:
+    """The RT Dose dataset of a file, refused when it is another object or has no grid."""
+    ds = read_dataset(p, "RT Dose")
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class != RT_DOSE_STORAGE and ds.get("Modality") != "RTDOSE":
+        raise DicomReadError(
+            f"{p}: not an RT Dose (SOP Class {sop_class or 'missing'}, Modality "
+            f"{ds.get('Modality', 'missing')}); use the reader for that object"
+        )
+    if "PixelData" not in ds:
+        raise DicomReadError(
+            f"{p}: this RT Dose holds no dose grid (no Pixel Data; DVHs only); there is no "
+            "dose volume to read"
+        )
+    return ds
+
+
+@dataclass(frozen=True, slots=True)
+class _Plane:
+    """The in-plane geometry of the frames: first voxel centre, axes, pixel spacing."""
+
+    ipp: FloatArray
+    row: FloatArray
+    col: FloatArray
+    normal: FloatArray
+    spacing: FloatArray  # (row spacing, column spacing), mm
+
+
+def _plane(ds: Any, p: Path) -> _Plane:
+    """ImagePositionPatient, ImageOrientationPatient and PixelSpacing, checked."""
+    ipp = _floats(ds, "ImagePositionPatient", 3, p)
+    iop = _floats(ds, "ImageOrientationPatient", 6, p)
+    spacing = _floats(ds, "PixelSpacing", 2, p)
+    if np.any(spacing <= 0):
+        raise DicomReadError(f"{p}: PixelSpacing must be positive, got {spacing.tolist()}")
+    row, col = iop[:3], iop[3:]
+    if np.linalg.norm(row) == 0 or np.linalg.norm(col) == 0:
+        raise DicomReadError(f"{p}: ImageOrientationPatient has a zero vector {iop.tolist()}")
+    row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+    if abs(float(row @ col)) > 1e-4:
+        raise DicomReadError(
+            f"{p}: ImageOrientationPatient row and column cosines are not orthogonal "
+            f"({iop.tolist()})"
+        )
+    normal = np.cross(row, col)
+    normal /= np.linalg.norm(normal)
+    return _Plane(ipp=ipp, row=row, col=col, normal=normal, spacing=spacing)
+
+
+def _stored_values(ds: Any, p: Path, n_frames: int) -> FloatArray:
+    """The Pixel Data times DoseGridScaling, ``(frame, row, column)``."""
+    try:
+        pixels = np.asarray(ds.pixel_array)
+    except Exception as exc:  # pydicom raises several types for undecodable pixel data
+        raise DicomReadError(f"{p}: the dose Pixel Data cannot be decoded ({exc})") from exc
+    bits = int(ds.get("BitsAllocated", 0))
+    if bits not in (16, 32):
+        warn(f"{p}: BitsAllocated is {bits}; RT Dose allows 16 or 32; values read as stored")
+    values = np.asarray(pixels, dtype=np.float64).reshape(n_frames, int(ds.Rows), int(ds.Columns))
+    if "DoseGridScaling" in ds and ds.DoseGridScaling not in (None, ""):
+        scaling = float(ds.DoseGridScaling)
+    else:
+        warn(f"{p}: DoseGridScaling (3004,000E) is missing; stored values taken as doses (x1)")
+        scaling = 1.0
+    values *= scaling
+    return values
+
+
+def _to_gy(values: FloatArray, ds: Any, p: Path, reference_dose_gy: float | None) -> FloatArray:
+    """The values in Gy, by DoseUnits (GY; RELATIVE with a reference dose; cGy)."""
+    units = str(ds.get("DoseUnits", "") or "").upper()
+    if units == "RELATIVE":
+        if reference_dose_gy is None:
+            raise DicomReadError(
+                f"{p}: DoseUnits is RELATIVE; relative dose cannot be converted to Gy without "
+                "a reference; pass reference_dose_gy=<Gy that a value of 1 stands for>"
+            )
+        return values * float(reference_dose_gy)
+    if units == "CGY":
+        warn(f"{p}: DoseUnits 'CGY' is not a DICOM value (GY or RELATIVE); converted cGy to Gy")
+        return values / 100.0
+    if units != "GY":
+        warn(f"{p}: DoseUnits is {units or 'missing'!r}; the values were taken as Gy")
+    return values
+
+
+def _dose_kind(ds: Any, p: Path, values: FloatArray) -> tuple[str, str]:
+    """DoseType and DoseSummationType, unknown ones reported (and negative doses)."""
+    dose_type = str(ds.get("DoseType", "") or "").upper()
+    if dose_type not in DOSE_TYPES:
+        warn(
+            f"{p}: DoseType {dose_type or 'missing'!r} is not one of {', '.join(DOSE_TYPES)}; "
+            "PHYSICAL assumed"
+        )
+        dose_type = "PHYSICAL"
+    summation = str(ds.get("DoseSummationType", "") or "").upper()
+    if summation not in SUMMATION_TYPES:
+        warn(
+            f"{p}: DoseSummationType {summation or 'missing'!r} is unknown; kept as "
+            f"{summation or 'PLAN'!r}"
+        )
+        summation = summation or "PLAN"
+    if dose_type != "ERROR" and np.any(values < 0):
+        warn(
+            f"{p}: a {dose_type} dose holds negative values (minimum {values.min():.6g} Gy); "
+            "kept as read"
+        )
+    return dose_type, summation
+
+
+def _uniform_frames(
+    values: FloatArray, offsets: FloatArray, p: Path, nonuniform: str
+) -> tuple[FloatArray, FloatArray, float]:
+    """Frames sorted along the normal and equally spaced: ``(values, offsets, step)``.
+
+    Raises
+    ------
+    DicomReadError
+        If two frames share an offset, or the gaps differ and ``nonuniform`` is
+        ``"error"``.
+    """
+    order = np.argsort(offsets, kind="stable")
+    offsets, values = offsets[order], values[order]
+    if not np.all(order == np.arange(order.size)):
+        logger.debug("%s: frames reordered along the slice normal", p)
+    gaps = np.diff(offsets)
+    if np.any(gaps <= _OFFSET_TOL_MM):
+        dup = int(np.argmax(gaps <= _OFFSET_TOL_MM))
+        raise DicomReadError(
+            f"{p}: two dose frames lie at the same offset {offsets[dup]:.4g} mm "
+            "(GridFrameOffsetVector repeats a value)"
+        )
+    step = float(np.median(gaps))
+    if float(gaps.max() - gaps.min()) <= _OFFSET_TOL_MM:
+        return values, offsets, step
+    worst = int(np.argmax(np.abs(gaps - step)))
+    message = (
+        f"{p}: dose frames are not equally spaced: gaps from {gaps.min():.4g} to "
+        f"{gaps.max():.4g} mm (frames {worst} and {worst + 1} are {gaps[worst]:.4g} "
+        "mm apart)"
+    )
+    if nonuniform == "error":
+        raise DicomReadError(
+            message + "; pass nonuniform='resample' to interpolate onto uniform frames"
+        )
+    extent = float(offsets[-1] - offsets[0])
+    step = extent / math.ceil(extent / float(gaps.min()) - 1e-9)
+    values = _resample_frames(values, offsets, step)
+    logger.info("%s; resampled to %d frames %.4g mm apart", message, values.shape[0], step)
+    return values, offsets, step
+
+
+def _dose_grid(
+    plane: _Plane, first_offset: float, step: float, shape: tuple[int, ...], p: Path
+) -> Grid:
+    origin = plane.ipp + first_offset * plane.normal
+    try:
+        return Grid(
+            shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+            spacing_mm=(step, float(plane.spacing[0]), float(plane.spacing[1])),
+            origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
+            direction=np.stack([plane.row, plane.col, plane.normal], axis=1),
+        )
+    except GeometryError as exc:
+        raise DicomReadError(f"{p}: invalid dose grid geometry ({exc})") from exc
+
+
+def _series_info(ds: Any, p: Path) -> SeriesInfo:
+    return SeriesInfo(
+        study_instance_uid=str(ds.get("StudyInstanceUID", "")),
+        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+        sop_class_uid=str(ds.get("SOPClassUID", "")),
+        sop_instance_uids=(str(ds.get("SOPInstanceUID", "")),),
+        files=(p,),
+        modality="RTDOSE",
+        patient=dataset_patient_study(ds),
+    )
+
+
 def read_rtdose(
     path: str | os.PathLike[str],
     *,
@@ -348,7 +338,8 @@ def read_rtdose(
     Dose
         Float64 array ``(frame, row, column)`` in Gy, frames ordered along the slice
         normal ``row x column``; ``dose_type`` and ``summation`` hold DoseType and
-        DoseSummationType; ``series`` holds the UIDs and patient attributes.
+        DoseSummationType; ``series`` holds the UIDs and patient attributes;
+        ``plan_uid`` the SOP Instance UID of the RT Plan it references.
 
     Raises
     ------
@@ -366,157 +357,39 @@ def read_rtdose(
 
     Examples
     --------
-    >>> dose = rtplan.io.read_rtdose("RD.dcm")  # doctest: +SKIP
-    >>> dose.max_gy, dose.grid.spacing_mm  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import rtplan
+    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))
+    >>> dose = rtplan.Dose(array=np.full(ct.grid.shape, 2.0), grid=ct.grid)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rd = rtplan.io.write_rtdose(dose, Path(tmp, "RD.dcm"), reference=ct,
+    ...                                 plan_sop_uid="1.2.826.0.1.3680043.10.1")
+    ...     back = rtplan.io.read_rtdose(rd)
+    >>> back.grid == ct.grid, round(back.max_gy, 6), back.plan_uid
+    (True, 2.0, '1.2.826.0.1.3680043.10.1')
     """
     p = Path(path)
     if nonuniform not in ("error", "resample"):
         raise ValueError(f"nonuniform must be 'error' or 'resample', got {nonuniform!r}")
-    ds = read_dataset(p, "RT Dose")
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class != RT_DOSE_STORAGE and ds.get("Modality") != "RTDOSE":
-        raise DicomReadError(
-            f"{p}: not an RT Dose (SOP Class {sop_class or 'missing'}, Modality "
-            f"{ds.get('Modality', 'missing')}); use the reader for that object"
-        )
-    if "PixelData" not in ds:
-        raise DicomReadError(
-            f"{p}: this RT Dose holds no dose grid (no Pixel Data; DVHs only); there is no "
-            "dose volume to read"
-        )
-
-    # geometry
-    ipp = _floats(ds, "ImagePositionPatient", 3, p)
-    iop = _floats(ds, "ImageOrientationPatient", 6, p)
-    spacing = _floats(ds, "PixelSpacing", 2, p)
-    if np.any(spacing <= 0):
-        raise DicomReadError(f"{p}: PixelSpacing must be positive, got {spacing.tolist()}")
-    row, col = iop[:3], iop[3:]
-    if np.linalg.norm(row) == 0 or np.linalg.norm(col) == 0:
-        raise DicomReadError(f"{p}: ImageOrientationPatient has a zero vector {iop.tolist()}")
-    row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
-    if abs(float(row @ col)) > 1e-4:
-        raise DicomReadError(
-            f"{p}: ImageOrientationPatient row and column cosines are not orthogonal "
-            f"({iop.tolist()})"
-        )
-    normal = np.cross(row, col)
-    normal /= np.linalg.norm(normal)
+    ds = _open(p)
+    plane = _plane(ds, p)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    offsets = _frame_offsets(ds, n_frames, ipp, normal, p)
-
-    # values
-    try:
-        pixels = np.asarray(ds.pixel_array)
-    except Exception as exc:  # pydicom raises several types for undecodable pixel data
-        raise DicomReadError(f"{p}: the dose Pixel Data cannot be decoded ({exc})") from exc
-    bits = int(ds.get("BitsAllocated", 0))
-    if bits not in (16, 32):
-        warn(f"{p}: BitsAllocated is {bits}; RT Dose allows 16 or 32; values read as stored")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    values = np.asarray(pixels, dtype=np.float64).reshape(n_frames, rows, cols)
-    if "DoseGridScaling" in ds and ds.DoseGridScaling not in (None, ""):
-        scaling = float(ds.DoseGridScaling)
-    else:
-        warn(f"{p}: DoseGridScaling (3004,000E) is missing; stored values taken as doses (x1)")
-        scaling = 1.0
-    values *= scaling
-
-    units = str(ds.get("DoseUnits", "") or "").upper()
-    if units == "RELATIVE":
-        if reference_dose_gy is None:
-            raise DicomReadError(
-                f"{p}: DoseUnits is RELATIVE; relative dose cannot be converted to Gy without "
-                "a reference; pass reference_dose_gy=<Gy that a value of 1 stands for>"
-            )
-        values *= float(reference_dose_gy)
-    elif units == "CGY":
-        warn(f"{p}: DoseUnits 'CGY' is not a DICOM value (GY or RELATIVE); converted cGy to Gy")
-        values /= 100.0
-    elif units != "GY":
-        warn(f"{p}: DoseUnits is {units or 'missing'!r}; the values were taken as Gy")
-
-    dose_type = str(ds.get("DoseType", "") or "").upper()
-    if dose_type not in DOSE_TYPES:
-        warn(
-            f"{p}: DoseType {dose_type or 'missing'!r} is not one of {', '.join(DOSE_TYPES)}; "
-            "PHYSICAL assumed"
-        )
-        dose_type = "PHYSICAL"
-    summation = str(ds.get("DoseSummationType", "") or "").upper()
-    if summation not in SUMMATION_TYPES:
-        warn(
-            f"{p}: DoseSummationType {summation or 'missing'!r} is unknown; kept as "
-            f"{summation or 'PLAN'!r}"
-        )
-        summation = summation or "PLAN"
-    if dose_type != "ERROR" and np.any(values < 0):
-        warn(
-            f"{p}: a {dose_type} dose holds negative values (minimum {values.min():.6g} Gy); "
-            "kept as read"
-        )
-
-    # order the frames along the normal
-    order = np.argsort(offsets, kind="stable")
-    offsets = offsets[order]
-    values = values[order]
-    if n_frames > 1 and not np.all(order == np.arange(n_frames)):
-        logger.debug("%s: frames reordered along the slice normal", p)
-    gaps = np.diff(offsets)
+    offsets = _frame_offsets(ds, n_frames, plane.ipp, plane.normal, p)
+    values = _to_gy(_stored_values(ds, p, n_frames), ds, p, reference_dose_gy)
+    dose_type, summation = _dose_kind(ds, p, values)
     if n_frames > 1:
-        if np.any(gaps <= _OFFSET_TOL_MM):
-            dup = int(np.argmax(gaps <= _OFFSET_TOL_MM))
-            raise DicomReadError(
-                f"{p}: two dose frames lie at the same offset {offsets[dup]:.4g} mm "
-                "(GridFrameOffsetVector repeats a value)"
-            )
-        step = float(np.median(gaps))
-        if float(gaps.max() - gaps.min()) > _OFFSET_TOL_MM:
-            worst = int(np.argmax(np.abs(gaps - step)))
-            message = (
-                f"{p}: dose frames are not equally spaced: gaps from {gaps.min():.4g} to "
-                f"{gaps.max():.4g} mm (frames {worst} and {worst + 1} are {gaps[worst]:.4g} "
-                "mm apart)"
-            )
-            if nonuniform == "error":
-                raise DicomReadError(
-                    message + "; pass nonuniform='resample' to interpolate onto uniform frames"
-                )
-            extent = float(offsets[-1] - offsets[0])
-            step = extent / math.ceil(extent / float(gaps.min()) - 1e-9)
-            values = _resample_frames(values, offsets, step)
-            logger.info("%s; resampled to %d frames %.4g mm apart", message, values.shape[0], step)
+        values, offsets, step = _uniform_frames(values, offsets, p, nonuniform)
     else:
         thickness = ds.get("SliceThickness")
         step = float(thickness) if thickness not in (None, "") and float(thickness) > 0 else 1.0
-
-    origin = ipp + offsets[0] * normal
-    try:
-        grid = Grid(
-            shape=(int(values.shape[0]), rows, cols),
-            spacing_mm=(step, float(spacing[0]), float(spacing[1])),
-            origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
-            direction=np.stack([row, col, normal], axis=1),
-        )
-    except GeometryError as exc:
-        raise DicomReadError(f"{p}: invalid dose grid geometry ({exc})") from exc
-
     medium, fractions = _parse_comment(str(ds.get("DoseComment", "") or ""))
-    series = SeriesInfo(
-        study_instance_uid=str(ds.get("StudyInstanceUID", "")),
-        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
-        sop_class_uid=sop_class,
-        sop_instance_uids=(str(ds.get("SOPInstanceUID", "")),),
-        files=(p,),
-        modality="RTDOSE",
-        patient=dataset_patient_study(ds),
-    )
     return Dose(
         array=values,
-        grid=grid,
+        grid=_dose_grid(plane, float(offsets[0]), step, values.shape, p),
         name=str(ds.get("SeriesDescription", "") or "RTDOSE"),
-        series=series,
+        series=_series_info(ds, p),
         dose_type=dose_type,
         summation=summation,
         medium=medium,
@@ -546,6 +419,130 @@ def _scaling(max_abs_gy: float, int_max: int) -> float:
         if s > 0 and round(max_abs_gy / s) <= int_max:
             return s
     raise DicomWriteError(f"no DoseGridScaling fits a maximum dose of {max_abs_gy} Gy")
+
+
+def _checked_values(dose: Dose) -> tuple[FloatArray, str]:
+    """The dose values and DoseType, refused when they cannot be written."""
+    values = np.asarray(dose.array, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise DicomWriteError(
+            f"dose {dose.name!r} holds {int(np.count_nonzero(~np.isfinite(values)))} NaN or "
+            "infinite values; fill them (e.g. with 0) before writing"
+        )
+    dose_type = str(dose.dose_type).upper()
+    if dose_type not in DOSE_TYPES:
+        raise DicomWriteError(
+            f"dose {dose.name!r}: DoseType {dose.dose_type!r} is not one of {DOSE_TYPES}"
+        )
+    vmin = float(values.min()) if values.size else 0.0
+    if vmin < 0 and dose_type != "ERROR":
+        raise DicomWriteError(
+            f"dose {dose.name!r} has negative values (minimum {vmin:.6g} Gy); a {dose_type} "
+            "dose cannot be negative: fix the computation or clip it explicitly with "
+            "dose.with_array(numpy.clip(dose.array, 0, None)) before writing"
+        )
+    return values, dose_type
+
+
+def _plan_uids(
+    dose: Dose, summation: str, plan_sop_uid: str | Sequence[str] | None, beam_number: int | None
+) -> list[str]:
+    """The RT Plans to reference, checked against what the summation type requires."""
+    if summation not in WRITABLE_SUMMATIONS:
+        raise DicomWriteError(
+            f"dose {dose.name!r}: DoseSummationType {summation!r} cannot be written by rtplan "
+            f"(supported: {', '.join(WRITABLE_SUMMATIONS)})"
+        )
+    plan_uids = [plan_sop_uid] if isinstance(plan_sop_uid, str) else list(plan_sop_uid or [])
+    if not plan_uids and dose.plan_uid:
+        plan_uids = [dose.plan_uid]
+    if not plan_uids:
+        raise DicomWriteError(
+            f"dose {dose.name!r}: DoseSummationType {summation} requires a Referenced RT Plan "
+            "Sequence (DICOM PS3.3 C.8.8.3); pass plan_sop_uid= the SOP Instance UID of the "
+            "RT Plan (e.g. the one rtplan.io.write_rtplan wrote)"
+        )
+    if summation != "MULTI_PLAN" and len(plan_uids) > 1:
+        raise DicomWriteError(
+            f"dose {dose.name!r}: {len(plan_uids)} plans referenced for a {summation} dose; "
+            "only MULTI_PLAN may reference several"
+        )
+    if summation == "BEAM" and beam_number is None:
+        raise DicomWriteError(f"dose {dose.name!r}: a BEAM dose needs beam_number=")
+    return plan_uids
+
+
+def _offsets_along_normal(dose: Dose) -> FloatArray:
+    """GridFrameOffsetVector: the slices' offsets along ``row x column``, mm."""
+    grid = dose.grid
+    row, col, kdir = grid.direction[:, 0], grid.direction[:, 1], grid.direction[:, 2]
+    along = float(kdir @ np.cross(row, col))
+    if abs(abs(along) - 1.0) > 1e-6:
+        raise DicomWriteError(
+            f"dose {dose.name!r}: its slices are not stacked along the normal of its rows and "
+            "columns; resample it onto a grid with orthogonal axes"
+        )
+    return np.asarray(np.sign(along) * grid.spacing_mm[0] * np.arange(grid.shape[0]))
+
+
+def _to_integers(
+    values: FloatArray, bits_allocated: int, signed: bool, name: str
+) -> tuple[npt.NDArray[Any], float]:
+    """Integers of ``bits_allocated`` bits and the DoseGridScaling they are scaled by."""
+    if bits_allocated not in (16, 32):
+        raise DicomWriteError(f"bits_allocated must be 16 or 32, got {bits_allocated!r}")
+    bits = int(bits_allocated)
+    int_max = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    max_abs = float(np.abs(values).max()) if values.size else 0.0
+    scaling = _scaling(max_abs, int_max)
+    stored = np.rint(values / scaling)
+    if stored.max(initial=0) > int_max or stored.min(initial=0) < -int_max:
+        raise DicomWriteError(f"dose {name!r}: scaled values overflow {bits} bits")
+    return stored.astype(f"<{'i' if signed else 'u'}{bits // 8}"), scaling
+
+
+def _referenced_plans(plan_uids: Sequence[str], summation: str, beam_number: int | None) -> Any:
+    """The Referenced RT Plan Sequence (with fraction group and beam where needed)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    refs = []
+    for uid in plan_uids:
+        item = Dataset()
+        item.ReferencedSOPClassUID = RT_PLAN_STORAGE
+        item.ReferencedSOPInstanceUID = uid
+        if summation in ("FRACTION", "BEAM"):
+            fg = Dataset()
+            fg.ReferencedFractionGroupNumber = 1
+            if summation == "BEAM":
+                beam = Dataset()
+                beam.ReferencedBeamNumber = int(beam_number or 0)
+                fg.ReferencedBeamSequence = DicomSequence([beam])
+            item.ReferencedFractionGroupSequence = DicomSequence([fg])
+        refs.append(item)
+    return DicomSequence(refs)
+
+
+def _image_modules(ds: Any, grid: Grid, stored: npt.NDArray[Any]) -> None:
+    """Image Plane, Image Pixel and Multi-frame modules; the Pixel Data."""
+    row, col = grid.direction[:, 0], grid.direction[:, 1]
+    bits = stored.dtype.itemsize * 8
+    ds.ContentDate = ds.InstanceCreationDate
+    ds.ContentTime = ds.InstanceCreationTime
+    ds.ImagePositionPatient = [ds_str(v) for v in grid.origin_mm]
+    ds.ImageOrientationPatient = [ds_str(v) for v in (*row, *col)]
+    ds.PixelSpacing = [ds_str(grid.spacing_mm[1]), ds_str(grid.spacing_mm[2])]
+    ds.SliceThickness = ds_str(grid.spacing_mm[0])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if stored.dtype.kind == "i" else 0
+    ds.NumberOfFrames = grid.shape[0]
+    ds.FrameIncrementPointer = 0x3004000C
+    ds.PixelData = stored.tobytes()
 
 
 def write_rtdose(
@@ -609,101 +606,37 @@ def write_rtdose(
 
     Examples
     --------
-    >>> rtplan.io.write_rtdose(dose, "out/RD.dcm", reference=ct, plan_sop_uid=uid)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pydicom
+    >>> import rtplan
+    >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))
+    >>> dose = rtplan.Dose(array=np.full(ct.grid.shape, 2.0), grid=ct.grid)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rd = rtplan.io.write_rtdose(dose, Path(tmp, "RD.dcm"), reference=ct,
+    ...                                 plan_sop_uid="1.2.826.0.1.3680043.10.1")
+    ...     ds = pydicom.dcmread(rd, stop_before_pixels=True)
+    >>> ds.Modality, ds.DoseUnits, ds.FrameOfReferenceUID == ct.series.frame_of_reference_uid
+    ('RTDOSE', 'GY', True)
     """
     if not isinstance(dose, Dose):
         raise DicomWriteError(f"write_rtdose needs an rtplan.Dose, got {type(dose).__name__}")
     series = reference_series("an RT Dose", reference, dose.series)
-    values = np.asarray(dose.array, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise DicomWriteError(
-            f"dose {dose.name!r} holds {int(np.count_nonzero(~np.isfinite(values)))} NaN or "
-            "infinite values; fill them (e.g. with 0) before writing"
-        )
-    dose_type = str(dose.dose_type).upper()
-    if dose_type not in DOSE_TYPES:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: DoseType {dose.dose_type!r} is not one of {DOSE_TYPES}"
-        )
-    signed = dose_type == "ERROR"
-    vmin = float(values.min()) if values.size else 0.0
-    if vmin < 0 and not signed:
-        raise DicomWriteError(
-            f"dose {dose.name!r} has negative values (minimum {vmin:.6g} Gy); a {dose_type} "
-            "dose cannot be negative: fix the computation or clip it explicitly with "
-            "dose.with_array(numpy.clip(dose.array, 0, None)) before writing"
-        )
+    values, dose_type = _checked_values(dose)
     summation = str(dose.summation).upper()
-    if summation not in WRITABLE_SUMMATIONS:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: DoseSummationType {summation!r} cannot be written by rtplan "
-            f"(supported: {', '.join(WRITABLE_SUMMATIONS)})"
-        )
-    plan_uids = [plan_sop_uid] if isinstance(plan_sop_uid, str) else list(plan_sop_uid or [])
-    if not plan_uids and dose.plan_uid:
-        plan_uids = [dose.plan_uid]
-    if not plan_uids:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: DoseSummationType {summation} requires a Referenced RT Plan "
-            "Sequence (DICOM PS3.3 C.8.8.3); pass plan_sop_uid= the SOP Instance UID of the "
-            "RT Plan (e.g. the one rtplan.io.write_rtplan wrote)"
-        )
-    if summation != "MULTI_PLAN" and len(plan_uids) > 1:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: {len(plan_uids)} plans referenced for a {summation} dose; "
-            "only MULTI_PLAN may reference several"
-        )
-    if summation == "BEAM" and beam_number is None:
-        raise DicomWriteError(f"dose {dose.name!r}: a BEAM dose needs beam_number=")
+    plan_uids = _plan_uids(dose, summation, plan_sop_uid, beam_number)
+    offsets = _offsets_along_normal(dose)
+    stored, scaling = _to_integers(values, bits_allocated, dose_type == "ERROR", dose.name)
 
-    grid = dose.grid
-    row, col, kdir = grid.direction[:, 0], grid.direction[:, 1], grid.direction[:, 2]
-    normal = np.cross(row, col)
-    along = float(kdir @ normal)
-    if abs(abs(along) - 1.0) > 1e-6:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: its slices are not stacked along the normal of its rows and "
-            "columns; resample it onto a grid with orthogonal axes"
-        )
-    offsets = np.sign(along) * grid.spacing_mm[0] * np.arange(grid.shape[0])
-
-    if bits_allocated not in (16, 32):
-        raise DicomWriteError(f"bits_allocated must be 16 or 32, got {bits_allocated!r}")
-    bits = int(bits_allocated)
-    int_max = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    max_abs = float(np.abs(values).max()) if values.size else 0.0
-    scaling = _scaling(max_abs, int_max)
-    stored = np.rint(values / scaling)
-    if stored.max(initial=0) > int_max or stored.min(initial=0) < -int_max:
-        raise DicomWriteError(f"dose {dose.name!r}: scaled values overflow {bits} bits")
-
-    from pydicom.sequence import Sequence as DicomSequence
-
-    ds = base_dataset(
+    ds = new_dataset(
         sop_class_uid=RT_DOSE_STORAGE,
         modality="RTDOSE",
-        series=series,
+        reference=series,
         series_description=series_description,
+        instance_number=1,
     )
-    ds.InstanceNumber = 1
-    now = datetime.datetime.now()
-    ds.ContentDate = now.strftime("%Y%m%d")
-    ds.ContentTime = now.strftime("%H%M%S")
-    # Image Plane
-    ds.ImagePositionPatient = [ds_str(v) for v in grid.origin_mm]
-    ds.ImageOrientationPatient = [ds_str(v) for v in (*row, *col)]
-    ds.PixelSpacing = [ds_str(grid.spacing_mm[1]), ds_str(grid.spacing_mm[2])]
-    ds.SliceThickness = ds_str(grid.spacing_mm[0])
-    # Image Pixel / Multi-frame
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
-    ds.BitsAllocated = bits
-    ds.BitsStored = bits
-    ds.HighBit = bits - 1
-    ds.PixelRepresentation = 1 if signed else 0
-    ds.NumberOfFrames = grid.shape[0]
-    ds.FrameIncrementPointer = 0x3004000C
+    _image_modules(ds, dose.grid, stored)
     # RT Dose
     ds.DoseUnits = "GY"
     ds.DoseType = dose_type
@@ -715,23 +648,5 @@ def write_rtdose(
     ds.DoseComment = comment
     ds.GridFrameOffsetVector = [ds_str(v) for v in offsets]
     ds.DoseGridScaling = ds_str(scaling)
-    refs = []
-    from pydicom.dataset import Dataset
-
-    for uid in plan_uids:
-        item = Dataset()
-        item.ReferencedSOPClassUID = RT_PLAN_STORAGE
-        item.ReferencedSOPInstanceUID = uid
-        if summation in ("FRACTION", "BEAM"):
-            fg = Dataset()
-            fg.ReferencedFractionGroupNumber = 1
-            if summation == "BEAM":
-                beam = Dataset()
-                beam.ReferencedBeamNumber = int(beam_number or 0)
-                fg.ReferencedBeamSequence = DicomSequence([beam])
-            item.ReferencedFractionGroupSequence = DicomSequence([fg])
-        refs.append(item)
-    ds.ReferencedRTPlanSequence = DicomSequence(refs)
-    dtype = f"<{'i' if signed else 'u'}{bits // 8}"
-    ds.PixelData = stored.astype(dtype).tobytes()
+    ds.ReferencedRTPlanSequence = _referenced_plans(plan_uids, summation, beam_number)
     return save_dataset(ds, path)

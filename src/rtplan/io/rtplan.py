@@ -14,7 +14,6 @@ beams are supported.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import re
@@ -24,18 +23,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError, PlanError
 from rtplan.image import Image, PatientPosition
-from rtplan.io.rtdose import (
-    base_dataset,
-    ds_str,
-    new_uid,
-    read_dataset,
-    reference_series,
-    save_dataset,
-)
+from rtplan.io._reader import read_dataset
+from rtplan.io._writer import ds_str, new_dataset, new_uid, reference_series, save_dataset
 from rtplan.plan import Beam, Mlc, Plan
 
 __all__ = ["read_rtplan", "write_rtplan"]
@@ -116,8 +111,6 @@ def _number_beams(beams: Sequence[Beam]) -> list[int]:
 
 
 def _device(kind: str, n_pairs: int, boundaries: Sequence[float] | None = None) -> Any:
-    from pydicom.dataset import Dataset
-
     item = Dataset()
     item.RTBeamLimitingDeviceType = kind
     item.NumberOfLeafJawPairs = n_pairs
@@ -127,8 +120,6 @@ def _device(kind: str, n_pairs: int, boundaries: Sequence[float] | None = None) 
 
 
 def _device_position(kind: str, positions: Sequence[float]) -> Any:
-    from pydicom.dataset import Dataset
-
     item = Dataset()
     item.RTBeamLimitingDeviceType = kind
     item.LeafJawPositions = [ds_str(v) for v in positions]
@@ -136,9 +127,6 @@ def _device_position(kind: str, positions: Sequence[float]) -> Any:
 
 
 def _beam_dataset(beam: Beam, number: int, setup_number: int) -> Any:
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
-
     mv, mode = parse_energy(beam.energy)
     label = beam.name or f"Beam {number}"
     if len(label) > 64:
@@ -257,11 +245,19 @@ def write_rtplan(
 
     Examples
     --------
-    >>> rtplan.io.write_rtplan(plan, "out/RP.dcm", reference=ct)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pydicom
+    >>> import rtplan
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> plan = rtplan.Plan.conformal(study.structures["PTV"], gantry_angles_deg=[0, 120, 240],
+    ...                              energy="6X", prescription_gy=50.0, fractions=25)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rp = rtplan.io.write_rtplan(plan, Path(tmp, "RP.dcm"), reference=study.ct)
+    ...     ds = pydicom.dcmread(rp)
+    >>> ds.Modality, len(ds.BeamSequence), ds.DoseReferenceSequence[0].TargetPrescriptionDose
+    ('RTPLAN', 3, '50')
     """
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
-
     if not isinstance(plan, Plan):
         raise DicomWriteError(f"write_rtplan needs an rtplan.Plan, got {type(plan).__name__}")
     if not plan.beams:
@@ -278,20 +274,32 @@ def write_rtplan(
         raise DicomWriteError(f"plan name {name!r} is longer than 64 characters (DICOM LO)")
     numbers = _number_beams(plan.beams)
 
-    ds = base_dataset(
+    ds = new_dataset(
         sop_class_uid=RT_PLAN_STORAGE,
         modality="RTPLAN",
-        series=series,
+        reference=series,
         series_description=series_description,
         sop_instance_uid=sop_instance_uid or plan.uid,
     )
-    now = datetime.datetime.now()
-    # RT General Plan
+    _general_plan(ds, plan, name, structures_sop_uid)
+    if plan.prescription_gy is not None:
+        ds.DoseReferenceSequence = _dose_references(plan)
+    _patient_setup(ds, PatientPosition(position))
+    _fraction_scheme(ds, plan, numbers)
+    ds.BeamSequence = DicomSequence(
+        [_beam_dataset(b, n, 1) for b, n in zip(plan.beams, numbers, strict=True)]
+    )
+    ds.ApprovalStatus = "UNAPPROVED"
+    return save_dataset(ds, path)
+
+
+def _general_plan(ds: Any, plan: Plan, name: str, structures_sop_uid: str | None) -> None:
+    """RT General Plan: label, name, normalisation, date, geometry and structure set."""
     ds.RTPlanLabel = name[:16]
     ds.RTPlanName = name
     ds.RTPlanDescription = f"normalization={plan.normalization}"
-    ds.RTPlanDate = now.strftime("%Y%m%d")
-    ds.RTPlanTime = now.strftime("%H%M%S")
+    ds.RTPlanDate = ds.InstanceCreationDate
+    ds.RTPlanTime = ds.InstanceCreationTime
     if structures_sop_uid:
         ds.RTPlanGeometry = "PATIENT"
         ref = Dataset()
@@ -300,23 +308,31 @@ def write_rtplan(
         ds.ReferencedStructureSetSequence = DicomSequence([ref])
     else:
         ds.RTPlanGeometry = "TREATMENT_DEVICE"
-    # RT Prescription
-    if plan.prescription_gy is not None:
-        dref = Dataset()
-        dref.DoseReferenceNumber = 1
-        dref.DoseReferenceUID = new_uid()
-        dref.DoseReferenceStructureType = "SITE"
-        dref.DoseReferenceDescription = (plan.target_name or "target")[:64]
-        dref.DoseReferenceType = "TARGET"
-        dref.TargetPrescriptionDose = ds_str(plan.prescription_gy)
-        ds.DoseReferenceSequence = DicomSequence([dref])
-    # RT Patient Setup
+
+
+def _dose_references(plan: Plan) -> Any:
+    """RT Prescription: the prescription as one SITE dose reference of the target."""
+    dref = Dataset()
+    dref.DoseReferenceNumber = 1
+    dref.DoseReferenceUID = new_uid()
+    dref.DoseReferenceStructureType = "SITE"
+    dref.DoseReferenceDescription = (plan.target_name or "target")[:64]
+    dref.DoseReferenceType = "TARGET"
+    dref.TargetPrescriptionDose = ds_str(float(plan.prescription_gy or 0.0))
+    return DicomSequence([dref])
+
+
+def _patient_setup(ds: Any, position: PatientPosition) -> None:
+    """RT Patient Setup: one isocentric setup in the patient position."""
     setup = Dataset()
     setup.PatientSetupNumber = 1
-    setup.PatientPosition = str(PatientPosition(position))
+    setup.PatientPosition = str(position)
     setup.SetupTechnique = "ISOCENTRIC"
     ds.PatientSetupSequence = DicomSequence([setup])
-    # RT Fraction Scheme
+
+
+def _fraction_scheme(ds: Any, plan: Plan, numbers: Sequence[int]) -> None:
+    """RT Fraction Scheme: one fraction group with the beams' MU."""
     fg = Dataset()
     fg.FractionGroupNumber = 1
     fg.NumberOfFractionsPlanned = plan.fractions
@@ -331,13 +347,6 @@ def write_rtplan(
         refs.append(rb)
     fg.ReferencedBeamSequence = DicomSequence(refs)
     ds.FractionGroupSequence = DicomSequence([fg])
-    # RT Beams
-    ds.BeamSequence = DicomSequence(
-        [_beam_dataset(b, n, 1) for b, n in zip(plan.beams, numbers, strict=True)]
-    )
-    # Approval
-    ds.ApprovalStatus = "UNAPPROVED"
-    return save_dataset(ds, path)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -378,14 +387,8 @@ def _angle_same(values: Sequence[Any]) -> bool:
     return all(abs((v - ref + 180.0) % 360.0 - 180.0) <= _ANGLE_TOL_DEG for v in nums)
 
 
-def _read_beam(
-    b: Any,
-    path: Path,
-    meterset: dict[int, float],
-) -> Beam:
-    number = int(b.get("BeamNumber", 0) or 0)
-    name = str(b.get("BeamName", "") or "") or f"Beam {number}"
-    what = f"{path}: beam {number} {name!r}"
+def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, FloatArray]]]:
+    """The control points of a beam, refused unless it is a static photon beam."""
     radiation = str(b.get("RadiationType", "") or "").upper()
     if radiation != "PHOTON":
         raise PlanError(
@@ -396,17 +399,16 @@ def _read_beam(
     if len(cps) == 0:
         raise PlanError(f"{what} has no control points; its geometry is unknown")
     cp = _ControlPoints(cps)
-    gantry = cp.values("GantryAngle")
-    coll = cp.values("BeamLimitingDeviceAngle")
-    couch = cp.values("PatientSupportAngle")
     devices = cp.devices()
-    moving = []
-    if not _angle_same(gantry):
-        moving.append("gantry angle (arc)")
-    if not _angle_same(coll):
-        moving.append("collimator angle")
-    if not _angle_same(couch):
-        moving.append("couch angle")
+    moving = [
+        label
+        for keyword, label in (
+            ("GantryAngle", "gantry angle (arc)"),
+            ("BeamLimitingDeviceAngle", "collimator angle"),
+            ("PatientSupportAngle", "couch angle"),
+        )
+        if not _angle_same(cp.values(keyword))
+    ]
     kinds = set().union(*(d.keys() for d in devices))
     for kind in sorted(kinds):
         arrays = [d[kind] for d in devices if kind in d]
@@ -421,6 +423,10 @@ def _read_beam(
             f"with changing {', '.join(moving)}: VMAT, IMRT or an arc); rtplan supports static "
             "photon beams only"
         )
+    return cp, devices
+
+
+def _warn_modifiers(b: Any, what: str) -> None:
     for attr, label in (
         ("NumberOfWedges", "wedges"),
         ("NumberOfCompensators", "compensators"),
@@ -433,36 +439,42 @@ def _read_beam(
                 "doses computed for this beam will differ from the TPS"
             )
 
-    # beam limiting devices (boundaries at the beam level, positions in control point 0)
+
+def _mlc(b: Any, pos: dict[str, FloatArray], what: str) -> Mlc | None:
+    """The MLCX (boundaries at the beam level, positions in control point 0), if any."""
+    if "MLCY" in pos:
+        raise PlanError(f"{what} has an MLCY (leaves moving along Y); only MLCX is supported")
+    if "MLCX" not in pos:
+        return None
     definitions = {
         str(d.get("RTBeamLimitingDeviceType", "")).upper(): d
         for d in (b.get("BeamLimitingDeviceSequence") or [])
     }
-    pos = devices[0]
-    if "MLCY" in pos:
-        raise PlanError(f"{what} has an MLCY (leaves moving along Y); only MLCX is supported")
-    mlc: Mlc | None = None
-    if "MLCX" in pos:
-        d = definitions.get("MLCX")
-        if d is None or "LeafPositionBoundaries" not in d:
-            raise PlanError(
-                f"{what}: MLCX positions are given but its LeafPositionBoundaries "
-                "(BeamLimitingDeviceSequence) are missing; the leaves cannot be placed"
-            )
-        bounds = [float(v) for v in d.LeafPositionBoundaries]
-        leaves = pos["MLCX"]
-        n = len(bounds) - 1
-        if leaves.size != 2 * n:
-            raise PlanError(
-                f"{what}: {leaves.size} MLCX leaf positions for {n} leaf pairs (need {2 * n})"
-            )
-        mlc = Mlc(leaf_boundaries_mm=tuple(bounds), positions_mm=leaves.reshape(2, n))
+    d = definitions.get("MLCX")
+    if d is None or "LeafPositionBoundaries" not in d:
+        raise PlanError(
+            f"{what}: MLCX positions are given but its LeafPositionBoundaries "
+            "(BeamLimitingDeviceSequence) are missing; the leaves cannot be placed"
+        )
+    bounds = [float(v) for v in d.LeafPositionBoundaries]
+    leaves = pos["MLCX"]
+    n = len(bounds) - 1
+    if leaves.size != 2 * n:
+        raise PlanError(
+            f"{what}: {leaves.size} MLCX leaf positions for {n} leaf pairs (need {2 * n})"
+        )
+    return Mlc(leaf_boundaries_mm=tuple(bounds), positions_mm=leaves.reshape(2, n))
+
+
+def _jaws(
+    pos: dict[str, FloatArray], mlc: Mlc | None, what: str
+) -> tuple[float, float, float, float]:
+    """X1, X2, Y1, Y2: the jaws, or the open MLC leaves' extent where jaws are missing."""
     x = pos.get("ASYMX", pos.get("X"))
     y = pos.get("ASYMY", pos.get("Y"))
-    if (x is None or y is None) and mlc is None:
-        raise PlanError(f"{what} has neither jaw positions nor an MLC; its field is unknown")
     if x is None or y is None:
-        assert mlc is not None
+        if mlc is None:
+            raise PlanError(f"{what} has neither jaw positions nor an MLC; its field is unknown")
         p = np.asarray(mlc.positions_mm)
         open_pairs = np.flatnonzero(p[1] - p[0] > _POSITION_TOL_MM)
         if open_pairs.size == 0:
@@ -476,55 +488,206 @@ def _read_beam(
             warn(f"{what} has no Y jaws; Y1/Y2 set to the open MLC leaf pairs' extent {y.tolist()}")
     if x.size != 2 or y.size != 2:
         raise PlanError(f"{what}: jaw positions must be 2 values each, got X {x}, Y {y}")
+    return float(x[0]), float(x[1]), float(y[0]), float(y[1])
 
-    iso_values = cp.values("IsocenterPosition")[0]
-    iso: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    if iso_values is None:
+
+def _isocenter(value: Any, what: str) -> tuple[float, float, float]:
+    if value is None:
         warn(f"{what} has no IsocenterPosition; the isocentre was put at the origin (0, 0, 0)")
-    elif len(iso_values) != 3:
-        raise PlanError(f"{what}: IsocenterPosition must have 3 values, got {list(iso_values)}")
-    else:
-        iso = (float(iso_values[0]), float(iso_values[1]), float(iso_values[2]))
+        return (0.0, 0.0, 0.0)
+    if len(value) != 3:
+        raise PlanError(f"{what}: IsocenterPosition must have 3 values, got {list(value)}")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _sad_mm(b: Any, what: str) -> float:
     sad = b.get("SourceAxisDistance")
     if sad in (None, ""):
         warn(f"{what} has no SourceAxisDistance; 1000 mm assumed")
-        sad_mm = 1000.0
-    else:
-        sad_mm = float(sad)
-    energy_value = cp.values("NominalBeamEnergy")[0]
+        return 1000.0
+    return float(sad)
+
+
+def _energy(b: Any, value: Any, what: str) -> str:
+    """The energy label from NominalBeamEnergy and the fluence mode (FFF, SRS)."""
     mode = "STANDARD"
     for item in b.get("PrimaryFluenceModeSequence") or []:
         if str(item.get("FluenceMode", "")).upper() == "NON_STANDARD":
             mode = str(item.get("FluenceModeID", "") or "FFF").upper()
-    if energy_value is None:
+    if value is None:
         warn(f"{what} has no NominalBeamEnergy; its energy was left empty")
-        energy = ""
-    else:
-        energy = format_energy(float(energy_value), mode)
+        return ""
+    return format_energy(float(value), mode)
+
+
+def _first_angle(cp: _ControlPoints, keyword: str, what: str) -> float:
+    value = cp.values(keyword)[0]
+    if value is None:
+        warn(f"{what} has no {keyword} in its first control point; 0 assumed")
+        return 0.0
+    return float(value)
+
+
+def _read_beam(b: Any, path: Path, meterset: dict[int, float]) -> Beam:
+    """One treatment beam of the Beam Sequence as a :class:`Beam`."""
+    number = int(b.get("BeamNumber", 0) or 0)
+    name = str(b.get("BeamName", "") or "") or f"Beam {number}"
+    what = f"{path}: beam {number} {name!r}"
+    cp, devices = _static_geometry(b, what)
+    _warn_modifiers(b, what)
+    mlc = _mlc(b, devices[0], what)
+    jaws = _jaws(devices[0], mlc, what)
+    iso = _isocenter(cp.values("IsocenterPosition")[0], what)
+    sad_mm = _sad_mm(b, what)
+    energy = _energy(b, cp.values("NominalBeamEnergy")[0], what)
     mu = meterset.get(number)
     if mu is None:
         warn(f"{what} has no BeamMeterset in the fraction group; its MU are unknown (None)")
-
-    def first(values: list[Any], label: str) -> float:
-        if values[0] is None:
-            warn(f"{what} has no {label} in its first control point; 0 assumed")
-            return 0.0
-        return float(values[0])
-
     return Beam(
         energy=energy,
-        gantry_deg=first(gantry, "GantryAngle"),
-        collimator_deg=first(coll, "BeamLimitingDeviceAngle"),
-        couch_deg=first(couch, "PatientSupportAngle"),
+        gantry_deg=_first_angle(cp, "GantryAngle", what),
+        collimator_deg=_first_angle(cp, "BeamLimitingDeviceAngle", what),
+        couch_deg=_first_angle(cp, "PatientSupportAngle", what),
         isocenter_mm=iso,
         sad_mm=sad_mm,
-        jaws_mm=(float(x[0]), float(x[1]), float(y[0]), float(y[1])),
+        jaws_mm=jaws,
         mlc=mlc,
         mu=mu,
         name=name,
         number=number,
         machine=str(b.get("TreatmentMachineName", "") or ""),
     )
+
+
+def _open_plan(p: Path) -> Any:
+    """The RT Plan dataset, refused for ion and brachytherapy plans and other objects."""
+    ds = read_dataset(p, "RT Plan")
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class == RT_ION_PLAN_STORAGE or "IonBeamSequence" in ds:
+        raise PlanError(
+            f"{p}: an RT Ion Plan (protons or ions); rtplan supports static photon beams only"
+        )
+    if sop_class != RT_PLAN_STORAGE and ds.get("Modality") != "RTPLAN":
+        raise DicomReadError(
+            f"{p}: not an RT Plan (SOP Class {sop_class or 'missing'}, Modality "
+            f"{ds.get('Modality', 'missing')})"
+        )
+    if "BeamSequence" not in ds:
+        if "ApplicationSetupSequence" in ds:
+            raise PlanError(f"{p}: a brachytherapy plan; rtplan supports static photon beams only")
+        raise PlanError(f"{p}: the RT Plan has no BeamSequence; there are no beams to read")
+    return ds
+
+
+def _fractions_and_mu(ds: Any, p: Path) -> tuple[int, dict[int, float]]:
+    """Fractions planned and MU per beam number, from the first fraction group."""
+    groups = ds.get("FractionGroupSequence") or []
+    if not groups:
+        warn(f"{p}: no FractionGroupSequence; 1 fraction assumed and MU unknown")
+        return 1, {}
+    if len(groups) > 1:
+        warn(f"{p}: {len(groups)} fraction groups; only the first is read")
+    fg = groups[0]
+    fractions = 1
+    planned = fg.get("NumberOfFractionsPlanned")
+    if planned in (None, "") or int(planned) < 1:
+        warn(f"{p}: NumberOfFractionsPlanned is missing; 1 fraction assumed")
+    else:
+        fractions = int(planned)
+    meterset: dict[int, float] = {}
+    for rb in fg.get("ReferencedBeamSequence") or []:
+        mu = rb.get("BeamMeterset")
+        if mu not in (None, ""):
+            meterset[int(rb.ReferencedBeamNumber)] = float(mu)
+    return fractions, meterset
+
+
+def _treatment_beams(ds: Any, p: Path, meterset: dict[int, float]) -> list[Beam]:
+    beams = []
+    for b in ds.BeamSequence:
+        delivery = str(b.get("TreatmentDeliveryType", "TREATMENT") or "TREATMENT").upper()
+        if delivery != "TREATMENT":
+            logger.info(
+                "%s: beam %s (%s) is a %s beam, not read",
+                p,
+                b.get("BeamNumber"),
+                b.get("BeamName", ""),
+                delivery,
+            )
+            continue
+        beams.append(_read_beam(b, p, meterset))
+    if not beams:
+        raise PlanError(f"{p}: the RT Plan has no treatment beams")
+    return beams
+
+
+def _prescription(ds: Any, p: Path) -> tuple[float | None, str]:
+    """The first TARGET TargetPrescriptionDose (Gy) and its description."""
+    prescription: float | None = None
+    target_name = ""
+    found: list[float] = []
+    for item in ds.get("DoseReferenceSequence") or []:
+        value = item.get("TargetPrescriptionDose")
+        if str(item.get("DoseReferenceType", "")).upper() != "TARGET" or value in (None, ""):
+            continue
+        found.append(float(value))
+        if prescription is None:
+            prescription = float(value)
+            target_name = str(item.get("DoseReferenceDescription", "") or "")
+    if prescription is None:
+        warn(f"{p}: no TARGET dose reference with a TargetPrescriptionDose; prescription unknown")
+    elif len(set(found)) > 1:
+        warn(
+            f"{p}: {len(found)} target prescriptions {found} Gy; the first, {prescription} Gy, "
+            "was used"
+        )
+    if prescription is not None and prescription <= 0:
+        warn(f"{p}: TargetPrescriptionDose {prescription} Gy is not positive; ignored")
+        prescription = None
+    return prescription, target_name
+
+
+def _patient_position(ds: Any, p: Path) -> PatientPosition | None:
+    found = [
+        str(item.get("PatientPosition", "") or "")
+        for item in ds.get("PatientSetupSequence") or []
+        if item.get("PatientPosition")
+    ]
+    if not found:
+        warn(f"{p}: no PatientPosition in the PatientSetupSequence; the CT's will be used")
+        return None
+    chosen = found[0]
+    if len(set(found)) > 1:
+        warn(
+            f"{p}: several patient positions {sorted(set(found))} in the setup "
+            f"sequence; the first, {chosen}, was used for every beam"
+        )
+    try:
+        return PatientPosition(chosen)
+    except ValueError:
+        warn(f"{p}: unknown PatientPosition {chosen!r}; the CT's will be used")
+        return None
+
+
+def _normalization(ds: Any) -> str:
+    m = _NORMALIZATION_RE.search(str(ds.get("RTPlanDescription", "") or ""))
+    if m is not None and m.group("n").lower() in ("none", "mean", "d95", "isocenter"):
+        return m.group("n").lower()
+    return "none"
+
+
+def _identity(ds: Any, p: Path) -> dict[str, Any]:
+    """UIDs, references and source of the plan (``Plan.extra``)."""
+    refs = ds.get("ReferencedStructureSetSequence") or []
+    return {
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+        "referenced_structure_set_uid": str(refs[0].ReferencedSOPInstanceUID) if refs else "",
+        "plan_geometry": str(ds.get("RTPlanGeometry", "")),
+        "source": str(p),
+    }
 
 
 def read_rtplan(path: str | os.PathLike[str]) -> Plan:
@@ -559,128 +722,37 @@ def read_rtplan(path: str | os.PathLike[str]) -> Plan:
         For each missing optional part (MU, prescription, fractions, isocentre, SAD,
         jaws, patient position) and each beam modifier that rtplan ignores (wedges,
         blocks, compensators, boli).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import rtplan
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> beam = rtplan.Beam(energy="6X", gantry_deg=270.0, mu=120.0,
+    ...                    isocenter_mm=study.structures["PTV"].centroid_mm)
+    >>> plan = rtplan.Plan(beams=[beam], prescription_gy=50.0, fractions=25)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rp = rtplan.io.write_rtplan(plan, Path(tmp, "RP.dcm"), reference=study.ct)
+    ...     back = rtplan.io.read_rtplan(rp)
+    >>> back.beams[0].gantry_deg, back.beams[0].mu, back.prescription_gy, back.fractions
+    (270.0, 120.0, 50.0, 25)
+    >>> back.uid == plan.uid
+    True
     """
     p = Path(path)
-    ds = read_dataset(p, "RT Plan")
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class == RT_ION_PLAN_STORAGE or "IonBeamSequence" in ds:
-        raise PlanError(
-            f"{p}: an RT Ion Plan (protons or ions); rtplan supports static photon beams only"
-        )
-    if sop_class != RT_PLAN_STORAGE and ds.get("Modality") != "RTPLAN":
-        raise DicomReadError(
-            f"{p}: not an RT Plan (SOP Class {sop_class or 'missing'}, Modality "
-            f"{ds.get('Modality', 'missing')})"
-        )
-    if "BeamSequence" not in ds:
-        if "ApplicationSetupSequence" in ds:
-            raise PlanError(f"{p}: a brachytherapy plan; rtplan supports static photon beams only")
-        raise PlanError(f"{p}: the RT Plan has no BeamSequence; there are no beams to read")
-
-    # fraction group: fractions and MU
-    fractions = 1
-    meterset: dict[int, float] = {}
-    groups = ds.get("FractionGroupSequence") or []
-    if not groups:
-        warn(f"{p}: no FractionGroupSequence; 1 fraction assumed and MU unknown")
-    else:
-        if len(groups) > 1:
-            warn(f"{p}: {len(groups)} fraction groups; only the first is read")
-        fg = groups[0]
-        planned = fg.get("NumberOfFractionsPlanned")
-        if planned in (None, "") or int(planned) < 1:
-            warn(f"{p}: NumberOfFractionsPlanned is missing; 1 fraction assumed")
-        else:
-            fractions = int(planned)
-        for rb in fg.get("ReferencedBeamSequence") or []:
-            mu = rb.get("BeamMeterset")
-            if mu not in (None, ""):
-                meterset[int(rb.ReferencedBeamNumber)] = float(mu)
-
-    beams = []
-    for b in ds.BeamSequence:
-        delivery = str(b.get("TreatmentDeliveryType", "TREATMENT") or "TREATMENT").upper()
-        if delivery != "TREATMENT":
-            logger.info(
-                "%s: beam %s (%s) is a %s beam, not read",
-                p,
-                b.get("BeamNumber"),
-                b.get("BeamName", ""),
-                delivery,
-            )
-            continue
-        beams.append(_read_beam(b, p, meterset))
-    if not beams:
-        raise PlanError(f"{p}: the RT Plan has no treatment beams")
-
-    # prescription
-    prescription: float | None = None
-    target_name = ""
-    found: list[float] = []
-    for item in ds.get("DoseReferenceSequence") or []:
-        if str(item.get("DoseReferenceType", "")).upper() != "TARGET":
-            continue
-        value = item.get("TargetPrescriptionDose")
-        if value in (None, ""):
-            continue
-        found.append(float(value))
-        if prescription is None:
-            prescription = float(value)
-            target_name = str(item.get("DoseReferenceDescription", "") or "")
-    if prescription is None:
-        warn(f"{p}: no TARGET dose reference with a TargetPrescriptionDose; prescription unknown")
-    elif len(set(found)) > 1:
-        warn(
-            f"{p}: {len(found)} target prescriptions {found} Gy; the first, {prescription} Gy, "
-            "was used"
-        )
-    if prescription is not None and prescription <= 0:
-        warn(f"{p}: TargetPrescriptionDose {prescription} Gy is not positive; ignored")
-        prescription = None
-
-    # patient position
-    position: PatientPosition | None = None
-    found_positions = [
-        str(item.get("PatientPosition", "") or "")
-        for item in ds.get("PatientSetupSequence") or []
-        if item.get("PatientPosition")
-    ]
-    if not found_positions:
-        warn(f"{p}: no PatientPosition in the PatientSetupSequence; the CT's will be used")
-    else:
-        chosen = found_positions[0]
-        if len(set(found_positions)) > 1:
-            warn(
-                f"{p}: several patient positions {sorted(set(found_positions))} in the setup "
-                f"sequence; the first, {chosen}, was used for every beam"
-            )
-        try:
-            position = PatientPosition(chosen)
-        except ValueError:
-            warn(f"{p}: unknown PatientPosition {chosen!r}; the CT's will be used")
-
-    normalization = "none"
-    m = _NORMALIZATION_RE.search(str(ds.get("RTPlanDescription", "") or ""))
-    if m is not None and m.group("n").lower() in ("none", "mean", "d95", "isocenter"):
-        normalization = m.group("n").lower()
-    refs = ds.get("ReferencedStructureSetSequence") or []
-    extra: dict[str, Any] = {
-        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
-        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-        "referenced_structure_set_uid": str(refs[0].ReferencedSOPInstanceUID) if refs else "",
-        "plan_geometry": str(ds.get("RTPlanGeometry", "")),
-        "source": str(p),
-    }
+    ds = _open_plan(p)
+    fractions, meterset = _fractions_and_mu(ds, p)
+    beams = _treatment_beams(ds, p, meterset)
+    prescription, target_name = _prescription(ds, p)
     return Plan(
         beams=tuple(beams),
         prescription_gy=prescription,
         fractions=fractions,
-        normalization=normalization,
+        normalization=_normalization(ds),
         target_name=target_name,
         name=str(ds.get("RTPlanName", "") or ds.get("RTPlanLabel", "") or ""),
-        patient_position=position,
+        patient_position=_patient_position(ds, p),
         uid=str(ds.get("SOPInstanceUID", "") or "") or Plan().uid,
-        extra=extra,
+        extra=_identity(ds, p),
     )

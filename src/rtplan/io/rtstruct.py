@@ -15,17 +15,17 @@ an error) and planar contours are fitted to the CT's slices:
   left out of masks;
 * a contour reaching outside the image in-plane is kept and reported; masks clip it.
 
-Writing (:func:`write_rtstruct`) is strict: rt-utils builds the RTSTRUCT shell from the
-CT series (patient, study, referenced frame of reference and series), pydicom writes the
-ROIs and the contour points themselves (never contours re-derived from masks when a
+Writing (:func:`write_rtstruct`) is strict: the shell comes from the writer shell shared
+by every rtplan writer (patient and study from the CT, new UIDs, the stamp), the
+Referenced Frame of Reference Sequence lists the CT series and every slice, and the ROIs
+hold the contour points themselves (never contours re-derived from masks when a
 structure has contours), each decimal string at most 16 characters and within 1e-5 mm
 of the value written. The output validates with dciodvfy and reads back in pydicom and
-rt-utils.
+rt-utils (:mod:`rtplan.io.rtutils` converts to and from rt-utils objects).
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import re
@@ -39,23 +39,18 @@ import numpy.typing as npt
 import pydicom
 import pydicom.charset
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
-from pydicom.uid import (
-    CTImageStorage,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    RTStructureSetStorage,
-    generate_uid,
-)
+from pydicom.uid import CTImageStorage, ImplicitVRLittleEndian, RTStructureSetStorage
 
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError
 from rtplan.grid import Grid
-from rtplan.image import Image
-from rtplan.io.rtdose import check_not_truncated
+from rtplan.image import Image, SeriesInfo
+from rtplan.io._reader import check_not_truncated
+from rtplan.io._writer import new_dataset, reference_series, save_dataset
 from rtplan.structures import Contour, ContourType, Structure, StructureSet
 
 __all__ = ["DEFAULT_COLORS", "POSITION_TOL_MM", "read_rtstruct", "write_rtstruct"]
@@ -84,6 +79,7 @@ DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
 """Colours given, by ROI Number, to ROIs without a valid ROI Display Color."""
 
 _TAG_CONTOUR_DATA = Tag(0x3006, 0x0050)
+_DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"  # what RTReferencedStudySequence names
 _PLANAR = (ContourType.CLOSED_PLANAR, ContourType.CLOSEDPLANAR_XOR, ContourType.OPEN_PLANAR)
 _PARALLEL_TOL_MM = 0.5  # a planar contour spreading more than this across slices is oblique
 _CS = re.compile(r"^[A-Z0-9_ ]{0,16}$")
@@ -137,19 +133,23 @@ def _load(path: Path) -> Dataset:
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise DicomReadError(f"{path}: not a readable DICOM file ({exc})") from exc
     check_not_truncated(ds, path, "RT Structure Set")
+    _check_is_rtstruct(ds, str(path))
+    return ds
+
+
+def _check_is_rtstruct(ds: Dataset, where: str) -> None:
     sop_class = _text(ds, "SOPClassUID")
     modality = _text(ds, "Modality")
     if sop_class != RTStructureSetStorage and modality != "RTSTRUCT":
         raise DicomReadError(
-            f"{path} is not an RT Structure Set (SOP Class {sop_class or 'missing'}, "
+            f"{where} is not an RT Structure Set (SOP Class {sop_class or 'missing'}, "
             f"Modality {modality or 'missing'}); pass the RTSTRUCT file of the study"
         )
     if "StructureSetROISequence" not in ds:
         raise DicomReadError(
-            f"{path}: RTSTRUCT without Structure Set ROI Sequence (3006,0020); the file is "
+            f"{where}: RTSTRUCT without Structure Set ROI Sequence (3006,0020); the file is "
             "incomplete and holds no ROI to read"
         )
-    return ds
 
 
 def _contour_values(item: Dataset) -> FloatArray:
@@ -170,8 +170,14 @@ def _contour_values(item: Dataset) -> FloatArray:
     return np.asarray([float(v) for v in value], dtype=np.float64)
 
 
-def _parse_contour(item: Dataset, roi: str, index: int, notes: list[str]) -> list[Contour]:
-    """The contours one Contour Sequence item stands for (empty when unusable)."""
+def _parse_contour(
+    item: Dataset, roi: str, index: int, notes: list[str], short: list[int]
+) -> list[Contour]:
+    """The contours one Contour Sequence item stands for (empty when unusable).
+
+    Closed contours of fewer than 3 points (a single pixel or a line, as mask-to-contour
+    tools draw them) are skipped and their index added to ``short``, reported once per ROI.
+    """
     where = f"ROI {roi!r}, contour {index + 1}"
     gtype_text = _text(item, "ContourGeometricType").upper()
     try:
@@ -212,7 +218,7 @@ def _parse_contour(item: Dataset, roi: str, index: int, notes: list[str]) -> lis
         notes.append(f"{where}: a POINT contour with {points.shape[0]} points; read as that many")
         return [Contour(points_mm=p, geometric_type=gtype, image_uid=image_uid) for p in points]
     if gtype.is_closed and points.shape[0] < 3:
-        notes.append(f"{where}: a {gtype.value} contour with {points.shape[0]} point(s); skipped")
+        short.append(index + 1)
         return []
     return [Contour(points_mm=points, geometric_type=gtype, image_uid=image_uid)]
 
@@ -229,7 +235,22 @@ def _color(value: Any) -> tuple[int, int, int] | None:
     return (rgb[0], rgb[1], rgb[2])
 
 
-def _read_rois(ds: Dataset, path: Path, notes: list[str]) -> dict[int, _Roi]:
+def _parse_contours(item: Dataset, roi: _Roi, notes: list[str]) -> None:
+    """Add the contours of one ROI Contour item to ``roi``."""
+    short: list[int] = []
+    for index, c_item in enumerate(item.get("ContourSequence") or []):
+        roi.contours.extend(_parse_contour(c_item, roi.name, index, notes, short))
+    if short:
+        listed = ", ".join(map(str, short[:5])) + (" ..." if len(short) > 5 else "")
+        notes.append(
+            f"ROI {roi.name!r}: {len(short)} closed contour(s) with fewer than 3 points "
+            f"(contour {listed}: a single pixel or a line enclosing no area); skipped"
+        )
+
+
+def _read_rois(
+    ds: Dataset, path: str, notes: list[str], *, with_contours: bool = True
+) -> dict[int, _Roi]:
     rois: dict[int, _Roi] = {}
     for pos, item in enumerate(ds.StructureSetROISequence):
         number = _int(item.get("ROINumber"))
@@ -265,8 +286,8 @@ def _read_rois(ds: Dataset, path: Path, notes: list[str]) -> dict[int, _Roi]:
         roi.color = _color(item.get("ROIDisplayColor"))
         if roi.color is None:
             missing_color.append(roi.name)
-        for index, c_item in enumerate(item.get("ContourSequence") or []):
-            roi.contours.extend(_parse_contour(c_item, roi.name, index, notes))
+        if with_contours:
+            _parse_contours(item, roi, notes)
     for roi in rois.values():
         if roi.color is None:
             roi.color = DEFAULT_COLORS[(roi.number - 1) % len(DEFAULT_COLORS)]
@@ -305,7 +326,7 @@ def _referenced_series_uid(ds: Dataset) -> str:
 
 
 def _check_frame(
-    path: Path, rois: dict[int, _Roi], set_uids: list[str], reference: Image, notes: list[str]
+    path: str, rois: dict[int, _Roi], set_uids: list[str], reference: Image, notes: list[str]
 ) -> None:
     """Raise unless every ROI is in the reference CT's frame of reference."""
     ct_uid = reference.series.frame_of_reference_uid if reference.series else ""
@@ -489,16 +510,55 @@ def read_rtstruct(path: str | Path, reference: Image | None = None) -> Structure
 
     Examples
     --------
-    >>> ss = read_rtstruct("RS.dcm", reference=ct)  # doctest: +SKIP
-    >>> ss["PTV"].volume_cc  # doctest: +SKIP
+    >>> import rtplan
+    >>> folder = rtplan.data.get_path("thigh_sarcoma")
+    >>> ct = rtplan.io.read_ct(folder)
+    >>> ss = rtplan.io.read_rtstruct(folder / "RS.dcm", reference=ct)
+    >>> ss.names[:3], round(ss["PTV"].volume_cc, 1)
+    (['Body', 'Femur', 'FemurCortex'], 283.4)
     """
     p = Path(path)
-    ds = _load(p)
+    return _dataset_to_structure_set(_load(p), reference=reference, source=p)
+
+
+def _dataset_to_structure_set(
+    ds: Dataset,
+    *,
+    reference: Image | None = None,
+    source: Path | str = "RTSTRUCT",
+    contours: bool = True,
+) -> StructureSet:
+    """Read an RT Structure Set already in memory, as :func:`read_rtstruct` reads a file.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The RT Structure Set.
+    reference : Image, optional
+        As for :func:`read_rtstruct`.
+    source : Path or str
+        The file it came from (kept as ``StructureSet.source``), or a name for messages.
+    contours : bool
+        False: the ROIs without their contours (their attributes only), nothing said
+        about contours.
+
+    Returns
+    -------
+    StructureSet
+
+    Raises
+    ------
+    DicomReadError
+        As :func:`read_rtstruct`.
+    """
+    p = Path(source) if isinstance(source, Path) else None
+    where = str(source)
+    _check_is_rtstruct(ds, where)
     notes: list[str] = []
-    rois = _read_rois(ds, p, notes)
+    rois = _read_rois(ds, where, notes, with_contours=contours)
     set_uids = _set_frame_uids(ds)
     if reference is not None:
-        _check_frame(p, rois, set_uids, reference, notes)
+        _check_frame(where, rois, set_uids, reference, notes)
     else:
         no_frame = [r.name for r in rois.values() if not r.frame_uid]
         if no_frame and not set_uids:
@@ -508,6 +568,30 @@ def read_rtstruct(path: str | Path, reference: Image | None = None) -> Structure
             )
     roi_uids = {r.frame_uid for r in rois.values() if r.frame_uid}
     frame_uid = roi_uids.pop() if len(roi_uids) == 1 else (set_uids[0] if set_uids else "")
+    structures = _structures(rois, reference, notes if contours else [])
+    _note_other_series(ds, reference, notes)
+    extra: dict[str, Any] = {k: _text(ds, k) for k in _EXTRA_SET_KEYWORDS if k in ds}
+    extra["roi_observations"] = {r.number: r.observation for r in rois.values() if r.observation}
+    name = p.name if p is not None else where
+    extra["warnings"] = [f"{name}: {n}" for n in notes]
+    for note in notes:
+        warn(f"{where}: {note}", stacklevel=4)  # at the caller of read_rtstruct
+    logger.info("read %s: %d ROIs, frame of reference %s", where, len(structures), frame_uid)
+    return StructureSet(
+        structures=tuple(structures),
+        frame_of_reference_uid=frame_uid,
+        label=_text(ds, "StructureSetLabel"),
+        referenced_series_uid=_referenced_series_uid(ds),
+        source=p,
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        extra=extra,
+    )
+
+
+def _structures(
+    rois: dict[int, _Roi], reference: Image | None, notes: list[str]
+) -> list[Structure]:
+    """One Structure per ROI, its planar contours fitted to the reference CT's slices."""
     structures: list[Structure] = []
     empty: list[str] = []
     for roi in rois.values():
@@ -532,30 +616,21 @@ def read_rtstruct(path: str | Path, reference: Image | None = None) -> Structure
         )
     if empty:
         notes.append(f"ROI(s) {', '.join(map(repr, empty))} have no contours (empty)")
-    if reference is not None and reference.series is not None:
-        series_uid = _referenced_series_uid(ds)
-        ct_series = reference.series.series_instance_uid
-        if series_uid and ct_series and series_uid != ct_series:
-            notes.append(
-                f"the structure set references series {series_uid}, the reference CT is "
-                f"series {ct_series} (same frame of reference): contours are used as placed "
-                "in patient coordinates"
-            )
-    extra: dict[str, Any] = {k: _text(ds, k) for k in _EXTRA_SET_KEYWORDS if k in ds}
-    extra["roi_observations"] = {r.number: r.observation for r in rois.values() if r.observation}
-    extra["warnings"] = [f"{p.name}: {n}" for n in notes]
-    for note in notes:
-        warn(f"{p}: {note}", stacklevel=3)  # at the caller of read_rtstruct
-    logger.info("read %s: %d ROIs, frame of reference %s", p, len(structures), frame_uid)
-    return StructureSet(
-        structures=tuple(structures),
-        frame_of_reference_uid=frame_uid,
-        label=_text(ds, "StructureSetLabel"),
-        referenced_series_uid=_referenced_series_uid(ds),
-        source=p,
-        sop_instance_uid=_text(ds, "SOPInstanceUID"),
-        extra=extra,
-    )
+    return structures
+
+
+def _note_other_series(ds: Dataset, reference: Image | None, notes: list[str]) -> None:
+    """Note a structure set drawn on another series of the reference's frame of reference."""
+    if reference is None or reference.series is None:
+        return
+    series_uid = _referenced_series_uid(ds)
+    ct_series = reference.series.series_instance_uid
+    if series_uid and ct_series and series_uid != ct_series:
+        notes.append(
+            f"the structure set references series {series_uid}, the reference CT is "
+            f"series {ct_series} (same frame of reference): contours are used as placed "
+            "in patient coordinates"
+        )
 
 
 # ============================================================================ writing
@@ -571,96 +646,50 @@ def _contour_data_element(points: FloatArray) -> RawDataElement:
     return RawDataElement(_TAG_CONTOUR_DATA, "DS", len(raw), raw, 0, False, True, True, False)
 
 
-def _series_headers(reference: Image) -> list[Dataset]:
-    """One small dataset per CT slice, in array order, as rt-utils' shell builder wants.
+def _referenced_frame(series: SeriesInfo) -> DicomSequence:
+    """Referenced Frame of Reference Sequence: the CT's frame, study, series and slices.
 
-    The first is the header of the first CT file when it can be read (patient, study),
-    otherwise it is made from the reference's SeriesInfo.
+    Every CT slice is listed in the Contour Image Sequence of the referenced series, in
+    array order, as TPSs and rt-utils expect.
     """
-    series = reference.series
-    assert series is not None
-    first: Dataset | None = None
-    if series.files and Path(series.files[0]).is_file():
-        try:
-            first = pydicom.dcmread(series.files[0], stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            logger.info(
-                "cannot read %s (%s); using the reference's SeriesInfo", series.files[0], exc
-            )
-    if first is None or _text(first, "SOPInstanceUID") != series.sop_instance_uids[0]:
-        first = Dataset()
-        for key, value in series.patient.items():
-            setattr(first, key, value)
-        first.StudyInstanceUID = series.study_instance_uid
-        first.SeriesInstanceUID = series.series_instance_uid
-        first.FrameOfReferenceUID = series.frame_of_reference_uid
-        first.SOPClassUID = series.sop_class_uid or CTImageStorage
-        first.SOPInstanceUID = series.sop_instance_uids[0]
-    for keyword in ("StudyDate", "StudyTime", "StudyID"):
-        if keyword not in first:
-            setattr(first, keyword, "")
-    sop_class = series.sop_class_uid or _text(first, "SOPClassUID") or CTImageStorage
-    headers = [first]
-    for uid in series.sop_instance_uids[1:]:
-        h = Dataset()
-        h.SOPClassUID = sop_class
-        h.SOPInstanceUID = uid
-        headers.append(h)
-    return headers
+    sop_class = series.sop_class_uid or CTImageStorage
+    images = []
+    for uid in series.sop_instance_uids:
+        image = Dataset()
+        image.ReferencedSOPClassUID = sop_class
+        image.ReferencedSOPInstanceUID = uid
+        images.append(image)
+    ref_series = Dataset()
+    ref_series.SeriesInstanceUID = series.series_instance_uid
+    ref_series.ContourImageSequence = DicomSequence(images)
+    study = Dataset()
+    study.ReferencedSOPClassUID = _DETACHED_STUDY_MANAGEMENT
+    study.ReferencedSOPInstanceUID = series.study_instance_uid
+    study.RTReferencedSeriesSequence = DicomSequence([ref_series])
+    frame = Dataset()
+    frame.FrameOfReferenceUID = series.frame_of_reference_uid
+    frame.RTReferencedStudySequence = DicomSequence([study])
+    return DicomSequence([frame])
 
 
-def _shell(reference: Image) -> FileDataset:
-    """The RTSTRUCT shell: rt-utils fills patient, study, series and frame of reference.
-
-    rt-utils' own base dataset (implicit VR, its manufacturer, pydicom's deprecated
-    encoding attributes) is not used; its helpers copy the patient and study from the
-    CT and build the Referenced Frame of Reference Sequence listing every CT slice.
-    """
-    from rt_utils import ds_helper
-
-    headers = _series_headers(reference)
-    now = datetime.datetime.now()
-    sop_uid = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTStructureSetStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset("", Dataset(), file_meta=meta, preamble=b"\0" * 128)
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = RTStructureSetStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "RTSTRUCT"
-    ds_helper.add_study_and_series_information(ds, headers)
-    ds_helper.add_patient_information(ds, headers)
-    ds_helper.add_refd_frame_of_ref_sequence(ds, headers)
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.StructureSetDate = now.strftime("%Y%m%d")
-    ds.StructureSetTime = now.strftime("%H%M%S")
-    ds.SeriesDate = now.strftime("%Y%m%d")
-    ds.SeriesTime = now.strftime("%H%M%S")
-    first = headers[0]
-    for keyword in ("ReferringPhysicianName", "AccessionNumber", "PositionReferenceIndicator"):
-        setattr(ds, keyword, first.get(keyword, "") or "")
-    ds.FrameOfReferenceUID = reference.series.frame_of_reference_uid if reference.series else ""
-    ds.Manufacturer = "rtplan"
-    ds.ManufacturerModelName = "rtplan"
-    ds.SoftwareVersions = _version()
-    ds.OperatorsName = ""
+def _shell(series: SeriesInfo, label: str, extra: dict[str, Any]) -> Dataset:
+    """The RT Structure Set without ROIs: patient, study, series, frame, structure set."""
+    ds = new_dataset(
+        sop_class_uid=RTStructureSetStorage,
+        modality="RTSTRUCT",
+        reference=series,
+        series_description=str(extra.get("SeriesDescription") or "rtplan structures"),
+        instance_number=1,
+    )
+    ds.StructureSetLabel = label
+    for keyword in ("StructureSetName", "StructureSetDescription"):
+        if extra.get(keyword):
+            setattr(ds, keyword, str(extra[keyword]))
+    ds.StructureSetDate = str(extra.get("StructureSetDate") or ds.InstanceCreationDate)
+    ds.StructureSetTime = str(extra.get("StructureSetTime") or ds.InstanceCreationTime)
+    ds.ReferencedFrameOfReferenceSequence = _referenced_frame(series)
     ds.ApprovalStatus = "UNAPPROVED"
-    for keyword in ("PatientAge", "PatientSize", "PatientWeight", "SeriesDescription"):
-        if keyword in ds and not ds.get(keyword):
-            delattr(ds, keyword)
     return ds
-
-
-def _version() -> str:
-    from rtplan import __version__
-
-    return __version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -817,108 +846,140 @@ def write_rtstruct(
 
     Examples
     --------
-    >>> write_rtstruct(study.structures, "out/RS.dcm", reference=study.ct)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import rtplan
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> ring = (study.structures["PTV"].expand(5.0) - study.structures["PTV"]).renamed("Ring")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rs = rtplan.io.write_rtstruct([study.structures["PTV"], ring],
+    ...                                   Path(tmp, "RS.dcm"), reference=study.ct)
+    ...     back = rtplan.io.read_rtstruct(rs, reference=study.ct)
+    >>> back.names
+    ['PTV', 'Ring']
+    >>> abs(back["PTV"].volume_cc - study.structures["PTV"].volume_cc) < 1e-6
+    True
+    """
+    out_path = Path(path)
+    ds = _structure_set_to_dataset(
+        structures, reference=reference, label=label, target=str(out_path)
+    )
+    save_dataset(ds, out_path)
+    logger.info("wrote %s: %d ROIs", out_path, len(ds.StructureSetROISequence))
+    return out_path
+
+
+def _structure_set_to_dataset(
+    structures: StructureSet | Iterable[Structure],
+    *,
+    reference: Image,
+    label: str | None = None,
+    target: str = "an RT Structure Set",
+) -> Dataset:
+    """The RT Structure Set dataset :func:`write_rtstruct` writes (see it), not saved.
+
+    ``target`` names what is made in messages (the file, by default "an RT Structure
+    Set").
     """
     sset = structures if isinstance(structures, StructureSet) else None
     items = list(sset.structures if sset is not None else structures)
-    out_path = Path(path)
-    series = reference.series
-    if series is None or not series.frame_of_reference_uid or not series.study_instance_uid:
+    series = _checked_reference(reference, sset, target)
+    set_label = label if label is not None else (sset.label if sset and sset.label else "rtplan")
+    if len(set_label) > 16 or not set_label.strip() or "\\" in set_label:
         raise DicomWriteError(
-            f"cannot write {out_path}: the reference image carries no DICOM series "
-            "(frame of reference, study); pass the CT as read by rtplan.io.read_ct"
+            f"cannot write {target}: Structure Set Label {set_label!r} must be 1 to 16 "
+            "characters without backslash; pass a shorter label="
         )
+    extra: dict[str, Any] = dict(sset.extra) if sset is not None else {}
+    observations: dict[int, dict[str, str]] = extra.get("roi_observations") or {}
+    index = _SliceIndex(
+        grid=reference.grid,
+        uids=tuple(series.sop_instance_uids),
+        sop_class=series.sop_class_uid or CTImageStorage,
+    )
+    rois = [
+        _roi_items(s, series.frame_of_reference_uid, index, observations.get(s.number, {}))
+        for s in _numbered(items)
+    ]
+    ds = _shell(series, set_label, extra)
+    ds.StructureSetROISequence = DicomSequence([r.roi for r in rois])
+    ds.ROIContourSequence = DicomSequence([r.contour for r in rois])
+    ds.RTROIObservationsSequence = DicomSequence([r.observation for r in rois])
+    _encode_contours(ds, [c for r in rois for c in r.contour_items], target)
+    return ds
+
+
+def _checked_reference(reference: Image, sset: StructureSet | None, target: str) -> SeriesInfo:
+    """The CT series the structures are written against, checked against them."""
+    series = reference_series(target, reference)
     if len(series.sop_instance_uids) != reference.grid.shape[0]:
         raise DicomWriteError(
-            f"cannot write {out_path}: the reference CT has {len(series.sop_instance_uids)} "
+            f"cannot write {target}: the reference CT has {len(series.sop_instance_uids)} "
             f"SOP Instance UIDs for {reference.grid.shape[0]} slices (resampled?); contours "
             "must reference the CT slices as read from DICOM"
         )
     ct_frame = series.frame_of_reference_uid
     if sset is not None and sset.frame_of_reference_uid not in ("", ct_frame):
         raise DicomWriteError(
-            f"cannot write {out_path}: the structure set is in frame of reference "
+            f"cannot write {target}: the structure set is in frame of reference "
             f"{sset.frame_of_reference_uid} but the reference CT's FrameOfReferenceUID is "
             f"{ct_frame}; write it against the CT it was drawn on"
         )
-    set_label = label if label is not None else (sset.label if sset and sset.label else "rtplan")
-    if len(set_label) > 16 or not set_label.strip() or "\\" in set_label:
-        raise DicomWriteError(
-            f"cannot write {out_path}: Structure Set Label {set_label!r} must be 1 to 16 "
-            "characters without backslash; pass a shorter label="
-        )
-    extra: dict[str, Any] = dict(sset.extra) if sset is not None else {}
-    observations: dict[int, dict[str, str]] = extra.get("roi_observations") or {}
+    return series
 
-    index = _SliceIndex(
-        grid=reference.grid,
-        uids=tuple(series.sop_instance_uids),
-        sop_class=series.sop_class_uid or CTImageStorage,
-    )
-    ds = _shell(reference)
-    ds.StructureSetLabel = set_label
-    for keyword in ("StructureSetName", "StructureSetDescription", "SeriesDescription"):
-        if extra.get(keyword):
-            setattr(ds, keyword, str(extra[keyword]))
-    for keyword in ("StructureSetDate", "StructureSetTime"):
-        if extra.get(keyword):
-            setattr(ds, keyword, str(extra[keyword]))
 
-    set_rois = DicomSequence()
-    roi_contours = DicomSequence()
-    contour_items: list[Dataset] = []
-    roi_observations = DicomSequence()
-    for s in _numbered(items):
-        name = _check_text(s.name.strip(), "ROI Name", s.name, 64)
-        rtype = _check_cs(s.interpreted_type, "RT ROI Interpreted Type", s.name)
-        generation = _check_cs(s.generation, "ROI Generation Algorithm", s.name)
-        roi = Dataset()
-        roi.ROINumber = s.number
-        roi.ReferencedFrameOfReferenceUID = ct_frame
-        roi.ROIName = name
-        if s.description:
-            roi.ROIDescription = _check_text(s.description, "ROI Description", s.name, 1024)
-        roi.ROIGenerationAlgorithm = generation
-        set_rois.append(roi)
+@dataclass(frozen=True, slots=True)
+class _RoiItems:
+    """The items one structure adds to the three ROI sequences."""
 
-        rc = Dataset()
-        rc.ROIDisplayColor = list(s.color)
-        contours = _contours_to_write(s)
-        if contours:  # Type 3, but 1-n items when present: an empty ROI has none
-            c_items = [_contour_item(c, index, s.name) for c in contours]
-            contour_items.extend(c_items)
-            rc.ContourSequence = DicomSequence(c_items)
-        rc.ReferencedROINumber = s.number
-        roi_contours.append(rc)
+    roi: Dataset
+    contour: Dataset
+    observation: Dataset
+    contour_items: tuple[Dataset, ...]
 
-        obs = Dataset()
-        obs.ObservationNumber = s.number
-        obs.ReferencedROINumber = s.number
-        kept = observations.get(s.number, {})
-        for keyword in _EXTRA_OBSERVATION_KEYWORDS:
-            if kept.get(keyword):
-                setattr(obs, keyword, kept[keyword])
-        obs.RTROIInterpretedType = rtype
-        if "ROIInterpreter" not in obs:
-            obs.ROIInterpreter = ""
-        roi_observations.append(obs)
-    ds.StructureSetROISequence = set_rois
-    ds.ROIContourSequence = roi_contours
-    ds.RTROIObservationsSequence = roi_observations
 
-    # Explicit VR gives DS values a 2-byte length: a Contour Data longer than 65534 bytes
-    # (about 6000 points) needs Implicit VR Little Endian (PS3.3 C.8.8.6, note)
+def _roi_items(s: Structure, frame_uid: str, index: _SliceIndex, kept: dict[str, str]) -> _RoiItems:
+    """Structure Set ROI, ROI Contour and RT ROI Observations items of one structure."""
+    name = _check_text(s.name.strip(), "ROI Name", s.name, 64)
+    rtype = _check_cs(s.interpreted_type, "RT ROI Interpreted Type", s.name)
+    generation = _check_cs(s.generation, "ROI Generation Algorithm", s.name)
+    roi = Dataset()
+    roi.ROINumber = s.number
+    roi.ReferencedFrameOfReferenceUID = frame_uid
+    roi.ROIName = name
+    if s.description:
+        roi.ROIDescription = _check_text(s.description, "ROI Description", s.name, 1024)
+    roi.ROIGenerationAlgorithm = generation
+
+    rc = Dataset()
+    rc.ROIDisplayColor = list(s.color)
+    c_items = tuple(_contour_item(c, index, s.name) for c in _contours_to_write(s))
+    if c_items:  # Type 3, but 1-n items when present: an empty ROI has none
+        rc.ContourSequence = DicomSequence(c_items)
+    rc.ReferencedROINumber = s.number
+
+    obs = Dataset()
+    obs.ObservationNumber = s.number
+    obs.ReferencedROINumber = s.number
+    for keyword in _EXTRA_OBSERVATION_KEYWORDS:
+        if kept.get(keyword):
+            setattr(obs, keyword, kept[keyword])
+    obs.RTROIInterpretedType = rtype
+    if "ROIInterpreter" not in obs:
+        obs.ROIInterpreter = ""
+    return _RoiItems(roi=roi, contour=rc, observation=obs, contour_items=c_items)
+
+
+def _encode_contours(ds: Dataset, contour_items: Sequence[Dataset], target: str) -> None:
+    """Choose the transfer syntax the Contour Data fit in, and keep them as encoded.
+
+    Explicit VR gives DS values a 2-byte length: a Contour Data longer than 65534 bytes
+    (about 6000 points) needs Implicit VR Little Endian (PS3.3 C.8.8.6, note).
+    """
     longest = max((_raw_length(it) for it in contour_items), default=0)
     implicit = longest > _MAX_EXPLICIT_LENGTH
     if implicit:
-        logger.info("%s: a Contour Data of %d bytes: Implicit VR Little Endian", out_path, longest)
+        logger.info("%s: a Contour Data of %d bytes: Implicit VR Little Endian", target, longest)
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     for item in contour_items:  # the raw Contour Data is encoded as written: keep it raw
         item.set_original_encoding(implicit, True, pydicom.charset.default_encoding)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        ds.save_as(out_path, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
-    except (ValueError, OSError) as exc:
-        raise DicomWriteError(f"cannot write {out_path}: {exc}") from exc
-    logger.info("wrote %s: %d ROIs", out_path, len(set_rois))
-    return out_path

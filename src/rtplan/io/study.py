@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,10 +24,12 @@ from typing import Any
 import numpy as np
 from pydicom.uid import UID
 
+from rtplan._warn import warn
 from rtplan.errors import AmbiguousStudyError, DicomReadError, RtplanError, RtplanWarning
 from rtplan.image import Dose, Image
-from rtplan.io import _discovery
+from rtplan.io import _discovery, _membership
 from rtplan.io._discovery import DicomHeader, SeriesGroup
+from rtplan.io._membership import PlanMatch, Prescription
 from rtplan.io.ct import read_ct_series, select_ct_series
 from rtplan.plan import Plan
 from rtplan.structures import Structure, StructureSet
@@ -85,6 +88,16 @@ class Study:
             ``structure_set``; ``structures`` (each with number, name, type,
             ``volume_cc``, LPS ``extent_mm``, number of contours); ``plans``; ``doses``;
             ``warnings``.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> summary = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma")).summary()
+        >>> summary["patient_position"], summary["ct"]["size"]
+        ('HFS', {'column': 128, 'row': 128, 'slice': 40})
+        >>> ptv = summary["structures"][-1]
+        >>> ptv["name"], ptv["volume_cc"], ptv["extent_mm"]
+        ('PTV', 283.429, [79.6, 74.6, 87.0])
         """
         ss = self.structures
         patient = self.ct.series.patient if self.ct.series is not None else {}
@@ -107,6 +120,163 @@ class Study:
             "doses": [dose_summary(d) for d in self.doses],
             "warnings": list(self.warnings),
         }
+
+    def plan_for(self, dose: Dose, *, dose_path: str | os.PathLike[str] | None = None) -> PlanMatch:
+        """The RT Plan a dose references (its ``plan_uid``), and where it was found.
+
+        Looked for among the study's RT Plans, then, when ``dose_path`` is given, among
+        the files next to the RT Dose file.
+
+        Parameters
+        ----------
+        dose : Dose
+            Its ``plan_uid`` is the SOP Instance UID of the RT Plan it references.
+        dose_path : str or path-like, optional
+            The RT Dose file, when the dose was read from outside the study.
+
+        Returns
+        -------
+        PlanMatch
+            ``(plan, source)``, e.g. ``(Plan(...), "RT Plan out/RP.dcm")``;
+            ``(None, "")`` when the plan is not found.
+
+        Raises
+        ------
+        DicomReadError, PlanError
+            As :func:`rtplan.io.read_rtplan`, for a plan file found next to the dose.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> import rtplan
+        >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+        >>> beam = rtplan.Beam(energy="6X", gantry_deg=90.0, mu=100.0,
+        ...                    isocenter_mm=study.structures["PTV"].centroid_mm)
+        >>> plan = rtplan.Plan(beams=[beam], prescription_gy=50.0, fractions=25)
+        >>> dose = rtplan.Dose(array=np.zeros(study.ct.grid.shape), grid=study.ct.grid)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     rp = rtplan.io.write_rtplan(plan, Path(tmp, "RP.dcm"), reference=study.ct)
+        ...     rd = rtplan.io.write_rtdose(dose, Path(tmp, "RD.dcm"), reference=study.ct,
+        ...                                 plan_sop_uid=plan.uid)
+        ...     found, source = study.plan_for(rtplan.io.read_rtdose(rd), dose_path=rd)
+        ...     (found.prescription_gy, source == f"RT Plan {rp}")
+        (50.0, True)
+        """
+        return _membership.plan_for(self, dose, dose_path=dose_path)
+
+    def prescription_for(
+        self,
+        dose: Dose,
+        *,
+        dose_path: str | os.PathLike[str] | None = None,
+        plan: Plan | None = None,
+    ) -> Prescription:
+        """The prescription of the plan a dose belongs to, and where it came from.
+
+        In order: ``plan`` when given (it must hold a prescription); the RT Plan the dose
+        references (:meth:`plan_for`), when it holds a prescription; the prescription
+        all the study's RT Plans agree on. Plans that disagree give none: a prescription
+        is never picked by chance.
+
+        Parameters
+        ----------
+        dose : Dose
+        dose_path : str or path-like, optional
+            The RT Dose file, when the dose was read from outside the study.
+        plan : Plan, optional
+            A plan chosen explicitly (read from a file the user named).
+
+        Returns
+        -------
+        Prescription
+            ``(dose_gy, fractions, source)``; ``(None, None, "")`` when none is found.
+
+        Raises
+        ------
+        PlanError
+            If ``plan`` holds no prescription.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rtplan
+        >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+        >>> dose = rtplan.Dose(array=np.zeros(study.ct.grid.shape), grid=study.ct.grid)
+        >>> study.prescription_for(dose)  # the sample study holds no RT Plan
+        Prescription(dose_gy=None, fractions=None, source='')
+        >>> plan = rtplan.Plan(prescription_gy=50.0, fractions=25, name="thigh")
+        >>> study.prescription_for(dose, plan=plan)
+        Prescription(dose_gy=50.0, fractions=25, source='RT Plan thigh')
+        """
+        return _membership.prescription_for(self, dose, dose_path=dose_path, plan=plan)
+
+    def check_dose(self, dose: Dose, *, source: object = None) -> None:
+        """Raise unless a dose lies in the CT's frame of reference and meets its grid.
+
+        For a dose read from outside the study (a file the user named).
+
+        Parameters
+        ----------
+        dose : Dose
+        source : object, optional
+            How messages name the dose; default the file it was read from.
+
+        Raises
+        ------
+        DicomReadError
+            ``"<source>: the RT Dose is in frame of reference <uid>, not in the CT's of
+            <study> (<uid>); it belongs to another study: ..."`` when both frames are
+            known and differ; ``"<source>: the dose grid (x ..., y ..., z ... mm) lies
+            outside the CT of <study> (...); ..."`` when the grids share no point.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rtplan
+        >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+        >>> far = study.ct.grid.crop((0, 0, 0), (8, 8, 8))
+        >>> far = rtplan.Grid(shape=far.shape, spacing_mm=far.spacing_mm,
+        ...                   origin_mm=(0.0, 0.0, 5000.0))
+        >>> study.check_dose(rtplan.Dose(array=np.zeros(far.shape), grid=far),
+        ...                  source="RD.dcm")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtplan.errors.DicomReadError: RD.dcm: the dose grid (...) lies outside the CT of ...
+        """
+        _membership.check_dose(self, dose, source=source)
+
+    def check_plan(self, plan: Plan, *, source: object = None) -> None:
+        """Raise unless a plan read from elsewhere is in the CT's frame of reference.
+
+        A plan that names no frame of reference passes.
+
+        Parameters
+        ----------
+        plan : Plan
+            Its ``extra["frame_of_reference_uid"]`` (as :func:`rtplan.io.read_rtplan`
+            fills it) is compared with the CT's.
+        source : object, optional
+            How messages name the plan; default the file it was read from.
+
+        Raises
+        ------
+        DicomReadError
+            ``"<source>: the RT Plan is in frame of reference <uid>, not in the CT's of
+            <study> (<uid>); it belongs to another study: ..."``.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+        >>> plan = rtplan.Plan(extra={"frame_of_reference_uid": "1.2.3"})
+        >>> study.check_plan(plan, source="RP.dcm")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtplan.errors.DicomReadError: RP.dcm: the RT Plan is in frame of reference 1.2.3, ...
+        """
+        _membership.check_plan(self, plan, source=source)
 
     def __repr__(self) -> str:
         return (
@@ -145,7 +315,7 @@ def image_summary(image: Image) -> dict[str, Any]:
         edges); ``origin_mm``; ``axis_aligned``; ``units``; ``value_range``.
     """
     g = image.grid
-    corners = g.corners_mm()
+    lower, upper = g.bounds_mm()
     values = np.asarray(image.array)
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     info = image.series
@@ -158,10 +328,7 @@ def image_summary(image: Image) -> dict[str, Any]:
         "spacing_mm": _axes(g.spacing_ijk_mm),
         "extent_mm": _axes(g.extent_mm),
         "origin_mm": [_r(v) for v in g.origin_mm],
-        "bounds_mm": {
-            "lower": [_r(v) for v in corners.min(axis=0)],
-            "upper": [_r(v) for v in corners.max(axis=0)],
-        },
+        "bounds_mm": {"lower": [_r(v) for v in lower], "upper": [_r(v) for v in upper]},
         "axis_aligned": g.is_axis_aligned,
         "direction": [[_r(v, 6) for v in row] for row in g.direction.tolist()],
         "value_range": (
@@ -344,8 +511,6 @@ def _ct_for_structure_set(
     same_frame = [g for g in usable if rs.frame_uid and rs.frame_uid in g.frame_uids]
     refs_text = ", ".join(refs) if refs else "no series"
     if len(same_frame) == 1:
-        from rtplan._warn import warn
-
         if refs:
             warn(
                 f"the RT Structure Set {rs.path} references CT series {refs_text}, which is "
@@ -406,86 +571,145 @@ def select_study(
         If there is no CT, a chosen UID is not found, or the chosen structure set does
         not belong to the chosen CT series (different frame of reference).
     """
-    from rtplan._warn import warn
-
-    where = f" in {source}" if source else ""
-    ct_headers = [h for h in headers if h.modality == "CT"]
-    if not ct_headers:
-        select_ct_series(headers, source=source)  # raises the "no CT" error
-    groups = list(_discovery.group_series(ct_headers).values())
-    structure_sets = [h for h in headers if h.modality == "RTSTRUCT"]
-
-    rs: DicomHeader | None = None
+    scan = _Scan.of(headers, source)
     if structure_set_uid is not None:
-        matches = [
-            h for h in structure_sets if structure_set_uid in (h.sop_instance_uid, h.series_uid)
-        ]
-        if not matches:
-            found = _listing([_rs_line(h) for h in structure_sets]) or "none"
-            raise DicomReadError(
-                f"no RT Structure Set with structure_set_uid={structure_set_uid!r}{where}; "
-                f"structure sets found: {found}"
-            )
-        if len(matches) > 1:
-            raise AmbiguousStudyError(
-                f"{len(matches)} RT Structure Sets in series {structure_set_uid}{where}; "
-                "choose one by its SOP Instance UID with structure_set_uid=...: "
-                + _listing([_rs_line(h) for h in matches])
-            )
-        rs = matches[0]
-        if series_uid is not None:
-            ct = select_ct_series(headers, series_uid=series_uid, source=source)
-            if not _belongs(rs, ct):
-                if rs.frame_uid and rs.frame_uid in ct.frame_uids:
-                    warn(
-                        f"the RT Structure Set {rs.path} references CT series "
-                        f"{', '.join(_referenced_series(rs))}, not the chosen {series_uid}; "
-                        "both share a frame of reference, so the contours are used as drawn"
-                    )
-                else:
-                    raise DicomReadError(
-                        f"the RT Structure Set {rs.path} (frame of reference "
-                        f"{rs.frame_uid or 'missing'}) does not belong to CT series "
-                        f"{series_uid} (frame of reference {', '.join(ct.frame_uids)}); "
-                        "choose matching series_uid and structure_set_uid"
-                    )
-        else:
-            ct = _ct_for_structure_set(rs, groups, where)
+        rs: DicomHeader | None = _chosen_structure_set(scan, structure_set_uid)
+        assert rs is not None
+        ct = _ct_of_chosen_structure_set(scan, rs, series_uid)
     elif series_uid is not None:
         ct = select_ct_series(headers, series_uid=series_uid, source=source)
-        mine = [h for h in structure_sets if _belongs(h, ct)]
-        if len(mine) > 1:
-            raise AmbiguousStudyError(
-                f"{len(mine)} RT Structure Sets belong to CT series {series_uid}{where}; "
-                "choose one with structure_set_uid=...: " + _listing([_rs_line(h) for h in mine])
-            )
-        rs = mine[0] if mine else None
+        rs = _structure_set_of_series(scan, ct, series_uid)
     else:
-        usable = [
-            h
-            for h in structure_sets
-            if any(_belongs(h, g) for g in groups)
-            or (h.frame_uid and any(h.frame_uid in g.frame_uids for g in groups))
-        ]
-        for h in structure_sets:
-            if h not in usable:
-                warn(
-                    f"ignoring the RT Structure Set {h.path}: it references CT series "
-                    f"{', '.join(_referenced_series(h)) or 'none'} and frame of reference "
-                    f"{h.frame_uid or 'none'}, which no CT series{where} has"
-                )
-        if len(usable) > 1:
-            raise AmbiguousStudyError(
-                f"{len(usable)} RT Structure Sets found{where}; choose one with "
-                "structure_set_uid=... (command line: --structure-set-uid): "
-                + _listing([_rs_line(h) for h in usable])
-            )
-        if usable:
-            rs = usable[0]
-            ct = _ct_for_structure_set(rs, groups, where)
-        else:
-            ct = select_ct_series(headers, source=source)
+        rs = _only_structure_set(scan)
+        ct = (
+            select_ct_series(headers, source=source)
+            if rs is None
+            else _ct_for_structure_set(rs, scan.groups, scan.where)
+        )
+    return StudySelection(
+        ct=ct,
+        structure_set=rs,
+        plans=_attached_plans(headers, ct, rs),
+        doses=_attached_doses(headers, ct),
+    )
 
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """The scanned headers, as the selection steps look at them."""
+
+    headers: Sequence[DicomHeader]
+    groups: list[SeriesGroup]  # the CT series
+    structure_sets: list[DicomHeader]
+    source: str
+    where: str  # " in <source>", for messages
+
+    @classmethod
+    def of(cls, headers: Sequence[DicomHeader], source: str) -> _Scan:
+        ct_headers = [h for h in headers if h.modality == "CT"]
+        if not ct_headers:
+            select_ct_series(headers, source=source)  # raises the "no CT" error
+        return cls(
+            headers=headers,
+            groups=list(_discovery.group_series(ct_headers).values()),
+            structure_sets=[h for h in headers if h.modality == "RTSTRUCT"],
+            source=source,
+            where=f" in {source}" if source else "",
+        )
+
+
+def _chosen_structure_set(scan: _Scan, structure_set_uid: str) -> DicomHeader:
+    """The structure set chosen by its SOP Instance UID (or the UID of its series)."""
+    matches = [
+        h for h in scan.structure_sets if structure_set_uid in (h.sop_instance_uid, h.series_uid)
+    ]
+    if not matches:
+        found = _listing([_rs_line(h) for h in scan.structure_sets]) or "none"
+        raise DicomReadError(
+            f"no RT Structure Set with structure_set_uid={structure_set_uid!r}{scan.where}; "
+            f"structure sets found: {found}"
+        )
+    if len(matches) > 1:
+        raise AmbiguousStudyError(
+            f"{len(matches)} RT Structure Sets in series {structure_set_uid}{scan.where}; "
+            "choose one by its SOP Instance UID with structure_set_uid=...: "
+            + _listing([_rs_line(h) for h in matches])
+        )
+    return matches[0]
+
+
+def _ct_of_chosen_structure_set(
+    scan: _Scan, rs: DicomHeader, series_uid: str | None
+) -> SeriesGroup:
+    """The CT series of a chosen structure set: the one chosen too, or the one it references.
+
+    Raises
+    ------
+    DicomReadError
+        If the chosen CT series is in another frame of reference than the structure set.
+    """
+    if series_uid is None:
+        return _ct_for_structure_set(rs, scan.groups, scan.where)
+    ct = select_ct_series(scan.headers, series_uid=series_uid, source=scan.source)
+    if _belongs(rs, ct):
+        return ct
+    if rs.frame_uid and rs.frame_uid in ct.frame_uids:
+        warn(
+            f"the RT Structure Set {rs.path} references CT series "
+            f"{', '.join(_referenced_series(rs))}, not the chosen {series_uid}; "
+            "both share a frame of reference, so the contours are used as drawn"
+        )
+        return ct
+    raise DicomReadError(
+        f"the RT Structure Set {rs.path} (frame of reference "
+        f"{rs.frame_uid or 'missing'}) does not belong to CT series "
+        f"{series_uid} (frame of reference {', '.join(ct.frame_uids)}); "
+        "choose matching series_uid and structure_set_uid"
+    )
+
+
+def _structure_set_of_series(scan: _Scan, ct: SeriesGroup, series_uid: str) -> DicomHeader | None:
+    """The one structure set drawn on a chosen CT series, or None."""
+    mine = [h for h in scan.structure_sets if _belongs(h, ct)]
+    if len(mine) > 1:
+        raise AmbiguousStudyError(
+            f"{len(mine)} RT Structure Sets belong to CT series {series_uid}{scan.where}; "
+            "choose one with structure_set_uid=...: " + _listing([_rs_line(h) for h in mine])
+        )
+    return mine[0] if mine else None
+
+
+def _only_structure_set(scan: _Scan) -> DicomHeader | None:
+    """The one structure set that belongs to a CT series of the scan, or None.
+
+    Structure sets that belong to no CT series are reported and ignored.
+    """
+    usable = [
+        h
+        for h in scan.structure_sets
+        if any(_belongs(h, g) for g in scan.groups)
+        or (h.frame_uid and any(h.frame_uid in g.frame_uids for g in scan.groups))
+    ]
+    for h in scan.structure_sets:
+        if h not in usable:
+            warn(
+                f"ignoring the RT Structure Set {h.path}: it references CT series "
+                f"{', '.join(_referenced_series(h)) or 'none'} and frame of reference "
+                f"{h.frame_uid or 'none'}, which no CT series{scan.where} has"
+            )
+    if len(usable) > 1:
+        raise AmbiguousStudyError(
+            f"{len(usable)} RT Structure Sets found{scan.where}; choose one with "
+            "structure_set_uid=... (command line: --structure-set-uid): "
+            + _listing([_rs_line(h) for h in usable])
+        )
+    return usable[0] if usable else None
+
+
+def _attached_plans(
+    headers: Sequence[DicomHeader], ct: SeriesGroup, rs: DicomHeader | None
+) -> tuple[DicomHeader, ...]:
+    """RT Plans in the CT's frame, on its structure set, or (naming neither) in its study."""
     frames = set(ct.frame_uids)
     study_uids = {h.study_uid for h in ct.headers}
     plans: list[DicomHeader] = []
@@ -504,6 +728,12 @@ def select_study(
                 f"not attaching the RT Plan {h.path}: its frame of reference "
                 f"{h.frame_uid or 'none'} is not the CT's ({', '.join(sorted(frames))})"
             )
+    return tuple(plans)
+
+
+def _attached_doses(headers: Sequence[DicomHeader], ct: SeriesGroup) -> tuple[DicomHeader, ...]:
+    """RT Doses in the CT's frame of reference (the others are reported)."""
+    frames = set(ct.frame_uids)
     doses: list[DicomHeader] = []
     for h in (h for h in headers if h.modality == "RTDOSE"):
         if h.frame_uid in frames:
@@ -513,7 +743,7 @@ def select_study(
                 f"not attaching the RT Dose {h.path}: its frame of reference "
                 f"{h.frame_uid or 'none'} is not the CT's ({', '.join(sorted(frames))})"
             )
-    return StudySelection(ct=ct, structure_set=rs, plans=tuple(plans), doses=tuple(doses))
+    return tuple(doses)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -561,11 +791,13 @@ def load_study(
     Examples
     --------
     >>> import rtplan
-    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))  # doctest: +SKIP
-    >>> study.structures.names  # doctest: +SKIP
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> study  # doctest: +ELLIPSIS
+    Study(ct=Image(...), structures=11, plans=0, doses=0, warnings=0)
+    >>> study.structures.names[-3:]
+    ['GTV', 'CTV', 'PTV']
     """
     import rtplan.io as rio
-    from rtplan._warn import warn
 
     root = Path(folder)
     if not root.is_dir():
@@ -633,6 +865,14 @@ def summarize_file(path: str | Path) -> dict[str, Any]:
     ------
     DicomReadError
         If the file does not exist or is not DICOM.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.io.study import summarize_file
+    >>> info = summarize_file(rtplan.data.get_path("thigh_sarcoma") / "RS.dcm")
+    >>> info["modality"], info["sop_class"], len(info["structures"])
+    ('RTSTRUCT', 'RT Structure Set Storage', 11)
     """
     import rtplan.io as rio
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtplan.enum import Engine, Normalization
+
 __all__ = ["DEMO_GOALS", "THIGH_GANTRY_DEG", "DemoResult", "run_demo"]
 
 logger = logging.getLogger(__name__)
@@ -42,17 +44,38 @@ DEMO_GOALS = (
 
 @dataclass
 class DemoResult:
-    """What the demo produced: readable lines and the files written."""
+    """What the demo produced: readable lines and the files written.
+
+    Parameters
+    ----------
+    lines : list of str
+        The running commentary.
+    files : dict of str to Path
+        The files written, by key (``"thigh_rtplan"``, ``"thigh_report"``...).
+    goals_passed : bool
+        Whether every clinical goal of the thigh plan passed.
+    echo : callable, optional
+        Receives each line as it is said (logged at INFO level otherwise).
+    """
 
     lines: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     goals_passed: bool = False
+    echo: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def say(self, text: str = "") -> None:
+        """Add a line of commentary."""
+        self.lines.append(text)
+        if self.echo is not None:
+            self.echo(text)
+        else:
+            logger.info(text)
 
 
 def run_demo(
     output: str | Path,
     *,
-    engine: str = "collapsed-cone",
+    engine: Engine | str = Engine.COLLAPSED_CONE,
     grid_mm: float = 2.5,
     echo: Callable[[str], None] | None = None,
 ) -> DemoResult:
@@ -61,45 +84,58 @@ def run_demo(
     Parameters
     ----------
     output : str or Path
-        Folder for the results (created).
-    engine : str
+        Folder for the results (created): ``thigh_sarcoma/`` (RT Plan, RT Dose, DVH
+        tables, an axial view, the report) and ``spine_metastasis/`` (the trajectory
+        export and the report).
+    engine : Engine or str
         Dose engine of the thigh plan.
     grid_mm : float
         Dose grid spacing, mm.
     echo : callable, optional
-        Receives each line of the running commentary (the CLI prints them).
+        Receives each line of the running commentary (the CLI prints them); logged at
+        INFO level otherwise.
 
     Returns
     -------
     DemoResult
+        The commentary, the files written by key and whether every clinical goal passed.
+
+    Examples
+    --------
+    >>> from rtplan.report import run_demo
+    >>> result = run_demo("rtplan-demo")  # doctest: +SKIP
+    >>> result.goals_passed, result.files["thigh_report"].name  # doctest: +SKIP
+    (True, 'report.html')
     """
-    import rtplan
-    from rtplan import data, evaluate, guidance, io
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(echo=echo)
+    _thigh_plan(result, out / "thigh_sarcoma", engine=engine, grid_mm=grid_mm)
+    _spine_biopsy(result, out / "spine_metastasis")
+    result.say("")
+    result.say(f"Results in {out.resolve()}:")
+    for key in ("thigh_rtplan", "thigh_rtdose", "thigh_report", "spine_report"):
+        result.say(f"  {result.files[key].relative_to(out)}")
+    result.say("  spine_metastasis/trajectory/ (ranked table, overlays, RT Struct, SC, GSPS)")
+    return result
+
+
+def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_mm: float) -> None:
+    """A 3-field conformal plan of the thigh sarcoma: dose, MU, DVHs, goals, files."""
+    from rtplan import data, evaluate, guidance, io, planning
     from rtplan.dose import calculate
     from rtplan.report._review import review_report
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    result = DemoResult()
-
-    def say(text: str = "") -> None:
-        result.lines.append(text)
-        if echo is not None:
-            echo(text)
-        else:
-            logger.info(text)
-
-    # ------------------------------------------------------------------ 1. thigh plan
+    say = result.say
     t0 = time.perf_counter()
-    thigh = rtplan.load_study(data.get_path("thigh_sarcoma"))
-    ct = thigh.ct
-    ss = thigh.structures
+    thigh = io.load_study(data.get_path("thigh_sarcoma"))
+    ct, ss = thigh.ct, thigh.structures
     ptv = ss["PTV"]
     say(
         f"== thigh_sarcoma: {len(ss)} structures, PTV {ptv.volume_cc:.1f} cm³, "
         f"CT {' x '.join(str(n) for n in ct.grid.shape_ijk)} ({ct.patient_position})"
     )
-    plan = rtplan.Plan.conformal(
+    plan = planning.conformal_plan(
         ptv,
         gantry_angles_deg=THIGH_GANTRY_DEG,
         energy="6X",
@@ -107,7 +143,7 @@ def run_demo(
         fractions=25,
         margin_mm=8.0,
         patient_position=ct.patient_position or "HFS",
-        normalization="mean",
+        normalization=Normalization.MEAN,
     )
     computed = calculate(plan, ct, engine=engine, grid_mm=grid_mm, target=ptv)
     plan, dose = computed.plan, computed.dose
@@ -129,13 +165,14 @@ def run_demo(
     say("Clinical goals:")
     for line in goals.format_table().splitlines():
         say("  " + line)
-    tdir = out / "thigh_sarcoma"
-    plan_path = io.write_rtplan(plan, tdir / "RTPLAN.dcm", reference=ct)
-    dose_path = io.write_rtdose(dose, tdir / "RTDOSE.dcm", reference=ct, plan_sop_uid=plan.uid)
+    result.files["thigh_rtplan"] = io.write_rtplan(plan, folder / "RTPLAN.dcm", reference=ct)
+    result.files["thigh_rtdose"] = io.write_rtdose(
+        dose, folder / "RTDOSE.dcm", reference=ct, plan_sop_uid=plan.uid
+    )
     metrics_rows = [evaluate.dose_metrics(x, plan.prescription_gy) for x in dvhs.values()]
-    evaluate.write_metrics_csv(metrics_rows, tdir / "dvh_metrics.csv")
-    evaluate.write_dvhs_csv(dvhs.values(), tdir / "dvh.csv")
-    png = guidance.save_png(
+    evaluate.write_metrics_csv(metrics_rows, folder / "dvh_metrics.csv")
+    evaluate.write_dvhs_csv(dvhs.values(), folder / "dvh.csv")
+    result.files["thigh_axial"] = guidance.save_png(
         guidance.render_overlay(
             ct,
             plane="axial",
@@ -144,10 +181,10 @@ def run_demo(
             prescription_gy=plan.prescription_gy,
             structures=structures,
         ),
-        tdir / "axial_dose.png",
+        folder / "axial_dose.png",
     )
-    report = review_report(
-        tdir / "report.html",
+    result.files["thigh_report"] = review_report(
+        folder / "report.html",
         thigh,
         plan=plan,
         dose=dose,
@@ -156,22 +193,20 @@ def run_demo(
         target=ptv,
         title="rtplan demo: thigh sarcoma, 3-field conformal plan",
     )
-    result.files.update(
-        {
-            "thigh_rtplan": plan_path,
-            "thigh_rtdose": dose_path,
-            "thigh_axial": png,
-            "thigh_report": report,
-        }
-    )
 
-    # ------------------------------------------------------------------ 2. spine biopsy
+
+def _spine_biopsy(result: DemoResult, folder: Path) -> None:
+    """A posterior biopsy path to the vertebral metastasis: export and report."""
+    from rtplan import data, guidance, io
+    from rtplan.report._review import review_report
+
+    say = result.say
     t1 = time.perf_counter()
-    spine = rtplan.load_study(data.get_path("spine_metastasis"))
+    spine = io.load_study(data.get_path("spine_metastasis"))
     sct, sss = spine.ct, spine.structures
     gtv = sss["GTV"]
     avoid = [sss["SpinalCanal"], sss["Kidney_L"], sss["Kidney_R"]]
-    paths = rtplan.plan_trajectory(
+    paths = guidance.plan_trajectory(
         sct,
         target=gtv,
         avoid=avoid,
@@ -197,30 +232,22 @@ def run_demo(
         "  path tissue: "
         + ", ".join(f"{k} {100 * v:.0f} %" for k, v in best.tissue_fraction.items() if v > 0)
     )
-    sdir = out / "spine_metastasis"
     written = guidance.export_plan(
         paths,
         sct,
-        sdir / "trajectory",
+        folder / "trajectory",
         target=gtv,
         avoided=avoid,
         structures=[sss["Vertebra"]],
         n_overlays=1,
     )
-    sreport = review_report(
-        sdir / "report.html",
+    result.files["spine_report"] = review_report(
+        folder / "report.html",
         spine,
         trajectories=paths,
         target=gtv,
         title="rtplan demo: vertebral biopsy trajectory",
     )
-    result.files["spine_report"] = sreport
     for kind, files in written.items():
         for i, f in enumerate(files):
             result.files[f"spine_{kind}_{i}"] = f
-    say("")
-    say(f"Results in {out.resolve()}:")
-    for key in ("thigh_rtplan", "thigh_rtdose", "thigh_report", "spine_report"):
-        say(f"  {result.files[key].relative_to(out)}")
-    say(f"  {sdir.name}/trajectory/ (ranked table, overlays, RT Struct, SC, GSPS)")
-    return result

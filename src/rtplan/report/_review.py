@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rtplan.report._html import HtmlReport
+from rtplan.report._tables import METRIC_TITLES
 
 if TYPE_CHECKING:
     from rtplan.evaluate import DVH, GoalTable
@@ -25,7 +26,26 @@ logger = logging.getLogger(__name__)
 
 
 def add_study_section(report: HtmlReport, study: Study, *, title: str = "Study") -> None:
-    """Patient position, CT grid and the structure table."""
+    """Add the patient position, the CT grid, the structure table and the reading warnings.
+
+    Parameters
+    ----------
+    report : HtmlReport
+        The report the section is added to.
+    study : Study
+        A loaded study (no patient identifiers are shown).
+    title : str
+        The section heading.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.report import HtmlReport, add_study_section
+    >>> report = HtmlReport(title="thigh")
+    >>> add_study_section(report, rtplan.load_study(rtplan.data.get_path("thigh_sarcoma")))
+    >>> "<td>PTV</td>" in report.render()
+    True
+    """
     s = study.summary()
     ct = s["ct"]
     report.heading(title)
@@ -109,12 +129,49 @@ def add_dose_section(
     dvhs: dict[str, DVH] | None = None,
     focus: Structure | None = None,
 ) -> dict[str, DVH]:
-    """Beams, DVH metrics, DVH plot, clinical goals and isodose overlays.
+    """Add the beams, the DVH metrics and curves, the clinical goals and isodose views.
+
+    Parameters
+    ----------
+    report : HtmlReport
+        The report the section is added to.
+    ct : Image
+        The CT the dose and the structures lie on (HU).
+    dose : Dose
+        The dose, Gy.
+    structures : sequence of Structure
+        The structures evaluated and drawn (those with a volume).
+    plan : Plan, optional
+        Adds the beam table; its prescription gives the ``%Rx`` columns and isodoses.
+    goals : GoalTable, optional
+        Evaluated clinical goals, shown with their status.
+    dvhs : dict of str to DVH, optional
+        The DVHs of ``structures``, when already computed.
+    focus : Structure, optional
+        The structure the axial, coronal and sagittal views pass through (its centroid).
 
     Returns
     -------
     dict of str to DVH
         The DVHs used (computed when not given).
+
+    Examples
+    --------
+    A water sphere of 35 mm radius on a 5 mm grid, a dose falling off from its centre:
+
+    >>> import numpy as np
+    >>> import rtplan
+    >>> from rtplan.report import HtmlReport, add_dose_section
+    >>> from rtplan.testing import cube_grid, sphere_contour_structure
+    >>> grid = cube_grid(16, spacing=5.0)
+    >>> r_mm = np.linalg.norm(grid.centers_mm(), axis=-1)
+    >>> ct = rtplan.Image(array=np.where(r_mm < 35.0, 0.0, -1000.0), grid=grid)
+    >>> gtv = sphere_contour_structure(grid, (5.0, 5.0, 0.0), 12.0, name="GTV")
+    >>> dose = rtplan.Dose(array=np.clip(60.0 - r_mm, 0.0, 50.0), grid=grid)
+    >>> report = HtmlReport(title="dose check")
+    >>> dvhs = add_dose_section(report, ct, dose, [gtv], focus=gtv)
+    >>> round(dvhs["GTV"].max_gy), report.render().count("data:image/png")  # DVH + 3 views
+    (50, 4)
     """
     from rtplan import evaluate, guidance
 
@@ -158,8 +215,6 @@ def add_dose_section(
         dvhs = evaluate.compute_dvhs(dose, [s for s in structures if s.has_volume])
     rows = [evaluate.dose_metrics(h, rx) for h in dvhs.values()]
     if rows:
-        from rtplan.evaluate._metrics import METRIC_TITLES
-
         keys = [k for k in METRIC_TITLES if k in rows[0] and k not in ("coverage_percent",)]
         report.table(
             [METRIC_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows], scroll=True
@@ -201,7 +256,38 @@ def add_trajectory_section(
     structures: Sequence[Structure] = (),
     n: int = 3,
 ) -> None:
-    """The ranked trajectory table and overlays of the best path."""
+    """Add the ranked needle paths, views along the best one and the skin accessibility map.
+
+    Parameters
+    ----------
+    report : HtmlReport
+        The report the section is added to.
+    ct : Image
+        The CT searched (HU).
+    result : TrajectoryResult
+        From :func:`rtplan.plan_trajectory`.
+    target : Structure, optional
+        The needle's target, drawn in the views.
+    structures : sequence of Structure
+        Other structures to draw (the avoided ones).
+    n : int
+        Number of ranked paths in the table.
+
+    Examples
+    --------
+    A biopsy path to a target in the bone of a limb phantom, clear of its canal:
+
+    >>> import rtplan
+    >>> from rtplan.report import HtmlReport, add_trajectory_section
+    >>> from rtplan.testing import cylinder_phantom
+    >>> limb = cylinder_phantom()
+    >>> paths = rtplan.plan_trajectory(limb.ct, target=limb.gtv, avoid=[limb.canal],
+    ...                                body=limb.body, max_length_mm=80.0)
+    >>> report = HtmlReport(title="biopsy")
+    >>> add_trajectory_section(report, limb.ct, paths, target=limb.gtv, structures=[limb.canal])
+    >>> report.render().count("data:image/png")  # three views and the accessibility map
+    4
+    """
     from rtplan import guidance
 
     report.heading(f"Needle trajectories to {target.name if target else 'the target'}")
@@ -296,6 +382,18 @@ def review_report(
     -------
     Path
         The file written. No patient identifiers are included.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import rtplan
+    >>> from rtplan.report import review_report
+    >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     html = review_report(Path(tmp, "report.html"), study).read_text(encoding="utf-8")
+    >>> "<td>Femur</td>" in html, "Dose evaluation" in html  # no dose: the study alone
+    (True, False)
     """
     report = HtmlReport(
         title=title or "rtplan review report",

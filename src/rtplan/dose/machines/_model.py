@@ -1,8 +1,9 @@
 """Beam models ("machines"): spectrum, source model, transmissions, kernels, calibration.
 
 A machine is described by ``<name>.json`` in this folder (hand-written, every number with
-its source), the kernel tables produced from it by :mod:`.make_kernels` (Monte Carlo), and
-``<name>_calibration.json`` written by :mod:`.calibrate` (dose per MU of each engine).
+its source), the kernel tables produced from it by Monte Carlo, and
+``<name>_calibration.json`` (dose per MU of each engine, see :mod:`rtplan.dose._calibration`); the
+tables and the calibration are written by the repository's ``tools/kernels``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class BeamModel:
         return float(np.sum(number * self.energy_mev) / np.sum(number))
 
     def calibration(self) -> dict[str, Any]:
-        """The engines' calibration (written by :mod:`rtplan.dose.machines.calibrate`).
+        """The engines' calibration (see :mod:`rtplan.dose._calibration`).
 
         Returns
         -------

@@ -61,8 +61,8 @@ def read_tables(path: Path) -> dict[str, FloatArray]:
         text = path.read_text(encoding="ascii")
     except OSError as exc:
         raise DoseEngineError(
-            f"kernel table {path} cannot be read ({exc}); regenerate it with "
-            "python -m rtplan.dose.machines.make_kernels"
+            f"kernel table {path} cannot be read ({exc}); reinstall rtplan, or regenerate it "
+            "in a source checkout with python -m tools.kernels.make_kernels"
         ) from exc
     out: dict[str, list[list[float]]] = {}
     current: list[list[float]] | None = None
