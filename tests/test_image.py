@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
 from rtplan import Dose, Grid, Image
-from rtplan.errors import GeometryError
+from rtplan.errors import DoseError, GeometryError
+from rtplan.image import DoseSummationType, DoseType
 
 
 @pytest.fixture
@@ -96,15 +99,159 @@ def test_resample_onto_finer_grid_keeps_linear_field(linear_image: Image) -> Non
 
 def test_dose_units_and_sum() -> None:
     g = Grid(shape=(3, 3, 3), spacing_mm=(2, 2, 2), origin_mm=(0, 0, 0))
-    d1 = Dose(array=np.full(g.shape, 2.0), grid=g)
-    d2 = Dose(array=np.full(g.shape, 0.5), grid=g)
+    d1 = Dose(array=np.full(g.shape, 2.0), grid=g, fractions=5)
+    d2 = Dose(array=np.full(g.shape, 0.5), grid=g, fractions=5, name="boost")
     total = d1 + d2
     assert isinstance(total, Dose)
     np.testing.assert_allclose(total.array, 2.5)
-    assert total.summation == "MULTI_PLAN"
-    assert d1.scaled(3.0).max_gy == pytest.approx(6.0)
+    assert total.summation_type is DoseSummationType.MULTI_PLAN
+    assert total.summation == "MULTI_PLAN"  # the name of rtplan 0.1 still reads
+    assert total.fractions == 5
+    assert total.history == ("sum with dose 'boost' (PLAN)",)
+    tripled = d1.scaled(3.0)
+    assert tripled.max_gy == pytest.approx(6.0)
+    assert (tripled.summation_type, tripled.history) == ("PLAN", ("scaled by 3",))
     with pytest.raises(GeometryError, match="Gy"):
         Dose(array=np.zeros(g.shape), grid=g, units="cGy")
+
+
+G1 = Grid(shape=(1, 2, 2), spacing_mm=(2, 2, 2), origin_mm=(0, 0, 0))
+
+
+def test_dose_meaning_defaults_and_dicom_strings() -> None:
+    d = Dose(array=np.ones(G1.shape), grid=G1)
+    assert (d.summation_type, d.dose_type, d.fractions, d.history) == (
+        DoseSummationType.PLAN,
+        DoseType.PHYSICAL,
+        None,
+        (),
+    )
+    e = Dose(
+        array=np.ones(G1.shape), grid=G1, summation_type="fraction session", dose_type="effective"
+    )
+    assert e.summation_type is DoseSummationType.FRACTION_SESSION
+    assert e.dose_type is DoseType.EFFECTIVE
+    assert e.meaning == "EFFECTIVE dose, FRACTION_SESSION (fractions unknown)"
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"summation_type": "WEEKLY"}, r"unknown DICOM Dose Summation Type 'WEEKLY'; choose one"),
+        ({"dose_type": "BIOLOGICAL"}, r"unknown DICOM Dose Type 'BIOLOGICAL'; choose one of"),
+        ({"fractions": 0}, r"fractions must be a whole number >= 1, got 0"),
+        ({"fractions": 2.5}, r"fractions must be a whole number >= 1, got 2\.5"),
+        ({"fractions": True}, r"fractions must be a whole number >= 1, got True"),
+    ],
+)
+def test_dose_meaning_is_validated(changes: dict[str, object], match: str) -> None:
+    with pytest.raises(DoseError, match=match):
+        Dose(array=np.ones(G1.shape), grid=G1, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "total", "per_fraction", "partial"),
+    [
+        ("PLAN", True, False, False),
+        ("MULTI_PLAN", True, False, False),
+        ("PLAN_OVERVIEW", True, False, False),
+        ("FRACTION", False, True, False),
+        ("FRACTION_SESSION", False, True, False),
+        ("BEAM", False, False, True),
+        ("BRACHY", False, False, True),
+        ("BEAM_SESSION", False, False, True),
+        ("BRACHY_SESSION", False, False, True),
+        ("CONTROL_POINT", False, False, True),
+        ("RECORD", False, False, True),
+    ],
+)
+def test_summation_type_classes(kind: str, total: bool, per_fraction: bool, partial: bool) -> None:
+    member = DoseSummationType(kind)
+    assert (member.is_total, member.is_per_fraction, member.is_partial) == (
+        total,
+        per_fraction,
+        partial,
+    )
+
+
+def test_per_fraction_and_total_convert_and_record() -> None:
+    plan = Dose(array=np.full(G1.shape, 50.0), grid=G1, fractions=25, name="RD")
+    one = plan.per_fraction()
+    np.testing.assert_allclose(one.array, 2.0)
+    assert (one.summation_type, one.fractions) == ("FRACTION", 25)
+    assert one.history == ("per fraction: PLAN dose divided by 25 fractions",)
+    back = one.total()
+    np.testing.assert_allclose(back.array, 50.0)
+    assert back.summation_type is DoseSummationType.PLAN
+    assert back.history == (
+        "per fraction: PLAN dose divided by 25 fractions",
+        "total: FRACTION dose multiplied by 25 fractions",
+    )
+    assert "total: FRACTION dose multiplied by 25 fractions" in back.meaning
+    # no change asked: the same object, nothing recorded
+    assert plan.total() is plan
+    assert one.per_fraction(25) is one
+    # a dose without fractions converts when told how many
+    unknown = Dose(array=np.full(G1.shape, 2.0), grid=G1, summation_type="FRACTION")
+    np.testing.assert_allclose(unknown.total(30).array, 60.0)
+    assert unknown.total(30).fractions == 30
+
+
+@pytest.mark.parametrize(
+    ("dose", "call", "match"),
+    [
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, summation_type="FRACTION"),
+            lambda d: d.total(),
+            r"dose '': the number of fractions is unknown, so total\(\) cannot be made; pass "
+            r"fractions=",
+        ),
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, fractions=25),
+            lambda d: d.per_fraction(30),
+            r"belongs to a plan of 25 fractions, but per_fraction\(\) was asked for 30",
+        ),
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, fractions=25),
+            lambda d: d.total(30),
+            r"belongs to a plan of 25 fractions, but total\(\) was asked for 30",
+        ),
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, summation_type="BEAM", fractions=5),
+            lambda d: d.total(),
+            r"is a BEAM dose \(part of a plan or of a fraction\); total\(\) needs the dose",
+        ),
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, summation_type="CONTROL_POINT", fractions=5),
+            lambda d: d.per_fraction(),
+            r"is a CONTROL_POINT dose .*; per_fraction\(\) needs",
+        ),
+        (
+            Dose(array=np.ones(G1.shape), grid=G1, fractions=5),
+            lambda d: d.per_fraction(0),
+            r"fractions must be a whole number >= 1, got 0",
+        ),
+    ],
+)
+def test_conversions_refuse_what_the_dose_does_not_say(
+    dose: Dose, call: Callable[[Dose], Dose], match: str
+) -> None:
+    with pytest.raises(DoseError, match=match):
+        call(dose)
+
+
+def test_sums_refuse_mixed_meanings() -> None:
+    plan = Dose(array=np.ones(G1.shape), grid=G1, name="plan")
+    fraction = Dose(array=np.ones(G1.shape), grid=G1, summation_type="FRACTION", name="fx")
+    with pytest.raises(DoseError, match=r"cannot add a FRACTION dose 'fx' to a PLAN dose 'plan'"):
+        plan + fraction
+    error = Dose(array=np.ones(G1.shape), grid=G1, dose_type="ERROR", name="err")
+    with pytest.raises(DoseError, match=r"cannot add a ERROR dose 'err' to a PHYSICAL dose"):
+        plan + error
+    beams = Dose(array=np.ones(G1.shape), grid=G1, summation_type="BEAM", fractions=3)
+    both = beams + beams
+    assert (both.summation_type, both.fractions) == ("BEAM", 3)
+    assert (plan + Dose(array=np.ones(G1.shape), grid=G1, fractions=3)).fractions is None
 
 
 def test_bounding_box_of_a_mask_and_of_a_threshold() -> None:

@@ -211,8 +211,41 @@ def test_projection_is_divergent() -> None:
 
 # ------------------------------------------------------------------ validation
 def test_angles_are_normalised() -> None:
-    beam = Beam(gantry_deg=-90.0, collimator_deg=370.0, couch_deg=720.0)
-    assert (beam.gantry_deg, beam.collimator_deg, beam.couch_deg) == (270.0, 10.0, 0.0)
+    beam = Beam(gantry_deg=-90.0, collimator_deg=360.0, couch_deg=-360.0)
+    assert (beam.gantry_deg, beam.collimator_deg, beam.couch_deg) == (270.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("attr", "value", "meant"),
+    [("gantry_deg", 400.0, "40"), ("collimator_deg", -370.0, "350"), ("couch_deg", 720.0, "0")],
+)
+def test_angles_beyond_one_turn_are_refused(attr: str, value: float, meant: str) -> None:
+    with pytest.raises(
+        PlanError,
+        match=rf"beam 'B': {attr} {value:g} is beyond one turn .*; write {meant} if that angle",
+    ):
+        Beam(name="B", **{attr: value})
+
+
+@pytest.mark.parametrize("energy", ["0X", "600X", "75MV", "0.0FFF"])
+def test_nonsensical_energies_are_refused(energy: str) -> None:
+    with pytest.raises(PlanError, match=rf"energy '{energy}' is not a photon beam energy"):
+        Beam(energy=energy)
+    assert Beam(energy="Cobalt").energy == "Cobalt"  # a machine's own beam-model name
+
+
+@pytest.mark.parametrize(
+    ("fractions", "match"),
+    [
+        (0, r"fractions must be >= 1, got 0"),
+        (250, r"fractions must be at most 100, got 250: no course"),
+        (2.5, r"fractions must be a whole number, got 2\.5"),
+        (True, r"fractions must be a whole number, got True"),
+    ],
+)
+def test_absurd_fraction_counts_are_refused(fractions: object, match: str) -> None:
+    with pytest.raises(PlanError, match=match):
+        Plan(fractions=fractions)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

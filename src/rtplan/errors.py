@@ -11,6 +11,7 @@ __all__ = [
     "DicomReadError",
     "DicomWriteError",
     "DoseEngineError",
+    "DoseError",
     "EvaluationError",
     "GeometryError",
     "MissingDependencyError",
@@ -60,6 +61,15 @@ class StructureError(RtplanError, KeyError):
 
 class PlanError(RtplanError, ValueError):
     """A treatment plan or beam is invalid (angles, jaws, MLC, prescription)."""
+
+
+class DoseError(RtplanError, ValueError):
+    """A dose whose meaning does not allow what was asked.
+
+    Raised when a conversion or a sum needs what a :class:`~rtplan.Dose` does not say or
+    contradicts: the number of fractions is unknown, the summation types or dose types
+    differ, or the dose covers part of a plan (one beam, one control point).
+    """
 
 
 class DoseEngineError(RtplanError):

@@ -15,10 +15,18 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.errors import GeometryError
+from rtplan.errors import DoseError, GeometryError
 from rtplan.grid import Grid, IndexBox
 
-__all__ = ["Dose", "DoseMedium", "Image", "PatientPosition", "SeriesInfo"]
+__all__ = [
+    "Dose",
+    "DoseMedium",
+    "DoseSummationType",
+    "DoseType",
+    "Image",
+    "PatientPosition",
+    "SeriesInfo",
+]
 
 
 class PatientPosition(enum.StrEnum):
@@ -67,6 +75,116 @@ class DoseMedium(enum.StrEnum):
 
     MEDIUM = "medium"
     WATER = "water"
+
+
+def _dicom_word(value: str) -> str:
+    """A DICOM code string as written by hand: upper case, blanks and ``-`` as ``_``."""
+    return "_".join(value.strip().upper().replace("-", " ").split())
+
+
+class DoseType(enum.StrEnum):
+    """DICOM Dose Type (3004,0004): what quantity a dose grid holds.
+
+    The members are their DICOM values; lookup forgives case and separators
+    (``DoseType("physical") is DoseType.PHYSICAL``).
+
+    Examples
+    --------
+    >>> from rtplan.image import DoseType
+    >>> DoseType("effective") is DoseType.EFFECTIVE, DoseType.PHYSICAL == "PHYSICAL"
+    (True, True)
+    """
+
+    #: Absorbed dose, Gy.
+    PHYSICAL = "PHYSICAL"
+    #: A physical dose after a correction for biological effect (BED, EQD2), Gy.
+    EFFECTIVE = "EFFECTIVE"
+    #: The difference between a desired and a planned dose, Gy (may be negative).
+    ERROR = "ERROR"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            word = _dicom_word(value)
+            for member in cls:
+                if member.value == word:
+                    return member
+        raise DoseError(
+            f"unknown DICOM Dose Type {value!r}; choose one of {', '.join(m.value for m in cls)}"
+        )
+
+
+class DoseSummationType(enum.StrEnum):
+    """DICOM Dose Summation Type (3004,000A): what part of a treatment a dose covers.
+
+    =================== ==================================================================
+    ``PLAN``            the whole plan: every fraction of every fraction group (a total)
+    ``MULTI_PLAN``      several plans summed (a total)
+    ``PLAN_OVERVIEW``   the whole plan, for an overview (a total)
+    ``FRACTION``        one fraction of a fraction group
+    ``BEAM``            one or more beams of a fraction group (part of a plan)
+    ``BRACHY``          one or more brachytherapy application setups (part of a plan)
+    ``FRACTION_SESSION`` one session of a fraction group (one fraction)
+    ``BEAM_SESSION``    one session of one or more beams (part of a fraction)
+    ``BRACHY_SESSION``  one session of brachytherapy application setups
+    ``CONTROL_POINT``   one or more control points of a beam (part of a fraction)
+    ``RECORD``          what a treatment record says was delivered (part of a course)
+    =================== ==================================================================
+
+    The members are their DICOM values; lookup forgives case and separators
+    (``DoseSummationType("multi plan") is DoseSummationType.MULTI_PLAN``).
+
+    Examples
+    --------
+    >>> from rtplan.image import DoseSummationType
+    >>> DoseSummationType("fraction").is_per_fraction, DoseSummationType.PLAN.is_total
+    (True, True)
+    >>> [t.value for t in DoseSummationType if t.is_partial][:3]
+    ['BEAM', 'BRACHY', 'BEAM_SESSION']
+    """
+
+    PLAN = "PLAN"
+    MULTI_PLAN = "MULTI_PLAN"
+    PLAN_OVERVIEW = "PLAN_OVERVIEW"
+    FRACTION = "FRACTION"
+    BEAM = "BEAM"
+    BRACHY = "BRACHY"
+    FRACTION_SESSION = "FRACTION_SESSION"
+    BEAM_SESSION = "BEAM_SESSION"
+    BRACHY_SESSION = "BRACHY_SESSION"
+    CONTROL_POINT = "CONTROL_POINT"
+    RECORD = "RECORD"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            word = _dicom_word(value)
+            for member in cls:
+                if member.value == word:
+                    return member
+        raise DoseError(
+            f"unknown DICOM Dose Summation Type {value!r}; choose one of "
+            f"{', '.join(m.value for m in cls)}"
+        )
+
+    @property
+    def is_total(self) -> bool:
+        """True for the dose of a whole course: ``PLAN``, ``MULTI_PLAN``, ``PLAN_OVERVIEW``."""
+        return self in (
+            DoseSummationType.PLAN,
+            DoseSummationType.MULTI_PLAN,
+            DoseSummationType.PLAN_OVERVIEW,
+        )
+
+    @property
+    def is_per_fraction(self) -> bool:
+        """True for the dose of one whole fraction: ``FRACTION``, ``FRACTION_SESSION``."""
+        return self in (DoseSummationType.FRACTION, DoseSummationType.FRACTION_SESSION)
+
+    @property
+    def is_partial(self) -> bool:
+        """True for part of a plan or fraction (beams, control points, records, brachy)."""
+        return not (self.is_total or self.is_per_fraction)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -381,32 +499,77 @@ class Image:
         )
 
 
+def _fraction_count(value: object, what: str) -> int:
+    """A number of fractions: a whole number >= 1 (bool and non-integral floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer | float | np.floating):
+        raise DoseError(f"{what} must be a whole number >= 1, got {value!r}")
+    number = float(value)
+    if not (np.isfinite(number) and number == int(number) and number >= 1):
+        raise DoseError(f"{what} must be a whole number >= 1, got {value!r}")
+    return int(number)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Dose(Image):
-    """Absorbed dose on a grid, in Gy.
+    """Absorbed dose on a grid, in Gy, and what it means.
+
+    A dose says what it covers (:attr:`summation_type`: the whole plan, one fraction, one
+    beam...), what quantity it is (:attr:`dose_type`: physical, biologically effective, or
+    a dose error) and, when known, in how many fractions the plan delivers it
+    (:attr:`fractions`). Doses computed by rtplan are whole-plan physical doses with the
+    plan's fractions; the RT Dose reader takes them from DoseSummationType (3004,000A),
+    DoseType (3004,0004) and the referenced plan. The explicit conversions
+    :meth:`per_fraction` and :meth:`total` change the summation type and say so in
+    :attr:`history`.
 
     Parameters
     ----------
     units : str
         Always ``"Gy"``.
-    dose_type : {"PHYSICAL", "EFFECTIVE", "ERROR"}
-        DICOM DoseType.
-    summation : {"PLAN", "MULTI_PLAN", "FRACTION", "BEAM", "BRACHY", "CONTROL_POINT"}
-        DICOM DoseSummationType.
+    dose_type : DoseType or str
+        DICOM Dose Type: ``"PHYSICAL"`` (default), ``"EFFECTIVE"`` or ``"ERROR"``.
+    summation_type : DoseSummationType or str
+        DICOM Dose Summation Type: ``"PLAN"`` (default), ``"MULTI_PLAN"``,
+        ``"FRACTION"``, ``"BEAM"``... (see :class:`DoseSummationType`).
     medium : DoseMedium
         Dose to medium (what the collapsed-cone engine computes) or to water.
     fractions : int or None
-        Number of fractions the dose is delivered in, when known.
+        Number of fractions of the plan the dose belongs to, when known (for a
+        ``FRACTION`` dose: the number of such fractions the plan delivers).
     plan_uid : str
         SOP Instance UID of the RT Plan the dose belongs to (Referenced RT Plan), if known.
+    history : tuple of str
+        The conversions applied to the dose, oldest first (what :meth:`per_fraction`,
+        :meth:`total`, :meth:`scaled` and sums did).
+
+    Raises
+    ------
+    GeometryError
+        If the units are not Gy or the array does not fit the grid.
+    DoseError
+        If the dose type or summation type is not a DICOM value, or ``fractions`` is not
+        a whole number >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rtplan
+    >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))
+    >>> plan_dose = rtplan.Dose(array=np.full(g.shape, 50.0), grid=g, fractions=25)
+    >>> plan_dose.summation_type, plan_dose.dose_type, plan_dose.fractions
+    (<DoseSummationType.PLAN: 'PLAN'>, <DoseType.PHYSICAL: 'PHYSICAL'>, 25)
+    >>> one = plan_dose.per_fraction()
+    >>> one.summation_type.value, float(one.array[0, 0, 0]), one.history
+    ('FRACTION', 2.0, ('per fraction: PLAN dose divided by 25 fractions',))
     """
 
     units: str = "Gy"
-    dose_type: str = "PHYSICAL"
-    summation: str = "PLAN"
+    dose_type: DoseType | str = DoseType.PHYSICAL
+    summation_type: DoseSummationType | str = DoseSummationType.PLAN
     medium: DoseMedium = DoseMedium.MEDIUM
     fractions: int | None = None
     plan_uid: str = ""
+    history: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         Image.__post_init__(self)
@@ -414,23 +577,217 @@ class Dose(Image):
             raise GeometryError(f"Dose units must be 'Gy', got {self.units!r}")
         if not isinstance(self.medium, DoseMedium):
             object.__setattr__(self, "medium", DoseMedium(self.medium))
+        object.__setattr__(self, "dose_type", DoseType(self.dose_type))
+        object.__setattr__(self, "summation_type", DoseSummationType(self.summation_type))
+        if self.fractions is not None:
+            object.__setattr__(
+                self, "fractions", _fraction_count(self.fractions, f"dose {self.name!r} fractions")
+            )
+        object.__setattr__(self, "history", tuple(str(h) for h in self.history))
+
+    @property
+    def summation(self) -> DoseSummationType:
+        """The same as :attr:`summation_type` (the name of rtplan 0.1)."""
+        return DoseSummationType(self.summation_type)
 
     @property
     def max_gy(self) -> float:
         """Maximum dose, Gy."""
         return float(np.max(self.array)) if self.array.size else 0.0
 
+    def _count(self, fractions: int | None, what: str) -> int:
+        """The number of fractions a conversion uses: given, or the dose's own."""
+        given = None if fractions is None else _fraction_count(fractions, "fractions")
+        own = self.fractions
+        if given is not None and own is not None and given != own:
+            raise DoseError(
+                f"dose {self.name!r} belongs to a plan of {own} fractions, but {what} was "
+                f"asked for {given}; pass the plan's number of fractions (or none)"
+            )
+        count = given if given is not None else own
+        if count is None:
+            raise DoseError(
+                f"dose {self.name!r}: the number of fractions is unknown, so {what} cannot be "
+                "made; pass fractions=<the plan's NumberOfFractionsPlanned>"
+            )
+        return count
+
+    def _refuse_partial(self, what: str) -> None:
+        kind = DoseSummationType(self.summation_type)
+        if kind.is_partial:
+            raise DoseError(
+                f"dose {self.name!r} is a {kind.value} dose (part of a plan or of a fraction); "
+                f"{what} needs the dose of a whole plan or of a whole fraction"
+            )
+
+    def per_fraction(self, fractions: int | None = None) -> Dose:
+        """The dose of one fraction: a whole-plan dose divided by its number of fractions.
+
+        Parameters
+        ----------
+        fractions : int, optional
+            The plan's number of fractions; by default :attr:`fractions`. Given while the
+            dose knows another number, it is refused rather than chosen.
+
+        Returns
+        -------
+        Dose
+            ``summation_type="FRACTION"``, ``fractions`` kept, the conversion added to
+            :attr:`history`. A dose that is already per fraction is returned as it is.
+
+        Raises
+        ------
+        DoseError
+            If the number of fractions is unknown or contradicts the dose's, or the dose
+            covers part of a plan (``BEAM``, ``CONTROL_POINT``, ``RECORD``...).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rtplan
+        >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))
+        >>> d = rtplan.Dose(array=np.full(g.shape, 30.0), grid=g)
+        >>> float(d.per_fraction(10).array[0, 0, 0])
+        3.0
+        """
+        kind = DoseSummationType(self.summation_type)
+        self._refuse_partial("per_fraction()")
+        if kind.is_per_fraction:
+            if fractions is not None:
+                self._count(fractions, "per_fraction()")
+            return self
+        n = self._count(fractions, "per_fraction()")
+        return replace(
+            self,
+            array=np.asarray(self.array, dtype=np.float64) / n,
+            summation_type=DoseSummationType.FRACTION,
+            fractions=n,
+            history=(*self.history, f"per fraction: {kind.value} dose divided by {n} fractions"),
+        )
+
+    def total(self, fractions: int | None = None) -> Dose:
+        """The dose of the whole plan: a per-fraction dose times the number of fractions.
+
+        Parameters
+        ----------
+        fractions : int, optional
+            The plan's number of fractions; by default :attr:`fractions`. Given while the
+            dose knows another number, it is refused rather than chosen.
+
+        Returns
+        -------
+        Dose
+            ``summation_type="PLAN"``, ``fractions`` kept, the conversion added to
+            :attr:`history`. A dose that is already a total is returned as it is.
+
+        Raises
+        ------
+        DoseError
+            If the number of fractions is unknown or contradicts the dose's, or the dose
+            covers part of a plan (``BEAM``, ``CONTROL_POINT``, ``RECORD``...).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rtplan
+        >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))
+        >>> d = rtplan.Dose(array=np.full(g.shape, 2.0), grid=g, summation_type="FRACTION")
+        >>> total = d.total(25)
+        >>> total.summation_type.value, float(total.array[0, 0, 0]), total.fractions
+        ('PLAN', 50.0, 25)
+        >>> total.history
+        ('total: FRACTION dose multiplied by 25 fractions',)
+        """
+        kind = DoseSummationType(self.summation_type)
+        self._refuse_partial("total()")
+        if kind.is_total:
+            if fractions is not None:
+                self._count(fractions, "total()")
+            return self
+        n = self._count(fractions, "total()")
+        return replace(
+            self,
+            array=np.asarray(self.array, dtype=np.float64) * n,
+            summation_type=DoseSummationType.PLAN,
+            fractions=n,
+            history=(*self.history, f"total: {kind.value} dose multiplied by {n} fractions"),
+        )
+
     def scaled(self, factor: float) -> Dose:
-        """Return the dose multiplied by ``factor`` (e.g. per fraction -> total)."""
-        return replace(self, array=np.asarray(self.array, dtype=np.float64) * factor)
+        """Return the dose multiplied by ``factor``, recorded in :attr:`history`.
+
+        The summation type is kept: to change it, use :meth:`per_fraction` or
+        :meth:`total`.
+        """
+        return replace(
+            self,
+            array=np.asarray(self.array, dtype=np.float64) * factor,
+            history=(*self.history, f"scaled by {factor:g}"),
+        )
 
     def __add__(self, other: Dose) -> Dose:
-        """Plan sum: ``other`` is resampled (trilinear) onto this dose's grid."""
+        """Dose sum: ``other`` is resampled (trilinear) onto this dose's grid.
+
+        Two whole-plan doses make a ``MULTI_PLAN`` dose; two doses of the same other
+        summation type (two fractions, two beams) keep it. The fractions are kept when
+        both agree.
+
+        Raises
+        ------
+        DoseError
+            If the dose types differ, or a whole-plan dose is added to a dose of another
+            summation type (convert one with :meth:`total` or :meth:`per_fraction`).
+        """
         if not isinstance(other, Dose):
             return NotImplemented
+        mine = DoseSummationType(self.summation_type)
+        theirs = DoseSummationType(other.summation_type)
+        if self.dose_type != other.dose_type:
+            raise DoseError(
+                f"cannot add a {DoseType(other.dose_type).value} dose {other.name!r} to a "
+                f"{DoseType(self.dose_type).value} dose {self.name!r}"
+            )
+        if mine.is_total and theirs.is_total:
+            summation = DoseSummationType.MULTI_PLAN
+        elif mine == theirs:
+            summation = mine
+        else:
+            raise DoseError(
+                f"cannot add a {theirs.value} dose {other.name!r} to a {mine.value} dose "
+                f"{self.name!r}; convert one first (Dose.total(fractions) or "
+                "Dose.per_fraction(fractions))"
+            )
         b = other.resample(self.grid, order=1, fill_value=0.0).array
         return replace(
             self,
             array=np.asarray(self.array, dtype=np.float64) + b,
-            summation="MULTI_PLAN",
+            summation_type=summation,
+            fractions=self.fractions if self.fractions == other.fractions else None,
+            history=(*self.history, f"sum with dose {other.name!r} ({theirs.value})"),
         )
+
+    def __repr__(self) -> str:
+        return (
+            f"Dose(name={self.name!r}, {DoseType(self.dose_type).value}, "
+            f"{DoseSummationType(self.summation_type).value}, fractions={self.fractions}, "
+            f"max {self.max_gy:.4g} Gy, grid={self.grid!r})"
+        )
+
+    @property
+    def meaning(self) -> str:
+        """What the dose is, in words, for reports: type, coverage, fractions, conversions.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rtplan
+        >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))
+        >>> rtplan.Dose(array=np.zeros(g.shape), grid=g, fractions=5).meaning
+        'PHYSICAL dose, PLAN (5 fractions)'
+        """
+        fx = "fractions unknown" if self.fractions is None else f"{self.fractions} fractions"
+        text = (
+            f"{DoseType(self.dose_type).value} dose, "
+            f"{DoseSummationType(self.summation_type).value} ({fx})"
+        )
+        return text + "".join(f"; {h}" for h in self.history)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.uid import generate_uid
 
 from rtplan.enum import Normalization
 from rtplan.errors import PlanError
@@ -35,9 +35,25 @@ from rtplan.image import PatientPosition
 if TYPE_CHECKING:
     from rtplan.structures import Structure
 
-__all__ = ["Beam", "Mlc", "Plan", "rotation_x", "rotation_y", "rotation_z"]
+__all__ = [
+    "MAX_FRACTIONS",
+    "MAX_PHOTON_MV",
+    "Beam",
+    "Mlc",
+    "Plan",
+    "rotation_x",
+    "rotation_y",
+    "rotation_z",
+]
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def _new_uid() -> str:
+    """A new DICOM UID (pydicom is imported when a plan is made, not with this module)."""
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid())
 
 
 def rotation_x(angle_deg: float) -> FloatArray:
@@ -141,6 +157,29 @@ class Mlc:
         )
 
 
+MAX_PHOTON_MV = 50.0
+"""The highest nominal photon energy a beam may have, MV."""
+MAX_FRACTIONS = 100
+"""The most fractions a plan may have (external beam courses stay below about 80)."""
+_ENERGY_NUMBER = re.compile(r"^\s*(?P<mv>\d+(?:\.\d*)?|\.\d+)")
+
+
+def _check_energy(energy: str, name: str) -> None:
+    """Refuse an energy label whose leading number is not a photon energy in MV."""
+    if not isinstance(energy, str):
+        raise PlanError(f"beam {name!r}: energy must be a label such as '6X', got {energy!r}")
+    m = _ENERGY_NUMBER.match(energy)
+    if m is None:
+        return  # a machine's own beam-model name: the dose engine decides
+    mv = float(m.group("mv"))
+    if not 0.0 < mv <= MAX_PHOTON_MV:
+        raise PlanError(
+            f"beam {name!r}: energy {energy!r} is not a photon beam energy (its nominal "
+            f"energy must be above 0 and at most {MAX_PHOTON_MV:g} MV); write e.g. '6X' or "
+            "'10FFF'"
+        )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Beam:
     """A static photon beam.
@@ -148,10 +187,14 @@ class Beam:
     Parameters
     ----------
     energy : str
-        Nominal energy / machine beam model, e.g. ``"6X"``.
+        Nominal energy / machine beam model, e.g. ``"6X"``; a label that starts with a
+        number gives the nominal energy in MV, which must be above 0 and at most
+        :data:`MAX_PHOTON_MV`.
     gantry_deg, collimator_deg, couch_deg : float
-        IEC 61217 gantry, beam-limiting-device and patient-support angles, degrees,
-        normalised to [0, 360).
+        IEC 61217 gantry, beam-limiting-device and patient-support angles, degrees, in
+        [-360, 360], stored normalised to [0, 360): a negative angle counts back from 360
+        (-30 is 330). Angles beyond one turn (400) are refused rather than wrapped: write
+        the angle in [0, 360) that is meant.
     isocenter_mm : tuple of 3 float
         Isocentre in patient LPS, mm.
     sad_mm : float
@@ -175,7 +218,18 @@ class Beam:
     Raises
     ------
     PlanError
-        If an angle or position is not finite, jaws are inverted, or SAD/MU/weight invalid.
+        If an angle or position is not finite, an angle lies beyond one turn, the nominal
+        energy is not a photon energy, jaws are inverted, or SAD/MU/weight invalid.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> rtplan.Beam(gantry_deg=-90.0).gantry_deg
+    270.0
+    >>> rtplan.Beam(gantry_deg=400.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.PlanError: beam '': gantry_deg 400 is beyond one turn ...; write 40 if ...
     """
 
     energy: str = "6X"
@@ -197,7 +251,14 @@ class Beam:
             v = float(getattr(self, attr))
             if not math.isfinite(v):
                 raise PlanError(f"beam {self.name!r}: {attr} must be finite, got {v}")
+            if abs(v) > 360.0:
+                raise PlanError(
+                    f"beam {self.name!r}: {attr} {v:g} is beyond one turn (IEC 61217 angles "
+                    f"run from 0 to 360 degrees; -360 to 0 count back from 360); write "
+                    f"{v % 360.0:g} if that angle is meant"
+                )
             object.__setattr__(self, attr, v % 360.0)
+        _check_energy(self.energy, self.name)
         iso = tuple(float(x) for x in self.isocenter_mm)
         if len(iso) != 3 or not all(math.isfinite(x) for x in iso):
             raise PlanError(f"beam {self.name!r}: isocenter_mm must be 3 finite numbers")
@@ -328,6 +389,23 @@ class Beam:
         return f"Beam({', '.join(parts)})"
 
 
+def _check_fractions(fractions: object) -> None:
+    """Refuse a number of fractions that is not a whole number from 1 to MAX_FRACTIONS."""
+    ok = isinstance(fractions, int | np.integer | float | np.floating) and not isinstance(
+        fractions, bool
+    )
+    number = float(fractions) if ok else math.nan  # type: ignore[arg-type]
+    if not (math.isfinite(number) and number == int(number)):
+        raise PlanError(f"fractions must be a whole number, got {fractions!r}")
+    if number < 1:
+        raise PlanError(f"fractions must be >= 1, got {int(number)}")
+    if number > MAX_FRACTIONS:
+        raise PlanError(
+            f"fractions must be at most {MAX_FRACTIONS}, got {int(number)}: no course of "
+            "external beam radiotherapy has more; check the number"
+        )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Plan:
     """A photon treatment plan: beams, prescription and normalisation.
@@ -339,7 +417,7 @@ class Plan:
     prescription_gy : float or None
         Total prescribed dose, Gy.
     fractions : int
-        Number of fractions.
+        Number of fractions, 1 to :data:`MAX_FRACTIONS`.
     normalization : Normalization or str
         How the plan dose is scaled to the prescription (:class:`rtplan.enum.Normalization`):
         target mean dose (``"mean"``), target D95 % (``"d95"``) or dose at the (first)
@@ -362,8 +440,9 @@ class Plan:
     Raises
     ------
     PlanError
-        If a beam is not a :class:`Beam`, the prescription or fractions are not positive,
-        or the normalisation is unknown.
+        If a beam is not a :class:`Beam`, the prescription is not positive, the fractions
+        are not a whole number from 1 to :data:`MAX_FRACTIONS`, or the normalisation is
+        unknown.
     """
 
     beams: tuple[Beam, ...] = ()
@@ -373,7 +452,7 @@ class Plan:
     target_name: str = ""
     name: str = "rtplan"
     patient_position: PatientPosition | None = None
-    uid: str = field(default_factory=lambda: str(generate_uid()))
+    uid: str = field(default_factory=_new_uid)
     target: Structure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -386,8 +465,7 @@ class Plan:
             math.isfinite(self.prescription_gy) and self.prescription_gy > 0
         ):
             raise PlanError(f"prescription_gy must be positive, got {self.prescription_gy}")
-        if int(self.fractions) < 1:
-            raise PlanError(f"fractions must be >= 1, got {self.fractions}")
+        _check_fractions(self.fractions)
         object.__setattr__(self, "fractions", int(self.fractions))
         object.__setattr__(self, "normalization", Normalization(self.normalization))
         if self.patient_position is not None:

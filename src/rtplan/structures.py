@@ -34,7 +34,7 @@ from rtplan.image import Image
 if TYPE_CHECKING:
     import pyvista
 
-__all__ = ["Contour", "ContourType", "Structure", "StructureSet"]
+__all__ = ["Contour", "ContourCheck", "ContourType", "Structure", "StructureSet", "check_contours"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,246 @@ class Contour:
         z = self.points_mm[:, 2]
         at = f"z {z[0]:.2f} mm" if np.ptp(z) < 1e-6 else f"z {z.min():.2f} to {z.max():.2f} mm"
         return f"Contour({self.geometric_type.value}, {self.n_points} points, {at})"
+
+
+#: Two closed contours of one plane whose symmetric difference is at most this fraction of
+#: the larger one's area are near duplicates (listed twice, they would cancel by even-odd).
+NEAR_DUPLICATE_FRACTION = 0.02
+_PLANAR_SPREAD_MM = 0.5  # a closed contour spreading more than this along its normal
+
+
+@dataclass(frozen=True, slots=True)
+class ContourCheck:
+    """What :func:`check_contours` kept and what it found.
+
+    Parameters
+    ----------
+    contours : tuple of Contour
+        The contours, duplicates removed and self-crossing rings replaced by their lobes.
+    problems : tuple of str
+        One sentence per problem found, naming the contour (1-based, in the order given)
+        and its plane.
+    """
+
+    contours: tuple[Contour, ...]
+    problems: tuple[str, ...] = ()
+
+
+def _signed_area(uv: npt.NDArray[np.float64]) -> float:
+    x, y = uv[:, 0], uv[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _contour_normal(contours: Sequence[Contour]) -> npt.NDArray[np.float64] | None:
+    """The normal shared by closed contours: area-weighted, or the points' best-fit plane."""
+    total = np.zeros(3)
+    for c in contours:
+        p = c.points_mm
+        total += np.cross(p, np.roll(p, -1, axis=0)).sum(axis=0)
+    if np.linalg.norm(total) > 1e-9:
+        return np.asarray(total / np.linalg.norm(total), dtype=np.float64)
+    pts = np.vstack([c.points_mm for c in contours])
+    if pts.shape[0] < 3:
+        return None
+    _, sing, vt = np.linalg.svd(pts - pts.mean(axis=0))
+    if sing[1] < 1e-9:  # all points on a line
+        return None
+    return np.asarray(vt[2], dtype=np.float64)
+
+
+def _plane_text(offset: float, normal: npt.NDArray[np.float64]) -> str:
+    if abs(abs(float(normal[2])) - 1.0) < 1e-6:
+        return f"z = {offset * float(np.sign(normal[2])):g} mm"
+    return f"the plane {offset:g} mm along {np.round(normal, 3).tolist()}"
+
+
+def _lobes(contour: Contour, ring: Any, u: Any, v: Any, offset: float) -> list[Contour]:
+    """The rings of the even-odd reading of a self-crossing contour, as contours."""
+    import shapely
+    from shapely.geometry import Polygon
+
+    fixed = shapely.make_valid(Polygon(ring), method="linework")
+    polygons = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, Polygon)]
+    out: list[Contour] = []
+    normal = np.cross(u, v)
+    for poly in polygons:
+        for r in (poly.exterior, *poly.interiors):
+            uv = np.asarray(r.coords, dtype=np.float64)[:-1]
+            if uv.shape[0] >= 3 and abs(_signed_area(uv)) > 0.0:
+                pts = uv[:, :1] * u + uv[:, 1:2] * v + offset * normal
+                out.append(
+                    Contour(
+                        points_mm=pts,
+                        geometric_type=contour.geometric_type,
+                        image_uid=contour.image_uid,
+                    )
+                )
+    return out
+
+
+def _same_ring(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], tol: float) -> bool:
+    """Whether two point rings are the same polygon (any start point or direction)."""
+    if a.shape != b.shape:
+        return False
+    start = np.flatnonzero(np.all(np.abs(b - a[0]) <= tol, axis=1))
+    for k in start:
+        for ring in (np.roll(b, -k, axis=0), np.roll(b[::-1], -(b.shape[0] - 1 - k), axis=0)):
+            if np.all(np.abs(ring - a) <= tol):
+                return True
+    return False
+
+
+def check_contours(
+    contours: Sequence[Contour], *, normal: npt.ArrayLike | None = None
+) -> ContourCheck:
+    """Find the closed contours that would be read wrongly, and mend what can be mended.
+
+    Two defects of exported structure sets change an ROI silently under the even-odd rule
+    that combines the closed contours of a plane:
+
+    * a contour listed twice on a plane (exactly, or within
+      :data:`NEAR_DUPLICATE_FRACTION` of its area) cancels itself into a hole or an
+      empty slice: one copy is kept;
+    * a contour that crosses itself (a "bow tie") encloses an area that depends on the
+      reader: it is replaced by the rings of its even-odd reading (the lobes, a polygon
+      with holes) and reported with the area read, so that every rtplan function
+      (masks, volumes, margins) sees the same region. A ring that only touches itself (a
+      keyhole drawing a hole) encloses the same area either way and is kept as drawn.
+
+    Parameters
+    ----------
+    contours : sequence of Contour
+        The contours of one structure; only closed planar ones are checked, the others
+        are kept as they are.
+    normal : array_like, shape (3,), optional
+        The normal of the contour planes (a CT's slice normal); found from the contours
+        if omitted.
+
+    Returns
+    -------
+    ContourCheck
+        The contours kept, in order, and one sentence per problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.structures import Contour, check_contours
+    >>> square = Contour(points_mm=[[0, 0, 5], [10, 0, 5], [10, 10, 5], [0, 10, 5]])
+    >>> bow_tie = Contour(points_mm=[[0, 20, 5], [10, 30, 5], [10, 20, 5], [0, 30, 5]])
+    >>> checked = check_contours([square, square, bow_tie])
+    >>> len(checked.contours)  # one square, two lobes of the bow tie
+    3
+    >>> for problem in checked.problems:
+    ...     print(problem.split(";")[0])
+    contour 2 repeats contour 1 on z = 5 mm (exactly)
+    contour 3 crosses itself on z = 5 mm (a bow tie)
+    """
+    closed = [n for n, c in enumerate(contours) if c.geometric_type is ContourType.CLOSED_PLANAR]
+    if not closed:
+        return ContourCheck(contours=tuple(contours))
+    n_vec = (
+        _contour_normal([contours[n] for n in closed])
+        if normal is None
+        else np.asarray(normal, dtype=np.float64)
+    )
+    if n_vec is None:
+        return ContourCheck(contours=tuple(contours))
+    n_vec = n_vec / np.linalg.norm(n_vec)
+    u, v = _planar.plane_basis(n_vec)
+    problems: list[tuple[int, str]] = []
+    replaced: dict[int, list[Contour]] = {}
+    planes: dict[int, tuple[float, npt.NDArray[np.float64]]] = {}
+    for n in closed:
+        pts = contours[n].points_mm
+        d = pts @ n_vec
+        if float(d.max() - d.min()) > _PLANAR_SPREAD_MM:
+            continue  # not in a plane of this normal: left to the readers' checks
+        offset = float(d.mean())
+        uv = np.stack([pts @ u, pts @ v], axis=1)
+        planes[n] = (offset, uv)
+        lobes = _crossing_lobes(contours[n], uv, u, v, offset)
+        if lobes is not None:
+            area = sum(
+                abs(_signed_area(np.stack([c.points_mm @ u, c.points_mm @ v], 1))) for c in lobes
+            )
+            problems.append(
+                (
+                    n,
+                    f"contour {n + 1} crosses itself on {_plane_text(offset, n_vec)} (a bow tie); "
+                    f"read as its {len(lobes)} lobe(s), {area:.4g} mm2 in all",
+                )
+            )
+            replaced[n] = lobes
+    dropped = _duplicates(planes, n_vec, problems)
+    kept: list[Contour] = []
+    for n, c in enumerate(contours):
+        if n in dropped:
+            continue
+        kept.extend(replaced.get(n, [c]))
+    return ContourCheck(contours=tuple(kept), problems=tuple(t for _, t in sorted(problems)))
+
+
+def _crossing_lobes(
+    contour: Contour, uv: npt.NDArray[np.float64], u: Any, v: Any, offset: float
+) -> list[Contour] | None:
+    """The lobes of a ring that crosses itself; None for simple or self-touching rings."""
+    import shapely
+    from shapely.geometry import LinearRing, Polygon
+
+    if uv.shape[0] < 4:
+        return None
+    ring = LinearRing(uv)
+    if ring.is_simple:
+        return None
+    drawn = abs(_signed_area(uv))
+    fixed = shapely.make_valid(Polygon(uv), method="linework")
+    if abs(fixed.area - drawn) <= 1e-6 * max(fixed.area, 1e-12):
+        return None  # touches itself (a keyhole): the same region by any reading
+    return _lobes(contour, uv, u, v, offset)
+
+
+def _duplicates(
+    planes: dict[int, tuple[float, npt.NDArray[np.float64]]],
+    normal: npt.NDArray[np.float64],
+    problems: list[tuple[int, str]],
+) -> set[int]:
+    """Indices of closed contours that repeat an earlier one of their plane."""
+    from shapely.geometry import Polygon
+
+    dropped: set[int] = set()
+    order = sorted(planes)
+    for i, a in enumerate(order):
+        if a in dropped:
+            continue
+        off_a, uv_a = planes[a]
+        for b in order[i + 1 :]:
+            off_b, uv_b = planes[b]
+            if b in dropped or abs(off_a - off_b) > _planar.PLANE_TOL_MM:
+                continue
+            lo = np.maximum(uv_a.min(axis=0), uv_b.min(axis=0))
+            hi = np.minimum(uv_a.max(axis=0), uv_b.max(axis=0))
+            if np.any(lo > hi):
+                continue
+            area_a, area_b = abs(_signed_area(uv_a)), abs(_signed_area(uv_b))
+            if abs(area_a - area_b) > NEAR_DUPLICATE_FRACTION * max(area_a, area_b):
+                continue  # their symmetric difference is at least this large
+            if _same_ring(uv_a, uv_b, 1e-6):
+                how = "exactly"
+            else:
+                pa, pb = Polygon(uv_a).buffer(0), Polygon(uv_b).buffer(0)
+                big = max(pa.area, pb.area)
+                if big <= 0 or pa.symmetric_difference(pb).area > NEAR_DUPLICATE_FRACTION * big:
+                    continue
+                how = f"within {NEAR_DUPLICATE_FRACTION:.0%} of its area"
+            dropped.add(b)
+            problems.append(
+                (
+                    b,
+                    f"contour {b + 1} repeats contour {a + 1} on {_plane_text(off_a, normal)} "
+                    f"({how}); one copy kept (two would cancel by the even-odd rule)",
+                )
+            )
+    return dropped
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -177,8 +179,9 @@ def test_prescription_from_the_plan_the_dose_references(
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].startswith(f"DVH metrics of {rd}")
-    assert lines[1] == f"prescription 20 Gy in 10 fractions (from RT Plan {rp})"
-    assert "V100%Rx [%]" in lines[2]
+    assert lines[1] == "dose: PHYSICAL dose, PLAN (10 fractions)"
+    assert lines[2] == f"prescription 20 Gy in 10 fractions (from RT Plan {rp})"
+    assert "V100%Rx [%]" in lines[3]
     # conformity of the PTV: the 20 Gy isodose is the half-space z >= 0 of the dose grid
     # (voxel edges: x, y in [-25, 25] mm, z up to 17.5 mm); the PTV (r = 8 mm, z in [-10, 10]) lies
     # half inside it; no outline in this structure set, so the whole grid counts
@@ -287,3 +290,116 @@ def test_dvhs_stored_in_the_rt_dose_are_compared(
     back = rtplan.evaluate.read_dvhs_json(curves)
     assert list(back) == ["PTV", "Cord"]
     assert back["PTV"].volume_cc == pytest.approx(volume, abs=0.005)
+
+
+# ---------------------------------------------------------------------------- dose meaning
+@pytest.fixture(scope="module")
+def fraction_and_beam_doses(
+    study: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, Path]:
+    """The RT Plan (20 Gy in 10), one fraction of its dose (FRACTION) and one beam's (BEAM)."""
+    folder, rd_study = study
+    out = tmp_path_factory.mktemp("meaning")
+    ct = rtplan.io.read_ct(folder / "ct")
+    beam = rtplan.Beam(energy="6X", gantry_deg=0.0, isocenter_mm=(0.0, 0.0, 0.0), mu=100.0)
+    plan = rtplan.Plan(beams=[beam], prescription_gy=20.0, fractions=10)
+    uid = generate_uid()
+    rp = rtplan.io.write_rtplan(plan, out / "RP.dcm", reference=ct, sop_instance_uid=uid)
+    total = rtplan.io.read_rtdose(rd_study)
+    one = total.with_array(np.asarray(total.array) / 10.0, summation_type="FRACTION")
+    fx = rtplan.io.write_rtdose(one, out / "RD_fraction.dcm", reference=ct, plan_sop_uid=uid)
+    part = total.with_array(total.array, summation_type="BEAM")
+    bm = rtplan.io.write_rtdose(
+        part, out / "RD_beam.dcm", reference=ct, plan_sop_uid=uid, beam_number=1
+    )
+    return rp, fx, bm
+
+
+def test_fraction_dose_is_converted_with_the_plans_fractions(
+    study: tuple[Path, Path],
+    fraction_and_beam_doses: tuple[Path, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One fraction of 10 (2 Gy at the PTV centre): the goals see the plan's 20 Gy."""
+    folder, _ = study
+    _, fx, _ = fraction_and_beam_doses
+    argv = ["dvh", str(folder), "--dose", str(fx), "--roi", "PTV", "--goal", "PTV Dmax <= 21 Gy"]
+    assert main(argv) == 1  # the plan total reaches 24 Gy (20 + 0.4 z, z up to 10 mm)
+    out = capsys.readouterr().out
+    basis = "PHYSICAL dose, PLAN (10 fractions); total: FRACTION dose multiplied by 10 fractions"
+    assert f"dose: {basis}" in out.splitlines()
+    assert out.count(f"dose: {basis}") == 2  # the metrics and the goal table
+    assert re.search(r"PTV +Dmax <= 21 Gy +24\.0\d Gy +FAIL", out)
+
+
+def test_fraction_dose_without_its_plan_is_refused_for_goals(
+    study: tuple[Path, Path],
+    fraction_and_beam_doses: tuple[Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _ = study
+    _, fx, _ = fraction_and_beam_doses
+    alone = tmp_path / "RD.dcm"
+    alone.write_bytes(fx.read_bytes())  # no RT Plan next to it: the fractions are unknown
+    argv = ["dvh", str(folder), "--dose", str(alone), "--roi", "PTV"]
+    assert main([*argv, "--goal", "PTV Dmax <= 21 Gy"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "is a FRACTION dose (PHYSICAL dose, FRACTION (fractions unknown)): one fraction, not "
+        in err
+    )
+    assert "give the plan (fractions=, or --plan RTPLAN)" in err
+    # without goals: the DVH of what the file holds, said so, and no prescription
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "dose: PHYSICAL dose, FRACTION (fractions unknown); shown as it is, without the "
+        "prescription" in out
+    )
+    # naming the plan converts it
+    assert main([*argv, "--plan", str(fraction_and_beam_doses[0])]) == 0
+    assert "total: FRACTION dose multiplied by 10 fractions" in capsys.readouterr().out
+
+
+def test_beam_dose_is_shown_as_it_is_and_refused_for_goals(
+    study: tuple[Path, Path],
+    fraction_and_beam_doses: tuple[Path, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _ = study
+    _, _, bm = fraction_and_beam_doses
+    argv = ["dvh", str(folder), "--dose", str(bm), "--roi", "PTV"]
+    assert main([*argv, "--goal", "PTV Dmax <= 30 Gy"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "is a BEAM dose (PHYSICAL dose, BEAM (10 fractions)): part of the plan, not the whole"
+        in err
+    )
+    assert "clinical goals and indices need the PLAN dose" in err
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "dose: PHYSICAL dose, BEAM (10 fractions); shown as it is, without the prescription" in out
+    )
+    assert "V100%Rx" not in out
+
+
+def test_json_output(
+    study: tuple[Path, Path],
+    fraction_and_beam_doses: tuple[Path, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _ = study
+    _, fx, _ = fraction_and_beam_doses
+    argv = ["dvh", str(folder), "--dose", str(fx), "--json", "--goal", "PTV Dmax <= 25 Gy"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    basis = "PHYSICAL dose, PLAN (10 fractions); total: FRACTION dose multiplied by 10 fractions"
+    assert doc["dose"] == {"file": str(fx), "evaluated": basis}
+    assert doc["goals"]["dose"] == basis
+    assert doc["goals"]["all_passed"] is True
+    assert doc["goals"]["goals"][0]["result"] == "PASS"
+    names = [row["structure"] for row in doc["metrics"]]
+    assert names == ["PTV", "Cord"]
+    assert doc["metrics"][0]["max_gy"] == pytest.approx(24.0, abs=0.1)

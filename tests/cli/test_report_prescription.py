@@ -71,3 +71,37 @@ def test_agreeing_plans_give_their_prescription(
     assert main([*argv, "-o", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
     assert "PASS" in html  # a uniform 50 Gy meets D95 >= 95 % of 50 Gy
+
+
+def test_fraction_dose_is_reported_as_the_plan_total(
+    tmp_path: Path, thigh: tuple[rtplan.Study, rtplan.Plan], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One fraction of 2 Gy whose RT Plan (25 fractions) is in the study: the goals and the
+    report see 50 Gy and say so; the same fraction with no plan to be found is refused."""
+    study, plan = thigh
+    study_dir = tmp_path / "study"
+    shutil.copytree(rtplan.data.get_path("thigh_sarcoma"), study_dir)
+    uid = pydicom.uid.generate_uid()
+    rtplan.io.write_rtplan(replace(plan, uid=uid), study_dir / "RP.dcm", reference=study.ct)
+    grid = study.ct.grid.with_spacing(5.0)
+    one = rtplan.Dose(array=np.full(grid.shape, 2.0), grid=grid, summation_type="FRACTION")
+    rd = rtplan.io.write_rtdose(one, tmp_path / "RD.dcm", reference=study.ct, plan_sop_uid=uid)
+    out = tmp_path / "report.html"
+    argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV Dmax <= 45 Gy"]
+    with pytest.warns(rtplan.dose.MonitorUnitWarning):  # the plan's 100 MU are not this dose
+        assert main([*argv, "-o", str(out)]) == 1  # 50 Gy over the plan: the limit fails
+    text = capsys.readouterr().out
+    basis = "PHYSICAL dose, PLAN (25 fractions); total: FRACTION dose multiplied by 25 fractions"
+    assert f"dose: {basis}" in text
+    assert "50.00 Gy  FAIL" in text
+    html = out.read_text(encoding="utf-8")
+    assert f"Dose evaluated: {basis}." in html
+    # the fraction alone, its plan not in the study: refused, nothing written
+    alone = tmp_path / "alone"
+    shutil.copytree(rtplan.data.get_path("thigh_sarcoma"), alone)
+    lost = tmp_path / "lost.html"
+    assert main(["report", str(alone), "--dose", str(rd), "-o", str(lost)]) == 2
+    err = capsys.readouterr().err
+    assert "is a FRACTION dose (PHYSICAL dose, FRACTION (fractions unknown)): one fraction" in err
+    assert "the review report convert it with the plan's number of fractions" in err
+    assert not lost.exists()

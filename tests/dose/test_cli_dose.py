@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pydicom
 import pytest
@@ -22,6 +25,22 @@ def test_conformal_plan_writes_rtplan_and_rtdose(thigh_path, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "PTV: D95" in text
     assert text.count("MU per fraction") == 3
+    # each beam's MU beside the independent check's, within its 5 % tolerance
+    checks = re.findall(
+        r"beam \d G\d{3}: gantry [\d.]+ deg, 6X, ([\d.]+) MU per fraction \(independent check "
+        r"([\d.]+) MU, ([+-][\d.]+) % PASS; d_eff \d+ mm, equivalent square [\d.]+ cm\)",
+        text,
+    )
+    assert len(checks) == 3
+    for mu, check, diff in checks:
+        assert 100.0 * (float(mu) - float(check)) / float(check) == pytest.approx(
+            float(diff), abs=0.1
+        )
+        assert abs(float(diff)) <= 5.0
+    assert (
+        "MU check (tolerance 5 %): pencil-beam engine's dose of each beam at its point, for "
+        in text
+    )
     rp = pydicom.dcmread(out / "RP.dcm")
     rd = pydicom.dcmread(out / "RD.dcm")
     ct = pydicom.dcmread(thigh_path / "CT_001.dcm")
@@ -33,8 +52,6 @@ def test_conformal_plan_writes_rtplan_and_rtdose(thigh_path, tmp_path, capsys):
     dose = rd.pixel_array * float(rd.DoseGridScaling)
     assert 30.0 < dose.max() < 36.0  # mean normalised to 30 Gy: a small hot spot above it
     # the summary is the DVH `rtplan dvh` prints for the written RT Dose (partial volumes)
-    import re
-
     import rtplan
 
     found = re.search(r"PTV: D95 ([\d.]+) Gy, mean ([\d.]+) Gy, Dmax ([\d.]+) Gy", text)
@@ -115,3 +132,31 @@ def test_normalised_plan_meets_its_prescription_in_the_dvh(thigh_path, normaliza
         # have put the D95 elsewhere: the test is sensitive to the difference
         voxels = np.asarray(dose.array)[ptv.mask(dose.grid)]
         assert abs(np.percentile(voxels, 5.0) - 30.0) > 0.3
+
+
+def test_json_summary_with_the_mu_check(thigh_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(
+        [
+            "dose", str(thigh_path), "--conformal", "--target", "PTV", "--gantry", "60,180",
+            "--prescription-gy", "50", "--fractions", "25", "--engine", "pencil-beam",
+            "--grid-mm", "5", "--json", "-o", str(out),
+        ]
+    )  # fmt: skip
+    assert status == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["engine"] == "pencil-beam"
+    assert doc["dose"] == "PHYSICAL dose, PLAN (25 fractions)"
+    assert [b["name"] for b in doc["beams"]] == ["G060", "G180"]
+    check = doc["mu_check"]
+    assert check["passed"] is True
+    assert check["tolerance_percent"] == 5.0
+    for beam, row in zip(doc["beams"], check["beams"], strict=True):
+        assert row["beam"] == beam["name"]
+        assert row["engine_mu"] == pytest.approx(beam["mu_per_fraction"], abs=0.01)
+        assert abs(row["difference_percent"]) <= 5.0
+        assert row["status"] == "PASS"
+    assert doc["notes"] == []
+    assert doc["target"]["name"] == "PTV"
+    assert doc["target"]["mean_gy"] == pytest.approx(50.0, rel=0.01)
+    assert doc["files"]["rtdose"] == str(out / "RD.dcm")

@@ -198,6 +198,36 @@ def test_machine_files_describe_the_beam():
     assert "Sheikh-Bagheri" in m.spectrum_source
 
 
+def test_monte_carlo_machine_is_6x_with_the_reference_source(tmp_path, monkeypatch):
+    # 6X-MC: the 6X beam as the Geant4 reference simulates it (benchmarks/dose/mc): the same
+    # spectrum and kernels from its base machine file, a point source and opaque jaws
+    assert {"6X", "6X-MC"} <= set(rtplan.dose.available_machines())
+    ref, clinical = load_machine("6x-mc"), load_machine("6X")
+    np.testing.assert_array_equal(ref.energy_fluence_share, clinical.energy_fluence_share)
+    assert ref.point_kernel_file == clinical.point_kernel_file
+    assert ref.pencil_kernel_file == clinical.pencil_kernel_file
+    assert ref.calibration_file == "6X-MC_calibration.json"
+    assert ref.focal_sigma_mm < 0.5 < clinical.focal_sigma_mm
+    assert ref.extra_focal_fraction < 0.01 < clinical.extra_focal_fraction
+    assert ref.jaw_transmission < 0.001 < clinical.jaw_transmission
+    assert "engines" in ref.calibration()
+    assert ref.calibration()["machine"] == "6X-MC"
+    # a machine file naming a base holds only what differs; a loop of bases is refused
+    from rtplan.dose.machines import _model
+
+    for name in ("6X.json", "6X_point_kernel.txt", "6X_pencil_kernel.txt"):
+        (tmp_path / name).write_bytes((_model.MACHINE_DIR / name).read_bytes())
+    (tmp_path / "7X.json").write_text('{"name": "7X", "base": "6X", "transmission": {"jaw": 0.01}}')
+    (tmp_path / "8X.json").write_text('{"name": "8X", "base": "9X"}')
+    (tmp_path / "9X.json").write_text('{"name": "9X", "base": "8X"}')
+    monkeypatch.setattr(_model, "MACHINE_DIR", tmp_path)
+    m7 = _model._build("7X", tmp_path / "7X.json")
+    assert (m7.jaw_transmission, m7.mlc_transmission) == (0.01, clinical.mlc_transmission)
+    assert m7.focal_sigma_mm == clinical.focal_sigma_mm
+    with pytest.raises(DoseEngineError, match="loop"):
+        _model._build("8X", tmp_path / "8X.json")
+
+
 def test_conformal_plan_carries_its_target_and_the_dose_its_plan_uid(small_water):
     # a 4 x 4 x 4 cm cube 5 cm deep in water, built as a mask on the phantom's own grid
     centres = small_water.grid.centers_mm()

@@ -142,12 +142,15 @@ def test_evaluate_against_closed_form(case: tuple[rtplan.Dose, rtplan.StructureS
     assert not table.all_passed
     text = table.format_table()
     lines = text.splitlines()
-    assert lines[0].split() == ["Structure", "Goal", "Measured", "Result"]
-    assert "D95% >= 80 %Rx" in lines[2]
-    assert "77.50 %Rx" in lines[2]
-    assert "V22Gy <= 30.5 %" in lines[5]
-    assert lines[2].rstrip().endswith("FAIL")
-    assert "N/A (no such structure)" in lines[8]
+    # the first line says what dose was evaluated (a whole-plan physical dose here)
+    assert lines[0] == "dose: PHYSICAL dose, PLAN (fractions unknown)"
+    assert table.dose_basis == "PHYSICAL dose, PLAN (fractions unknown)"
+    assert lines[1].split() == ["Structure", "Goal", "Measured", "Result"]
+    assert "D95% >= 80 %Rx" in lines[3]
+    assert "77.50 %Rx" in lines[3]
+    assert "V22Gy <= 30.5 %" in lines[6]
+    assert lines[3].rstrip().endswith("FAIL")
+    assert "N/A (no such structure)" in lines[9]
     assert lines[-1] == "4 of 7 goals met"
 
 

@@ -196,7 +196,17 @@ def test_rescale_applied_per_slice(tmp_path: Path, volume: np.ndarray) -> None:
             ds.RescaleSlope, ds.RescaleIntercept = "2", "-2048"
 
     _write(tmp_path, volume, edit=rescale)
-    np.testing.assert_allclose(read_ct(tmp_path).array, volume, atol=1.0)
+    with pytest.warns(RtplanWarning) as record:
+        ct = read_ct(tmp_path)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert re.search(
+        r"RescaleSlope \(0028,1053\) differs between slices: 1 on 4 slice\(s\), other values "
+        r"on 1: CT_0003\.dcm \(2\); each slice was rescaled with its own value",
+        messages[0],
+    )
+    assert "RescaleIntercept (0028,1052) differs" in messages[1]
+    np.testing.assert_allclose(ct.array, volume, atol=1.0)
 
 
 # ---------------------------------------------------------------------------- gaps
@@ -408,11 +418,14 @@ def test_truncated_pixel_data_is_an_error_naming_the_file(
     paths[3].write_bytes(data[:-20])
     with pytest.raises(
         DicomReadError,
-        match=r"pixel data of CT slice .*CT_0003\.dcm: its Pixel Data holds (\d+) of the "
-        r"(\d+) bytes its header announces: the file is truncated, copy or export it again",
+        match=r"cannot decode the pixel data of CT slice \S+CT_0003\.dcm: the file is truncated, "
+        r"copy or export it again: its last element PixelData \(7FE0,0010\) announces (\d+) "
+        r"bytes but the file holds (\d+)",
     ) as info:
         read_ct(tmp_path)
-    held, announced = map(int, re.findall(r"holds (\d+) of the (\d+)", str(info.value))[0])
+    announced, held = map(
+        int, re.findall(r"announces (\d+) bytes but the file holds (\d+)", str(info.value))[0]
+    )
     assert announced == volume.shape[1] * volume.shape[2] * 2
     assert held == announced - 20
     # cut inside the header: the slice is skipped, saying why, and the gap is reported
@@ -431,7 +444,8 @@ def test_missing_pixel_data_is_an_error_naming_the_file(tmp_path: Path, volume: 
     del ds.PixelData
     ds.save_as(paths[2])
     with pytest.raises(
-        DicomReadError, match=r"CT_0002\.dcm: it has no Pixel Data \(7FE0,0010\): the file is"
+        DicomReadError,
+        match=r"CT_0002\.dcm: the CT slice has no Pixel Data \(7FE0,0010\): the file is",
     ):
         read_ct(tmp_path)
 

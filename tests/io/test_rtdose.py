@@ -20,7 +20,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 import rtplan
 from rtplan import Dose, Grid, Image
 from rtplan.errors import DicomReadError, DicomWriteError, RtplanWarning
-from rtplan.image import DoseMedium, SeriesInfo
+from rtplan.image import DoseMedium, DoseSummationType, DoseType, SeriesInfo
 
 RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
 RNG = np.random.default_rng(20260101)
@@ -172,15 +172,19 @@ FFS_LIKE = Grid(  # feet-first-supine axes: rows run to the right, slices inferi
 @pytest.mark.parametrize("bits", [16, 32])
 def test_read_relative_offsets(tmp_path: Path, bits: int) -> None:
     stored = RNG.integers(0, 2**bits - 1, size=(4, 3, 5), dtype=np.int64)
-    path = make_rtdose(tmp_path / "rd.dcm", stored, offsets=[0, 2.5, 5, 7.5], bits=bits)
+    scaling = "0.001" if bits == 16 else "1e-08"  # the whole range, at most 65 Gy
+    path = make_rtdose(
+        tmp_path / "rd.dcm", stored, offsets=[0, 2.5, 5, 7.5], bits=bits, scaling=scaling
+    )
     dose = rtplan.io.read_rtdose(path)
-    np.testing.assert_allclose(dose.array, stored * 0.001, rtol=1e-12)
+    np.testing.assert_allclose(dose.array, stored * float(scaling), rtol=1e-12)
     assert dose.grid.shape == (4, 3, 5)
     assert dose.grid.spacing_mm == (2.5, 2.0, 3.0)
     assert dose.grid.origin_mm == (-20.0, -30.0, 40.0)
     # column i advances along the row cosine by PixelSpacing[1], row j by PixelSpacing[0]
     np.testing.assert_allclose(dose.grid.index_to_mm([4, 2, 3]), [-20 + 12, -30 + 4, 40 + 7.5])
-    assert (dose.units, dose.dose_type, dose.summation) == ("Gy", "PHYSICAL", "PLAN")
+    assert (dose.units, dose.dose_type, dose.summation_type) == ("Gy", "PHYSICAL", "PLAN")
+    assert dose.fractions is None
     assert dose.series is not None
     assert dose.series.modality == "RTDOSE"
     assert dose.series.files == (path,)
@@ -281,9 +285,15 @@ def test_read_repeated_or_missing_offsets(tmp_path: Path) -> None:
 def test_read_single_frame(tmp_path: Path) -> None:
     stored = RNG.integers(0, 1000, size=(1, 3, 3))
     path = make_rtdose(tmp_path / "rd.dcm", stored, offsets=None)
-    dose = rtplan.io.read_rtdose(path)
+    with pytest.warns(RtplanWarning, match=r"without SliceThickness .* taken as 1 mm thick"):
+        dose = rtplan.io.read_rtdose(path)
     assert dose.grid.shape == (1, 3, 3)
+    assert dose.grid.spacing_mm[0] == 1.0
     np.testing.assert_allclose(dose.array, stored * 0.001)
+    ds = pydicom.dcmread(path)
+    ds.SliceThickness = "2.5"
+    ds.save_as(path)
+    assert rtplan.io.read_rtdose(path).grid.spacing_mm[0] == 2.5
 
 
 def test_read_units_and_scaling(tmp_path: Path) -> None:
@@ -315,19 +325,34 @@ def test_read_records_type_and_summation(tmp_path: Path, dose_type: str, summati
         tmp_path / "rd.dcm", stored, offsets=[0, 1], dose_type=dose_type, summation=summation
     )
     dose = rtplan.io.read_rtdose(path)
-    assert (dose.dose_type, dose.summation) == (dose_type, summation)
+    assert (dose.dose_type, dose.summation_type) == (dose_type, summation)
+    assert isinstance(dose.summation_type, DoseSummationType)
+    assert isinstance(dose.dose_type, DoseType)
+    assert dose.summation == summation  # the name of rtplan 0.1 still reads
 
 
-def test_read_unknown_type_and_negative_physical(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"summation": "WEIRD"}, r"DoseSummationType \(3004,000A\) is 'WEIRD', not one of PLAN"),
+        ({"summation": ""}, r"DoseSummationType \(3004,000A\) is missing"),
+        ({"dose_type": "BIOLOGICAL"}, r"DoseType \(3004,0004\) is 'BIOLOGICAL', not one of"),
+    ],
+)
+def test_read_refuses_unknown_dose_meaning(
+    tmp_path: Path, changes: dict[str, str], match: str
+) -> None:
+    stored = np.array([[[5, 10], [20, 30]], [[1, 2], [3, 4]]])
+    path = make_rtdose(tmp_path / "rd.dcm", stored, offsets=[0, 1], **changes)  # type: ignore[arg-type]
+    with pytest.raises(DicomReadError, match=match):
+        rtplan.io.read_rtdose(path)
+
+
+def test_read_negative_physical_dose_warns(tmp_path: Path) -> None:
     stored = np.array([[[-5, 10], [20, 30]], [[1, 2], [3, 4]]])
-    path = make_rtdose(
-        tmp_path / "rd.dcm", stored, offsets=[0, 1], bits=16, signed=True, summation="WEIRD"
-    )
-    with pytest.warns(RtplanWarning) as record:
+    path = make_rtdose(tmp_path / "rd.dcm", stored, offsets=[0, 1], bits=16, signed=True)
+    with pytest.warns(RtplanWarning, match=r"negative values \(minimum -0.005 Gy\)"):
         dose = rtplan.io.read_rtdose(path)
-    messages = " ".join(str(w.message) for w in record)
-    assert "DoseSummationType 'WEIRD' is unknown" in messages
-    assert "negative values (minimum -0.005 Gy)" in messages
     assert dose.array[0, 0, 0] == pytest.approx(-0.005)
 
 
@@ -350,7 +375,9 @@ def test_read_refuses_other_objects(tmp_path: Path) -> None:
     ds = pydicom.dcmread(path)
     del ds.ImageOrientationPatient
     ds.save_as(tmp_path / "noiop.dcm")
-    with pytest.raises(DicomReadError, match="lacks ImageOrientationPatient"):
+    with pytest.raises(
+        DicomReadError, match=r"ImageOrientationPatient \(0020,0037\) is missing; the dose grid"
+    ):
         rtplan.io.read_rtdose(tmp_path / "noiop.dcm")
 
 
@@ -424,7 +451,7 @@ def test_sixteen_bit_output_validates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("summation", ["FRACTION", "BEAM", "MULTI_PLAN"])
 def test_other_summations_validate(tmp_path: Path, summation: str) -> None:
-    dose = random_dose(AXIAL, summation=summation)
+    dose = random_dose(AXIAL, summation_type=summation, fractions=5)
     uids = ["1.2.3", "1.2.4"] if summation == "MULTI_PLAN" else "1.2.3"
     path = rtplan.io.write_rtdose(
         dose,
@@ -434,7 +461,8 @@ def test_other_summations_validate(tmp_path: Path, summation: str) -> None:
         beam_number=2,
     )
     assert validate_rtdose(path, tmp_path) == []
-    assert rtplan.io.read_rtdose(path).summation == summation
+    back = rtplan.io.read_rtdose(path)
+    assert (back.summation_type, back.dose_type, back.fractions) == (summation, "PHYSICAL", 5)
 
 
 def test_error_dose_may_be_negative(tmp_path: Path) -> None:
@@ -475,7 +503,7 @@ def test_write_refuses_bad_doses(tmp_path: Path) -> None:
         rtplan.io.write_rtdose(dose, tmp_path / "a.dcm", plan_sop_uid="1.2.3")
     with pytest.raises(DicomWriteError, match="beam_number="):
         rtplan.io.write_rtdose(
-            random_dose(AXIAL, summation="BEAM"),
+            random_dose(AXIAL, summation_type="BEAM"),
             tmp_path / "a.dcm",
             reference=ct,
             plan_sop_uid="1.2.3",

@@ -498,7 +498,7 @@ def test_not_an_rtstruct(tmp_path: Path, ct: Image) -> None:
         read_rtstruct(ct.series.files[0])
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"not dicom at all")
-    with pytest.raises(DicomReadError, match=r"junk\.dcm: not a readable DICOM file"):
+    with pytest.raises(DicomReadError, match=r"junk\.dcm: cannot be read as DICOM RT Structure"):
         read_rtstruct(junk)
     with pytest.raises(DicomReadError, match=r"missing\.dcm: no such RTSTRUCT file"):
         read_rtstruct(tmp_path / "missing.dcm")

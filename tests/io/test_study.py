@@ -193,8 +193,8 @@ class _Readers:
         self.calls.append(("rtplan", Path(path), None))
         return rtplan.Plan(name="P1", prescription_gy=30.0, fractions=10)
 
-    def rtdose(self, path: Path) -> rtplan.Dose:
-        self.calls.append(("rtdose", Path(path), None))
+    def rtdose(self, path: Path, plan: rtplan.Plan | None = None) -> rtplan.Dose:
+        self.calls.append(("rtdose", Path(path), plan))
         if self.fail_dose:
             raise rtplan.errors.DicomReadError(f"bad dose in {path}")
         grid = rtplan.Grid(shape=(2, 3, 4), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))

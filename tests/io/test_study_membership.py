@@ -26,7 +26,8 @@ def _plan(study: Study, rx: float | None, fractions: int = 25, name: str = "thig
 
 
 def _dose(study: Study) -> rtplan.Dose:
-    return rtplan.Dose(array=np.full(study.ct.grid.shape, 2.0), grid=study.ct.grid)
+    """A whole-plan dose of the size the plans here prescribe (about 50 Gy)."""
+    return rtplan.Dose(array=np.full(study.ct.grid.shape, 50.0), grid=study.ct.grid)
 
 
 @pytest.fixture

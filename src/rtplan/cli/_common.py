@@ -7,10 +7,10 @@ belongs to a study (the plan and prescription of a dose, whether a file is of th
 frame of reference) is asked of :class:`rtplan.io.Study`; this module only names the
 command-line option in the answer.
 
-Outputs are written through :func:`writing`: to a temporary file next to the target,
-renamed over it only once complete, so an error or Ctrl-C leaves the previous file (if
-any) as it was. An output never replaces a file that the command read: an input given
-on the command line, or a file of the study folder.
+Outputs are written through :func:`writing`: into a staging folder next to the targets,
+moved into place together only once all are complete, so an error or Ctrl-C leaves the
+previous files (if any) as they were. An output never replaces a file that the command
+read: an input given on the command line, or a file of the study folder.
 """
 
 from __future__ import annotations
@@ -413,25 +413,24 @@ def output_folder(
 
 @contextmanager
 def writing(*paths: Path) -> Iterator[tuple[Path, ...]]:
-    """Temporary paths to write ``paths`` to, renamed over them when the block succeeds.
+    """Paths to write ``paths`` through: they replace the targets together when the block ends.
 
-    The temporary files sit next to their targets (same folder, same suffix); on an error
-    or interrupt they are removed and the targets are left untouched. Parent folders are
-    created.
+    The files are written into a staging folder next to their targets and moved into
+    place together once the block succeeds (:func:`rtplan.io.atomic_folder`); on an
+    error or interrupt nothing of them appears and the targets are left as they were.
+    Parent folders are created (and removed again on failure if they were new).
 
     Yields
     ------
     tuple of Path
-        One temporary path per target, in order.
+        One path per target, in order, each with the target's name.
     """
-    temps = []
-    for p in paths:
-        p = Path(p)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        temps.append(p.with_name(f".{p.stem}.{os.getpid()}.partial{p.suffix}"))
-    with ExitStack() as cleanup:
-        for t in temps:
-            cleanup.callback(t.unlink, missing_ok=True)
-        yield tuple(temps)
-        for t, p in zip(temps, paths, strict=True):
-            os.replace(t, p)
+    from rtplan.io import atomic_folder
+
+    targets = [Path(p) for p in paths]
+    with ExitStack() as stack:
+        stages = {
+            folder: stack.enter_context(atomic_folder(folder))
+            for folder in dict.fromkeys(p.parent for p in targets)
+        }
+        yield tuple(stages[p.parent].path / p.name for p in targets)

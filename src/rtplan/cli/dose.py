@@ -3,7 +3,9 @@
 Compute the photon dose of a plan on a study's CT and write an RT Plan (with the monitor
 units) and an RT Dose in the CT's frame of reference. The plan is read from an RT Plan
 file or built 3D-conformally around a target. The dose is the plan total (all fractions)
-in Gy, dose to medium unless --dose-to water.
+in Gy, dose to medium unless --dose-to water. Each beam's MU are shown beside those of an
+independent hand calculation (output factors, TMR at the effective depth, inverse square),
+with a warning above 5 %; --json prints it all as JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rtplan.enum import Engine, Normalization
 from rtplan.image import DoseMedium
 
 if TYPE_CHECKING:
-    from rtplan.dose import PlanDose
+    from rtplan.dose import MuCheck, PlanDose
     from rtplan.image import Dose
     from rtplan.io.study import Study
     from rtplan.plan import Plan
@@ -86,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dose-to", choices=DoseMedium, type=DoseMedium, default="medium", help="dose reported"
     )
     parser.add_argument(
+        "--json", action="store_true", help="print the beams, MU check and figures as JSON"
+    )
+    parser.add_argument(
         "-o",
         "--output",
         type=Path,
@@ -119,11 +124,15 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )  # fmt: skip
     print(file=sys.stderr)
+    checked = rdose.mu_check(result.plan, study.ct, result, target=target)
     dose = result.dose
     if args.dose_to is DoseMedium.WATER:
         dose = rdose.dose_to_water(dose, study.ct, energy=plan.beams[0].energy)
     _write(out, result.plan, dose, study)
-    _summary(args, result, dose, target)
+    if args.json:
+        _json_summary(args, result, dose, target, checked, out)
+        return 0
+    _summary(args, result, dose, target, checked)
     print(f"wrote {out / 'RP.dcm'} and {out / 'RD.dcm'}")
     return 0
 
@@ -222,26 +231,90 @@ def _write(out: Path, plan: Plan, dose: Dose, study: Study) -> None:
         io.write_rtdose(dose, rd, reference=study.ct, plan_sop_uid=plan_uid)
 
 
+def _check_text(row: Any) -> str:
+    """The MU check of one beam, for the beam's line."""
+    if row.passed is None:
+        return f"independent check not made: {row.note}"
+    c = row.calculation
+    return (
+        f"independent check {row.check_mu:.1f} MU, {row.difference_percent:+.1f} % "
+        f"{row.status}; d_eff {c.effective_depth_mm:.0f} mm, equivalent square "
+        f"{c.equivalent_square_mm / 10.0:.1f} cm"
+    )
+
+
 def _summary(
-    args: argparse.Namespace, result: PlanDose, dose: Dose, target: Structure | None
+    args: argparse.Namespace,
+    result: PlanDose,
+    dose: Dose,
+    target: Structure | None,
+    check: MuCheck,
 ) -> None:
-    """Engine, beams with their MU, the maximum and the target's DVH figures."""
-    import numpy as np
-
-    from rtplan.evaluate import dvh
-
+    """Engine, beams with their MU and the MU check, the maximum and the target's DVH."""
     print(f"engine {result.engine}, grid {args.grid_mm} mm, dose to {args.dose_to}")
-    for i, beam in enumerate(result.plan.beams, start=1):
+    for i, (beam, row) in enumerate(zip(result.plan.beams, check, strict=True), start=1):
         print(
             f"beam {i} {beam.name or ''}: gantry {beam.gantry_deg:.1f} deg, "
-            f"{beam.energy}, {beam.mu or 0.0:.1f} MU per fraction"
+            f"{beam.energy}, {beam.mu or 0.0:.1f} MU per fraction ({_check_text(row)})"
         )
-    print(f"Dmax {float(np.asarray(dose.array).max()):.2f} Gy")
-    if target is not None:  # looked up with a volume
-        # the DVH `rtplan dvh` computes (partial volumes), so both commands agree
-        h = dvh(dose, target)
-        if not h.is_empty:
-            print(
-                f"{target.name}: D95 {h.D(95):.2f} Gy, mean {h.mean_gy:.2f} Gy, "
-                f"Dmax {h.max_gy:.2f} Gy"
-            )
+    print(f"MU check (tolerance {check.tolerance_percent:g} %): {check.basis}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"Dmax {dose.max_gy:.2f} Gy")
+    figures = _target_figures(dose, target)
+    if figures and target is not None:
+        print(
+            f"{target.name}: D95 {figures['D95_gy']:.2f} Gy, mean {figures['mean_gy']:.2f} Gy, "
+            f"Dmax {figures['max_gy']:.2f} Gy"
+        )
+
+
+def _target_figures(dose: Dose, target: Structure | None) -> dict[str, float]:
+    """D95, mean and maximum of the target (the DVH `rtplan dvh` computes), if any."""
+    from rtplan.evaluate import dvh
+
+    if target is None:  # looked up with a volume
+        return {}
+    h = dvh(dose, target)
+    if h.is_empty:
+        return {}
+    return {"D95_gy": h.D(95), "mean_gy": h.mean_gy, "max_gy": h.max_gy}
+
+
+def _json_summary(
+    args: argparse.Namespace,
+    result: PlanDose,
+    dose: Dose,
+    target: Structure | None,
+    check: MuCheck,
+    out: Path,
+) -> None:
+    """The summary as one JSON document on stdout."""
+    import json
+
+    plan = result.plan
+    doc = {
+        "engine": result.engine,
+        "grid_mm": args.grid_mm,
+        "dose_to": str(args.dose_to),
+        "dose": dose.meaning,
+        "prescription_gy": plan.prescription_gy,
+        "fractions": plan.fractions,
+        "normalization": str(plan.normalization),
+        "beams": [
+            {
+                "number": i,
+                "name": b.name,
+                "energy": b.energy,
+                "gantry_deg": b.gantry_deg,
+                "mu_per_fraction": round(float(b.mu or 0.0), 2),
+            }
+            for i, b in enumerate(plan.beams, start=1)
+        ],
+        "mu_check": check.to_dict(),
+        "notes": list(result.notes),
+        "dmax_gy": round(dose.max_gy, 4),
+        "target": {"name": target.name, **_target_figures(dose, target)} if target else None,
+        "files": {"rtplan": str(out / "RP.dcm"), "rtdose": str(out / "RD.dcm")},
+    }
+    print(json.dumps(doc, indent=2))

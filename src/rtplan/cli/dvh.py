@@ -7,14 +7,20 @@ gradient indices of the targets and, when the RT Dose stores DVHs (DVH Sequence)
 they differ from the computed ones; optionally write the table, curves and indices as CSV
 and evaluate clinical goals. The prescription comes from --prescription-gy, --plan, or the
 RT Plan the RT Dose references (in the study or next to the RT Dose file).
+
+The dose evaluated is the whole plan's: a per-fraction RT Dose is multiplied by the
+plan's number of fractions (and the output says so); one whose number of fractions is
+unknown, a dose of part of a plan (one beam...) or an ERROR dose is shown as it is, without
+the prescription, and refused for goals and indices. --json prints it all as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -92,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the conformity and gradient indices as CSV (an existing file is replaced)",
     )
     parser.add_argument(
+        "--json", action="store_true", help="print the dose, metrics, indices and goals as JSON"
+    )
+    parser.add_argument(
         "--goal",
         action="append",
         default=None,
@@ -119,20 +128,66 @@ def run(args: argparse.Namespace) -> int:
         args.dose if args.dose is not None else args.study,
     )
     rx = _prescription(args, study, dose)
+    dose, basis, rx = _evaluated(args, dose, rx, goals)
     _check_prescription_needed(args, goals, rx.dose_gy)
     dvhs = compute_dvhs(dose, study.structures, names=roi, end_cap=args.end_cap)
     if not dvhs:
         from rtplan.errors import RtplanError
 
         raise RtplanError(f"{args.study}: no structure with a volume to evaluate")
-    _metrics(args, dose, where, rx, dvhs)
-    _compare_stored(dose, study.structures, dvhs)
-    _indices(args, dose, study.structures, rx.dose_gy, dvhs)
-    if not goals:
+    doc: dict[str, Any] = {"dose": {"file": where, "evaluated": basis}}
+    doc["metrics"] = _metrics(args, dose, where, rx, dvhs, basis)
+    if not args.json:
+        _compare_stored(dose, study.structures, dvhs)
+    doc["indices"] = _indices(args, dose, study.structures, rx.dose_gy, dvhs)
+    table = evaluate_goals(goals, dose, study.structures, rx.dose_gy, dvhs=dvhs) if goals else None
+    if args.json:
+        doc["goals"] = table.to_dict() if table is not None else None
+        print(json.dumps(_json_ready(doc), indent=2))
+    if table is None:
         return 0
+    if args.json:
+        return 0 if table.all_passed else 1
     print()
-    table = evaluate_goals(goals, dose, study.structures, rx.dose_gy, dvhs=dvhs)
     return check.print_goals(table, "dvh")
+
+
+# ---------------------------------------------------------------------------- the dose
+def _evaluated(
+    args: argparse.Namespace, dose: Dose, rx: Prescription, goals: list[ClinicalGoal]
+) -> tuple[Dose, str, Prescription]:
+    """The whole plan's dose, what it is, and the prescription that goes with it.
+
+    A per-fraction dose is converted with the plan's fractions; a dose that cannot stand
+    for the whole plan is refused when goals or indices ask for it, and otherwise shown as
+    it is without the prescription (its DVHs say what it holds).
+    """
+    from rtplan.evaluate import EvaluationError, dose_for_evaluation
+    from rtplan.io import Prescription
+
+    wants_plan = bool(goals) or args.indices is not None or bool(args.target)
+    purpose = "clinical goals and indices" if wants_plan else "prescription-relative figures"
+    try:
+        evaluated = dose_for_evaluation(dose, fractions=rx.fractions, purpose=purpose)
+    except EvaluationError:
+        if wants_plan:
+            raise
+        kept = Prescription(None, rx.fractions, rx.source)
+        if dose.fractions is None and rx.fractions is not None:
+            dose = dose.with_array(dose.array, fractions=rx.fractions)
+        return dose, f"{dose.meaning}; shown as it is, without the prescription", kept
+    return evaluated.dose, evaluated.basis, rx  # type: ignore[return-value]
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------- checks
@@ -221,31 +276,39 @@ def _check_prescription_needed(
 
 # ---------------------------------------------------------------------------- output
 def _metrics(
-    args: argparse.Namespace, dose: Dose, where: str, rx: Prescription, dvhs: Mapping[str, DVH]
-) -> None:
-    """Print the metrics table; write it and the curves when asked."""
+    args: argparse.Namespace,
+    dose: Dose,
+    where: str,
+    rx: Prescription,
+    dvhs: Mapping[str, DVH],
+    basis: str,
+) -> list[dict[str, float | str]]:
+    """Print the metrics table (unless --json); write it and the curves when asked."""
     from rtplan.cli._common import writing
     from rtplan.evaluate import dose_metrics, write_dvhs_csv, write_dvhs_json, write_metrics_csv
     from rtplan.report import format_metrics_table
 
     rows = [dose_metrics(h, rx.dose_gy) for h in dvhs.values()]
-    print(f"DVH metrics of {where}" + (f" ({dose.name})" if dose.name else ""))
+    say = (lambda *_: None) if args.json else print
+    say(f"DVH metrics of {where}" + (f" ({dose.name})" if dose.name else ""))
+    say(f"dose: {basis}")
     if rx.dose_gy is not None:
         fractions = rx.fractions or dose.fractions
         fx = f" in {fractions} fractions" if fractions else ""
-        print(f"prescription {rx.dose_gy:g} Gy{fx} (from {rx.source})")
+        say(f"prescription {rx.dose_gy:g} Gy{fx} (from {rx.source})")
     else:
-        print("no prescription (give --prescription-gy or --plan for V95/V100/V107%Rx)")
-    print(format_metrics_table(rows))
+        say("no prescription (give --prescription-gy or --plan for V95/V100/V107%Rx)")
+    say(format_metrics_table(rows))
     if args.output is not None:
         with writing(args.output) as (tmp,):
             write_metrics_csv(rows, tmp)
-        print(f"metrics written to {args.output}")
+        say(f"metrics written to {args.output}")
     if args.curves is not None:
         write = write_dvhs_json if args.curves.suffix.lower() == ".json" else write_dvhs_csv
         with writing(args.curves) as (tmp,):
             write(dvhs.values(), tmp)
-        print(f"DVH curves written to {args.curves}")
+        say(f"DVH curves written to {args.curves}")
+    return rows
 
 
 def _indices(
@@ -254,8 +317,8 @@ def _indices(
     structures: StructureSet,
     rx: float | None,
     dvhs: Mapping[str, DVH],
-) -> None:
-    """Print (and write) the conformity and gradient indices of the targets."""
+) -> list[dict[str, float | str]]:
+    """Print (unless --json) and write the conformity and gradient indices of the targets."""
     from rtplan.cli._common import writing
     from rtplan.errors import RtplanError
     from rtplan.evaluate import conformity_metrics, write_metrics_csv
@@ -267,22 +330,24 @@ def _indices(
             raise RtplanError(
                 f"{args.study}: no PTV for --indices; name the target with --target NAME"
             )
-        return
+        return []
     body = _body(structures)
     rows = [
         conformity_metrics(dose, t, rx, body=body, dvhs=dvhs, end_cap=args.end_cap) for t in targets
     ]
     within = f"inside {body.name}" if body is not None else "over the whole dose grid"
-    print()
-    print(
+    say = (lambda *_: None) if args.json else print
+    say()
+    say(
         "Conformity (RTOG PIV/TV, Paddick TV_PIV²/(TV PIV)) and gradient (PIV50%/PIV) "
         f"indices; isodose volumes {within}"
     )
-    print(format_conformity_table(rows))
+    say(format_conformity_table(rows))
     if args.indices is not None:
         with writing(args.indices) as (tmp,):
             write_metrics_csv(rows, tmp)
-        print(f"indices written to {args.indices}")
+        say(f"indices written to {args.indices}")
+    return rows
 
 
 def _compare_stored(dose: Dose, structures: StructureSet, dvhs: Mapping[str, DVH]) -> None:

@@ -24,6 +24,11 @@ READS_STUDY = True
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``rtplan info``."""
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--show-identifiers",
+        action="store_true",
+        help="print the patient's name and ID (hidden by default)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,12 +41,21 @@ def run(args: argparse.Namespace) -> int:
         study = load_study(args)
         summary = study.summary()
         summary.update(anatomy_summary(study))
-        text = format_study(summary)
     else:
         summary = summarize_file(path)
-        text = format_file(summary)
-    print(json.dumps(summary, indent=2) if args.json else text)
+    if not args.show_identifiers:  # no patient identifiers in the output unless asked
+        summary["patient"] = {"name": None, "id": None, "hidden": True}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_study(summary) if path.is_dir() else format_file(summary))
     return 0
+
+
+def _patient_line(patient: dict[str, Any]) -> str:
+    if patient.get("hidden"):
+        return "Patient: (name and ID hidden; --show-identifiers shows them)"
+    return f"Patient: {patient['name'] or '-'} (ID {patient['id'] or '-'})"
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -182,7 +196,7 @@ def format_study(summary: dict[str, Any]) -> str:
     patient = summary["patient"]
     lines = [
         f"Study: {summary['path']}",
-        f"Patient: {patient['name'] or '-'} (ID {patient['id'] or '-'})",
+        _patient_line(patient),
         f"Patient position: {summary['patient_position'] or 'unknown'}",
         *_image_lines("CT", summary["ct"]),
     ]
@@ -205,7 +219,7 @@ def format_file(summary: dict[str, Any]) -> str:
     lines = [
         f"File: {summary['path']}",
         f"Modality: {summary['modality'] or '-'} ({summary['sop_class'] or 'unknown SOP class'})",
-        f"Patient: {patient['name'] or '-'} (ID {patient['id'] or '-'})",
+        _patient_line(patient),
         f"SOP Instance UID: {summary['sop_instance_uid']}",
         f"Series Instance UID: {summary['series_instance_uid']}",
         f"Frame of Reference UID: {summary['frame_of_reference_uid'] or '-'}",

@@ -22,7 +22,18 @@ from rtplan.errors import RtplanError
 
 __all__ = ["build_parser", "entry_point", "main"]
 
-SUBCOMMANDS = ("info", "dose", "dvh", "gamma", "trajectory", "overlay", "report", "demo")
+SUBCOMMANDS = (
+    "info",
+    "dose",
+    "dvh",
+    "gamma",
+    "trajectory",
+    "overlay",
+    "report",
+    "deidentify",
+    "library",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

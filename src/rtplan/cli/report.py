@@ -1,8 +1,12 @@
 """Write an HTML review report of a study (plan, dose, goals, trajectory).
 
-Write a self-contained HTML report: CT and structures; with a dose, the beams, DVH
-metrics and curves, clinical goals and isodose views; with --needle-target, the ranked
-needle trajectories and their views. No patient identifiers.
+Write a self-contained HTML report: CT and structures; with a dose, the beams and their
+independent MU check, DVH metrics and curves, clinical goals and isodose views; with
+--needle-target, the ranked needle trajectories and their views. No patient identifiers.
+
+The dose shown is the whole plan's: a per-fraction RT Dose is multiplied by the plan's
+number of fractions (the report and the command's output say so); one whose number of
+fractions is unknown, a dose of part of a plan or an ERROR dose is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 from rtplan.cli._parsing import add_needle_arguments
 
 if TYPE_CHECKING:
+    from rtplan.dose import MuCheck
     from rtplan.evaluate import DVH, ClinicalGoal, GoalTable
     from rtplan.guidance import TrajectoryResult
     from rtplan.image import Dose
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     study = check.load_study(args)
     dose = _dose(args, study)
     plan = _plan(args, study, dose)
-    goals, dvhs = _goals(args, study, dose, plan, parsed_goals)
+    whole = _whole_plan_dose(dose, plan)
+    goals, dvhs = _goals(args, study, whole, plan, parsed_goals)
+    checked = _mu_check(study, plan, dose)
     paths = _needle_paths(args, study)
     target = check.structure(study, args.target, "--target") if args.target else None
     with check.writing(args.output) as (tmp,):
@@ -90,12 +97,13 @@ def run(args: argparse.Namespace) -> int:
             tmp,
             study,
             plan=plan,
-            dose=dose,
+            dose=whole,
             goals=goals,
             dvhs=dvhs,
             trajectories=paths,
             target=target,
             title=args.title,
+            mu_check=checked,
         )
     print(f"report written to {args.output}")
     return 0 if goals is None else check.print_goals(goals, "report")
@@ -156,6 +164,41 @@ def _goals(
             )
     dvhs = compute_dvhs(dose, [s for s in study.structures if s.has_volume])
     return evaluate_goals(parsed, dose, study.structures, rx, dvhs=dvhs), dvhs
+
+
+def _whole_plan_dose(dose: Dose | None, plan: Plan | None) -> Dose | None:
+    """The whole plan's dose the report shows (converted, or refused), and a line saying so."""
+    from rtplan.evaluate import dose_for_evaluation
+
+    if dose is None:
+        return None
+    evaluated = dose_for_evaluation(
+        dose, fractions=plan.fractions if plan is not None else None, purpose="the review report"
+    )
+    print(f"dose: {evaluated.basis}")
+    return evaluated.dose  # type: ignore[return-value]
+
+
+def _mu_check(study: Study, plan: Plan | None, dose: Dose | None) -> MuCheck | None:
+    """The plan's independent MU check against its dose (no engine is run), printed."""
+    from rtplan.dose import mu_check
+    from rtplan.errors import RtplanError
+
+    if plan is None or dose is None:
+        return None
+    try:
+        checked = mu_check(plan, study.ct, dose)
+    except RtplanError as exc:
+        print(f"MU check not made: {exc}")
+        return None
+    for b in checked:
+        result = (
+            f"check {b.check_mu:.1f} MU, {b.difference_percent:+.1f} % {b.status}"
+            if b.passed is not None
+            else f"not checked: {b.note}"
+        )
+        print(f"MU check, beam {b.beam}: {b.engine_mu:.1f} MU per fraction, {result}")
+    return checked
 
 
 def _needle_paths(args: argparse.Namespace, study: Study) -> TrajectoryResult | None:

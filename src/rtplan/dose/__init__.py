@@ -26,6 +26,9 @@ water of that density (dose to medium = dose to water).
 
 Monitor units come from the beam model: 1 MU gives 1 cGy at the depth of maximum dose of a
 10 x 10 cm² field at SSD 100 cm in water (:mod:`rtplan.dose._calibration`).
+:func:`mu_check` checks each beam's MU with an independent hand calculation (output
+factors, TMR at the effective depth, inverse square), never calling an engine; and
+:func:`calculate` warns about implausible plans (:class:`PlanPlausibilityWarning`).
 Engines are extensible through the entry-point group ``rtplan.dose_engines``
 (:mod:`rtplan.dose._engine`); the protocol they satisfy is :class:`DoseEngine`.
 """
@@ -46,6 +49,15 @@ from rtplan.dose._engine import (
     get_engine,
     register_engine,
 )
+from rtplan.dose._mu_check import (
+    BeamMuCheck,
+    HandCalculation,
+    MonitorUnitWarning,
+    MuCheck,
+    hand_calculation,
+    mu_check,
+)
+from rtplan.dose._plausibility import PlanPlausibilityWarning
 from rtplan.dose._protocol import DoseEngine, ProgressCallback
 from rtplan.dose._setup import BeamFrame, DoseSetup, prepare_setup
 from rtplan.dose.machines import BeamModel, available_machines, load_machine
@@ -54,9 +66,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "BeamFrame",
     "BeamModel",
+    "BeamMuCheck",
     "DoseEngine",
     "DoseSetup",
+    "HandCalculation",
+    "MonitorUnitWarning",
+    "MuCheck",
     "PlanDose",
+    "PlanPlausibilityWarning",
     "ProgressCallback",
     "available_engines",
     "available_machines",
@@ -66,8 +83,10 @@ __all__ = [
     "dose_to_water",
     "engine_calibration",
     "get_engine",
+    "hand_calculation",
     "load_machine",
     "monitor_units",
+    "mu_check",
     "prepare_setup",
     "register_engine",
     "stopping_power_ratios",

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from rtplan.dose._calibration import engine_calibration
 from rtplan.dose._engine import get_engine
+from rtplan.dose._plausibility import check_derived_mu, check_plan_on_ct
 from rtplan.dose._protocol import DoseEngine, ProgressCallback
 from rtplan.dose._setup import DoseSetup, prepare_setup
 from rtplan.dose.machines._model import load_machine
@@ -48,6 +49,10 @@ class PlanDose:
         Dose grid and densities used.
     engine : str
         Engine name.
+    notes : tuple of str
+        What the plausibility checks found (:mod:`rtplan.dose._plausibility`): isocentre
+        near or outside the CT, a central axis missing the body, implausible derived MU,
+        CT numbers beyond the calibration curve; each was also warned.
     """
 
     plan: Plan
@@ -55,6 +60,7 @@ class PlanDose:
     beam_gy_per_mu: tuple[FloatArray, ...]
     setup: DoseSetup
     engine: str
+    notes: tuple[str, ...] = ()
 
 
 def _normalisation_value(
@@ -213,6 +219,7 @@ def calculate(
         "dose grid %s (%d voxels in the body) for %d beams with %s",
         setup.grid.shape, int(setup.body.sum()), len(plan.beams), eng.name,
     )  # fmt: skip
+    notes = check_plan_on_ct(plan, ct, setup)
     n = len(plan.beams)
     per_mu: list[FloatArray] = []
     for b, beam in enumerate(plan.beams):
@@ -236,6 +243,7 @@ def calculate(
         sub(1.0, "done")
     if any(b.mu is None for b in plan.beams):
         plan = _mu_from_prescription(plan, per_mu, setup, target or plan.target)
+        notes += check_derived_mu(plan)
     total = np.zeros(setup.grid.shape)
     for beam, d in zip(plan.beams, per_mu, strict=True):
         total += float(beam.mu or 0.0) * d
@@ -251,7 +259,7 @@ def calculate(
     )
     logger.info("plan dose done in %.1f s, max %.3f Gy", time.perf_counter() - t0, dose.max_gy)
     return PlanDose(plan=plan, dose=dose, beam_gy_per_mu=tuple(per_mu), setup=setup,
-                    engine=eng.name)  # fmt: skip
+                    engine=eng.name, notes=notes)  # fmt: skip
 
 
 def compute_dose(

@@ -33,8 +33,10 @@ from rtplan.evaluate._dvh_type import DVH, read_dvhs_json
 from rtplan.evaluate._gamma import GammaResult, gamma
 from rtplan.evaluate._goals import (
     ClinicalGoal,
+    EvaluationDose,
     GoalResult,
     GoalTable,
+    dose_for_evaluation,
     evaluate_goals,
     parse_goal,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "DVH",
     "ClinicalGoal",
     "EndCap",
+    "EvaluationDose",
     "EvaluationError",
     "GammaResult",
     "GoalResult",
@@ -64,6 +67,7 @@ __all__ = [
     "conformity_index_rtog",
     "conformity_metrics",
     "default_alpha_beta",
+    "dose_for_evaluation",
     "dose_metrics",
     "dvh",
     "eqd2",

@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ import numpy.typing as npt
 from rtplan._warn import warn
 from rtplan.evaluate._common import EvaluationError, check_dose, finite_positive
 from rtplan.grid import Grid
-from rtplan.image import Dose, DoseMedium, Image
+from rtplan.image import Dose, DoseMedium, DoseSummationType, Image
 from rtplan.structures import Structure
 
 __all__ = [
@@ -221,6 +222,23 @@ def eqd2(dose: Image, alpha_beta_gy: float | Image = 3.0, fractions: int | None 
     return _as_dose(dose, out, f"EQD2 {dose.name}".strip(), n)
 
 
+def _sum_type(items: list[Any]) -> DoseSummationType:
+    """The summation type of a sum: the rule of ``Dose.__add__`` over several doses."""
+    kinds = [
+        DoseSummationType(d.summation_type) if isinstance(d, Dose) else DoseSummationType.PLAN
+        for d in items
+    ]
+    if all(k.is_total for k in kinds):
+        return DoseSummationType.MULTI_PLAN if len(kinds) > 1 else kinds[0]
+    if len(set(kinds)) == 1:
+        return kinds[0]
+    names = ", ".join(sorted({k.value for k in kinds}))
+    raise EvaluationError(
+        f"plan_sum cannot add doses of different summation types ({names}); convert them "
+        "first with Dose.total(fractions) or Dose.per_fraction(fractions)"
+    )
+
+
 def plan_sum(doses: Sequence[Image], grid: Grid | None = None) -> Dose:
     """Sum of dose distributions on a common grid (trilinear resampling).
 
@@ -265,7 +283,7 @@ def plan_sum(doses: Sequence[Image], grid: Grid | None = None) -> Dose:
         grid=target,
         name="plan sum",
         dose_type="PHYSICAL",
-        summation="MULTI_PLAN" if len(items) > 1 else "PLAN",
+        summation_type=_sum_type(items),
         medium=medium,
         fractions=fractions,
         patient_position=first.patient_position,

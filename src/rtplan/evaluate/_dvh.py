@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,10 @@ def dvh(
     Returns
     -------
     DVH
-        Over the part of the structure inside the dose grid (voxel edges).
+        Over the part of the structure inside the dose grid (voxel edges). It is the DVH of
+        what the dose holds -- one fraction, one beam, a dose error -- and says so in
+        :attr:`~rtplan.evaluate.DVH.dose_meaning` (clinical goals and reports refuse or
+        convert such doses: :func:`rtplan.evaluate.dose_for_evaluation`).
 
     Warns
     -----
@@ -148,7 +152,17 @@ def dvh(
     else:
         return _no_volume(structure, cap)
     _warn_coverage(out, dose)
-    return out
+    return _with_meaning(out, dose)
+
+
+def _with_meaning(h: DVH, dose: Image) -> DVH:
+    """The DVH with the dose's meaning (:attr:`rtplan.Dose.meaning`) attached.
+
+    A DVH is computed from whatever a dose holds (one fraction, one beam, a dose error);
+    what that was travels with it, so that goals and reports can refuse or convert it.
+    """
+    meaning = getattr(dose, "meaning", "")
+    return replace(h, dose_meaning=str(meaning)) if meaning else h
 
 
 def _no_volume(structure: Structure, cap: EndCap | None = None) -> DVH:

@@ -9,6 +9,8 @@ back as dictionaries; :class:`rtplan.evaluate.DVH` builds itself from those
   and ``differential_percent`` (volume of the bin starting at that edge; empty on the last
   edge), numbers with 6 significant digits.
 * JSON: one DVH dictionary, or a list of them (see :meth:`~rtplan.evaluate.DVH.to_dict`).
+
+Files are written atomically (a temporary file renamed over the target when complete).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._atomic import atomic_open
 from rtplan.evaluate._common import EvaluationError
 
 __all__ = [
@@ -102,7 +105,7 @@ def write_dvhs_csv(dvhs: Iterable[Curves], path: str | Path) -> Path:
     PTV,2,0,0,,
     """
     p = Path(path)
-    with p.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_open(p, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for h in dvhs:
@@ -154,9 +157,10 @@ def write_dvhs_json(dvhs: Iterable[Record], path: str | Path) -> Path:
 
 
 def write_json(data: dict[str, Any] | list[dict[str, Any]], path: str | Path) -> Path:
-    """Write one DVH dictionary or a list of them; returns the path."""
+    """Write one DVH dictionary or a list of them (atomically); returns the path."""
     p = Path(path)
-    p.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    with atomic_open(p) as fh:
+        fh.write(json.dumps(data, indent=1))
     return p
 
 

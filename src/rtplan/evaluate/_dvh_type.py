@@ -54,6 +54,10 @@ class DVH:
         End-capping convention used (``"slab"``, ``"none"``, ``""`` when not applicable).
     resolution_mm : float
         In-plane sampling used (``nan`` for stored DVHs).
+    dose_meaning : str
+        What the dose was (:attr:`rtplan.Dose.meaning`: dose type, summation type,
+        fractions, conversions), e.g. ``"PHYSICAL dose, FRACTION (25 fractions)"``; empty
+        when unknown.
 
     Examples
     --------
@@ -76,6 +80,7 @@ class DVH:
     source: str = "computed"
     end_cap: str = ""
     resolution_mm: float = math.nan
+    dose_meaning: str = ""
     _cumulative: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -340,6 +345,7 @@ class DVH:
             "source": self.source,
             "end_cap": self.end_cap,
             "resolution_mm": _json_float(self.resolution_mm),
+            "dose_meaning": self.dose_meaning,
             "volume_cc": _json_float(self.volume_cc),
             "structure_volume_cc": _json_float(self.structure_volume_cc),
             "min_gy": _json_float(self.min_gy),
@@ -364,6 +370,7 @@ class DVH:
                 roi_number=int(data.get("roi_number", 0)),
                 source=str(data.get("source", "computed")),
                 end_cap=str(data.get("end_cap", "")),
+                dose_meaning=str(data.get("dose_meaning", "")),
                 resolution_mm=_from_json_float(data.get("resolution_mm")),
                 volume_cc=_from_json_float(data["volume_cc"]),
                 structure_volume_cc=_from_json_float(data.get("structure_volume_cc")),

@@ -20,6 +20,24 @@ goals.
 Examples: ``"PTV D95 >= 95 %"``, ``"PTV D95% >= 28.5 Gy"``, ``"SpinalCord D0.03cc <= 14
 Gy"``, ``"Femur V20Gy <= 10 %"``, ``"Body Dmax <= 107 %Rx"``, ``"Bladder V40Gy <= 50 cc"``,
 ``"PTV V95%Rx >= 98 %"``.
+
+The dose's meaning
+------------------
+Goals are limits on the whole plan's physical dose. :func:`dose_for_evaluation` decides,
+for :func:`evaluate_goals` and the review report alike, what a :class:`~rtplan.Dose` may
+stand for (DICOM DoseSummationType and DoseType, :attr:`rtplan.Dose.meaning`):
+
+* a whole-plan dose (``PLAN``, ``MULTI_PLAN``, ``PLAN_OVERVIEW``), physical or effective,
+  is evaluated as it is;
+* a per-fraction dose (``FRACTION``, ``FRACTION_SESSION``) is converted to the plan total
+  (:meth:`rtplan.Dose.total`) only when the number of fractions is known -- from the plan
+  (``fractions=``) or the dose itself, the two never contradicting -- and refused
+  otherwise: a dose of one fraction "passes" every organ limit of the plan;
+* a dose of part of a plan (``BEAM``, ``BRACHY``, ``CONTROL_POINT``, ``RECORD``...) and an
+  ``ERROR`` dose (a difference of doses) are refused.
+
+What was evaluated, and any conversion, is stated in :attr:`GoalTable.dose_basis` (the
+first line of :meth:`GoalTable.format_table`).
 """
 
 from __future__ import annotations
@@ -33,13 +51,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rtplan._atomic import atomic_open
 from rtplan.evaluate._common import EvaluationError, check_dose
 from rtplan.evaluate._dvh import dvh
 from rtplan.evaluate._dvh_type import DVH
-from rtplan.image import Image
+from rtplan.image import Dose, DoseSummationType, DoseType, Image
 from rtplan.structures import Structure
 
-__all__ = ["ClinicalGoal", "GoalResult", "GoalTable", "evaluate_goals", "parse_goal"]
+__all__ = [
+    "ClinicalGoal",
+    "EvaluationDose",
+    "GoalResult",
+    "GoalTable",
+    "dose_for_evaluation",
+    "evaluate_goals",
+    "parse_goal",
+]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -271,11 +298,128 @@ class GoalResult:
         return "N/A" if self.passed is None else ("PASS" if self.passed else "FAIL")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class EvaluationDose:
+    """The dose that goals and reports evaluate, and what it is.
+
+    Attributes
+    ----------
+    dose : rtplan.Dose or rtplan.Image
+        The whole plan's dose (converted from a per-fraction dose when ``converted``).
+    basis : str
+        What was evaluated, in words, with any conversion: e.g. ``"PHYSICAL dose, PLAN
+        (25 fractions); total: FRACTION dose multiplied by 25 fractions"``.
+    converted : bool
+        True when a per-fraction dose was multiplied by the number of fractions.
+    """
+
+    dose: Image
+    basis: str
+    converted: bool = False
+
+
+def _refusal(dose: Dose, purpose: str) -> str | None:
+    """Why ``purpose`` cannot use ``dose`` (or ``None`` when it can, maybe converted)."""
+    kind = DoseSummationType(dose.summation_type)
+    name = f"dose {dose.name!r}" if dose.name else "the dose"
+    if DoseType(dose.dose_type) is DoseType.ERROR:
+        return (
+            f"{name} is an ERROR dose ({dose.meaning}): a difference between two doses, not an "
+            f"absorbed dose; {purpose} need the plan's PHYSICAL dose"
+        )
+    if kind.is_partial:
+        return (
+            f"{name} is a {kind.value} dose ({dose.meaning}): part of the plan, not the whole "
+            f"plan's dose, so it would pass organ limits the plan exceeds; {purpose} need the "
+            "PLAN dose (or the sum of every part's dose)"
+        )
+    if kind.is_per_fraction and dose.fractions is None:
+        return (
+            f"{name} is a {kind.value} dose ({dose.meaning}): one fraction, not the whole "
+            f"plan's dose, so it would pass organ limits the plan exceeds; {purpose} convert it "
+            "with the plan's number of fractions: give the plan (fractions=, or --plan RTPLAN)"
+        )
+    return None
+
+
+def dose_for_evaluation(
+    dose: Image, *, fractions: int | None = None, purpose: str = "clinical goals"
+) -> EvaluationDose:
+    """The whole plan's dose for goals and reports: as it is, converted, or refused.
+
+    See the module notes: whole-plan doses pass; a per-fraction dose is multiplied by the
+    plan's number of fractions when it is known; partial and ``ERROR`` doses are refused.
+
+    Parameters
+    ----------
+    dose : rtplan.Dose or rtplan.Image
+        A dose in Gy; a plain :class:`~rtplan.Image` carries no DICOM meaning and is taken
+        as the whole plan's physical dose.
+    fractions : int, optional
+        The plan's number of fractions (e.g. ``plan.fractions``); the dose's own
+        :attr:`~rtplan.Dose.fractions` when not given. When both are known they must agree.
+    purpose : str
+        What the dose is for, in messages (``"clinical goals"``, ``"the review report"``).
+
+    Returns
+    -------
+    EvaluationDose
+
+    Raises
+    ------
+    EvaluationError
+        If the dose is an ``ERROR`` dose, part of a plan, or per fraction with the number
+        of fractions unknown (the message says which, and how to convert).
+    DoseError
+        If ``fractions`` contradicts the dose's own number of fractions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rtplan
+    >>> from rtplan.evaluate import dose_for_evaluation
+    >>> g = rtplan.Grid(shape=(1, 1, 1), spacing_mm=(2.0, 2.0, 2.0), origin_mm=(0, 0, 0))
+    >>> one = rtplan.Dose(array=np.full(g.shape, 2.0), grid=g, summation_type="FRACTION")
+    >>> e = dose_for_evaluation(one, fractions=25)
+    >>> float(e.dose.array[0, 0, 0]), e.converted
+    (50.0, True)
+    >>> e.basis
+    'PHYSICAL dose, PLAN (25 fractions); total: FRACTION dose multiplied by 25 fractions'
+    >>> dose_for_evaluation(one)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.EvaluationError: the dose is a FRACTION dose (...): one fraction, not the ...
+    """
+    dose = check_dose(dose)
+    if not isinstance(dose, Dose):
+        return EvaluationDose(dose=dose, basis="dose in Gy (an Image: taken as the plan's dose)")
+    if fractions is not None and dose.fractions is None:
+        dose = dose.with_array(dose.array, fractions=fractions)
+    why = _refusal(dose, purpose)
+    if why is not None:
+        raise EvaluationError(why)
+    if DoseSummationType(dose.summation_type).is_per_fraction:
+        total = dose.total(fractions)
+        return EvaluationDose(dose=total, basis=total.meaning, converted=True)
+    if fractions is not None:
+        dose.total(fractions)  # a whole-plan dose of other fractions is refused (DoseError)
+    return EvaluationDose(dose=dose, basis=dose.meaning)
+
+
 @dataclass(frozen=True, slots=True)
 class GoalTable:
-    """The evaluated goals, in the order given."""
+    """The evaluated goals, in the order given.
+
+    Attributes
+    ----------
+    rows : tuple of GoalResult
+    dose_basis : str
+        The dose the goals were evaluated on, and any conversion made
+        (:attr:`EvaluationDose.basis`).
+    """
 
     rows: tuple[GoalResult, ...]
+    dose_basis: str = ""
 
     def __iter__(self) -> Iterator[GoalResult]:
         return iter(self.rows)
@@ -294,7 +438,7 @@ class GoalTable:
         return sum(1 for r in self.rows if r.passed is False)
 
     def format_table(self) -> str:
-        """Fixed-width text: structure, goal, measured value, result (and notes)."""
+        """Fixed-width text: the dose evaluated, then structure, goal, measured value, result."""
         head = ["Structure", "Goal", "Measured", "Result"]
         cells = [head]
         for r in self.rows:
@@ -304,7 +448,7 @@ class GoalTable:
             status = r.status + (f" ({r.note})" if r.note else "")
             cells.append([g.structure, goal, meas, status])
         widths = [max(len(row[c]) for row in cells) for c in range(4)]
-        lines = []
+        lines = [f"dose: {self.dose_basis}"] if self.dose_basis else []
         for n, row in enumerate(cells):
             lines.append(
                 "  ".join(
@@ -317,6 +461,24 @@ class GoalTable:
         lines.append(f"{passed} of {len(self.rows)} goals met")
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The table as plain JSON-ready values: the dose evaluated and one entry per goal."""
+        return {
+            "dose": self.dose_basis,
+            "all_passed": self.all_passed,
+            "goals": [
+                {
+                    "structure": r.goal.structure,
+                    "goal": r.goal.text,
+                    "measured": round(r.measured, 4) if math.isfinite(r.measured) else None,
+                    "unit": r.goal.display_unit,
+                    "result": r.status,
+                    "note": r.note,
+                }
+                for r in self.rows
+            ],
+        }
+
     def to_csv(self, path: str | Path) -> Path:
         """Write the table as CSV (structure, goal, measured, unit, result, note).
 
@@ -324,7 +486,7 @@ class GoalTable:
         prescription).
         """
         p = Path(path)
-        with p.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_open(p, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["structure", "goal", "measured", "unit", "result", "note"])
             for r in self.rows:
@@ -342,34 +504,46 @@ def evaluate_goals(
     prescription_gy: float | None = None,
     *,
     dvhs: Mapping[str, DVH] | None = None,
+    fractions: int | None = None,
     **dvh_options: Any,
 ) -> GoalTable:
-    """Evaluate clinical goals into a pass/fail table.
+    """Evaluate clinical goals into a pass/fail table, on the whole plan's dose.
 
     Parameters
     ----------
     goals : iterable of ClinicalGoal or str
         Goals, or texts for :func:`parse_goal`.
     dose : rtplan.Dose
-        Dose in Gy.
+        Dose in Gy. A per-fraction dose is converted to the plan total when the number of
+        fractions is known, and refused otherwise; a dose of part of a plan (one beam...)
+        or an ``ERROR`` dose is refused (see :func:`dose_for_evaluation`).
     structures : StructureSet or iterable of Structure
         Looked up by name (exact, then case-insensitive).
     prescription_gy : float, optional
-        Needed by goals in percent of the prescription.
+        Total prescription of the plan; needed by goals in percent of the prescription.
     dvhs : mapping of str to DVH, optional
-        Already computed DVHs by structure name (reused instead of recomputed).
+        Already computed DVHs by structure name (reused instead of recomputed), of the dose
+        the goals evaluate (one whose :attr:`~rtplan.evaluate.DVH.dose_meaning` names another
+        dose, e.g. the fraction before its conversion, is computed again).
+    fractions : int, optional
+        The plan's number of fractions, to convert a per-fraction dose (the dose's own by
+        default).
     **dvh_options
         Passed to :func:`rtplan.evaluate.dvh`.
 
     Returns
     -------
     GoalTable
-        A missing or empty structure gives a row with ``passed=None`` and a note.
+        A missing or empty structure gives a row with ``passed=None`` and a note;
+        :attr:`GoalTable.dose_basis` says what dose was evaluated and any conversion.
 
     Raises
     ------
     EvaluationError
-        If a goal text cannot be parsed, or a relative goal has no prescription.
+        If a goal text cannot be parsed, a relative goal has no prescription, or the dose
+        cannot stand for the whole plan (the message says why and how to convert it).
+    DoseError
+        If ``fractions`` contradicts the dose's own number of fractions.
 
     Examples
     --------
@@ -381,13 +555,26 @@ def evaluate_goals(
     >>> ptv = sphere_contour_structure(g, (0.0, 0.0, 0.0), 10.0, name="PTV")
     >>> table = evaluate_goals(["PTV D95 >= 95 %", "PTV Dmax <= 29.5 Gy"], dose, [ptv], 30.0)
     >>> print(table.format_table())
+    dose: PHYSICAL dose, PLAN (fractions unknown)
     Structure  Goal              Measured  Result
     ---------  ---------------  ---------  ------
     PTV        D95% >= 95 %Rx   96.67 %Rx  PASS
     PTV        Dmax <= 29.5 Gy   29.00 Gy  PASS
     2 of 2 goals met
+
+    The same dose as one fraction of 15: converted, and the table says so:
+
+    >>> one = rtplan.Dose(array=np.full(g.shape, 2.0), grid=g, summation_type="FRACTION")
+    >>> table = evaluate_goals(["PTV Dmax <= 29.5 Gy"], one, [ptv], fractions=15)
+    >>> print(table.format_table())
+    dose: PHYSICAL dose, PLAN (15 fractions); total: FRACTION dose multiplied by 15 fractions
+    Structure  Goal             Measured  Result
+    ---------  ---------------  --------  ------
+    PTV        Dmax <= 29.5 Gy  30.00 Gy  FAIL
+    0 of 1 goals met
     """
-    dose = check_dose(dose)
+    evaluated = dose_for_evaluation(dose, fractions=fractions)
+    dose = evaluated.dose
     parsed = [g if isinstance(g, ClinicalGoal) else parse_goal(g) for g in goals]
     if prescription_gy is None:
         for g in parsed:
@@ -400,7 +587,11 @@ def evaluate_goals(
     folded: dict[str, list[Structure]] = {}
     for item in items:
         folded.setdefault(item.name.casefold(), []).append(item)
-    cache: dict[str, DVH] = dict(dvhs or {})
+    meaning = str(getattr(dose, "meaning", ""))
+    # a DVH computed on another dose (one fraction, before the conversion) is computed again
+    cache = {
+        k: h for k, h in (dvhs or {}).items() if not (h.dose_meaning and h.dose_meaning != meaning)
+    }
     rows: list[GoalResult] = []
     for g in parsed:
         s: Structure | None = exact.get(g.structure)
@@ -428,4 +619,4 @@ def evaluate_goals(
                 note="" if passed is not None else "undefined for this structure",
             )
         )
-    return GoalTable(tuple(rows))
+    return GoalTable(tuple(rows), dose_basis=evaluated.basis)

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rtplan._atomic import atomic_open
 from rtplan.evaluate._common import check_dose, finite_positive
 from rtplan.evaluate._dvh import dose_grid_dvh, dvh, isodose_volume_cc
 from rtplan.evaluate._dvh_type import DVH
@@ -237,7 +238,7 @@ def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Pat
     rows = list(rows)
     p = Path(path)
     keys = list(rows[0]) if rows else []
-    with p.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_open(p, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(keys)
         for r in rows:

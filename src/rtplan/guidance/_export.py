@@ -27,6 +27,7 @@ from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
+from rtplan._atomic import atomic_folder
 from rtplan.enum import Plane, Window
 from rtplan.errors import MissingDependencyError, RtplanError
 from rtplan.guidance._overlay import render_overlay, save_png
@@ -36,6 +37,7 @@ from rtplan.image import Image
 from rtplan.structures import Structure
 
 __all__ = [
+    "EXPORT_FILES",
     "OVERLAY_PLANES",
     "ExportOptions",
     "ExportSettings",
@@ -44,6 +46,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: The files an export writes, as patterns relative to its folder: an export replaces
+#: those of an earlier one (and removes the ones it does not write again).
+EXPORT_FILES = (
+    "trajectories.csv",
+    "trajectories.json",
+    "overlays/rank*_*.png",
+    "overlays/accessibility.png",
+    "dicom/RS_trajectory.dcm",
+    "dicom/SC_rank*_*.dcm",
+    "dicom/PR_needle.dcm",
+    "scene/scene.*",
+    "scene/scene/*",
+)
 
 #: Planes rendered for each exported trajectory.
 OVERLAY_PLANES = (
@@ -338,9 +354,20 @@ def export_plan(
     Raises
     ------
     RtplanError
-        If the result is empty or ``n_overlays`` is out of range.
+        If the result is empty or ``n_overlays`` is out of range (nothing is written).
+    OSError
+        If a file cannot be written (naming it); nothing of the new set is then in place.
     TypeError
         If a keyword is neither a parameter nor an option.
+
+    Notes
+    -----
+    The export is all or nothing (:func:`rtplan._atomic.atomic_folder`): the files are
+    written into a staging folder inside ``out_dir`` and moved into place together once
+    all are written. The files of an earlier export into the same folder
+    (:data:`EXPORT_FILES`) are replaced, and those the new export does not write again
+    (a higher rank, a scene not asked for this time) are removed, so the folder always
+    holds one consistent set; other files of the folder are left alone.
 
     Examples
     --------
@@ -361,22 +388,23 @@ def export_plan(
     opts = _options(options, settings)
     if len(result) == 0:
         raise RtplanError("nothing to export: the trajectory result is empty")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[Path]] = {"table": [], "overlays": [], "dicom": [], "scene": []}
-    written["table"].append(result.to_csv(out / "trajectories.csv"))
-    written["table"].append(result.to_json(out / "trajectories.json"))
-    ranks: list[Trajectory] = list(result[: min(opts.n_overlays, len(result))])
-    drawn = [s for s in (target, *avoided, *structures) if s is not None]
-    captures, access = _write_overlays(result, ct, out, ranks, drawn, (dose, prescription_gy), opts)
-    written["overlays"] = [png for png, _ in captures] + [access]
-    has_dicom = ct.series is not None and bool(ct.series.study_instance_uid)
-    if opts.dicom and not has_dicom:
-        logger.info("CT not read from DICOM: no DICOM objects written")
-    if opts.dicom and has_dicom:
-        written["dicom"] = _write_dicom(ct, out / "dicom", ranks, (target, avoided), captures, opts)
-    if opts.scene:
-        written["scene"] = _write_scene(
-            ct, out / "scene", ranks[0], (target, avoided), (dose, prescription_gy)
-        )
-    return written
+    with atomic_folder(out_dir, replaces=EXPORT_FILES) as stage:
+        out = stage.path
+        written: dict[str, list[Path]] = {"table": [], "overlays": [], "dicom": [], "scene": []}
+        written["table"].append(result.to_csv(out / "trajectories.csv"))
+        written["table"].append(result.to_json(out / "trajectories.json"))
+        ranks: list[Trajectory] = list(result[: min(opts.n_overlays, len(result))])
+        drawn = [s for s in (target, *avoided, *structures) if s is not None]
+        dose_rx = (dose, prescription_gy)
+        captures, access = _write_overlays(result, ct, out, ranks, drawn, dose_rx, opts)
+        written["overlays"] = [png for png, _ in captures] + [access]
+        has_dicom = ct.series is not None and bool(ct.series.study_instance_uid)
+        if opts.dicom and not has_dicom:
+            logger.info("CT not read from DICOM: no DICOM objects written")
+        if opts.dicom and has_dicom:
+            dcm = out / "dicom"
+            written["dicom"] = _write_dicom(ct, dcm, ranks, (target, avoided), captures, opts)
+        if opts.scene:
+            scene = out / "scene"
+            written["scene"] = _write_scene(ct, scene, ranks[0], (target, avoided), dose_rx)
+    return {kind: [stage.final(p) for p in files] for kind, files in written.items()}

@@ -742,6 +742,9 @@ def _structure_legend(
 def save_png(rgb: npt.ArrayLike, path: str | Path) -> Path:
     """Save an RGB uint8 image as PNG (no timestamp or machine-specific metadata).
 
+    The file is written atomically (a temporary file in the same folder, renamed over
+    ``path`` when complete): an interrupted save leaves an earlier file as it was.
+
     Parameters
     ----------
     rgb : array_like of uint8, shape (H, W, 3)
@@ -774,7 +777,9 @@ def save_png(rgb: npt.ArrayLike, path: str | Path) -> Path:
     arr = np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise GeometryError(f"save_png needs an (H, W, 3) uint8 array, got {arr.shape} {arr.dtype}")
+    from rtplan._atomic import atomic_path
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    PILImage.fromarray(np.ascontiguousarray(arr), mode="RGB").save(p, format="PNG")
+    with atomic_path(p) as tmp:  # whole or not at all: never a partial PNG over a good one
+        PILImage.fromarray(np.ascontiguousarray(arr), mode="RGB").save(tmp, format="PNG")
     return p

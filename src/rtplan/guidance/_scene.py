@@ -16,6 +16,9 @@ Outputs of :class:`Scene`:
   web glTF viewers, Blender and 3D Slicer (VTK's glTF exporter).
 * ``.html`` self-contained interactive page (vtk.js), optional: it needs the
   ``trame-pyvista`` stack; its absence raises :class:`~rtplan.errors.MissingDependencyError`.
+
+Each output is written atomically (:mod:`rtplan._atomic`): a temporary file renamed over
+the target when complete, and the ``.vtm`` with its folder of ``.vtp`` files as one set.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._atomic import atomic_folder, atomic_path
 from rtplan.errors import GeometryError, MissingDependencyError
 from rtplan.grid import Grid
 from rtplan.guidance._orientation import direction_letters
@@ -242,8 +246,8 @@ class Scene:
                     "export does not need it"
                 )
             out = Path(path)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pl.screenshot(str(out))
+            with atomic_path(out) as tmp:
+                pl.screenshot(str(tmp))
         finally:
             pl.close()
         return out
@@ -266,14 +270,16 @@ class Scene:
         out = Path(path)
         if out.suffix != ".vtm":
             raise GeometryError(f"a VTK multiblock file must end in .vtm, got {out.name}")
-        out.parent.mkdir(parents=True, exist_ok=True)
         blocks = pv.MultiBlock()
         for item in self.items:
             mesh = item.mesh.copy()
             mesh.field_data["color"] = np.asarray(item.color, dtype=np.uint8)
             mesh.field_data["opacity"] = np.asarray([item.opacity], dtype=np.float64)
             blocks.append(mesh, item.name)
-        blocks.save(str(out))
+        # the .vtm and its folder of .vtp files (named after the .vtm) replace an earlier
+        # multiblock of that name together
+        with atomic_folder(out.parent, replaces=(f"{out.stem}/*",)) as stage:
+            blocks.save(str(stage.path / out.name))
         return out
 
     def save_gltf(self, path: str | Path, *, view: str = "auto") -> Path:
@@ -292,10 +298,10 @@ class Scene:
         out = Path(path)
         if out.suffix != ".gltf":
             raise GeometryError(f"a glTF file must end in .gltf, got {out.name}")
-        out.parent.mkdir(parents=True, exist_ok=True)
         pl = self.plotter(view=view, window_size=(640, 480))
         try:
-            pl.export_gltf(str(out), inline_data=True)
+            with atomic_path(out) as tmp:
+                pl.export_gltf(str(tmp), inline_data=True)
         finally:
             pl.close()
         return out
@@ -324,10 +330,10 @@ class Scene:
         for module in ("trame_pyvista", "trame_vtk", "nest_asyncio2"):
             import_optional(module, extra="scene", purpose="the 3D scene's HTML export")
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
         pl = self.plotter(view=view)
         try:
-            pl.trame.export_html(str(out))
+            with atomic_path(out) as tmp:
+                pl.trame.export_html(str(tmp))
         finally:
             pl.close()
         return out

@@ -24,6 +24,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._atomic import atomic_open
 from rtplan.errors import GeometryError
 from rtplan.grid import Grid
 from rtplan.image import Image
@@ -345,7 +346,7 @@ class TrajectoryResult(Sequence[Trajectory]):
         columns: list[str] = []
         for r in rows:
             columns.extend(c for c in r if c not in columns)
-        with p.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_open(p, newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             for r in rows:
@@ -371,7 +372,9 @@ class TrajectoryResult(Sequence[Trajectory]):
             "candidates": self.accessibility.counts(),
             "trajectories": _jsonable(self.table()),
         }
-        p.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+        with atomic_open(p) as fh:
+            fh.write(text)
         return p
 
     def __repr__(self) -> str:

@@ -13,7 +13,15 @@ strict (what is written validates with dciodvfy and reads back in pydicom and rt
   objects into the same study: :func:`new_dataset`, :func:`save_dataset`,
   :func:`stamp_dataset`, :func:`ct_slice_datasets`, :func:`series_laterality`,
   :func:`set_laterality`;
-* rt-utils interchange: :func:`to_rtutils`, :func:`from_rtutils`.
+* the read limit: :func:`read_limits` caps the arrays a reader allocates from a file's
+  declared sizes (default: the environment variable ``RTPLAN_MAX_ARRAY_BYTES``, else
+  4 GiB), :func:`max_array_bytes` says the limit in force;
+* rt-utils interchange: :func:`to_rtutils`, :func:`from_rtutils`;
+* de-identification (DICOM PS3.15 Basic Profile): :func:`deidentify` copies a study,
+  :class:`Deidentifier` is what the writers take as ``deidentify=``;
+* atomic outputs, the one mechanism every writer uses, for files written next to
+  rtplan's: :func:`atomic_path`, :func:`atomic_open` (one file, whole or not at all),
+  :func:`atomic_folder` (a set of files, all or nothing).
 """
 
 from __future__ import annotations
@@ -21,8 +29,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# bound here, not lazily: importing the module rtplan.io.deidentify must not shadow the
+# function of the same name (the module is light: pydicom is imported when it runs)
+from rtplan.io.deidentify import DeidentificationResult, Deidentifier, deidentify
+
 if TYPE_CHECKING:
+    from rtplan._atomic import atomic_folder, atomic_open, atomic_path
     from rtplan.io._membership import PlanMatch, Prescription, plan_file_next_to
+    from rtplan.io._reader import max_array_bytes, read_limits
     from rtplan.io._writer import (
         MANUFACTURER,
         SeriesOptions,
@@ -42,17 +56,25 @@ if TYPE_CHECKING:
     from rtplan.io.study import Study, load_study
 
 _LAZY: dict[str, str] = {
+    "atomic_folder": "rtplan._atomic",
+    "atomic_open": "rtplan._atomic",
+    "atomic_path": "rtplan._atomic",
+    "DeidentificationResult": "rtplan.io.deidentify",
+    "Deidentifier": "rtplan.io.deidentify",
     "MANUFACTURER": "rtplan.io._writer",
     "PlanMatch": "rtplan.io._membership",
     "Prescription": "rtplan.io._membership",
     "SeriesOptions": "rtplan.io._writer",
     "Study": "rtplan.io.study",
     "ct_slice_datasets": "rtplan.io._writer",
+    "deidentify": "rtplan.io.deidentify",
     "from_rtutils": "rtplan.io.rtutils",
     "load_study": "rtplan.io.study",
+    "max_array_bytes": "rtplan.io._reader",
     "new_dataset": "rtplan.io._writer",
     "plan_file_next_to": "rtplan.io._membership",
     "read_ct": "rtplan.io.ct",
+    "read_limits": "rtplan.io._reader",
     "read_rtdose": "rtplan.io.rtdose",
     "read_rtplan": "rtplan.io.rtplan",
     "read_rtstruct": "rtplan.io.rtstruct",
@@ -69,16 +91,24 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "MANUFACTURER",
+    "DeidentificationResult",
+    "Deidentifier",
     "PlanMatch",
     "Prescription",
     "SeriesOptions",
     "Study",
+    "atomic_folder",
+    "atomic_open",
+    "atomic_path",
     "ct_slice_datasets",
+    "deidentify",
     "from_rtutils",
     "load_study",
+    "max_array_bytes",
     "new_dataset",
     "plan_file_next_to",
     "read_ct",
+    "read_limits",
     "read_rtdose",
     "read_rtplan",
     "read_rtstruct",

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag, Tag
 
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError
+from rtplan.io._reader import read_dataset
 
 __all__ = [
     "CT_IMAGE_STORAGE",
@@ -42,6 +40,12 @@ PathSource = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
+_MODALITY_OF_CLASS = {
+    CT_IMAGE_STORAGE: "CT",
+    "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",
+    "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RTDOSE",
+}
 
 # What the discovery pass keeps of each file (the rest is skipped while parsing).
 _HEADER_KEYWORDS = (
@@ -252,6 +256,24 @@ def _has_preamble(path: Path) -> bool:
         return False
 
 
+def _reconcile_modality(ds: Dataset, path: Path) -> None:
+    """Give a file of a class rtplan reads the Modality of its SOP Class, saying so.
+
+    A CT image, RT Structure Set, RT Plan or RT Dose whose Modality is missing or names
+    another modality would otherwise be left out of a study without a word.
+    """
+    sop_class = _text(ds, "SOPClassUID")
+    expected = _MODALITY_OF_CLASS.get(sop_class)
+    modality = _text(ds, "Modality").upper()
+    if expected is None or modality == expected:
+        return
+    warn(
+        f"{path}: Modality (0008,0060) is {modality or 'missing'!r} but the SOP Class UID "
+        f"{sop_class} is that of a {expected} object; the file was read as {expected}"
+    )
+    ds.Modality = expected
+
+
 def read_header(path: Path) -> DicomHeader | None:
     """Read the header of one file, or ``None`` if it is not a DICOM file.
 
@@ -279,20 +301,16 @@ def read_header(path: Path) -> DicomHeader | None:
             logger.debug("skipping %s: not a DICOM file", path)
         return None
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=force)
-    except (
-        InvalidDicomError,
-        OSError,
-        ValueError,
-        EOFError,
-        KeyError,
-        TypeError,
-        IndexError,
-        AttributeError,
-        NotImplementedError,
-        struct.error,
-    ) as exc:
-        warn(f"skipping unreadable DICOM file {path}: {exc}")
+        ds = read_dataset(
+            path,
+            "file",
+            stop_before_pixels=True,
+            specific_tags=_HEADER_TAGS,
+            force=force,
+            decode_text=True,
+        )
+    except DicomReadError as exc:
+        warn(f"skipping unreadable DICOM file {path}: {str(exc).removeprefix(f'{path}: ')}")
         return None
     meta = getattr(ds, "file_meta", None)
     if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == (
@@ -306,6 +324,7 @@ def read_header(path: Path) -> DicomHeader | None:
             "incomplete?)"
         )
         return None
+    _reconcile_modality(ds, path)
     if _text(ds, "Modality").upper() == "CT" or _text(ds, "SOPClassUID") == CT_IMAGE_STORAGE:
         missing = [k for k in _CT_IDENTITY if not _text(ds, k)]
         if missing:  # a CT image cut short in its header: say so rather than misgroup it

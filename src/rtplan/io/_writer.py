@@ -24,10 +24,10 @@ import datetime
 import logging
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypedDict, Unpack
 
+from rtplan._atomic import atomic_path
 from rtplan._version import __version__
 from rtplan.errors import DicomWriteError
 from rtplan.image import Image, SeriesInfo
@@ -35,6 +35,8 @@ from rtplan.io._reader import PATIENT_STUDY_KEYWORDS, dataset_patient_study
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
+
+    from rtplan.io.deidentify import Deidentifier
 
 __all__ = [
     "MANUFACTURER",
@@ -73,8 +75,8 @@ _STUDY_TYPE2 = ("StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "
 class SeriesOptions(TypedDict, total=False):
     """Where a new object goes in its study (keywords of the writers that take them).
 
-    Keys
-    ----
+    Attributes
+    ----------
     series_description : str
         Series Description, at most 64 characters.
     series_instance_uid : str
@@ -496,12 +498,18 @@ def set_laterality(ds: Dataset, reference: Image) -> None:
 
 
 # ---------------------------------------------------------------------------- saving
-def save_dataset(ds: Dataset, path: str | os.PathLike[str]) -> Path:
+def save_dataset(
+    ds: Dataset,
+    path: str | os.PathLike[str],
+    *,
+    deidentify: bool | Deidentifier = False,
+) -> Path:
     """Write a dataset with its file meta, atomically; create the parent folder.
 
     The file is written to a temporary file in the same folder, then renamed over
     ``path``: a reader never sees a partial file, and a failed write leaves no temporary
-    file and ``path`` as it was. The transfer syntax of ``ds.file_meta`` is used.
+    file and ``path`` as it was (:func:`rtplan._atomic.atomic_path`). The transfer syntax
+    of ``ds.file_meta`` is used.
 
     Parameters
     ----------
@@ -509,6 +517,12 @@ def save_dataset(ds: Dataset, path: str | os.PathLike[str]) -> Path:
         With ``file_meta`` (as :func:`new_dataset` makes it).
     path : str or path-like
         The file to write; replaced when it exists.
+    deidentify : bool or Deidentifier
+        De-identify the dataset (in place) before writing it, with the DICOM PS3.15 Basic
+        Profile (:class:`rtplan.io.Deidentifier`). Give one :class:`~rtplan.io.Deidentifier`
+        to every writer of a set (and to :func:`rtplan.io.deidentify` for the CT) so that
+        their UIDs are replaced alike and the objects still reference one another;
+        ``True`` uses a new one (random salt) for this object alone.
 
     Returns
     -------
@@ -538,6 +552,10 @@ def save_dataset(ds: Dataset, path: str | os.PathLike[str]) -> Path:
     (True, ['OT.dcm'])
     """
     out = Path(path)
+    if deidentify is not False:
+        from rtplan.io.deidentify import Deidentifier
+
+        (deidentify if isinstance(deidentify, Deidentifier) else Deidentifier()).apply(ds)
     meta = getattr(ds, "file_meta", None)
     syntax = None if meta is None else meta.get("TransferSyntaxUID")
     if syntax is None:
@@ -546,24 +564,14 @@ def save_dataset(ds: Dataset, path: str | os.PathLike[str]) -> Path:
             "make it with rtplan.io.new_dataset"
         )
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DicomWriteError(f"cannot write {out}: {exc}") from exc
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "xb") as fh:
+        with atomic_path(out) as tmp, open(tmp, "xb") as fh:
             ds.save_as(
                 fh,
                 implicit_vr=syntax.is_implicit_VR,
                 little_endian=syntax.is_little_endian,
                 enforce_file_format=True,
             )
-        os.replace(tmp, out)
     except (ValueError, TypeError, OSError, AttributeError) as exc:
-        tmp.unlink(missing_ok=True)
         raise DicomWriteError(f"cannot write {out}: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     logger.info("wrote %s %s", ds.get("Modality", "DICOM"), out)
     return out

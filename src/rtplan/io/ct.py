@@ -11,6 +11,7 @@ with a :class:`~rtplan.errors.SeriesGeometryError` that names the files at fault
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,13 @@ from rtplan.grid import Grid
 from rtplan.image import Image, PatientPosition, SeriesInfo
 from rtplan.io import _discovery
 from rtplan.io._discovery import DicomHeader, PathSource, SeriesGroup
-from rtplan.io._reader import PATIENT_STUDY_KEYWORDS
+from rtplan.io._reader import (
+    PATIENT_STUDY_KEYWORDS,
+    check_array_bytes,
+    integer,
+    pixel_values,
+    read_dataset,
+)
 
 __all__ = ["read_ct"]
 
@@ -46,6 +53,25 @@ RELATIVE_SPACING_TOL = 0.01
 _UNIT_TOL = 1e-3  # orientation vectors: unit length and orthogonality
 _SAME_ORIENTATION_TOL = 1e-4
 _TILT_TOL_DEG = 0.01
+_MAX_COORDINATE_MM = 1e6  # positions beyond a kilometre are corrupt values
+_PIXEL_TAGS = [
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PixelData",
+]
+MIN_RESCALE_SLOPE, MAX_RESCALE_SLOPE = 1e-3, 1e3
+"""Rescale Slopes outside this range are refused (a CT's is about 1)."""
+MAX_ABS_INTERCEPT_HU = 1e5
+"""Rescale Intercepts beyond +/- this are refused (a CT's is about -1024)."""
+MAX_ABS_HU = 1e5
+"""Slices whose Hounsfield units reach beyond +/- this are refused (metal reaches 30000)."""
 
 
 # The packages to install, per transfer syntax, when pydicom has no decoder for it
@@ -202,32 +228,84 @@ def _values(h: DicomHeader, keyword: str, n: int) -> npt.NDArray[np.float64]:
     raw = h.get(keyword)
     try:
         values = [float(v) for v in raw] if n > 1 else [float(raw)]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         values = []
     if raw is None or raw == "" or len(values) != n or not np.all(np.isfinite(values)):
         raise DicomReadError(
-            f"CT slice {h.path} has no valid {_tag(keyword)} (got {raw!r}); "
+            f"CT slice {h.path} has no valid {_tag(keyword)} (got {_shown(raw)}); "
             "it is required to place the image in patient coordinates"
         )
-    return np.asarray(values, dtype=np.float64)
+    arr = np.asarray(values, dtype=np.float64)
+    if keyword == "PixelSpacing" and not np.all((arr >= 1e-3) & (arr <= 1e3)):
+        raise DicomReadError(
+            f"CT slice {h.path} has {_tag(keyword)} {arr.tolist()} mm, outside 0.001 to "
+            "1000 mm; the value is corrupt"
+        )
+    if keyword == "ImagePositionPatient" and np.any(np.abs(arr) > _MAX_COORDINATE_MM):
+        raise DicomReadError(
+            f"CT slice {h.path} has {_tag(keyword)} {arr.tolist()}, beyond "
+            f"{_MAX_COORDINATE_MM:g} mm from the origin; the value is corrupt"
+        )
+    return arr
 
 
 def _rescale(h: DicomHeader) -> tuple[float, float]:
+    """Rescale Slope and Intercept of a slice, refused when missing or absurd."""
     out = []
     for keyword in ("RescaleSlope", "RescaleIntercept"):
         raw = h.get(keyword)
         try:
             value = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise DicomReadError(
-                f"CT slice {h.path} has no valid {_tag(keyword)} (got {raw!r}): Hounsfield "
-                "units cannot be computed without Rescale Slope and Intercept, which a CT "
-                "image must carry; rtplan does not guess them, fix the export"
+                f"CT slice {h.path} has no valid {_tag(keyword)} (got {_shown(raw)}): "
+                "Hounsfield units cannot be computed without Rescale Slope and Intercept, "
+                "which a CT image must carry; rtplan does not guess them, fix the export"
             ) from None
+        if not math.isfinite(value):
+            raise DicomReadError(
+                f"CT slice {h.path} has {_tag(keyword)} {value}: HU cannot be computed; the "
+                "file is corrupt, copy or export it again"
+            )
         out.append(value)
-    if out[0] == 0.0:
+    slope, intercept = out
+    if slope == 0.0:
         raise DicomReadError(f"CT slice {h.path} has RescaleSlope 0: HU cannot be computed")
-    return out[0], out[1]
+    if not MIN_RESCALE_SLOPE <= slope <= MAX_RESCALE_SLOPE:
+        raise DicomReadError(
+            f"CT slice {h.path} has {_tag('RescaleSlope')} {slope:g}, outside "
+            f"{MIN_RESCALE_SLOPE:g} to {MAX_RESCALE_SLOPE:g} (a CT's is about 1; a negative "
+            "slope inverts densities): the value is corrupt, copy or export the slice again"
+        )
+    if abs(intercept) > MAX_ABS_INTERCEPT_HU:
+        raise DicomReadError(
+            f"CT slice {h.path} has {_tag('RescaleIntercept')} {intercept:g}, beyond "
+            f"+/-{MAX_ABS_INTERCEPT_HU:g} HU (a CT's is about -1024): the value is corrupt, "
+            "copy or export the slice again"
+        )
+    return slope, intercept
+
+
+def _shown(raw: object) -> str:
+    shown = repr(raw)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _check_rescales(label: str, rescale: Sequence[tuple[Path, tuple[float, float]]]) -> None:
+    """Report slices whose Rescale Slope or Intercept differ from the rest of the series."""
+    for n, keyword in enumerate(("RescaleSlope", "RescaleIntercept")):
+        counts = Counter(v[n] for _, v in rescale)
+        if len(counts) < 2:
+            continue
+        common, _ = counts.most_common(1)[0]
+        odd = [(path.name, v[n]) for path, v in rescale if v[n] != common]
+        shown = ", ".join(f"{name} ({value:g})" for name, value in odd[:5])
+        warn(
+            f"{label}: {_tag(keyword)} differs between slices: {common:g} on "
+            f"{counts[common]} slice(s), other values on {len(odd)}: {shown}"
+            f"{' ...' if len(odd) > 5 else ''}; each slice was rescaled with its own value, "
+            "check those slices"
+        )
 
 
 def _orientation(h: DicomHeader) -> npt.NDArray[np.float64]:
@@ -451,52 +529,28 @@ def _check_decoder(h: DicomHeader) -> None:
 
 
 def _read_pixels(h: DicomHeader, shape: tuple[int, int]) -> npt.NDArray[Any]:
-    from pydicom.pixels.utils import pixel_array
-
-    if int(h.get("NumberOfFrames") or 1) > 1 or int(h.get("SamplesPerPixel") or 1) != 1:
-        raise DicomReadError(
-            f"CT file {h.path} is multi-frame or not greyscale; rtplan reads single-frame "
-            "greyscale CT Image Storage slices"
-        )
+    """The stored values of one slice, ``(rows, columns)``, checked against its header."""
     try:
-        arr = pixel_array(h.path)
-    except (AttributeError, KeyError, ValueError, RuntimeError, EOFError, OSError) as exc:
-        hint = _pixel_data_problem(h, shape)
+        ds = read_dataset(h.path, "CT image", specific_tags=_PIXEL_TAGS)
+        frames = integer(ds, "NumberOfFrames", str(h.path), default=1)
+        if frames == 1 and (ds.get("Rows"), ds.get("Columns")) != shape:
+            raise DicomReadError(
+                f"{h.path}: Rows x Columns changed between two reads of the file; copy the "
+                "series again"
+            )
+        arr = (
+            None if frames != 1 else pixel_values(ds, h.path, "CT slice", bits_allowed=(8, 16, 32))
+        )
+    except DicomReadError as exc:
+        reason = str(exc).removeprefix(f"{h.path}: ")
         raise DicomReadError(
-            f"cannot decode the pixel data of CT slice {h.path}: {hint} ({exc})"
+            f"cannot decode the pixel data of CT slice {h.path}: {reason}"
         ) from exc
-    if arr.shape != shape:
+    if arr is None:
         raise DicomReadError(
-            f"CT slice {h.path}: pixel data has shape {arr.shape}, expected {shape} (Rows, Columns)"
+            f"CT file {h.path} is multi-frame; rtplan reads single-frame CT Image Storage slices"
         )
-    return arr
-
-
-def _pixel_data_problem(h: DicomHeader, shape: tuple[int, int]) -> str:
-    """Why the pixels of a slice could not be decoded, in words (for error messages)."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    fallback = "the file is corrupt or incomplete; copy or export it again"
-    if UID(h.transfer_syntax_uid or "1.2.840.10008.1.2.1").is_compressed:
-        return fallback
-    try:
-        ds = pydicom.dcmread(h.path, force=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError):
-        return fallback
-    if "PixelData" not in ds:
-        return (
-            "it has no Pixel Data (7FE0,0010): the file is truncated or incomplete, copy or "
-            "export it again"
-        )
-    n_bytes = len(ds.PixelData)
-    expected = shape[0] * shape[1] * int(h.get("BitsAllocated") or 16) // 8
-    if n_bytes < expected:
-        return (
-            f"its Pixel Data holds {n_bytes} of the {expected} bytes its header announces: "
-            "the file is truncated, copy or export it again"
-        )
-    return fallback
+    return np.asarray(arr[0])
 
 
 def _resample_along_normal(
@@ -574,11 +628,18 @@ def read_ct_series(group: SeriesGroup, *, allow_resample: bool = False) -> Image
             _check_decoder(s.header)
 
     shape = _size(slices[0].header)
+    check_array_bytes(
+        len(slices) * shape[0] * shape[1] * 4,
+        label,
+        f"the volume of {len(slices)} x {shape[0]} x {shape[1]} float32 values",
+    )
+    _check_rescales(label, [(s.header.path, rescale[s.header.path]) for s in slices])
     volume = np.empty((len(slices), *shape), dtype=np.float32)
     for k, s in enumerate(slices):
         slope, intercept = rescale[s.header.path]
-        raw = _read_pixels(s.header, shape)
-        volume[k] = raw.astype(np.float64) * slope + intercept
+        hu = _read_pixels(s.header, shape).astype(np.float64) * slope + intercept
+        _check_hu(s.header, hu, slope, intercept)
+        volume[k] = hu
 
     first = slices[0].header
     sop_uids = tuple(s.header.sop_instance_uid for s in slices)
@@ -625,6 +686,16 @@ def read_ct_series(group: SeriesGroup, *, allow_resample: bool = False) -> Image
         patient_position=_patient_position(label, [s.header for s in slices]),
         series=info,
     )
+
+
+def _check_hu(h: DicomHeader, hu: npt.NDArray[np.float64], slope: float, intercept: float) -> None:
+    low, high = float(hu.min()), float(hu.max())
+    if low < -MAX_ABS_HU or high > MAX_ABS_HU:
+        raise DicomReadError(
+            f"CT slice {h.path}: its values reach {low:g} to {high:g} HU (RescaleSlope "
+            f"{slope:g}, RescaleIntercept {intercept:g}), beyond +/-{MAX_ABS_HU:g} HU; the "
+            "rescale or the pixel data is corrupt, copy or export the slice again"
+        )
 
 
 def _single_slice_thickness(label: str, h: DicomHeader) -> float:

@@ -31,36 +31,41 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan._warn import warn
-from rtplan.errors import DicomReadError, DicomWriteError, GeometryError
+from rtplan.errors import DicomReadError, DicomWriteError, DoseError, GeometryError
 from rtplan.grid import Grid
-from rtplan.image import Dose, DoseMedium, Image, SeriesInfo
-from rtplan.io._reader import dataset_patient_study, read_dataset
+from rtplan.image import Dose, DoseMedium, DoseSummationType, DoseType, Image, SeriesInfo
+from rtplan.io._reader import (
+    check_array_bytes,
+    dataset_patient_study,
+    integer,
+    numbers,
+    optional_number,
+    optional_numbers,
+    pixel_values,
+    pydicom_warnings,
+    read_dataset,
+    text,
+)
 from rtplan.io._writer import ds_str, new_dataset, reference_series, save_dataset
+from rtplan.io.deidentify import Deidentifier
+from rtplan.plan import Plan
 
-__all__ = ["read_rtdose", "write_rtdose"]
+__all__ = ["MAX_DOSE_GY", "read_rtdose", "write_rtdose"]
 
 logger = logging.getLogger(__name__)
 
 RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
 
-DOSE_TYPES = ("PHYSICAL", "EFFECTIVE", "ERROR")
-SUMMATION_TYPES = (
-    "PLAN",
-    "MULTI_PLAN",
-    "PLAN_OVERVIEW",
-    "FRACTION",
-    "BEAM",
-    "BRACHY",
-    "FRACTION_SESSION",
-    "BEAM_SESSION",
-    "BRACHY_SESSION",
-    "CONTROL_POINT",
-    "RECORD",
-)
 #: Summation types this writer can reference correctly (what the plan reference needs).
 WRITABLE_SUMMATIONS = ("PLAN", "MULTI_PLAN", "FRACTION", "BEAM")
 
+MAX_DOSE_GY = 1e4
+"""Doses above this (Gy) are refused on reading: no treatment gives them, a corrupt
+DoseGridScaling or Pixel Data does."""
+_NEGLIGIBLE_GY = 1e-4  # a treatment dose whose maximum is below this is reported
+_MAX_COORDINATE_MM = 1e6  # positions beyond a kilometre are corrupt values
+_MIN_SPACING_MM, _MAX_SPACING_MM = 1e-3, 1e3
 _OFFSET_TOL_MM = 1e-3  # frames whose gaps differ by less than this are uniform
 _ABSOLUTE_TOL_MM = 0.01  # first offset equal to the IPP z within this: absolute offsets
 _COMMENT_RE = re.compile(r"dose to (?P<medium>medium|water)", re.IGNORECASE)
@@ -70,42 +75,38 @@ FloatArray = npt.NDArray[np.float64]
 
 
 # ---------------------------------------------------------------------------- reading
-def _floats(ds: Any, keyword: str, n: int | None, path: Path) -> FloatArray:
-    value = ds.get(keyword)
-    if value is None or (hasattr(value, "__len__") and len(value) == 0):
-        raise DicomReadError(f"{path}: RT Dose lacks {keyword}; the dose grid cannot be placed")
-    arr = np.atleast_1d(np.asarray([float(v) for v in np.atleast_1d(value)], dtype=np.float64))
-    if n is not None and arr.size != n:
-        raise DicomReadError(f"{path}: {keyword} must have {n} values, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        raise DicomReadError(f"{path}: {keyword} holds non-finite values {arr.tolist()}")
-    return arr
-
-
 def _frame_offsets(
-    ds: Any, n_frames: int, ipp: FloatArray, normal: FloatArray, path: Path
+    ds: Any, n_frames: int, ipp: FloatArray, normal: FloatArray, p: Path
 ) -> FloatArray:
     """Offsets of the frames along ``normal`` from ImagePositionPatient, mm."""
-    if "GridFrameOffsetVector" not in ds or ds.GridFrameOffsetVector in (None, ""):
+    raw = optional_numbers(
+        ds, "GridFrameOffsetVector", str(p), why="the frame positions are unknown"
+    )
+    if raw is None:
         if n_frames > 1:
             raise DicomReadError(
-                f"{path}: multi-frame RT Dose ({n_frames} frames) lacks GridFrameOffsetVector "
+                f"{p}: multi-frame RT Dose ({n_frames} frames) lacks GridFrameOffsetVector "
                 "(3004,000C); the frame positions are unknown"
             )
         return np.zeros(1)
-    raw = _floats(ds, "GridFrameOffsetVector", None, path)
     if raw.size != n_frames:
         raise DicomReadError(
-            f"{path}: GridFrameOffsetVector has {raw.size} values for {n_frames} frames"
+            f"{p}: GridFrameOffsetVector (3004,000C) has {raw.size} values for {n_frames} "
+            "frames (NumberOfFrames)"
+        )
+    if np.any(np.abs(raw) > _MAX_COORDINATE_MM):
+        raise DicomReadError(
+            f"{p}: GridFrameOffsetVector (3004,000C) holds offsets beyond "
+            f"{_MAX_COORDINATE_MM:g} mm ({np.abs(raw).max():g} mm); the file is corrupt"
         )
     first = float(raw[0])
     if first == 0.0:
         return raw
     if abs(first - ipp[2]) <= _ABSOLUTE_TOL_MM and abs(abs(normal[2]) - 1.0) < 1e-4:
-        logger.debug("%s: GridFrameOffsetVector holds absolute z coordinates", path)
+        logger.debug("%s: GridFrameOffsetVector holds absolute z coordinates", p)
         return np.asarray((raw - ipp[2]) * np.sign(normal[2]), dtype=np.float64)
     warn(
-        f"{path}: GridFrameOffsetVector starts at {first} mm, neither 0 (offsets relative to "
+        f"{p}: GridFrameOffsetVector starts at {first} mm, neither 0 (offsets relative to "
         f"the first frame) nor the ImagePositionPatient z {ipp[2]} mm (absolute z); the "
         "frames were placed relative to the first frame, at ImagePositionPatient"
     )
@@ -129,18 +130,19 @@ def _parse_comment(comment: str) -> tuple[DoseMedium, int | None]:
     if m is not None and m.group("medium").lower() == "water":
         medium = DoseMedium.WATER
     f = _FRACTIONS_RE.search(comment)
-    fractions = int(f.group("n")) if f is not None and int(f.group("n")) > 0 else None
+    fractions = int(f.group("n")) if f is not None and 0 < int(f.group("n")) <= 10_000 else None
     return medium, fractions
 
 
 def _open(p: Path) -> Any:
     """The RT Dose dataset of a file, refused when it is another object or has no grid."""
     ds = read_dataset(p, "RT Dose")
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class != RT_DOSE_STORAGE and ds.get("Modality") != "RTDOSE":
+    sop_class = text(ds, "SOPClassUID")
+    modality = text(ds, "Modality")
+    if sop_class != RT_DOSE_STORAGE and modality != "RTDOSE":
         raise DicomReadError(
             f"{p}: not an RT Dose (SOP Class {sop_class or 'missing'}, Modality "
-            f"{ds.get('Modality', 'missing')}); use the reader for that object"
+            f"{modality or 'missing'}); use the reader for that object"
         )
     if "PixelData" not in ds:
         raise DicomReadError(
@@ -163,19 +165,35 @@ class _Plane:
 
 def _plane(ds: Any, p: Path) -> _Plane:
     """ImagePositionPatient, ImageOrientationPatient and PixelSpacing, checked."""
-    ipp = _floats(ds, "ImagePositionPatient", 3, p)
-    iop = _floats(ds, "ImageOrientationPatient", 6, p)
-    spacing = _floats(ds, "PixelSpacing", 2, p)
-    if np.any(spacing <= 0):
-        raise DicomReadError(f"{p}: PixelSpacing must be positive, got {spacing.tolist()}")
+    where = str(p)
+    why = "the dose grid cannot be placed"
+    ipp = numbers(ds, "ImagePositionPatient", where, count=3, why=why)
+    if np.any(np.abs(ipp) > _MAX_COORDINATE_MM):
+        raise DicomReadError(
+            f"{p}: ImagePositionPatient (0020,0032) {ipp.tolist()} lies beyond "
+            f"{_MAX_COORDINATE_MM:g} mm from the origin; the file is corrupt"
+        )
+    iop = numbers(ds, "ImageOrientationPatient", where, count=6, why=why)
+    spacing = numbers(ds, "PixelSpacing", where, count=2, why=why)
+    if np.any(spacing < _MIN_SPACING_MM) or np.any(spacing > _MAX_SPACING_MM):
+        raise DicomReadError(
+            f"{p}: PixelSpacing (0028,0030) {spacing.tolist()} mm is outside "
+            f"{_MIN_SPACING_MM:g} to {_MAX_SPACING_MM:g} mm"
+        )
     row, col = iop[:3], iop[3:]
-    if np.linalg.norm(row) == 0 or np.linalg.norm(col) == 0:
+    norms = np.array([np.linalg.norm(row), np.linalg.norm(col)])
+    if np.any(norms < 1e-6):
         raise DicomReadError(f"{p}: ImageOrientationPatient has a zero vector {iop.tolist()}")
-    row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+    row, col = row / norms[0], col / norms[1]
     if abs(float(row @ col)) > 1e-4:
         raise DicomReadError(
             f"{p}: ImageOrientationPatient row and column cosines are not orthogonal "
             f"({iop.tolist()})"
+        )
+    if np.any(np.abs(norms - 1.0) > 1e-3):
+        warn(
+            f"{p}: ImageOrientationPatient (0020,0037) {iop.tolist()} are not unit vectors "
+            f"(lengths {norms.round(4).tolist()}); they were normalised"
         )
     normal = np.cross(row, col)
     normal /= np.linalg.norm(normal)
@@ -184,17 +202,17 @@ def _plane(ds: Any, p: Path) -> _Plane:
 
 def _stored_values(ds: Any, p: Path, n_frames: int) -> FloatArray:
     """The Pixel Data times DoseGridScaling, ``(frame, row, column)``."""
-    try:
-        pixels = np.asarray(ds.pixel_array)
-    except Exception as exc:  # pydicom raises several types for undecodable pixel data
-        raise DicomReadError(f"{p}: the dose Pixel Data cannot be decoded ({exc})") from exc
-    bits = int(ds.get("BitsAllocated", 0))
-    if bits not in (16, 32):
-        warn(f"{p}: BitsAllocated is {bits}; RT Dose allows 16 or 32; values read as stored")
-    values = np.asarray(pixels, dtype=np.float64).reshape(n_frames, int(ds.Rows), int(ds.Columns))
-    if "DoseGridScaling" in ds and ds.DoseGridScaling not in (None, ""):
-        scaling = float(ds.DoseGridScaling)
-    else:
+    pixels = pixel_values(ds, p, "RT Dose", frames=n_frames, bits_allowed=(16, 32))
+    values = np.asarray(pixels, dtype=np.float64)
+    scaling = optional_number(
+        ds,
+        "DoseGridScaling",
+        str(p),
+        check=lambda v: v > 0,
+        expected="positive",
+        why="the dose values cannot be scaled to Gy",
+    )
+    if scaling is None:
         warn(f"{p}: DoseGridScaling (3004,000E) is missing; stored values taken as doses (x1)")
         scaling = 1.0
     values *= scaling
@@ -203,7 +221,7 @@ def _stored_values(ds: Any, p: Path, n_frames: int) -> FloatArray:
 
 def _to_gy(values: FloatArray, ds: Any, p: Path, reference_dose_gy: float | None) -> FloatArray:
     """The values in Gy, by DoseUnits (GY; RELATIVE with a reference dose; cGy)."""
-    units = str(ds.get("DoseUnits", "") or "").upper()
+    units = text(ds, "DoseUnits").upper()
     if units == "RELATIVE":
         if reference_dose_gy is None:
             raise DicomReadError(
@@ -219,26 +237,52 @@ def _to_gy(values: FloatArray, ds: Any, p: Path, reference_dose_gy: float | None
     return values
 
 
-def _dose_kind(ds: Any, p: Path, values: FloatArray) -> tuple[str, str]:
-    """DoseType and DoseSummationType, unknown ones reported (and negative doses)."""
-    dose_type = str(ds.get("DoseType", "") or "").upper()
-    if dose_type not in DOSE_TYPES:
-        warn(
-            f"{p}: DoseType {dose_type or 'missing'!r} is not one of {', '.join(DOSE_TYPES)}; "
-            "PHYSICAL assumed"
+def _check_magnitude(values: FloatArray, ds: Any, p: Path, dose_type: DoseType) -> None:
+    """Refuse doses no treatment gives (a corrupt DoseGridScaling); report negligible ones."""
+    if not values.size:
+        return
+    top = float(np.abs(values).max())
+    scaling = text(ds, "DoseGridScaling") or "missing"
+    if top > MAX_DOSE_GY:
+        raise DicomReadError(
+            f"{p}: the dose reaches {top:.4g} Gy, above the {MAX_DOSE_GY:g} Gy no treatment "
+            f"gives: DoseGridScaling (3004,000E) {scaling} or the Pixel Data is corrupt"
         )
-        dose_type = "PHYSICAL"
-    summation = str(ds.get("DoseSummationType", "") or "").upper()
-    if summation not in SUMMATION_TYPES:
+    if dose_type is not DoseType.ERROR and 0.0 < top < _NEGLIGIBLE_GY:
         warn(
-            f"{p}: DoseSummationType {summation or 'missing'!r} is unknown; kept as "
-            f"{summation or 'PLAN'!r}"
+            f"{p}: the maximum dose is {top:.3g} Gy, negligible for a treatment: check "
+            f"DoseGridScaling (3004,000E) {scaling}; the values were kept as read"
         )
-        summation = summation or "PLAN"
-    if dose_type != "ERROR" and np.any(values < 0):
+
+
+def _dose_kind(ds: Any, p: Path, values: FloatArray) -> tuple[DoseType, DoseSummationType]:
+    """DoseType and DoseSummationType, refused when missing or unknown (and negative doses).
+
+    Both are Type 1: without them what the values mean (a whole plan or one fraction, a
+    physical dose or an error map) is unknown, and guessing would evaluate a fraction as
+    a plan.
+    """
+    kinds: list[Any] = []
+    for keyword, tag, vocabulary in (
+        ("DoseType", "(3004,0004)", DoseType),
+        ("DoseSummationType", "(3004,000A)", DoseSummationType),
+    ):
+        raw = text(ds, keyword)
+        try:
+            kinds.append(vocabulary(raw))
+        except DoseError:
+            choices = ", ".join(m.value for m in vocabulary)
+            found = f"{raw[:40]!r}" if raw else "missing"
+            raise DicomReadError(
+                f"{p}: {keyword} {tag} is {found}, not one of {choices}; what the dose "
+                "values mean is unknown, so they are not read: fix the file (the planning "
+                "system that exported it knows its summation and dose type)"
+            ) from None
+    dose_type, summation = kinds
+    if dose_type is not DoseType.ERROR and np.any(values < 0):
         warn(
-            f"{p}: a {dose_type} dose holds negative values (minimum {values.min():.6g} Gy); "
-            "kept as read"
+            f"{p}: a {dose_type.value} dose holds negative values (minimum {values.min():.6g} "
+            "Gy); kept as read"
         )
     return dose_type, summation
 
@@ -252,7 +296,7 @@ def _uniform_frames(
     ------
     DicomReadError
         If two frames share an offset, or the gaps differ and ``nonuniform`` is
-        ``"error"``.
+        ``"error"`` (or resampling would exceed the read limit).
     """
     order = np.argsort(offsets, kind="stable")
     offsets, values = offsets[order], values[order]
@@ -279,7 +323,11 @@ def _uniform_frames(
             message + "; pass nonuniform='resample' to interpolate onto uniform frames"
         )
     extent = float(offsets[-1] - offsets[0])
-    step = extent / math.ceil(extent / float(gaps.min()) - 1e-9)
+    n_new = math.ceil(extent / float(gaps.min()) - 1e-9)
+    check_array_bytes(
+        (n_new + 1) * values[0].size * 8, str(p), f"resampling the dose onto {n_new + 1} frames"
+    )
+    step = extent / n_new
     values = _resample_frames(values, offsets, step)
     logger.info("%s; resampled to %d frames %.4g mm apart", message, values.shape[0], step)
     return values, offsets, step
@@ -302,15 +350,80 @@ def _dose_grid(
 
 def _series_info(ds: Any, p: Path) -> SeriesInfo:
     return SeriesInfo(
-        study_instance_uid=str(ds.get("StudyInstanceUID", "")),
-        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
-        sop_class_uid=str(ds.get("SOPClassUID", "")),
-        sop_instance_uids=(str(ds.get("SOPInstanceUID", "")),),
+        study_instance_uid=text(ds, "StudyInstanceUID"),
+        series_instance_uid=text(ds, "SeriesInstanceUID"),
+        frame_of_reference_uid=text(ds, "FrameOfReferenceUID"),
+        sop_class_uid=text(ds, "SOPClassUID"),
+        sop_instance_uids=(text(ds, "SOPInstanceUID"),),
         files=(p,),
         modality="RTDOSE",
         patient=dataset_patient_study(ds),
     )
+
+
+def _single_frame_step(ds: Any, p: Path) -> float:
+    """The thickness of a single-frame dose: SliceThickness, else 1 mm (reported)."""
+    thickness = optional_number(
+        ds, "SliceThickness", str(p), check=lambda v: v > 0, expected="positive"
+    )
+    if thickness is None:
+        warn(
+            f"{p}: a single-frame RT Dose without SliceThickness (0018,0050); its frame was "
+            "taken as 1 mm thick (voxel volumes, DVHs)"
+        )
+        return 1.0
+    return thickness
+
+
+def _fractions(
+    ds: Any, p: Path, comment_fractions: int | None, plan: Plan | None, plan_uid: str
+) -> int | None:
+    """The number of fractions: from the plan given (its fraction group), else DoseComment."""
+    if plan is None:
+        return comment_fractions
+    if plan_uid and plan.uid != plan_uid:
+        raise DicomReadError(
+            f"{p}: the RT Dose references the RT Plan {plan_uid}, not the plan given "
+            f"({plan.uid}); pass the plan it was computed for"
+        )
+    groups: dict[int, int] = plan.extra.get("fraction_groups") or {}
+    group = _referenced_fraction_group(ds)
+    fractions = groups.get(group, plan.fractions) if group is not None else plan.fractions
+    if comment_fractions is not None and comment_fractions != fractions:
+        warn(
+            f"{p}: DoseComment says {comment_fractions} fractions but the plan "
+            f"{plan.name!r} plans {fractions}; the plan's number was used"
+        )
+    return fractions
+
+
+def _check_against_plan(dose: Dose, plan: Plan | None, p: Path) -> None:
+    """Report a dose whose size contradicts its summation type, given its plan.
+
+    A whole-plan dose whose maximum is what one fraction of the prescription gives (or a
+    per-fraction dose as high as the whole prescription) is most likely labelled with the
+    wrong DoseSummationType: evaluated as labelled, every dose limit would be off by the
+    number of fractions.
+    """
+    kind = DoseSummationType(dose.summation_type)
+    if plan is None or plan.prescription_gy is None or dose.dose_type != DoseType.PHYSICAL:
+        return
+    n = dose.fractions or plan.fractions
+    rx, top = float(plan.prescription_gy), dose.max_gy
+    if n < 3 or top <= 0:
+        return
+    if kind.is_total and top < 1.5 * rx / n:
+        warn(
+            f"{p}: this {kind.value} dose reaches {top:.4g} Gy, about what one fraction of "
+            f"the plan's {rx:g} Gy in {n} fractions gives: it may be a per-fraction dose "
+            "labelled as a whole-plan one; check its DoseSummationType (3004,000A)"
+        )
+    elif kind.is_per_fraction and top > 0.5 * rx:
+        warn(
+            f"{p}: this {kind.value} dose reaches {top:.4g} Gy, of the order of the plan's "
+            f"whole {rx:g} Gy in {n} fractions: it may be a whole-plan dose labelled as one "
+            "fraction; check its DoseSummationType (3004,000A)"
+        )
 
 
 def read_rtdose(
@@ -318,8 +431,9 @@ def read_rtdose(
     *,
     nonuniform: Literal["error", "resample"] = "error",
     reference_dose_gy: float | None = None,
+    plan: Plan | None = None,
 ) -> Dose:
-    """Read a DICOM RT Dose grid.
+    """Read a DICOM RT Dose grid and what it means.
 
     Parameters
     ----------
@@ -332,28 +446,38 @@ def read_rtdose(
     reference_dose_gy : float, optional
         Dose in Gy that a RELATIVE value of 1 stands for; needed to read a dose whose
         DoseUnits is RELATIVE (it is multiplied by this value).
+    plan : Plan, optional
+        The RT Plan the dose references (:func:`rtplan.io.read_rtplan`): the dose's
+        ``fractions`` are taken from it (the fraction group the dose references, else
+        the plan's first). :func:`rtplan.load_study` passes the study's plan.
 
     Returns
     -------
     Dose
         Float64 array ``(frame, row, column)`` in Gy, frames ordered along the slice
-        normal ``row x column``; ``dose_type`` and ``summation`` hold DoseType and
-        DoseSummationType; ``series`` holds the UIDs and patient attributes;
-        ``plan_uid`` the SOP Instance UID of the RT Plan it references.
+        normal ``row x column``; ``summation_type`` and ``dose_type`` from
+        DoseSummationType and DoseType; ``fractions`` from ``plan``, else from an rtplan
+        DoseComment (``"...; 25 fractions"``), else None; ``series`` holds the UIDs and
+        patient attributes; ``plan_uid`` the SOP Instance UID of the RT Plan it
+        references.
 
     Raises
     ------
     DicomReadError
-        If the file is not an RT Dose, holds no dose grid (DVH only), lacks a geometry
-        tag, its frames are unequally spaced (with ``nonuniform="error"``) or repeated,
-        or its dose is RELATIVE and no ``reference_dose_gy`` is given.
+        If the file is not an RT Dose, holds no dose grid (DVH only), lacks or holds an
+        invalid geometry tag, DoseType or DoseSummationType; its Image Pixel module
+        disagrees with its Pixel Data; its DoseGridScaling is not a positive number or
+        makes a dose above :data:`MAX_DOSE_GY`; its frames are unequally spaced (with
+        ``nonuniform="error"``) or repeated; its dose is RELATIVE and no
+        ``reference_dose_gy`` is given; or ``plan`` is not the plan it references.
 
     Warns
     -----
     RtplanWarning
-        For a missing DoseGridScaling (1 assumed), cGy units (converted), an unknown
-        DoseType or DoseSummationType (kept), or a GridFrameOffsetVector in neither
-        convention.
+        For a missing DoseGridScaling (1 assumed), cGy units (converted), negative or
+        negligible doses, a single frame without SliceThickness, orientation cosines
+        that are not unit vectors (normalised), a referenced plan without UID, or a
+        GridFrameOffsetVector in neither convention.
 
     Examples
     --------
@@ -362,50 +486,106 @@ def read_rtdose(
     >>> import numpy as np
     >>> import rtplan
     >>> ct = rtplan.io.read_ct(rtplan.data.get_path("thigh_sarcoma"))
-    >>> dose = rtplan.Dose(array=np.full(ct.grid.shape, 2.0), grid=ct.grid)
+    >>> dose = rtplan.Dose(array=np.full(ct.grid.shape, 2.0), grid=ct.grid, fractions=25)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     rd = rtplan.io.write_rtdose(dose, Path(tmp, "RD.dcm"), reference=ct,
     ...                                 plan_sop_uid="1.2.826.0.1.3680043.10.1")
     ...     back = rtplan.io.read_rtdose(rd)
     >>> back.grid == ct.grid, round(back.max_gy, 6), back.plan_uid
     (True, 2.0, '1.2.826.0.1.3680043.10.1')
+    >>> back.summation_type.value, back.dose_type.value, back.fractions
+    ('PLAN', 'PHYSICAL', 25)
     """
     p = Path(path)
     if nonuniform not in ("error", "resample"):
         raise ValueError(f"nonuniform must be 'error' or 'resample', got {nonuniform!r}")
+    with pydicom_warnings(p):
+        return _read(p, nonuniform, reference_dose_gy, plan)
+
+
+def _read(p: Path, nonuniform: str, reference_dose_gy: float | None, plan: Plan | None) -> Dose:
+    """The body of :func:`read_rtdose`."""
     ds = _open(p)
     plane = _plane(ds, p)
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = integer(ds, "NumberOfFrames", str(p), default=1, minimum=1)
     offsets = _frame_offsets(ds, n_frames, plane.ipp, plane.normal, p)
     values = _to_gy(_stored_values(ds, p, n_frames), ds, p, reference_dose_gy)
     dose_type, summation = _dose_kind(ds, p, values)
+    _check_magnitude(values, ds, p, dose_type)
     if n_frames > 1:
         values, offsets, step = _uniform_frames(values, offsets, p, nonuniform)
     else:
-        thickness = ds.get("SliceThickness")
-        step = float(thickness) if thickness not in (None, "") and float(thickness) > 0 else 1.0
-    medium, fractions = _parse_comment(str(ds.get("DoseComment", "") or ""))
-    return Dose(
+        step = _single_frame_step(ds, p)
+    medium, comment_fractions = _parse_comment(text(ds, "DoseComment"))
+    plan_uid = _referenced_plan_uid(ds, p)
+    _check_references(ds, p, summation)
+    dose = Dose(
         array=values,
         grid=_dose_grid(plane, float(offsets[0]), step, values.shape, p),
-        name=str(ds.get("SeriesDescription", "") or "RTDOSE"),
+        name=text(ds, "SeriesDescription") or "RTDOSE",
         series=_series_info(ds, p),
         dose_type=dose_type,
-        summation=summation,
+        summation_type=summation,
         medium=medium,
-        fractions=fractions,
-        plan_uid=_referenced_plan_uid(ds),
+        fractions=_fractions(ds, p, comment_fractions, plan, plan_uid),
+        plan_uid=plan_uid,
     )
+    _check_against_plan(dose, plan, p)
+    return dose
 
 
-def _referenced_plan_uid(ds: Any) -> str:
+def _referenced_plan_uid(ds: Any, p: Path) -> str:
     """SOP Instance UID of the first Referenced RT Plan, or an empty string."""
     seq = ds.get("ReferencedRTPlanSequence") or []
     for item in seq:
-        uid = str(item.get("ReferencedSOPInstanceUID", "") or "")
+        uid = text(item, "ReferencedSOPInstanceUID")
         if uid:
             return uid
+    if any("ReferencedSOPInstanceUID" not in item for item in seq):  # empty: a writer's habit
+        warn(
+            f"{p}: the ReferencedRTPlanSequence (300C,0002) names no ReferencedSOPInstanceUID "
+            "(0008,1155); the RT Plan the dose belongs to is unknown"
+        )
     return ""
+
+
+_NEEDS_GROUP = frozenset(DoseSummationType) - {
+    DoseSummationType.PLAN,
+    DoseSummationType.MULTI_PLAN,
+    DoseSummationType.PLAN_OVERVIEW,
+    DoseSummationType.RECORD,
+}
+
+
+def _check_references(ds: Any, p: Path, summation: DoseSummationType) -> None:
+    """Report a per-fraction or partial dose that names no fraction group.
+
+    DICOM PS3.3 C.8.8.3: for FRACTION, BEAM, BRACHY, CONTROL_POINT and the session types,
+    the referenced plan's item names the fraction group (Referenced Fraction Group
+    Sequence). A dose without it may be a whole-plan dose whose summation type is wrong.
+    (A dose that references no plan at all is read as such: its ``plan_uid`` is empty.)
+    """
+    plans = list(ds.get("ReferencedRTPlanSequence") or [])
+    if (
+        summation in _NEEDS_GROUP
+        and plans
+        and not any(item.get("ReferencedFractionGroupSequence") for item in plans)
+    ):
+        warn(
+            f"{p}: a {summation.value} dose must name its fraction group, but the "
+            "ReferencedFractionGroupSequence (300C,0020) is missing or empty; check that the "
+            "file is indeed a dose of part of the plan"
+        )
+
+
+def _referenced_fraction_group(ds: Any) -> int | None:
+    """The Referenced Fraction Group Number of the first referenced plan, if any."""
+    for item in ds.get("ReferencedRTPlanSequence") or []:
+        for group in item.get("ReferencedFractionGroupSequence") or []:
+            value = text(group, "ReferencedFractionGroupNumber")
+            if value.isdigit():
+                return int(value)
+    return None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -429,11 +609,7 @@ def _checked_values(dose: Dose) -> tuple[FloatArray, str]:
             f"dose {dose.name!r} holds {int(np.count_nonzero(~np.isfinite(values)))} NaN or "
             "infinite values; fill them (e.g. with 0) before writing"
         )
-    dose_type = str(dose.dose_type).upper()
-    if dose_type not in DOSE_TYPES:
-        raise DicomWriteError(
-            f"dose {dose.name!r}: DoseType {dose.dose_type!r} is not one of {DOSE_TYPES}"
-        )
+    dose_type = DoseType(dose.dose_type).value
     vmin = float(values.min()) if values.size else 0.0
     if vmin < 0 and dose_type != "ERROR":
         raise DicomWriteError(
@@ -554,6 +730,7 @@ def write_rtdose(
     beam_number: int | None = None,
     bits_allocated: Literal[16, 32] = 32,
     series_description: str = "rtplan dose",
+    deidentify: bool | Deidentifier = False,
 ) -> Path:
     """Write a dose as a DICOM RT Dose (multi-frame, integers scaled to the full range).
 
@@ -578,6 +755,11 @@ def write_rtdose(
         16 (max / 65535), for systems that read only 16-bit dose.
     series_description : str
         Series Description of the new series.
+    deidentify : bool or rtplan.io.Deidentifier
+        Write the object de-identified (DICOM PS3.15 Basic Profile); pass the
+        :class:`~rtplan.io.Deidentifier` that de-identified the CT (and the other objects
+        of the set) so that the references still match (see
+        :func:`rtplan.io.save_dataset`).
 
     Returns
     -------
@@ -624,7 +806,7 @@ def write_rtdose(
         raise DicomWriteError(f"write_rtdose needs an rtplan.Dose, got {type(dose).__name__}")
     series = reference_series("an RT Dose", reference, dose.series)
     values, dose_type = _checked_values(dose)
-    summation = str(dose.summation).upper()
+    summation = DoseSummationType(dose.summation_type).value
     plan_uids = _plan_uids(dose, summation, plan_sop_uid, beam_number)
     offsets = _offsets_along_normal(dose)
     stored, scaling = _to_integers(values, bits_allocated, dose_type == "ERROR", dose.name)
@@ -649,4 +831,4 @@ def write_rtdose(
     ds.GridFrameOffsetVector = [ds_str(v) for v in offsets]
     ds.DoseGridScaling = ds_str(scaling)
     ds.ReferencedRTPlanSequence = _referenced_plans(plan_uids, summation, beam_number)
-    return save_dataset(ds, path)
+    return save_dataset(ds, path, deidentify=deidentify)

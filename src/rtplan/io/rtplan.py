@@ -14,6 +14,7 @@ beams are supported.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -29,8 +30,18 @@ from pydicom.sequence import Sequence as DicomSequence
 from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError, PlanError
 from rtplan.image import Image, PatientPosition
-from rtplan.io._reader import read_dataset
+from rtplan.io._reader import (
+    numbers,
+    optional_integer,
+    optional_number,
+    optional_numbers,
+    pydicom_warnings,
+    read_dataset,
+    tag_name,
+    text,
+)
 from rtplan.io._writer import ds_str, new_dataset, new_uid, reference_series, save_dataset
+from rtplan.io.deidentify import Deidentifier
 from rtplan.plan import Beam, Mlc, Plan
 
 __all__ = ["read_rtplan", "write_rtplan"]
@@ -47,6 +58,17 @@ _ENERGY_RE = re.compile(
 _NORMALIZATION_RE = re.compile(r"normali[sz]ation\s*[=:]\s*(?P<n>\w+)", re.IGNORECASE)
 _ANGLE_TOL_DEG = 1e-3
 _POSITION_TOL_MM = 1e-3
+_MAX_COORDINATE_MM = 1e6  # positions beyond a kilometre are corrupt values
+_MAX_JAW_MM = 1000.0  # a jaw 1 m off axis at the isocentre plane is a corrupt value
+_MIN_SAD_MM, _MAX_SAD_MM = 100.0, 10_000.0
+MAX_PHOTON_MV = 50.0
+"""NominalBeamEnergy above this (MV) is refused: no photon treatment beam is that hard."""
+MAX_FRACTIONS = 100
+"""NumberOfFractionsPlanned above this is refused (external beam courses stay below ~80)."""
+MAX_PRESCRIPTION_GY = 1000.0
+"""TargetPrescriptionDose above this (Gy) is refused."""
+MAX_PLAUSIBLE_MU = 5000.0
+"""A BeamMeterset above this (MU per fraction) is reported."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -202,6 +224,7 @@ def write_rtplan(
     structures_sop_uid: str | None = None,
     sop_instance_uid: str | None = None,
     series_description: str = "rtplan plan",
+    deidentify: bool | Deidentifier = False,
 ) -> Path:
     """Write a plan of static photon beams as a DICOM RT Plan.
 
@@ -223,6 +246,11 @@ def write_rtplan(
         ``pydicom.uid.generate_uid()`` so an RT Dose can reference it); new by default.
     series_description : str
         Series Description of the new series.
+    deidentify : bool or rtplan.io.Deidentifier
+        Write the object de-identified (DICOM PS3.15 Basic Profile); pass the
+        :class:`~rtplan.io.Deidentifier` that de-identified the CT (and the other objects
+        of the set) so that the references still match (see
+        :func:`rtplan.io.save_dataset`).
 
     Returns
     -------
@@ -290,7 +318,7 @@ def write_rtplan(
         [_beam_dataset(b, n, 1) for b, n in zip(plan.beams, numbers, strict=True)]
     )
     ds.ApprovalStatus = "UNAPPROVED"
-    return save_dataset(ds, path)
+    return save_dataset(ds, path, deidentify=deidentify)
 
 
 def _general_plan(ds: Any, plan: Plan, name: str, structures_sop_uid: str | None) -> None:
@@ -350,46 +378,119 @@ def _fraction_scheme(ds: Any, plan: Plan, numbers: Sequence[int]) -> None:
 
 
 # ---------------------------------------------------------------------------- reading
+_ANGLES = (
+    ("GantryAngle", "gantry angle (arc)"),
+    ("BeamLimitingDeviceAngle", "collimator angle"),
+    ("PatientSupportAngle", "couch angle"),
+)
+
+
 class _ControlPoints:
-    """Control point values with DICOM inheritance (absent means unchanged)."""
+    """Control point values, checked, with DICOM inheritance (absent means unchanged)."""
 
-    def __init__(self, cps: Sequence[Any]) -> None:
+    def __init__(self, cps: Sequence[Any], what: str) -> None:
         self.cps = list(cps)
+        self.what = what
 
-    def values(self, keyword: str) -> list[Any]:
-        out: list[Any] = []
-        current: Any = None
-        for cp in self.cps:
-            if keyword in cp and cp[keyword].value not in (None, ""):
-                current = cp[keyword].value
+    def values(self, keyword: str, count: int = 1) -> list[FloatArray | None]:
+        """The value of ``keyword`` at each control point (inherited), or None before any."""
+        out: list[FloatArray | None] = []
+        current: FloatArray | None = None
+        for n, cp in enumerate(self.cps):
+            where = f"{self.what}, control point {n}"
+            value = optional_numbers(cp, keyword, where, count=count)
+            if value is not None:
+                current = value
             out.append(current)
         return out
 
+    def first(self, keyword: str, count: int = 1) -> FloatArray | None:
+        """The value at the first control point."""
+        return self.values(keyword, count)[0]
+
     def devices(self) -> list[dict[str, FloatArray]]:
+        """The jaw and leaf positions at each control point, by device type (inherited)."""
         out: list[dict[str, FloatArray]] = []
         current: dict[str, FloatArray] = {}
-        for cp in self.cps:
+        for n, cp in enumerate(self.cps):
             current = dict(current)
-            for item in cp.get("BeamLimitingDevicePositionSequence", []) or []:
-                kind = str(item.get("RTBeamLimitingDeviceType", "")).upper()
-                current[kind] = np.array(
-                    [float(v) for v in item.LeafJawPositions], dtype=np.float64
+            listed: set[str] = set()
+            for m, item in enumerate(cp.get("BeamLimitingDevicePositionSequence") or []):
+                where = f"{self.what}, control point {n}, device position {m + 1}"
+                kind = text(item, "RTBeamLimitingDeviceType").upper()
+                if not kind:
+                    raise PlanError(
+                        f"{where} lacks RTBeamLimitingDeviceType (300A,00B8) (Type 1); the "
+                        "positions cannot be assigned to a jaw or MLC"
+                    )
+                if kind in listed:
+                    raise PlanError(f"{where}: the device {kind} is listed twice")
+                listed.add(kind)
+                current[kind] = numbers(
+                    item, "LeafJawPositions", where, why="the field shape is unknown"
                 )
             out.append(current)
         return out
 
 
-def _angle_same(values: Sequence[Any]) -> bool:
-    nums = [float(v) % 360.0 for v in values if v is not None]
+def _check_angles(cp: _ControlPoints) -> None:
+    """Refuse machine angles outside [0, 360), as DICOM RT Plan requires them."""
+    for keyword, _ in _ANGLES:
+        for n, value in enumerate(cp.values(keyword)):
+            if value is not None and not 0.0 <= float(value[0]) < 360.0:
+                raise PlanError(
+                    f"{cp.what}, control point {n}: {tag_name(keyword)} is {float(value[0]):g}, "
+                    "outside [0, 360) degrees as DICOM RT Plan requires; the file is corrupt "
+                    "or was not exported by a planning system"
+                )
+
+
+def _angle_same(values: Sequence[FloatArray | None]) -> bool:
+    nums = [float(v[0]) % 360.0 for v in values if v is not None]
     if not nums:
         return True
     ref = nums[0]
     return all(abs((v - ref + 180.0) % 360.0 - 180.0) <= _ANGLE_TOL_DEG for v in nums)
 
 
+def _check_meterset_weights(b: Any, cp: _ControlPoints) -> None:
+    """Cumulative meterset weights: from 0, never decreasing, ending at the final weight."""
+    what = cp.what
+    final = optional_number(b, "FinalCumulativeMetersetWeight", what)
+    weights = [
+        optional_number(item, "CumulativeMetersetWeight", f"{what}, control point {n}")
+        for n, item in enumerate(cp.cps)
+    ]
+    known = [w for w in weights if w is not None]
+    if final is not None and final <= 0:
+        raise PlanError(
+            f"{what}: {tag_name('FinalCumulativeMetersetWeight')} is {final:g}; it must be "
+            "positive (the beam delivers its MU over its control points)"
+        )
+    if not known:
+        return
+    if weights[0] not in (None, 0.0):
+        raise PlanError(
+            f"{what}: the first control point's {tag_name('CumulativeMetersetWeight')} is "
+            f"{weights[0]:g}, not 0"
+        )
+    if any(b_ < a - 1e-9 for a, b_ in itertools.pairwise(known)):
+        raise PlanError(
+            f"{what}: the control points' CumulativeMetersetWeight decrease ({known}); they "
+            "must grow from 0 to the final weight"
+        )
+    last = weights[-1]
+    if final is not None and last is not None and abs(last - final) > 1e-6 * max(1.0, final):
+        raise PlanError(
+            f"{what}: the last control point's CumulativeMetersetWeight {last:g} disagrees with "
+            f"the beam's {tag_name('FinalCumulativeMetersetWeight')} {final:g}; the MU of the "
+            "beam cannot be trusted"
+        )
+
+
 def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, FloatArray]]]:
     """The control points of a beam, refused unless it is a static photon beam."""
-    radiation = str(b.get("RadiationType", "") or "").upper()
+    radiation = text(b, "RadiationType").upper()
     if radiation != "PHOTON":
         raise PlanError(
             f"{what} has RadiationType {radiation or 'missing'}; rtplan supports static "
@@ -398,17 +499,17 @@ def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, 
     cps = b.get("ControlPointSequence") or []
     if len(cps) == 0:
         raise PlanError(f"{what} has no control points; its geometry is unknown")
-    cp = _ControlPoints(cps)
-    devices = cp.devices()
-    moving = [
-        label
-        for keyword, label in (
-            ("GantryAngle", "gantry angle (arc)"),
-            ("BeamLimitingDeviceAngle", "collimator angle"),
-            ("PatientSupportAngle", "couch angle"),
+    declared = optional_integer(b, "NumberOfControlPoints", what)
+    if declared is not None and declared != len(cps):
+        raise PlanError(
+            f"{what}: {tag_name('NumberOfControlPoints')} is {declared} but the "
+            f"ControlPointSequence holds {len(cps)}; the file is corrupt"
         )
-        if not _angle_same(cp.values(keyword))
-    ]
+    cp = _ControlPoints(cps, what)
+    _check_angles(cp)
+    _check_meterset_weights(b, cp)
+    devices = cp.devices()
+    moving = [label for keyword, label in _ANGLES if not _angle_same(cp.values(keyword))]
     kinds = set().union(*(d.keys() for d in devices))
     for kind in sorted(kinds):
         arrays = [d[kind] for d in devices if kind in d]
@@ -417,7 +518,7 @@ def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, 
         ):
             moving.append(f"{kind} positions")
     if moving:
-        beam_type = str(b.get("BeamType", "") or "")
+        beam_type = text(b, "BeamType")
         raise PlanError(
             f"{what} is dynamic ({beam_type or 'BeamType missing'}, {len(cps)} control points "
             f"with changing {', '.join(moving)}: VMAT, IMRT or an arc); rtplan supports static "
@@ -433,9 +534,10 @@ def _warn_modifiers(b: Any, what: str) -> None:
         ("NumberOfBoli", "boli"),
         ("NumberOfBlocks", "blocks"),
     ):
-        if int(b.get(attr, 0) or 0) > 0:
+        count = optional_integer(b, attr, what, minimum=0)
+        if count:
             warn(
-                f"{what} has {b.get(attr)} {label}; rtplan's beam model ignores them, so "
+                f"{what} has {count} {label}; rtplan's beam model ignores them, so "
                 "doses computed for this beam will differ from the TPS"
             )
 
@@ -447,7 +549,7 @@ def _mlc(b: Any, pos: dict[str, FloatArray], what: str) -> Mlc | None:
     if "MLCX" not in pos:
         return None
     definitions = {
-        str(d.get("RTBeamLimitingDeviceType", "")).upper(): d
+        text(d, "RTBeamLimitingDeviceType").upper(): d
         for d in (b.get("BeamLimitingDeviceSequence") or [])
     }
     d = definitions.get("MLCX")
@@ -456,14 +558,23 @@ def _mlc(b: Any, pos: dict[str, FloatArray], what: str) -> Mlc | None:
             f"{what}: MLCX positions are given but its LeafPositionBoundaries "
             "(BeamLimitingDeviceSequence) are missing; the leaves cannot be placed"
         )
-    bounds = [float(v) for v in d.LeafPositionBoundaries]
+    bounds = numbers(d, "LeafPositionBoundaries", f"{what}, MLCX")
     leaves = pos["MLCX"]
     n = len(bounds) - 1
+    pairs = optional_integer(d, "NumberOfLeafJawPairs", f"{what}, MLCX")
+    if pairs is not None and pairs != n:
+        raise PlanError(
+            f"{what}: the MLCX has {tag_name('NumberOfLeafJawPairs')} {pairs} but "
+            f"{len(bounds)} LeafPositionBoundaries ({n} pairs)"
+        )
     if leaves.size != 2 * n:
         raise PlanError(
             f"{what}: {leaves.size} MLCX leaf positions for {n} leaf pairs (need {2 * n})"
         )
-    return Mlc(leaf_boundaries_mm=tuple(bounds), positions_mm=leaves.reshape(2, n))
+    try:
+        return Mlc(leaf_boundaries_mm=tuple(bounds.tolist()), positions_mm=leaves.reshape(2, n))
+    except PlanError as exc:
+        raise PlanError(f"{what}: {exc}") from None
 
 
 def _jaws(
@@ -488,89 +599,133 @@ def _jaws(
             warn(f"{what} has no Y jaws; Y1/Y2 set to the open MLC leaf pairs' extent {y.tolist()}")
     if x.size != 2 or y.size != 2:
         raise PlanError(f"{what}: jaw positions must be 2 values each, got X {x}, Y {y}")
-    return float(x[0]), float(x[1]), float(y[0]), float(y[1])
+    jaws = (float(x[0]), float(x[1]), float(y[0]), float(y[1]))
+    if max(abs(v) for v in jaws) > _MAX_JAW_MM:
+        raise PlanError(
+            f"{what}: jaw positions (X1, X2, Y1, Y2) = {jaws} mm reach beyond "
+            f"{_MAX_JAW_MM:g} mm from the axis; the file is corrupt"
+        )
+    return jaws
 
 
-def _isocenter(value: Any, what: str) -> tuple[float, float, float]:
+def _isocenter(cp: _ControlPoints, what: str) -> tuple[float, float, float]:
+    value = cp.first("IsocenterPosition", 3)
     if value is None:
         warn(f"{what} has no IsocenterPosition; the isocentre was put at the origin (0, 0, 0)")
         return (0.0, 0.0, 0.0)
-    if len(value) != 3:
-        raise PlanError(f"{what}: IsocenterPosition must have 3 values, got {list(value)}")
+    if np.any(np.abs(value) > _MAX_COORDINATE_MM):
+        raise PlanError(
+            f"{what}: {tag_name('IsocenterPosition')} {value.tolist()} lies beyond "
+            f"{_MAX_COORDINATE_MM:g} mm from the origin; the file is corrupt"
+        )
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
 def _sad_mm(b: Any, what: str) -> float:
-    sad = b.get("SourceAxisDistance")
-    if sad in (None, ""):
+    sad = optional_number(
+        b,
+        "SourceAxisDistance",
+        what,
+        check=lambda v: _MIN_SAD_MM <= v <= _MAX_SAD_MM,
+        expected=f"a source-axis distance ({_MIN_SAD_MM:g} to {_MAX_SAD_MM:g} mm)",
+    )
+    if sad is None:
         warn(f"{what} has no SourceAxisDistance; 1000 mm assumed")
         return 1000.0
-    return float(sad)
+    return sad
 
 
-def _energy(b: Any, value: Any, what: str) -> str:
+def _energy(b: Any, cp: _ControlPoints, what: str) -> str:
     """The energy label from NominalBeamEnergy and the fluence mode (FFF, SRS)."""
     mode = "STANDARD"
     for item in b.get("PrimaryFluenceModeSequence") or []:
-        if str(item.get("FluenceMode", "")).upper() == "NON_STANDARD":
-            mode = str(item.get("FluenceModeID", "") or "FFF").upper()
+        if text(item, "FluenceMode").upper() == "NON_STANDARD":
+            mode = text(item, "FluenceModeID", "FFF").upper()
+    value = cp.first("NominalBeamEnergy")
     if value is None:
         warn(f"{what} has no NominalBeamEnergy; its energy was left empty")
         return ""
-    return format_energy(float(value), mode)
+    mv = float(value[0])
+    if not 0.0 < mv <= MAX_PHOTON_MV:
+        raise PlanError(
+            f"{what}: {tag_name('NominalBeamEnergy')} is {mv:g} MV, not a photon beam energy "
+            f"(0 to {MAX_PHOTON_MV:g} MV); the file is corrupt"
+        )
+    if mode not in ("FFF", "SRS"):
+        mode = "STANDARD"
+    return format_energy(mv, mode)
 
 
 def _first_angle(cp: _ControlPoints, keyword: str, what: str) -> float:
-    value = cp.values(keyword)[0]
+    value = cp.first(keyword)
     if value is None:
         warn(f"{what} has no {keyword} in its first control point; 0 assumed")
         return 0.0
-    return float(value)
+    return float(value[0])
 
 
-def _read_beam(b: Any, path: Path, meterset: dict[int, float]) -> Beam:
+def _beam_number(b: Any, p: Path, index: int) -> int:
+    number = optional_integer(b, "BeamNumber", f"{p}: beam {index + 1}", minimum=1)
+    if number is None:
+        raise PlanError(
+            f"{p}: beam {index + 1} of the BeamSequence lacks {tag_name('BeamNumber')} "
+            "(Type 1); its MU and dose cannot be matched to it"
+        )
+    return number
+
+
+def _read_beam(b: Any, number: int, path: Path, meterset: dict[int, float]) -> Beam:
     """One treatment beam of the Beam Sequence as a :class:`Beam`."""
-    number = int(b.get("BeamNumber", 0) or 0)
-    name = str(b.get("BeamName", "") or "") or f"Beam {number}"
+    name = text(b, "BeamName") or f"Beam {number}"
     what = f"{path}: beam {number} {name!r}"
     cp, devices = _static_geometry(b, what)
     _warn_modifiers(b, what)
     mlc = _mlc(b, devices[0], what)
     jaws = _jaws(devices[0], mlc, what)
-    iso = _isocenter(cp.values("IsocenterPosition")[0], what)
+    iso = _isocenter(cp, what)
     sad_mm = _sad_mm(b, what)
-    energy = _energy(b, cp.values("NominalBeamEnergy")[0], what)
+    energy = _energy(b, cp, what)
     mu = meterset.get(number)
     if mu is None:
         warn(f"{what} has no BeamMeterset in the fraction group; its MU are unknown (None)")
-    return Beam(
-        energy=energy,
-        gantry_deg=_first_angle(cp, "GantryAngle", what),
-        collimator_deg=_first_angle(cp, "BeamLimitingDeviceAngle", what),
-        couch_deg=_first_angle(cp, "PatientSupportAngle", what),
-        isocenter_mm=iso,
-        sad_mm=sad_mm,
-        jaws_mm=jaws,
-        mlc=mlc,
-        mu=mu,
-        name=name,
-        number=number,
-        machine=str(b.get("TreatmentMachineName", "") or ""),
-    )
+    elif mu == 0.0:
+        warn(f"{what} has a BeamMeterset of 0 MU: it delivers no dose")
+    elif mu > MAX_PLAUSIBLE_MU:
+        warn(
+            f"{what} has a BeamMeterset of {mu:g} MU per fraction, above the "
+            f"{MAX_PLAUSIBLE_MU:g} MU a static photon beam plausibly needs; check the plan"
+        )
+    try:
+        return Beam(
+            energy=energy,
+            gantry_deg=_first_angle(cp, "GantryAngle", what),
+            collimator_deg=_first_angle(cp, "BeamLimitingDeviceAngle", what),
+            couch_deg=_first_angle(cp, "PatientSupportAngle", what),
+            isocenter_mm=iso,
+            sad_mm=sad_mm,
+            jaws_mm=jaws,
+            mlc=mlc,
+            mu=mu,
+            name=name,
+            number=number,
+            machine=text(b, "TreatmentMachineName"),
+        )
+    except PlanError as exc:
+        raise PlanError(f"{what}: {exc}") from None
 
 
 def _open_plan(p: Path) -> Any:
     """The RT Plan dataset, refused for ion and brachytherapy plans and other objects."""
     ds = read_dataset(p, "RT Plan")
-    sop_class = str(ds.get("SOPClassUID", ""))
+    sop_class = text(ds, "SOPClassUID")
     if sop_class == RT_ION_PLAN_STORAGE or "IonBeamSequence" in ds:
         raise PlanError(
             f"{p}: an RT Ion Plan (protons or ions); rtplan supports static photon beams only"
         )
-    if sop_class != RT_PLAN_STORAGE and ds.get("Modality") != "RTPLAN":
+    if sop_class != RT_PLAN_STORAGE and text(ds, "Modality") != "RTPLAN":
         raise DicomReadError(
             f"{p}: not an RT Plan (SOP Class {sop_class or 'missing'}, Modality "
-            f"{ds.get('Modality', 'missing')})"
+            f"{text(ds, 'Modality', 'missing')})"
         )
     if "BeamSequence" not in ds:
         if "ApplicationSetupSequence" in ds:
@@ -579,45 +734,91 @@ def _open_plan(p: Path) -> Any:
     return ds
 
 
-def _fractions_and_mu(ds: Any, p: Path) -> tuple[int, dict[int, float]]:
-    """Fractions planned and MU per beam number, from the first fraction group."""
-    groups = ds.get("FractionGroupSequence") or []
+def _group_fractions(fg: Any, where: str) -> int | None:
+    """NumberOfFractionsPlanned of a fraction group, checked; None when missing."""
+    planned = optional_integer(fg, "NumberOfFractionsPlanned", where)
+    if planned is not None and not 1 <= planned <= MAX_FRACTIONS:
+        raise PlanError(
+            f"{where}: {tag_name('NumberOfFractionsPlanned')} is {planned}; a plan delivers 1 "
+            f"to {MAX_FRACTIONS} fractions, so the value is corrupt"
+        )
+    return planned
+
+
+def _beam_metersets(fg: Any, where: str) -> dict[int, float]:
+    """MU per referenced beam number of a fraction group, refused when contradictory."""
+    meterset: dict[int, float] = {}
+    for n, rb in enumerate(fg.get("ReferencedBeamSequence") or []):
+        item = f"{where}, ReferencedBeamSequence item {n + 1}"
+        number = optional_integer(rb, "ReferencedBeamNumber", item)
+        if number is None:
+            raise PlanError(
+                f"{item} lacks {tag_name('ReferencedBeamNumber')} (Type 1); the MU it holds "
+                "cannot be matched to a beam"
+            )
+        mu = optional_number(
+            rb, "BeamMeterset", item, check=lambda v: v >= 0, expected="0 or more MU"
+        )
+        if mu is None:
+            continue
+        if number in meterset and meterset[number] != mu:
+            raise PlanError(
+                f"{where}: beam {number} is given {meterset[number]:g} and {mu:g} MU by two "
+                "ReferencedBeamSequence items; the MU cannot be trusted"
+            )
+        meterset[number] = mu
+    return meterset
+
+
+def _fractions_and_mu(ds: Any, p: Path) -> tuple[int, dict[int, float], dict[int, int]]:
+    """Fractions planned and MU per beam number (first fraction group), fractions per group."""
+    groups = list(ds.get("FractionGroupSequence") or [])
     if not groups:
         warn(f"{p}: no FractionGroupSequence; 1 fraction assumed and MU unknown")
-        return 1, {}
+        return 1, {}, {}
     if len(groups) > 1:
         warn(f"{p}: {len(groups)} fraction groups; only the first is read")
-    fg = groups[0]
-    fractions = 1
-    planned = fg.get("NumberOfFractionsPlanned")
-    if planned in (None, "") or int(planned) < 1:
+    per_group: dict[int, int] = {}
+    for n, fg in enumerate(groups):
+        where = f"{p}: fraction group {n + 1}"
+        number = optional_integer(fg, "FractionGroupNumber", where)
+        planned = _group_fractions(fg, where)
+        if number is not None and planned is not None:
+            per_group[number] = planned
+    where = f"{p}: fraction group 1"
+    fractions = _group_fractions(groups[0], where)
+    if fractions is None:
         warn(f"{p}: NumberOfFractionsPlanned is missing; 1 fraction assumed")
-    else:
-        fractions = int(planned)
-    meterset: dict[int, float] = {}
-    for rb in fg.get("ReferencedBeamSequence") or []:
-        mu = rb.get("BeamMeterset")
-        if mu not in (None, ""):
-            meterset[int(rb.ReferencedBeamNumber)] = float(mu)
-    return fractions, meterset
+        fractions = 1
+    return fractions, _beam_metersets(groups[0], where), per_group
 
 
 def _treatment_beams(ds: Any, p: Path, meterset: dict[int, float]) -> list[Beam]:
     beams = []
-    for b in ds.BeamSequence:
-        delivery = str(b.get("TreatmentDeliveryType", "TREATMENT") or "TREATMENT").upper()
+    seen: set[int] = set()
+    for index, b in enumerate(ds.BeamSequence):
+        number = _beam_number(b, p, index)
+        if number in seen:
+            raise PlanError(
+                f"{p}: {tag_name('BeamNumber')} {number} is used by two beams of the "
+                "BeamSequence; Beam Numbers must be unique, the file is corrupt"
+            )
+        seen.add(number)
+        delivery = text(b, "TreatmentDeliveryType", "TREATMENT").upper()
         if delivery != "TREATMENT":
             logger.info(
-                "%s: beam %s (%s) is a %s beam, not read",
-                p,
-                b.get("BeamNumber"),
-                b.get("BeamName", ""),
-                delivery,
+                "%s: beam %s (%s) is a %s beam, not read", p, number, text(b, "BeamName"), delivery
             )
             continue
-        beams.append(_read_beam(b, p, meterset))
+        beams.append(_read_beam(b, number, p, meterset))
     if not beams:
         raise PlanError(f"{p}: the RT Plan has no treatment beams")
+    unknown = sorted(set(meterset) - seen)
+    if unknown:
+        warn(
+            f"{p}: the fraction group gives MU to beam number(s) {unknown}, which the "
+            "BeamSequence does not hold; those MU were ignored"
+        )
     return beams
 
 
@@ -626,14 +827,20 @@ def _prescription(ds: Any, p: Path) -> tuple[float | None, str]:
     prescription: float | None = None
     target_name = ""
     found: list[float] = []
-    for item in ds.get("DoseReferenceSequence") or []:
-        value = item.get("TargetPrescriptionDose")
-        if str(item.get("DoseReferenceType", "")).upper() != "TARGET" or value in (None, ""):
+    for n, item in enumerate(ds.get("DoseReferenceSequence") or []):
+        where = f"{p}: DoseReferenceSequence item {n + 1}"
+        value = optional_number(item, "TargetPrescriptionDose", where)
+        if text(item, "DoseReferenceType").upper() != "TARGET" or value is None:
             continue
-        found.append(float(value))
+        if value > MAX_PRESCRIPTION_GY:
+            raise PlanError(
+                f"{where}: {tag_name('TargetPrescriptionDose')} is {value:g} Gy, above the "
+                f"{MAX_PRESCRIPTION_GY:g} Gy any course prescribes; the file is corrupt"
+            )
+        found.append(value)
         if prescription is None:
-            prescription = float(value)
-            target_name = str(item.get("DoseReferenceDescription", "") or "")
+            prescription = value
+            target_name = text(item, "DoseReferenceDescription")
     if prescription is None:
         warn(f"{p}: no TARGET dose reference with a TargetPrescriptionDose; prescription unknown")
     elif len(set(found)) > 1:
@@ -649,9 +856,9 @@ def _prescription(ds: Any, p: Path) -> tuple[float | None, str]:
 
 def _patient_position(ds: Any, p: Path) -> PatientPosition | None:
     found = [
-        str(item.get("PatientPosition", "") or "")
+        text(item, "PatientPosition")
         for item in ds.get("PatientSetupSequence") or []
-        if item.get("PatientPosition")
+        if text(item, "PatientPosition")
     ]
     if not found:
         warn(f"{p}: no PatientPosition in the PatientSetupSequence; the CT's will be used")
@@ -670,22 +877,38 @@ def _patient_position(ds: Any, p: Path) -> PatientPosition | None:
 
 
 def _normalization(ds: Any) -> str:
-    m = _NORMALIZATION_RE.search(str(ds.get("RTPlanDescription", "") or ""))
+    m = _NORMALIZATION_RE.search(text(ds, "RTPlanDescription"))
     if m is not None and m.group("n").lower() in ("none", "mean", "d95", "isocenter"):
         return m.group("n").lower()
     return "none"
 
 
-def _identity(ds: Any, p: Path) -> dict[str, Any]:
+def _plan_uid(ds: Any, p: Path) -> str:
+    """The plan's SOP Instance UID; a new one, reported, when the file has none."""
+    uid = text(ds, "SOPInstanceUID")
+    if uid:
+        return uid
+    uid = Plan().uid
+    warn(
+        f"{p}: the RT Plan has no {tag_name('SOPInstanceUID')} (Type 1): RT Doses cannot "
+        f"name it; it was given the new UID {uid}"
+    )
+    return uid
+
+
+def _identity(ds: Any, p: Path, fraction_groups: dict[int, int]) -> dict[str, Any]:
     """UIDs, references and source of the plan (``Plan.extra``)."""
     refs = ds.get("ReferencedStructureSetSequence") or []
     return {
-        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
-        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-        "referenced_structure_set_uid": str(refs[0].ReferencedSOPInstanceUID) if refs else "",
-        "plan_geometry": str(ds.get("RTPlanGeometry", "")),
+        "sop_instance_uid": text(ds, "SOPInstanceUID"),
+        "series_instance_uid": text(ds, "SeriesInstanceUID"),
+        "study_instance_uid": text(ds, "StudyInstanceUID"),
+        "frame_of_reference_uid": text(ds, "FrameOfReferenceUID"),
+        "referenced_structure_set_uid": text(refs[0], "ReferencedSOPInstanceUID")
+        if len(refs)
+        else "",
+        "plan_geometry": text(ds, "RTPlanGeometry"),
+        "fraction_groups": fraction_groups,
         "source": str(p),
     }
 
@@ -741,8 +964,14 @@ def read_rtplan(path: str | os.PathLike[str]) -> Plan:
     True
     """
     p = Path(path)
+    with pydicom_warnings(p):
+        return _read(p)
+
+
+def _read(p: Path) -> Plan:
+    """The body of :func:`read_rtplan`."""
     ds = _open_plan(p)
-    fractions, meterset = _fractions_and_mu(ds, p)
+    fractions, meterset, fraction_groups = _fractions_and_mu(ds, p)
     beams = _treatment_beams(ds, p, meterset)
     prescription, target_name = _prescription(ds, p)
     return Plan(
@@ -751,8 +980,8 @@ def read_rtplan(path: str | os.PathLike[str]) -> Plan:
         fractions=fractions,
         normalization=_normalization(ds),
         target_name=target_name,
-        name=str(ds.get("RTPlanName", "") or ds.get("RTPlanLabel", "") or ""),
+        name=text(ds, "RTPlanName") or text(ds, "RTPlanLabel"),
         patient_position=_patient_position(ds, p),
-        uid=str(ds.get("SOPInstanceUID", "") or "") or Plan().uid,
-        extra=_identity(ds, p),
+        uid=_plan_uid(ds, p),
+        extra=_identity(ds, p, fraction_groups),
     )

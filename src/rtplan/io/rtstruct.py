@@ -40,7 +40,6 @@ import pydicom
 import pydicom.charset
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, ImplicitVRLittleEndian, RTStructureSetStorage
@@ -49,9 +48,10 @@ from rtplan._warn import warn
 from rtplan.errors import DicomReadError, DicomWriteError
 from rtplan.grid import Grid
 from rtplan.image import Image, SeriesInfo
-from rtplan.io._reader import check_not_truncated
+from rtplan.io._reader import pydicom_warnings, read_dataset
 from rtplan.io._writer import new_dataset, reference_series, save_dataset
-from rtplan.structures import Contour, ContourType, Structure, StructureSet
+from rtplan.io.deidentify import Deidentifier
+from rtplan.structures import Contour, ContourType, Structure, StructureSet, check_contours
 
 __all__ = ["DEFAULT_COLORS", "POSITION_TOL_MM", "read_rtstruct", "write_rtstruct"]
 
@@ -85,6 +85,7 @@ _PARALLEL_TOL_MM = 0.5  # a planar contour spreading more than this across slice
 _CS = re.compile(r"^[A-Z0-9_ ]{0,16}$")
 _MAX_EXPLICIT_LENGTH = 0xFFFE  # longest value an Explicit VR DS element can hold, bytes
 _MAX_ABS_MM = 1e9  # "%.10g" of larger values needs an exponent beyond 16 characters
+_MAX_COORDINATE_MM = 1e6  # positions beyond a kilometre are corrupt values
 _EXTRA_SET_KEYWORDS = (
     "StructureSetName",
     "StructureSetDescription",
@@ -128,11 +129,7 @@ def _int(value: Any) -> int | None:
 def _load(path: Path) -> Dataset:
     if not path.is_file():
         raise DicomReadError(f"{path}: no such RTSTRUCT file")
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
-        raise DicomReadError(f"{path}: not a readable DICOM file ({exc})") from exc
-    check_not_truncated(ds, path, "RT Structure Set")
+    ds: Dataset = read_dataset(path, "RT Structure Set")
     _check_is_rtstruct(ds, str(path))
     return ds
 
@@ -193,6 +190,12 @@ def _parse_contour(
         return []
     if not np.all(np.isfinite(values)):
         notes.append(f"{where}: Contour Data holds NaN or infinite values; contour skipped")
+        return []
+    if np.any(np.abs(values) > _MAX_COORDINATE_MM):
+        notes.append(
+            f"{where}: Contour Data holds coordinates beyond {_MAX_COORDINATE_MM:g} mm "
+            f"({float(np.abs(values).max()):.4g} mm), far outside any patient; contour skipped"
+        )
         return []
     points = values.reshape(-1, 3)
     declared = _int(item.get("NumberOfContourPoints"))
@@ -296,15 +299,37 @@ def _read_rois(
             f"no valid ROI Display Color for {', '.join(map(repr, missing_color))}; "
             "default colours used"
         )
+    _read_observations(ds, rois, notes)
+    return rois
+
+
+def _read_observations(ds: Dataset, rois: dict[int, _Roi], notes: list[str]) -> None:
+    """The RT ROI Interpreted Types (and kept observation attributes) of the ROIs."""
+    if "RTROIObservationsSequence" not in ds:
+        notes.append(
+            "no RT ROI Observations Sequence (3006,0080); the ROIs' interpreted types (PTV, "
+            "ORGAN, EXTERNAL...) are unknown"
+        )
+        return
+    observed: set[int] = set()
+    untyped: list[str] = []
     for item in ds.get("RTROIObservationsSequence") or []:
         number = _int(item.get("ReferencedROINumber"))
         if number is None or number not in rois:
             notes.append(f"RT ROI Observation refers to unknown ROI Number {number}; skipped")
             continue
+        observed.add(number)
+        if "RTROIInterpretedType" not in item:
+            untyped.append(rois[number].name)
         rois[number].interpreted_type = _text(item, "RTROIInterpretedType").upper()
         obs = {k: _text(item, k) for k in _EXTRA_OBSERVATION_KEYWORDS if k in item}
         rois[number].observation = obs
-    return rois
+    untyped += [r.name for n, r in rois.items() if n not in observed]
+    if untyped:
+        notes.append(
+            f"no RT ROI Interpreted Type (3006,00A4) for {', '.join(map(repr, untyped))}; "
+            "their interpreted types are unknown"
+        )
 
 
 def _set_frame_uids(ds: Dataset) -> list[str]:
@@ -518,7 +543,8 @@ def read_rtstruct(path: str | Path, reference: Image | None = None) -> Structure
     (['Body', 'Femur', 'FemurCortex'], 283.4)
     """
     p = Path(path)
-    return _dataset_to_structure_set(_load(p), reference=reference, source=p)
+    with pydicom_warnings(p):
+        return _dataset_to_structure_set(_load(p), reference=reference, source=p)
 
 
 def _dataset_to_structure_set(
@@ -595,6 +621,11 @@ def _structures(
     structures: list[Structure] = []
     empty: list[str] = []
     for roi in rois.values():
+        checked = check_contours(
+            roi.contours, normal=reference.grid.slice_normal if reference is not None else None
+        )
+        notes.extend(f"ROI {roi.name!r}: {problem}" for problem in checked.problems)
+        roi.contours = list(checked.contours)
         contours = roi.contours
         if reference is not None and contours:
             contours = _fit_to_reference(roi, reference, notes)
@@ -801,6 +832,7 @@ def write_rtstruct(
     *,
     reference: Image,
     label: str | None = None,
+    deidentify: bool | Deidentifier = False,
 ) -> Path:
     """Write structures as a DICOM RT Structure Set referencing a CT series.
 
@@ -822,6 +854,11 @@ def write_rtstruct(
     label : str, optional
         Structure Set Label (at most 16 characters); default the set's label, or
         ``"rtplan"``.
+    deidentify : bool or rtplan.io.Deidentifier
+        Write the object de-identified (DICOM PS3.15 Basic Profile); pass the
+        :class:`~rtplan.io.Deidentifier` that de-identified the CT (and the other objects
+        of the set) so that the references still match (see
+        :func:`rtplan.io.save_dataset`).
 
     Returns
     -------
@@ -864,7 +901,7 @@ def write_rtstruct(
     ds = _structure_set_to_dataset(
         structures, reference=reference, label=label, target=str(out_path)
     )
-    save_dataset(ds, out_path)
+    save_dataset(ds, out_path, deidentify=deidentify)
     logger.info("wrote %s: %d ROIs", out_path, len(ds.StructureSetROISequence))
     return out_path
 

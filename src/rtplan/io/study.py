@@ -389,8 +389,9 @@ def dose_summary(dose: Dose) -> dict[str, Any]:
     out.update(
         {
             "max_gy": _r(dose.max_gy, 4),
-            "dose_type": dose.dose_type,
-            "summation": dose.summation,
+            "dose_type": str(dose.dose_type),
+            "summation": str(dose.summation_type),
+            "summation_type": str(dose.summation_type),
             "fractions": dose.fractions,
         }
     )
@@ -586,12 +587,36 @@ def select_study(
             if rs is None
             else _ct_for_structure_set(rs, scan.groups, scan.where)
         )
+    _report_left_out(headers, ct)
     return StudySelection(
         ct=ct,
         structure_set=rs,
         plans=_attached_plans(headers, ct, rs),
         doses=_attached_doses(headers, ct),
     )
+
+
+def _report_left_out(headers: Sequence[DicomHeader], ct: SeriesGroup) -> None:
+    """Warn about images that look like part of the chosen CT but are not read with it."""
+    chosen = set(ct.paths)
+    frames = set(ct.frame_uids)
+    odd = [h for h in headers if h.series_uid == ct.series_uid and h.path not in chosen]
+    for h in odd:
+        warn(
+            f"{h.path} has the Series Instance UID of the CT series {ct.series_uid} but "
+            f"Modality {h.modality or 'missing'!r}; it was left out of the CT volume"
+        )
+    others = [
+        g
+        for g in _discovery.group_series(h for h in headers if h.modality == "CT").values()
+        if g.series_uid != ct.series_uid and not g.is_localizer and frames & set(g.frame_uids)
+    ]
+    for g in others:
+        warn(
+            f"CT series {g.series_uid} ({len(g)} file(s), e.g. {g.paths[0]}) shares the frame "
+            f"of reference of the CT series {ct.series_uid} that was read; it was not used "
+            "(choose it with series_uid=...)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -761,7 +786,8 @@ def load_study(
     RTReferencedSeriesSequence); RT Plans and RT Doses sharing the CT's frame of
     reference are attached. A study without RT Structure Set gets an empty
     :class:`~rtplan.StructureSet` and a warning. An RT Plan or RT Dose that cannot be read
-    is skipped with a warning; errors in the CT or the structure set are raised.
+    is skipped with a warning; errors in the CT or the structure set are raised. A dose
+    that references one of the plans takes its number of fractions from it.
 
     Parameters
     ----------
@@ -826,10 +852,11 @@ def load_study(
                 plans.append(rio.read_rtplan(h.path))
             except RtplanError as exc:
                 warn(f"skipping the RT Plan {h.path}: {exc}")
+        by_uid = {p.uid: p for p in plans}
         doses = []
         for h in sel.doses:
             try:
-                doses.append(rio.read_rtdose(h.path))
+                doses.append(rio.read_rtdose(h.path, plan=by_uid.get(_referenced_plan(h))))
             except RtplanError as exc:
                 warn(f"skipping the RT Dose {h.path}: {exc}")
     return Study(
@@ -840,6 +867,15 @@ def load_study(
         path=root,
         warnings=tuple(messages),
     )
+
+
+def _referenced_plan(h: DicomHeader) -> str:
+    """The SOP Instance UID of the RT Plan an RT Dose header references first, or ""."""
+    for item in h.get("ReferencedRTPlanSequence") or []:
+        uid = str(item.get("ReferencedSOPInstanceUID", "") or "").strip()
+        if uid:
+            return uid
+    return ""
 
 
 def _frame(image: Image) -> str:

@@ -2,7 +2,7 @@
 
 * HTML: :func:`review_report` (a study, its plan and dose evaluation, needle paths), built
   from :class:`HtmlReport` and its sections :func:`add_study_section`,
-  :func:`add_dose_section`, :func:`add_trajectory_section`;
+  :func:`add_dose_section`, :func:`add_mu_check_section`, :func:`add_trajectory_section`;
 * text: :func:`format_metrics_table`, :func:`format_conformity_table` (with their column
   titles :data:`METRIC_TITLES`, :data:`CONFORMITY_TITLES`) and :func:`text_table`;
 * :func:`run_demo`, the whole flow on the bundled sample studies (``rtplan demo``).
@@ -14,6 +14,7 @@ from rtplan.report._demo import DEMO_GOALS, THIGH_GANTRY_DEG, DemoResult, run_de
 from rtplan.report._html import HtmlReport
 from rtplan.report._review import (
     add_dose_section,
+    add_mu_check_section,
     add_study_section,
     add_trajectory_section,
     review_report,
@@ -34,6 +35,7 @@ __all__ = [
     "DemoResult",
     "HtmlReport",
     "add_dose_section",
+    "add_mu_check_section",
     "add_study_section",
     "add_trajectory_section",
     "format_conformity_table",

@@ -1,7 +1,8 @@
 """The end-to-end demonstration on the bundled sample studies (what ``rtplan demo`` runs).
 
 1. ``thigh_sarcoma``: a 3-field conformal 6 MV plan on the PTV (50 Gy in 25 fractions),
-   collapsed-cone dose, MU, DVH metrics, clinical goals; RT Plan and RT Dose written.
+   collapsed-cone dose, MU and their independent check, DVH metrics, clinical goals; RT
+   Plan and RT Dose written.
 2. ``spine_metastasis``: a posterior (transpedicular-like) biopsy path to the vertebral
    metastasis that keeps clear of the spinal canal and kidneys; overlays, RT Struct with
    the needle, Secondary Capture and presentation state written.
@@ -86,7 +87,8 @@ def run_demo(
     output : str or Path
         Folder for the results (created): ``thigh_sarcoma/`` (RT Plan, RT Dose, DVH
         tables, an axial view, the report) and ``spine_metastasis/`` (the trajectory
-        export and the report).
+        export and the report). All of it is written aside and moved into place together
+        at the end: an interrupted demo leaves the results of an earlier one as they were.
     engine : Engine or str
         Dose engine of the thigh plan.
     grid_mm : float
@@ -107,11 +109,15 @@ def run_demo(
     >>> result.goals_passed, result.files["thigh_report"].name  # doctest: +SKIP
     (True, 'report.html')
     """
+    from rtplan._atomic import atomic_folder
+
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     result = DemoResult(echo=echo)
-    _thigh_plan(result, out / "thigh_sarcoma", engine=engine, grid_mm=grid_mm)
-    _spine_biopsy(result, out / "spine_metastasis")
+    # both studies' folders are one set: moved into place together once all is written
+    with atomic_folder(out) as stage:
+        _thigh_plan(result, stage.path / "thigh_sarcoma", engine=engine, grid_mm=grid_mm)
+        _spine_biopsy(result, stage.path / "spine_metastasis")
+    result.files = {key: stage.final(path) for key, path in result.files.items()}
     result.say("")
     result.say(f"Results in {out.resolve()}:")
     for key in ("thigh_rtplan", "thigh_rtdose", "thigh_report", "spine_report"):
@@ -123,7 +129,7 @@ def run_demo(
 def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_mm: float) -> None:
     """A 3-field conformal plan of the thigh sarcoma: dose, MU, DVHs, goals, files."""
     from rtplan import data, evaluate, guidance, io, planning
-    from rtplan.dose import calculate
+    from rtplan.dose import calculate, mu_check
     from rtplan.report._review import review_report
 
     say = result.say
@@ -151,10 +157,12 @@ def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_
         f"3-field 6X conformal plan, {engine} dose on a {grid_mm:g} mm grid "
         f"({time.perf_counter() - t0:.1f} s), 50 Gy in 25 fractions, PTV mean = prescription"
     )
-    for b in plan.beams:
+    check = mu_check(plan, ct, computed, target=ptv)
+    for b, c in zip(plan.beams, check, strict=True):
         say(
             f"  beam {b.name:<6} gantry {b.gantry_deg:5.1f}°  field "
             f"{b.field_size_mm[0]:.0f} x {b.field_size_mm[1]:.0f} mm  MU {b.mu:.1f} per fraction"
+            f"  (independent check {c.check_mu:.1f} MU, {c.difference_percent:+.1f} %, {c.status})"
         )
     structures = [s for s in ss if s.has_volume]
     dvhs = evaluate.compute_dvhs(dose, structures)
@@ -192,6 +200,7 @@ def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_
         dvhs=dvhs,
         target=ptv,
         title="rtplan demo: thigh sarcoma, 3-field conformal plan",
+        mu_check=check,
     )
 
 

@@ -187,8 +187,11 @@ class HtmlReport:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the report (UTF-8) and return its path."""
+        """Write the report (UTF-8, atomically: whole or not at all) and return its path."""
+        from rtplan._atomic import atomic_open
+
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.render(), encoding="utf-8")
+        text = self.render()
+        with atomic_open(p) as fh:
+            fh.write(text)
         return p

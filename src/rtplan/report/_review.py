@@ -13,6 +13,7 @@ from rtplan.report._html import HtmlReport
 from rtplan.report._tables import METRIC_TITLES
 
 if TYPE_CHECKING:
+    from rtplan.dose import MuCheck
     from rtplan.evaluate import DVH, GoalTable
     from rtplan.guidance import TrajectoryResult
     from rtplan.image import Dose
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
     from rtplan.plan import Plan
     from rtplan.structures import Structure
 
-__all__ = ["add_dose_section", "add_study_section", "add_trajectory_section", "review_report"]
+__all__ = [
+    "add_dose_section",
+    "add_mu_check_section",
+    "add_study_section",
+    "add_trajectory_section",
+    "review_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +135,14 @@ def add_dose_section(
     goals: GoalTable | None = None,
     dvhs: dict[str, DVH] | None = None,
     focus: Structure | None = None,
+    mu_check: MuCheck | None = None,
 ) -> dict[str, DVH]:
     """Add the beams, the DVH metrics and curves, the clinical goals and isodose views.
+
+    The dose evaluated is the whole plan's: a per-fraction dose is converted with the
+    plan's number of fractions (or refused when it is unknown), a dose of part of a plan
+    or an ``ERROR`` dose is refused (:func:`rtplan.evaluate.dose_for_evaluation`); the
+    section states which dose it shows and any conversion.
 
     Parameters
     ----------
@@ -138,7 +151,7 @@ def add_dose_section(
     ct : Image
         The CT the dose and the structures lie on (HU).
     dose : Dose
-        The dose, Gy.
+        The dose, Gy (see above for doses that are not the whole plan's).
     structures : sequence of Structure
         The structures evaluated and drawn (those with a volume).
     plan : Plan, optional
@@ -149,11 +162,20 @@ def add_dose_section(
         The DVHs of ``structures``, when already computed.
     focus : Structure, optional
         The structure the axial, coronal and sagittal views pass through (its centroid).
+    mu_check : MuCheck, optional
+        The independent MU check of the plan (:func:`rtplan.dose.mu_check`): its MU and
+        difference join the beam table, its details a section of their own
+        (:func:`add_mu_check_section`).
 
     Returns
     -------
     dict of str to DVH
-        The DVHs used (computed when not given).
+        The DVHs used (computed when not given, or given for another dose).
+
+    Raises
+    ------
+    EvaluationError
+        If the dose cannot stand for the whole plan (see above).
 
     Examples
     --------
@@ -175,42 +197,27 @@ def add_dose_section(
     """
     from rtplan import evaluate, guidance
 
+    evaluated = evaluate.dose_for_evaluation(
+        dose, fractions=plan.fractions if plan is not None else None, purpose="the review report"
+    )
+    dose = evaluated.dose  # type: ignore[assignment]
     rx = plan.prescription_gy if plan is not None else None
     if plan is not None:
-        report.heading(f"Plan {plan.name}")
-        report.paragraph(
-            f"Prescription {rx if rx is not None else '-'} Gy in {plan.fractions} fraction(s); "
-            f"normalisation: {plan.normalization}; {len(plan.beams)} static photon beam(s)."
-        )
-        report.table(
-            [
-                "beam",
-                "energy",
-                "gantry (°)",
-                "collimator (°)",
-                "couch (°)",
-                "field X x Y (mm)",
-                "MU / fraction",
-            ],
-            [
-                [
-                    b.name or str(b.number),
-                    b.energy,
-                    b.gantry_deg,
-                    b.collimator_deg,
-                    b.couch_deg,
-                    "{:.0f} x {:.0f}".format(*b.field_size_mm),
-                    b.mu if b.mu is not None else "-",
-                ]
-                for b in plan.beams
-            ],
-        )
+        _plan_table(report, plan, mu_check)
+    if mu_check is not None:
+        add_mu_check_section(report, mu_check)
     report.heading("Dose evaluation")
     report.paragraph(
-        f"Dose grid {' x '.join(str(n) for n in dose.grid.shape_ijk)} voxels at "
+        f"Dose evaluated: {evaluated.basis}. Dose grid "
+        f"{' x '.join(str(n) for n in dose.grid.shape_ijk)} voxels at "
         f"{' x '.join(f'{s:.3g}' for s in dose.grid.spacing_ijk_mm)} mm; maximum "
         f"{dose.max_gy:.2f} Gy; dose to {dose.medium}."
     )
+    meaning = str(getattr(dose, "meaning", ""))
+    if dvhs is not None and any(
+        h.dose_meaning and h.dose_meaning != meaning for h in dvhs.values()
+    ):
+        dvhs = None  # DVHs of another dose (one fraction, before the conversion)
     if dvhs is None:
         dvhs = evaluate.compute_dvhs(dose, [s for s in structures if s.has_volume])
     rows = [evaluate.dose_metrics(h, rx) for h in dvhs.values()]
@@ -222,6 +229,8 @@ def add_dose_section(
         report.figure(_dvh_figure(dvhs, structures, rx), "Cumulative DVHs")
     if goals is not None:
         report.heading("Clinical goals")
+        if goals.dose_basis:
+            report.paragraph(f"Evaluated on: {goals.dose_basis}.")
         report.table(
             ["structure", "goal", "measured", "unit", "status", "note"],
             [
@@ -245,6 +254,125 @@ def add_dose_section(
         )
         report.image(rgb, f"{plane} through {focus.name if focus else 'the centre'}")
     return dvhs
+
+
+def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None) -> None:
+    """The plan's prescription and its beams (with the MU check's MU when given)."""
+    rx = plan.prescription_gy
+    report.heading(f"Plan {plan.name}")
+    report.paragraph(
+        f"Prescription {rx if rx is not None else '-'} Gy in {plan.fractions} fraction(s); "
+        f"normalisation: {plan.normalization}; {len(plan.beams)} static photon beam(s)."
+    )
+    head = ["beam", "energy", "gantry (°)", "collimator (°)", "couch (°)", "field X x Y (mm)"]
+    head.append("MU / fraction")
+    rows: list[list[Any]] = [
+        [
+            b.name or str(b.number),
+            b.energy,
+            b.gantry_deg,
+            b.collimator_deg,
+            b.couch_deg,
+            "{:.0f} x {:.0f}".format(*b.field_size_mm),
+            b.mu if b.mu is not None else "-",
+        ]
+        for b in plan.beams
+    ]
+    if check is not None and len(check) == len(rows):
+        head += ["check MU", "difference (%)", "MU check"]
+        for row, c in zip(rows, check, strict=True):
+            ok = c.passed is not None
+            row += [c.check_mu if ok else "-", f"{c.difference_percent:+.1f}" if ok else "-"]
+            row.append(c.status)
+    report.table(head, rows, status_column=9 if len(head) > 7 else None)
+
+
+def add_mu_check_section(report: HtmlReport, check: MuCheck) -> None:
+    """Add the independent MU check: per beam the MU, the check's, and the hand calculation.
+
+    Parameters
+    ----------
+    report : HtmlReport
+        The report the section is added to.
+    check : MuCheck
+        From :func:`rtplan.dose.mu_check`; its plausibility notes are shown as warnings.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.dose import mu_check
+    >>> from rtplan.report import HtmlReport, add_mu_check_section
+    >>> from rtplan.testing import water_phantom
+    >>> ct = water_phantom(width_mm=200, depth_mm=200, spacing_mm=5.0)
+    >>> beam = rtplan.Beam(name="AP", isocenter_mm=(0.0, 100.0, 0.0), mu=253.0)
+    >>> plan = rtplan.Plan(beams=[beam], prescription_gy=2.0, normalization="isocenter")
+    >>> report = HtmlReport(title="MU check")
+    >>> add_mu_check_section(report, mu_check(plan, ct))
+    >>> html = report.render()
+    >>> "Independent MU check" in html, '<td class="pass">PASS</td>' in html
+    (True, True)
+    """
+    report.heading("Independent MU check")
+    report.paragraph(
+        "Hand calculation of each beam (output factors Sc and Sp of the equivalent square, "
+        "TMR at the effective depth along the ray through the CT, inverse square, off-axis "
+        f"ratio), independent of the dose engines; tolerance {check.tolerance_percent:g} %. "
+        f"Dose at the points: {check.basis}."
+    )
+    rows = []
+    for b in check:
+        c = b.calculation
+        rows.append(
+            [
+                b.beam,
+                b.engine_mu,
+                b.check_mu if c is not None else "-",
+                f"{b.difference_percent:+.1f}" if b.passed is not None else "-",
+                b.status,
+                "-" if c is None else "({:.0f}, {:.0f}, {:.0f})".format(*c.point_mm),
+                "-" if c is None else c.depth_mm,
+                "-" if c is None else c.effective_depth_mm,
+                "-" if c is None else c.equivalent_square_mm,
+                "-" if c is None else f"{c.collimator_scatter:.3f}",
+                "-" if c is None else f"{c.phantom_scatter:.3f}",
+                "-" if c is None else f"{c.tmr:.3f}",
+                "-" if c is None else f"{c.inverse_square:.3f}",
+                "-" if c is None else f"{c.off_axis_ratio:.3f}",
+                b.note,
+            ]
+        )
+    report.table(
+        [
+            "beam",
+            "MU / fraction",
+            "check MU",
+            "difference (%)",
+            "result",
+            "point LPS (mm)",
+            "depth (mm)",
+            "effective depth (mm)",
+            "equivalent square (mm)",
+            "Sc",
+            "Sp",
+            "TMR",
+            "inverse square",
+            "off-axis ratio",
+            "note",
+        ],
+        rows,
+        status_column=4,
+        scroll=True,
+    )
+    failed = [b for b in check if b.passed is False]
+    report.warnings(
+        [
+            f"beam {b.beam}: {b.engine_mu:.1f} MU in the plan, {b.check_mu:.1f} MU by the "
+            f"independent check ({b.difference_percent:+.1f} %, tolerance "
+            f"{check.tolerance_percent:g} %)"
+            for b in failed
+        ]
+        + list(check.notes)
+    )
 
 
 def add_trajectory_section(
@@ -355,6 +483,7 @@ def review_report(
     trajectories: TrajectoryResult | None = None,
     target: Structure | None = None,
     title: str | None = None,
+    mu_check: MuCheck | None = None,
 ) -> Path:
     """Write a self-contained HTML review report of a study.
 
@@ -377,11 +506,20 @@ def review_report(
         The structure the views centre on (the first PTV/GTV by default).
     title : str, optional
         Report title.
+    mu_check : MuCheck, optional
+        The plan's independent MU check (:func:`rtplan.dose.mu_check`), shown beside the
+        beams and in a section of its own.
 
     Returns
     -------
     Path
         The file written. No patient identifiers are included.
+
+    Raises
+    ------
+    EvaluationError
+        If the dose cannot stand for the whole plan: a per-fraction dose without a known
+        number of fractions (give the plan), a dose of part of a plan, an ``ERROR`` dose.
 
     Examples
     --------
@@ -410,7 +548,15 @@ def review_report(
     if dose is not None:
         shown = [s for s in ss if s.has_volume]
         add_dose_section(
-            report, study.ct, dose, shown, plan=plan, goals=goals, dvhs=dvhs, focus=target
+            report,
+            study.ct,
+            dose,
+            shown,
+            plan=plan,
+            goals=goals,
+            dvhs=dvhs,
+            focus=target,
+            mu_check=mu_check,
         )
     if trajectories is not None and len(trajectories):
         avoided = [ss[n] for n in trajectories.avoided if n in ss]

@@ -372,11 +372,29 @@ def _apply(ct: Image, curve: CalibrationCurve, which: str) -> npt.NDArray[np.flo
             f"CT {ct.name!r}: {below + above} of {n} voxels "
             f"({100.0 * (below + above) / n:.3g} %) lie outside the HU range "
             f"[{lo:g}, {hi:g}] of calibration curve {curve.name!r} ({below} below, "
-            f"{above} above) and were clipped to its ends; supply a curve covering them "
-            "(CalibrationCurve.from_csv) if they are real tissue",
+            f"{above} above) and were clipped to its ends: {_clipped(ct, curve, below, above)}; "
+            "supply a curve covering them (CalibrationCurve.from_csv) if they are real tissue",
             CalibrationRangeWarning,
         )
     return out
+
+
+def _clipped(ct: Image, curve: CalibrationCurve, below: int, above: int) -> str:
+    """The volumes clipped at each end of a curve and the densities they were given."""
+    lo, hi = curve.hu_range
+    cc = ct.grid.voxel_volume_mm3 / 1000.0
+    parts = []
+    if above:
+        parts.append(
+            f"{above * cc:.3g} cm³ above {hi:g} HU (metal, implant or artefact) computed as "
+            f"{float(curve.density_at(hi)):.3g} g/cm³, relative electron density "
+            f"{float(curve.electron_density_at(hi)):.3g}"
+        )
+    if below:
+        parts.append(
+            f"{below * cc:.3g} cm³ below {lo:g} HU as {float(curve.density_at(lo)):.3g} g/cm³"
+        )
+    return "; ".join(parts)
 
 
 def density(ct: Image, curve: CalibrationCurve | None = None) -> Image:

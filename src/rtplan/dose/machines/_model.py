@@ -4,6 +4,10 @@ A machine is described by ``<name>.json`` in this folder (hand-written, every nu
 its source), the kernel tables produced from it by Monte Carlo, and
 ``<name>_calibration.json`` (dose per MU of each engine, see :mod:`rtplan.dose._calibration`); the
 tables and the calibration are written by the repository's ``tools/kernels``.
+
+A machine file may name a ``"base"`` machine: it then holds only what differs from it
+(sections are merged key by key), e.g. another source model on the same spectrum and
+kernels. ``"kernels"`` of such a file usually names its own calibration file only.
 """
 
 from __future__ import annotations
@@ -107,9 +111,35 @@ class BeamModel:
         return data
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``over``, sections (dicts) merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _raw(path: Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A machine file's content with its base machines merged in."""
+    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    key = str(base).strip().upper()
+    if key in seen:
+        raise ValueError(f"base machines form a loop: {' -> '.join((*seen, key))}")
+    base_path = path.parent / f"{key}.json"
+    if not base_path.is_file():
+        raise ValueError(f"its base machine {base!r} has no file {base_path.name}")
+    return _merge(_raw(base_path, (*seen, key)), raw)
+
+
 def _build(name: str, path: Path) -> BeamModel:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = _raw(path, (name,))
         spec = raw["spectrum"]
         mid = np.asarray(spec["energy_mev"], dtype=np.float64)
         phi = np.asarray(spec["fluence_per_mev"], dtype=np.float64)
