@@ -12,8 +12,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml plugins/rtplan-geant4/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the Monte Carlo engine plugin (Geant4 through geant4_pybind), tested with the rest
+	$(BIN)/python -m pip install --quiet -e ./plugins/rtplan-geant4
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -48,7 +50,7 @@ wheel-check: $(STAMP)
 	cd "$$tmp"; \
 	env -u RTPLAN_SAMPLE_DATA "$$tmp/venv/bin/python" -c "import sys, rtplan; p = rtplan.data.get_path('thigh_sarcoma'); assert str(p).startswith(sys.prefix), p; print('sample data:', p)"; \
 	env -u RTPLAN_SAMPLE_DATA "$$tmp/venv/bin/rtplan" demo -o "$$tmp/demo"; \
-	test -f "$$tmp/demo/thigh_sarcoma/RTDOSE.dcm"; \
+	test -f "$$tmp/demo/thigh_sarcoma/RD.dcm"; \
 	echo "wheel-check: the installed wheel runs rtplan demo"
 
 clean:

@@ -35,6 +35,11 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert written == {"RP.dcm": "RTPLAN", "RD.dcm": "RTDOSE", "RS.dcm": "RTSTRUCT"}
 
 
+def _subcommands(parser: Any) -> Any:
+    """The subparsers action of ``parser``, or None."""
+    return next((a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"), None)
+
+
 def test_readme_cli_synopsis_names_real_options() -> None:
     """Every ``--option`` in the README's command-line synopsis exists in that command."""
     from rtplan.cli.main import build_parser
@@ -42,13 +47,16 @@ def test_readme_cli_synopsis_names_real_options() -> None:
     text = README.read_text(encoding="utf-8")
     synopsis = text.split("## Command line", 1)[1].split("```", 2)[1]
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    sub = _subcommands(parser)
     current = None
     checked = 0
     for line in synopsis.splitlines():
-        m = re.match(r"rtplan (\w+)", line.strip())
+        m = re.match(r"rtplan (\w+)(?: (\w+))?", line.strip())
         if m:
             current = sub.choices[m.group(1)]
+            nested = _subcommands(current)
+            if nested is not None and m.group(2) in nested.choices:  # rtplan library index
+                current = nested.choices[m.group(2)]
         code = line.split("  ", 1)[0] if not line.startswith(" ") else line.strip()
         for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-o)\b", code):
             assert current is not None

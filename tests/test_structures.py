@@ -82,9 +82,42 @@ def test_structure_set_lookup() -> None:
     assert "Cord" not in ss
     with pytest.raises(StructureError, match="available: PTV, Femur"):
         ss["Cord"]
-    ss2 = ss.add(Structure(name="Ring"), Structure(name="Ring2", number=3))
+    ss2 = ss.with_added(Structure(name="Ring"), Structure(name="Ring2", number=3))
     assert [s.number for s in ss2] == [3, 7, 8, 9]
-    assert ss2.remove("Ring").names == ["PTV", "Femur", "Ring2"]
+    assert ss2.without("Ring").names == ["PTV", "Femur", "Ring2"]
+    assert ss.names == ["PTV", "Femur"]  # a set never changes
+
+
+def test_structure_set_with_structure_replaces_or_appends() -> None:
+    a = Structure(name="PTV", number=3, interpreted_type="PTV")
+    b = Structure(name="Femur", number=7, interpreted_type="ORGAN")
+    ss = StructureSet(structures=(a, b), frame_of_reference_uid="1.2.3")
+    new_ptv = Structure(name="whatever", interpreted_type="PTV")
+    replaced = ss.with_structure(new_ptv, name="ptv")  # case-insensitive match: replaced
+    assert replaced.names == ["ptv", "Femur"]
+    assert replaced["ptv"].number == 3  # keeps the replaced ROI's number
+    assert replaced.frame_of_reference_uid == "1.2.3"
+    appended = ss.with_structure(Structure(name="Ring"))
+    assert appended.names == ["PTV", "Femur", "Ring"]
+    assert appended["Ring"].number == 8
+    assert ss.names == ["PTV", "Femur"]
+    with pytest.raises(StructureError, match="non-empty ROI name"):
+        ss.with_structure(Structure(name="x"), name=" ")
+    twice = StructureSet(structures=(a, a.renamed("PTV", number=4)))
+    with pytest.raises(StructureError, match="2 structures named 'PTV'"):
+        twice.with_structure(Structure(name="PTV"))
+
+
+def test_structure_set_refuses_item_assignment_and_warns_on_old_names() -> None:
+    ss = StructureSet(structures=(Structure(name="PTV", number=1),))
+    with pytest.raises(TypeError, match=r"ss = ss.with_structure\(structure, name='PTV_5'\)"):
+        ss["PTV_5"] = Structure(name="PTV_5")
+    assert ss.names == ["PTV"]
+    with pytest.warns(DeprecationWarning, match="returns a new set"):
+        ss2 = ss.add(Structure(name="Ring"))
+    assert ss2.names == ["PTV", "Ring"]
+    with pytest.warns(DeprecationWarning, match="ss = ss.without"):
+        assert ss2.remove("Ring").names == ["PTV"]
 
 
 def test_empty_structure_measures_raise() -> None:

@@ -11,8 +11,8 @@ Steps (each printed as it finishes; the figures go to ``results.json`` in --work
    cluster), with its progress, sampling the resident memory of every worker process;
 4. kill a worker: index a separate library of --kill-subset studies on a 2-worker cluster,
    SIGKILL one worker after a third of them, then count the studies (each exactly once?);
-5. kill the whole run: ``rtplan library index`` in a child process on another such library,
-   SIGKILL it after a third of the studies, run it again: only the missing ones are indexed;
+5. kill the whole run: index another such library in a child process, SIGKILL it after a
+   third of the studies, run ``rtplan library index`` again: only the missing ones are indexed;
 6. similar and stats on the full library; the population plot (population.png here);
 7. peers: dicompyler-core + pandas DVH table of the planned studies, timed and compared.
 
@@ -41,7 +41,18 @@ def _write_chunk(args: tuple[str, int, int, bool]) -> int:
     from rtplan import library
 
     root, start, n, junk = args
-    return len(library.synthetic_library(root, n, seed=2026, start=start, junk=junk))
+    marker = Path(root) / ".chunks" / f"{start:06d}"
+    if marker.exists():  # written by an earlier, interrupted run of this script
+        return n
+    done = len(library.synthetic_library(root, n, seed=2026, start=start, junk=junk))
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text(str(done))
+    return done
+
+
+def _load() -> list[float]:
+    """Load averages (1, 5, 15 min): other work on the machine while a step runs."""
+    return [round(x, 1) for x in os.getloadavg()]
 
 
 def write_library(root: Path, n: int) -> float:
@@ -63,7 +74,11 @@ def _cli(*args: str) -> list[str]:
 
 
 class MemorySampler(threading.Thread):
-    """Peak resident memory of each child process (the Dask workers), sampled every 0.5 s."""
+    """Peak resident memory and CPU time of a process and its children, every 0.5 s.
+
+    ``peak`` holds the children (the Dask workers), ``cpu_s`` every process (the last CPU
+    time seen, user + system): the CPU work, whatever else loads the machine.
+    """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -71,6 +86,7 @@ class MemorySampler(threading.Thread):
 
         self.root = psutil.Process(pid)
         self.peak: dict[int, int] = {}
+        self.cpu_s: dict[int, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -78,12 +94,15 @@ class MemorySampler(threading.Thread):
 
         while not self.stop.is_set():
             try:
-                for child in self.root.children(recursive=True):
+                for child in [self.root, *self.root.children(recursive=True)]:
                     try:
                         rss = child.memory_info().rss
+                        t = child.cpu_times()
                     except psutil.Error:
                         continue
-                    self.peak[child.pid] = max(self.peak.get(child.pid, 0), rss)
+                    self.cpu_s[child.pid] = t.user + t.system
+                    if child.pid != self.root.pid:
+                        self.peak[child.pid] = max(self.peak.get(child.pid, 0), rss)
             except psutil.Error:
                 pass
             self.stop.wait(0.5)
@@ -109,18 +128,24 @@ def serial_rate(work: Path, n: int) -> dict[str, float]:
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
     library.index(root / "flat_00001", work / "warm.duckdb")  # imports and compiled kernels
-    start = time.perf_counter()
+    load = _load()
+    start, cpu = time.perf_counter(), time.process_time()
     s = library.index(root, db)
-    seconds = time.perf_counter() - start
-    rate = 60.0 * (s.added + s.failed) / seconds
-    print(f"serial: {s.studies} studies in {seconds:.0f} s = {rate:.1f} studies/min")
-    return {"studies": s.studies, "seconds": seconds, "per_min": rate}
+    seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    n = s.added + s.failed
+    rate = 60.0 * n / seconds
+    print(f"serial: {s.studies} studies in {seconds:.0f} s = {rate:.1f} studies/min "
+          f"(CPU {cpu_s:.0f} s = {cpu_s / n:.2f} s/study; load {load} -> {_load()})")  # fmt: skip
+    return {"studies": s.studies, "seconds": seconds, "per_min": rate, "cpu_s": cpu_s,
+            "cpu_s_per_study": cpu_s / n, "per_min_one_idle_core": 60.0 * n / cpu_s,
+            "load_before": load, "load_after": _load()}  # fmt: skip
 
 
 def cluster_rate(root: Path, work: Path) -> dict[str, object]:
     db = work / "library.duckdb"
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
+    load = _load()
     start = time.perf_counter()
     child = subprocess.Popen(
         _cli("index", str(root), "--db", str(db), "--workers", "2", "--json"),
@@ -135,12 +160,17 @@ def cluster_rate(root: Path, work: Path) -> dict[str, object]:
     summary = json.loads(out)
     rate = 60.0 * (summary["added"] + summary["failed"]) / seconds
     peaks = sorted(sampler.peak.values(), reverse=True)
+    n = summary["added"] + summary["failed"]
+    cpu_s = sum(sampler.cpu_s.values())
     print(f"cluster (2 workers): {summary['studies']} studies in {seconds:.0f} s = "
           f"{rate:.1f} studies/min; peak RSS of the largest processes: "
-          f"{[round(p / 2**20) for p in peaks[:3]]} MiB")  # fmt: skip
+          f"{[round(p / 2**20) for p in peaks[:3]]} MiB; CPU {cpu_s:.0f} s = "
+          f"{cpu_s / n:.2f} s/study; load {load} -> {_load()}")  # fmt: skip
     print("progress (last lines):\n" + "\n".join(err.strip().splitlines()[-3:]))
     return {"summary": summary, "seconds": seconds, "per_min": rate,
-            "peak_rss_mib": [round(p / 2**20) for p in peaks[:4]]}  # fmt: skip
+            "peak_rss_mib": [round(p / 2**20) for p in peaks[:4]], "cpu_s": cpu_s,
+            "cpu_s_per_study": cpu_s / n, "per_min_two_idle_cores": 120.0 * n / cpu_s,
+            "load_before": load, "load_after": _load()}  # fmt: skip
 
 
 def kill_worker(work: Path, n: int) -> dict[str, object]:
@@ -184,12 +214,20 @@ def kill_run(work: Path, n: int) -> dict[str, object]:
     db = work / "kill_run.duckdb"
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
-    child = subprocess.Popen(_cli("index", str(root), "--db", str(db)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert child.stderr is not None
+    # the run prints each study as it is received; it is killed a third of the way through
+    script = (
+        "import sys\nfrom rtplan import library\n"
+        "def show(p):\n    if p.phase == 'index':\n        print(p.done, p.total, flush=True)\n"
+        "library.index(sys.argv[1], sys.argv[2], progress=show)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(root), str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
     seen = total = 0
-    for line in child.stderr:
-        m = re.match(r"index: (\d+)/(\d+) studies", line)
+    for line in child.stdout:
+        m = re.match(r"(\d+) (\d+)", line)
         if m:
             seen, total = int(m.group(1)), int(m.group(2))
             if seen >= total // 3:

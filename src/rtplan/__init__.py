@@ -1,7 +1,9 @@
 """rtplan: radiotherapy and image-guided procedure planning near bone and muscle.
 
-The curated public API. Core value types are imported eagerly; the functions of the
-heavier layers (dose engines, evaluation, guidance) are loaded on first use.
+The curated public API. Every name is loaded on first use: ``import rtplan`` imports
+nothing else (not even numpy), so ``rtplan --help`` and scripts that only need a part of
+the package start at once; ``rtplan.Grid`` imports the grid module, ``rtplan.dvh`` the
+evaluation layer, and so on.
 
 >>> import rtplan
 >>> study = rtplan.load_study(rtplan.data.get_path("thigh_sarcoma"))  # doctest: +SKIP
@@ -13,14 +15,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rtplan._version import __version__
-from rtplan.errors import RtplanError, RtplanWarning
-from rtplan.grid import Grid, IndexBox
-from rtplan.image import Dose, DoseMedium, Image, PatientPosition
-from rtplan.plan import Beam, Mlc, Plan
-from rtplan.structures import Contour, ContourType, Structure, StructureSet
 
 # name -> module that defines it, loaded lazily (keeps `import rtplan` light)
 _LAZY: dict[str, str] = {
+    "Beam": "rtplan.plan",
+    "Contour": "rtplan.structures",
+    "ContourType": "rtplan.structures",
+    "Dose": "rtplan.image",
+    "DoseMedium": "rtplan.image",
+    "Grid": "rtplan.grid",
+    "Image": "rtplan.image",
+    "IndexBox": "rtplan.grid",
+    "Mlc": "rtplan.plan",
+    "PatientPosition": "rtplan.image",
+    "Plan": "rtplan.plan",
+    "RtplanError": "rtplan.errors",
+    "RtplanWarning": "rtplan.errors",
+    "Structure": "rtplan.structures",
+    "StructureSet": "rtplan.structures",
     "Study": "rtplan.io.study",
     "load_study": "rtplan.io.study",
     "compute_dose": "rtplan.dose",
@@ -44,6 +56,11 @@ _SUBMODULES = (
     "report",
     "testing",
     "tissue",
+    # the modules of the value types, attributes of the package before it was made lazy
+    "grid",
+    "image",
+    "plan",
+    "structures",
 )
 
 if TYPE_CHECKING:
@@ -62,6 +79,11 @@ if TYPE_CHECKING:
         testing,
     )
     from rtplan import tissue as tissue
+    from rtplan.errors import RtplanError, RtplanWarning
+    from rtplan.grid import Grid, IndexBox
+    from rtplan.image import Dose, DoseMedium, Image, PatientPosition
+    from rtplan.plan import Beam, Mlc, Plan
+    from rtplan.structures import Contour, ContourType, Structure, StructureSet
 
 __all__ = [
     "Beam",

@@ -41,6 +41,7 @@ __all__ = [
     "Beam",
     "Mlc",
     "Plan",
+    "Segment",
     "rotation_x",
     "rotation_y",
     "rotation_z",
@@ -157,8 +158,83 @@ class Mlc:
         )
 
 
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Segment:
+    """One static MLC shape of a step-and-shoot (IMRT) beam and its share of the beam's MU.
+
+    Parameters
+    ----------
+    positions_mm : array_like, shape (2, n)
+        Leaf positions of the segment, as :attr:`Mlc.positions_mm` (bank A, then bank B,
+        mm at the isocentre plane); the beam's :class:`Mlc` gives the leaf boundaries.
+    weight : float
+        Fraction of the beam's MU delivered through this shape, in (0, 1]; a beam's
+        segment weights sum to 1.
+
+    Raises
+    ------
+    PlanError
+        If a leaf pair overlaps or the weight is not in (0, 1].
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> seg = rtplan.plan.Segment(positions_mm=[[-10.0, -5.0], [10.0, 5.0]], weight=0.25)
+    >>> seg.positions_mm.shape, seg.weight
+    ((2, 2), 0.25)
+    """
+
+    positions_mm: FloatArray
+    weight: float
+
+    def __post_init__(self) -> None:
+        pos = np.array(self.positions_mm, dtype=np.float64)
+        if pos.ndim != 2 or pos.shape[0] != 2 or not np.all(np.isfinite(pos)):
+            raise PlanError(
+                f"segment leaf positions must be finite with shape (2, n), got {pos.shape}"
+            )
+        if np.any(pos[0] > pos[1] + 1e-6):
+            bad = int(np.argmax(pos[0] > pos[1] + 1e-6))
+            raise PlanError(
+                f"segment leaf pair {bad + 1}: bank A at {pos[0, bad]} mm is beyond bank B at "
+                f"{pos[1, bad]} mm"
+            )
+        w = float(self.weight)
+        if not (math.isfinite(w) and 0.0 < w <= 1.0 + 1e-9):
+            raise PlanError(f"segment weight must be in (0, 1] (a share of the MU), got {w}")
+        pos.setflags(write=False)
+        object.__setattr__(self, "positions_mm", pos)
+        object.__setattr__(self, "weight", min(w, 1.0))
+
+
+def _check_segments(segments: tuple[Segment, ...], mlc: Mlc | None, name: str) -> None:
+    """Segments need the beam's MLC, one position per leaf, and weights summing to 1."""
+    if not segments:
+        return
+    if not all(isinstance(s, Segment) for s in segments):
+        raise PlanError(f"beam {name!r}: segments must be rtplan.plan.Segment objects")
+    if mlc is None:
+        raise PlanError(
+            f"beam {name!r} has {len(segments)} MLC segments but no Mlc; give mlc=Mlc(...) "
+            "with the leaf boundaries"
+        )
+    bad = [i for i, s in enumerate(segments) if s.positions_mm.shape != (2, mlc.n_pairs)]
+    if bad:
+        raise PlanError(
+            f"beam {name!r}: segment {bad[0] + 1} has leaf positions of shape "
+            f"{segments[bad[0]].positions_mm.shape}, the MLC has {mlc.n_pairs} pairs"
+        )
+    total = math.fsum(s.weight for s in segments)
+    if abs(total - 1.0) > 1e-6:
+        raise PlanError(
+            f"beam {name!r}: the segment weights sum to {total:.6g}, not 1 (each is a share "
+            "of the beam's MU)"
+        )
+
+
 MAX_PHOTON_MV = 50.0
 """The highest nominal photon energy a beam may have, MV."""
+
 MAX_FRACTIONS = 100
 """The most fractions a plan may have (external beam courses stay below about 80)."""
 _ENERGY_NUMBER = re.compile(r"^\s*(?P<mv>\d+(?:\.\d*)?|\.\d+)")
@@ -214,12 +290,17 @@ class Beam:
         Beam Number (0 = assign on write).
     machine : str
         Treatment Machine Name.
+    segments : tuple of Segment
+        Step-and-shoot (static-MLC IMRT) delivery: the MLC shapes the beam's MU are
+        delivered through, each with its share; ``mlc`` then gives the leaf boundaries and
+        the segments' envelope. Empty for a beam with one static shape.
 
     Raises
     ------
     PlanError
         If an angle or position is not finite, an angle lies beyond one turn, the nominal
-        energy is not a photon energy, jaws are inverted, or SAD/MU/weight invalid.
+        energy is not a photon energy, jaws are inverted, SAD/MU/weight invalid, or the
+        segments do not fit the MLC or their weights do not sum to 1.
 
     Examples
     --------
@@ -245,8 +326,11 @@ class Beam:
     name: str = ""
     number: int = 0
     machine: str = ""
+    segments: tuple[Segment, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", tuple(self.segments))
+        _check_segments(self.segments, self.mlc, self.name)
         for attr in ("gantry_deg", "collimator_deg", "couch_deg"):
             v = float(getattr(self, attr))
             if not math.isfinite(v):
@@ -385,6 +469,8 @@ class Beam:
         ]
         if self.mlc is not None:
             parts.append(f"MLC {self.mlc.n_pairs} pairs")
+        if self.segments:
+            parts.append(f"{len(self.segments)} segments")
         parts.append(f"MU {self.mu:.1f}" if self.mu is not None else f"weight {self.weight:g}")
         return f"Beam({', '.join(parts)})"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -765,6 +766,10 @@ def _did_you_mean(name: object, names: Sequence[str]) -> str:
 class StructureSet:
     """An ordered collection of structures sharing one frame of reference.
 
+    A set is a value: it never changes. Build a new one and assign it, e.g.
+    ``ss = ss.with_structure(ptv.expand(5.0), name="PTV_5")``, :meth:`with_added` or
+    :meth:`without`; ``ss[name] = s`` raises a TypeError that says so.
+
     Parameters
     ----------
     structures : tuple of Structure
@@ -852,8 +857,32 @@ class StructureSet:
         """A copy holding other structures, same frame of reference and metadata."""
         return replace(self, structures=tuple(structures))
 
-    def add(self, *structures: Structure) -> StructureSet:
-        """A copy with structures appended; unnumbered ones get the next free ROI numbers."""
+    def with_added(self, *structures: Structure) -> StructureSet:
+        """A new set with structures appended; this set is unchanged.
+
+        Unnumbered structures (and those whose ROI number is taken) get the next free ROI
+        numbers. Names are kept as they are: use :meth:`with_structure` to replace a
+        structure of the same name.
+
+        Parameters
+        ----------
+        *structures : Structure
+            Appended in order.
+
+        Returns
+        -------
+        StructureSet
+            A new set; assign it (``ss = ss.with_added(ptv5)``), as with ``str.replace``.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> ss = rtplan.load_study(get_path("thigh_sarcoma")).structures
+        >>> ss2 = ss.with_added(ss["GTV"].expand(5.0))
+        >>> len(ss2) - len(ss), ss2.names[-1]
+        (1, 'GTV+5mm')
+        """
         used = {s.number for s in self.structures if s.number > 0}
         nxt = max(used, default=0) + 1
         added: list[Structure] = []
@@ -865,10 +894,107 @@ class StructureSet:
             added.append(s)
         return replace(self, structures=self.structures + tuple(added))
 
-    def remove(self, name: str) -> StructureSet:
-        """A copy without the structure named ``name``."""
+    def with_structure(self, structure: Structure, *, name: str | None = None) -> StructureSet:
+        """A new set holding ``structure`` under ``name``; this set is unchanged.
+
+        A structure of the same name (exact, then case-insensitive) is replaced where it
+        stands and its ROI number is kept when ``structure`` has none of its own; otherwise
+        the structure is appended with the next free ROI number.
+
+        Parameters
+        ----------
+        structure : Structure
+        name : str, optional
+            The ROI name to store it under; the structure's own name by default.
+
+        Returns
+        -------
+        StructureSet
+            A new set: ``ss = ss.with_structure(ptv.expand(5.0), name="PTV_5")``.
+
+        Raises
+        ------
+        StructureError
+            If ``name`` is empty or several structures carry it.
+
+        Examples
+        --------
+        >>> import rtplan
+        >>> from rtplan.data import get_path
+        >>> ss = rtplan.load_study(get_path("thigh_sarcoma")).structures
+        >>> ss = ss.with_structure(ss["GTV"].expand(5.0), name="GTV_5")
+        >>> ss.names[-1], round(ss["GTV_5"].volume_cc) > round(ss["GTV"].volume_cc)
+        ('GTV_5', True)
+        """
+        name = structure.name if name is None else name
+        if not name.strip():
+            raise StructureError("a structure needs a non-empty ROI name to join a set")
+        if name != structure.name:
+            structure = structure.renamed(name)
+        matches = [s for s in self.structures if s.name == name] or [
+            s for s in self.structures if s.name.casefold() == name.casefold()
+        ]
+        if len(matches) > 1:
+            raise StructureError(
+                f"{len(matches)} structures named {name!r}; remove all but one with without()"
+            )
+        if not matches:
+            return self.with_added(structure)
+        old = matches[0]
+        if structure.number <= 0:
+            structure = replace(structure, number=old.number)
+        return replace(
+            self, structures=tuple(structure if s is old else s for s in self.structures)
+        )
+
+    def without(self, name: str) -> StructureSet:
+        """A new set without the structure named ``name``; this set is unchanged.
+
+        Raises
+        ------
+        StructureError
+            If no structure (or several) carry that name; the message lists the names.
+        """
         target = self[name]
         return replace(self, structures=tuple(s for s in self.structures if s is not target))
+
+    def add(self, *structures: Structure) -> StructureSet:
+        """Deprecated name of :meth:`with_added` (it returns a new set, this one is unchanged).
+
+        Warns
+        -----
+        DeprecationWarning
+            Always: ``ss.add(s)`` alone loses ``s``; write ``ss = ss.with_added(s)``.
+        """
+        warnings.warn(
+            "StructureSet.add returns a new set and leaves this one unchanged: write "
+            "ss = ss.with_added(...) or ss = ss.with_structure(s, name=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.with_added(*structures)
+
+    def remove(self, name: str) -> StructureSet:
+        """Deprecated name of :meth:`without` (it returns a new set, this one is unchanged).
+
+        Warns
+        -----
+        DeprecationWarning
+            Always: write ``ss = ss.without(name)``.
+        """
+        warnings.warn(
+            "StructureSet.remove returns a new set and leaves this one unchanged: write "
+            "ss = ss.without(name)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.without(name)
+
+    def __setitem__(self, name: str, structure: Structure) -> None:
+        raise TypeError(
+            f"a StructureSet cannot be changed in place (it is shared by its Study); "
+            f"write ss = ss.with_structure(structure, name={name!r})"
+        )
 
     def __repr__(self) -> str:
         return f"StructureSet({len(self)} structures: {', '.join(self.names)})"

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pydicom
 import pytest
 
 from rtplan.cli.main import main
+from rtplan.dose import MonitorUnitWarning
 from rtplan.errors import RtplanWarning
 
 EMPTY_PTV = r"ROI\(s\) 'PTV' have no contours"
@@ -74,6 +76,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Bad inputs, by name (see the comments), as strings for the argument lists."""
     import rtplan
     from rtplan.data import get_path
+    from rtplan.dose import hand_calculation
     from rtplan.planning import conformal_plan
 
     thigh, spine = get_path("thigh_sarcoma"), get_path("spine_metastasis")
@@ -81,17 +84,23 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     study = rtplan.load_study(thigh)
     # RP.dcm + RD.dcm of the thigh as `rtplan dose` writes them: a conformal plan (its
     # prescription, MU and target) and a dose on a 5 mm grid that references it (an
-    # analytic dose: these cases are about the files, not the dose calculation)
+    # analytic dose: these cases are about the files, not the dose calculation). The MU
+    # are those of the hand calculation for 4 Gy per fraction at the isocentre, half from
+    # each beam, and the dose is 20 Gy there: plan, dose and MU agree, so the MU check of
+    # `rtplan dose` and `rtplan report` passes on them.
     pair = root / "pair"
     pair.mkdir()
     ptv = study.structures["PTV"]
     plan = conformal_plan(
-        ptv, gantry_angles_deg=[0, 180], prescription_gy=20.0, fractions=5, patient_position="HFS"
+        ptv, gantry_angles_deg=[0, 180], prescription_gy=20.0, fractions=5,
+        patient_position="HFS", normalization="isocenter",
+    )  # fmt: skip
+    plan = plan.with_beams(
+        [b.with_mu(2.0 / hand_calculation(b, study.ct).gy_per_mu) for b in plan.beams]
     )
-    plan = plan.with_beams([b.with_mu(200.0) for b in plan.beams])
     grid = study.ct.grid.with_spacing(5.0)
-    r_mm = np.linalg.norm(grid.centers_mm() - ptv.centroid_mm, axis=-1)
-    dose = rtplan.Dose(array=np.clip(22.0 - 0.2 * r_mm, 0.0, None), grid=grid)
+    r_mm = np.linalg.norm(grid.centers_mm() - plan.beams[0].isocenter_mm, axis=-1)
+    dose = rtplan.Dose(array=np.clip(20.0 - 0.2 * r_mm, 0.0, None), grid=grid)
     rp = rtplan.io.write_rtplan(
         plan,
         pair / "RP.dcm",
@@ -609,7 +618,9 @@ def test_output_never_replaces_an_input(
     assert not (tmp_path / "v.png").exists()
 
     argv, _ = cases[-1]
-    assert _run(argv) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        assert _run(argv) == 0
+    assert not [w for w in caught if issubclass(w.category, MonitorUnitWarning)]
     capsys.readouterr()
     assert (study / "r.html").stat().st_size > 0
     assert _run(argv) == 2  # now that the study folder holds it, it is not replaced
@@ -678,7 +689,10 @@ def test_failed_write_keeps_the_previous_files(
     monkeypatch.setattr(rtplan.io, "write_rtdose", disk_full)
     argv = ["dose", paths["T"], "--plan", paths["RP"], "--engine", "pencil-beam",
             "--grid-mm", "5", "-o", str(out)]  # fmt: skip
-    assert _run(argv) == 2
+    with warnings.catch_warnings(record=True) as caught:
+        assert _run(argv) == 2
+    # the plan's MU meet its prescription: the independent check agrees with the engine
+    assert not [w for w in caught if issubclass(w.category, MonitorUnitWarning)]
     line = _error_line(capsys.readouterr().err, "dose")
     assert re.search(r"error: \S+RD\.dcm: No space left on device$", line), line
     assert _snapshot(out) == before
@@ -811,3 +825,28 @@ def test_a_failed_command_creates_nothing(
     assert _run(["dose", paths["T"], *CONFORMAL, "--gantry", "500", "-o", "plan"]) == 2
     capsys.readouterr()
     assert os.listdir(tmp_path) == []
+
+
+def test_error_during_the_dose_starts_its_own_line(
+    paths: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The progress line ends before the error line (a beam whose energy has no model)."""
+    import rtplan.dose
+    from rtplan.errors import DoseEngineError
+
+    def failing(*_: object, progress: object = None, **__: object) -> None:
+        assert callable(progress)
+        progress(0.25, "beam 1/2: ray tracing done")
+        raise DoseEngineError("no beam model for energy '10X'; available: 6X")
+
+    monkeypatch.setattr(rtplan.dose, "calculate", failing)
+    argv = ["dose", paths["T"], *CONFORMAL, "-o", str(tmp_path / "out")]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    line = _error_line(err, "dose")
+    assert line == "rtplan dose: error: no beam model for energy '10X'; available: 6X"
+    assert "ray tracing done" in err
+    assert not (tmp_path / "out").exists()

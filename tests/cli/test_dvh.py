@@ -403,3 +403,16 @@ def test_json_output(
     names = [row["structure"] for row in doc["metrics"]]
     assert names == ["PTV", "Cord"]
     assert doc["metrics"][0]["max_gy"] == pytest.approx(24.0, abs=0.1)
+
+
+def test_quiet_prints_nothing_and_keeps_the_exit_status(
+    study: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, rd = study
+    table = tmp_path / "metrics.csv"
+    argv = ["dvh", str(folder), "--dose", str(rd), "-q", "-o", str(table)]
+    assert main([*argv, "--goal", "PTV Dmean <= 21 Gy"]) == 0
+    assert capsys.readouterr().out == ""
+    assert table.is_file()  # the files asked for are still written
+    assert main([*argv, "--goal", "Cord Dmax <= 10 Gy"]) == 1
+    assert capsys.readouterr().out == ""

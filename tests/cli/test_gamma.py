@@ -98,3 +98,19 @@ def test_bad_criteria_exit_2(
     assert "--distance-mm must be a positive number, got 0" in capsys.readouterr().err
     assert main(["gamma", str(ref), str(shift), "--dose-percent", "-3"]) == 2
     assert "--dose-percent must be a positive number, got -3" in capsys.readouterr().err
+
+
+def test_json_and_quiet(doses: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    ref, _, hot = doses
+    argv = ["gamma", str(ref), str(hot), "--pass-threshold", "99.9"]
+    status = main([*argv, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    api = rtplan.gamma(rtplan.io.read_rtdose(ref), rtplan.io.read_rtdose(hot), 3, 2)
+    assert doc["pass_rate_percent"] == pytest.approx(api.pass_rate)
+    assert doc["n_evaluated"] == api.n_evaluated
+    assert doc["passed"] is (api.pass_rate >= 99.9)
+    assert status == (0 if doc["passed"] else 1)  # the same status as the text form
+    assert main([*argv, "-q"]) == status
+    assert capsys.readouterr().out == ""

@@ -285,3 +285,11 @@ def test_info_reports_tissue_composition_and_target_distances(
     text = capsys.readouterr().out
     assert "Tissue composition inside Body" in text
     assert "Minimum distance from each target to each organ at risk" in text
+
+
+def test_info_quiet_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _with_structures(tmp_path)
+    assert main(["info", str(tmp_path), "-q"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["info", str(tmp_path / "absent"), "-q"]) == 2
+    assert capsys.readouterr().err.startswith("rtplan info: error: ")

@@ -88,8 +88,9 @@ def test_fraction_dose_is_reported_as_the_plan_total(
     rd = rtplan.io.write_rtdose(one, tmp_path / "RD.dcm", reference=study.ct, plan_sop_uid=uid)
     out = tmp_path / "report.html"
     argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV Dmax <= 45 Gy"]
+    # 50 Gy over the plan: the limit fails; status 1 only when asked for
     with pytest.warns(rtplan.dose.MonitorUnitWarning):  # the plan's 100 MU are not this dose
-        assert main([*argv, "-o", str(out)]) == 1  # 50 Gy over the plan: the limit fails
+        assert main([*argv, "--fail-on-goals", "-o", str(out)]) == 1
     text = capsys.readouterr().out
     basis = "PHYSICAL dose, PLAN (25 fractions); total: FRACTION dose multiplied by 25 fractions"
     assert f"dose: {basis}" in text
@@ -105,3 +106,27 @@ def test_fraction_dose_is_reported_as_the_plan_total(
     assert "is a FRACTION dose (PHYSICAL dose, FRACTION (fractions unknown)): one fraction" in err
     assert "the review report convert it with the plan's number of fractions" in err
     assert not lost.exists()
+
+
+def test_report_json_and_quiet(
+    tmp_path: Path, thigh: tuple[rtplan.Study, rtplan.Plan], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    study_dir, rd = _study_with_plans(tmp_path, thigh, (50.0,))
+    out = tmp_path / "report.html"
+    argv = ["report", str(study_dir), "--dose", str(rd), "--goal", "PTV D95 >= 95 %"]
+    argv += ["--goal", "PTV Dmax <= 45 Gy", "-o", str(out)]
+    with pytest.warns(rtplan.dose.MonitorUnitWarning):  # the plan's 100 MU are not this dose
+        status = main([*argv, "--json"])
+    assert status == 0  # a goal fails: status 0 without --fail-on-goals
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["report"] == str(out)
+    assert doc["goals_passed"] is False
+    assert [(g["goal"], g["passed"]) for g in doc["goals"]] == [
+        ("PTV D95 >= 95 %", True),
+        ("PTV Dmax <= 45 Gy", False),
+    ]
+    assert doc["goals"][1]["measured"] == pytest.approx(50.0)
+    assert "1 goal(s) failed" in captured.err

@@ -121,3 +121,31 @@ def test_trajectory_to_the_flank_writes_a_valid_presentation_state(  # type: ign
         for t in a.get("TextObjectSequence", [])
     ]
     assert "Entry" in texts
+
+
+def test_trajectory_json_in_radiologist_terms(
+    spine_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["trajectory", str(spine_path), "--target", "GTV", "--avoid", "SpinalCanal"]
+    argv += ["--approach", "posterior", "--n-best", "2", "--n-overlays", "1", "--no-dicom"]
+    assert main([*argv, "-o", str(tmp_path / "a"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (first, _) = doc["trajectories"]
+    written = json.loads((tmp_path / "a" / "trajectories.json").read_text())["trajectories"][0]
+    assert {k: first[k] for k in written} == pytest.approx(written)  # the file's row, and more
+    d = np.array([first[f"target_{a}_mm"] - first[f"entry_{a}_mm"] for a in "xyz"])
+    d /= np.linalg.norm(d)
+    # supine patient (HFS): room down is LPS +y; the angle from vertical on the axial image
+    axial = np.array([d[0], d[1]]) / np.hypot(d[0], d[1])
+    assert first["angle_from_vertical_deg"] == pytest.approx(np.degrees(np.arccos(axial[1])))
+    assert first["craniocaudal_deg"] == pytest.approx(np.degrees(np.arcsin(d[2])))
+    assert first["depth_mm"] == pytest.approx(first["length_mm"])
+    assert first["needle_mm"] == min(n for n in (100.0, 150.0, 200.0) if n > first["depth_mm"])
+    assert first["entry_side"] == (
+        "left" if first["entry_x_mm"] > first["target_x_mm"] else "right"
+    )
+    # the text table says the same in words
+    assert main([*argv, "-o", str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    assert f"{first['angle_from_vertical_deg']:.0f}° {first['entry_side']}" in text
+    assert "needle" in text.splitlines()[0]

@@ -126,12 +126,13 @@ def test_normalised_plan_meets_its_prescription_in_the_dvh(thigh_path, normaliza
     dose = rtplan.compute_dose(plan, study.ct, engine="pencil-beam", grid_mm=5.0)
     h = rtplan.dvh(dose, ptv)
     measured = h.D(95) if normalization == "d95" else h.mean_gy
-    assert measured == pytest.approx(30.0, rel=0.004)
+    tolerance = 0.004
+    assert measured == pytest.approx(30.0, rel=tolerance)
     if normalization == "d95":
         # the dose voxels' values inside the PTV (what the normalisation used before) would
-        # have put the D95 elsewhere: the test is sensitive to the difference
+        # have put the D95 outside the tolerance above: the test is sensitive to the difference
         voxels = np.asarray(dose.array)[ptv.mask(dose.grid)]
-        assert abs(np.percentile(voxels, 5.0) - 30.0) > 0.3
+        assert np.percentile(voxels, 5.0) != pytest.approx(30.0, rel=tolerance)
 
 
 def test_json_summary_with_the_mu_check(thigh_path, tmp_path, capsys):

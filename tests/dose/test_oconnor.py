@@ -49,19 +49,15 @@ def test_collapsed_cone_obeys_oconnor(rho):
     np.testing.assert_allclose(np.interp(depths, z, d), np.interp(depths, z_ref, d_ref), rtol=0.02)
 
 
-@pytest.mark.parametrize("rho", [0.5, 1.5])
-def test_pencil_beam_scales_depth_but_not_lateral_transport(rho):
-    # The pencil beam scales only the depth, its kernels keep their width in water: in a
-    # denser medium too little scatter reaches the axis from the (scaled) field, in a
-    # lighter one too much, and the error grows with depth as scatter does.
+def test_pencil_beam_does_not_compress_its_kernels_in_dense_media():
+    # Denser than water the pencil beam scales only the depth: its kernels keep their
+    # width in water, so too little scatter reaches the axis from the (scaled) field and
+    # the deficit grows with depth as scatter does. Lighter media (lung) stretch the kernels
+    # laterally and obey the theorem: tests/dose/test_pencil_beam.py.
     z_ref, d_ref = _scaled_axis("pencil-beam", 1.0)
-    z, d = _scaled_axis("pencil-beam", rho)
+    z, d = _scaled_axis("pencil-beam", 1.5)
     depths = np.array([50.0, 100.0, 200.0])
     ratio = np.interp(depths, z, d) / np.interp(depths, z_ref, d_ref)
-    if rho > 1.0:
-        assert np.all(ratio < 1.0)
-        assert np.all(np.diff(ratio) < 0.0)
-    else:
-        assert np.all(ratio > 1.0)
-        assert np.all(np.diff(ratio) > 0.0)
+    assert np.all(ratio < 1.0)
+    assert np.all(np.diff(ratio) < 0.0)
     assert np.all(np.abs(ratio - 1.0) < 0.15)

@@ -241,3 +241,33 @@ def test_bad_inputs_raise() -> None:
     img = rtplan.Dose(array=np.ones((2, 2, 2)), grid=g)
     with pytest.raises(EvaluationError, match="only for numpy arrays"):
         gamma(img, img, reference_axes_mm=[x])
+
+
+def test_bounds_on_the_points_box_equal_those_of_the_whole_volume() -> None:
+    """The dose bounds are filtered on the box the points reach, with the whole volume's values."""
+    from scipy import ndimage
+
+    from rtplan.evaluate._gamma import _bounds, _max_filter
+
+    rng = np.random.default_rng(7)
+    ev = rng.random((14, 17, 19))
+    sp = np.array([1.5, 2.0, 2.5])  # (i, j, k) mm
+    node = np.array([[4, 5, 6], [9, 7, 8], [0, 16, 13], [18, 0, 0]])  # (i, j, k)
+    lo, hi, grad = _bounds(ev, sp, 3.0, node)
+    half = [4, 4, 4]  # (k, j, i): ceil(3 mm / spacing) + 2
+    size = tuple(2 * h + 1 for h in half)
+    at = (node[:, 2], node[:, 1], node[:, 0])
+    np.testing.assert_array_equal(lo, ndimage.minimum_filter(ev, size=size, mode="nearest")[at])
+    np.testing.assert_array_equal(hi, ndimage.maximum_filter(ev, size=size, mode="nearest")[at])
+    grad2 = np.zeros(len(node))
+    for axis, step in zip(range(3), sp[::-1], strict=True):
+        d = np.abs(np.diff(ev, axis=axis)) / step
+        pad = [(0, 0)] * 3
+        pad[axis] = (0, 1)
+        full = ndimage.maximum_filter(np.pad(d, pad, mode="edge"), size=size, mode="nearest")
+        grad2 += full[at] ** 2
+    np.testing.assert_allclose(grad, np.sqrt(grad2), rtol=1e-15)
+    for shape, halves in (((1, 5, 30), (0, 0, 4)), ((3, 3, 3), (5, 0, 2))):
+        a = rng.random(shape)
+        expected = ndimage.maximum_filter(a, size=tuple(2 * h + 1 for h in halves), mode="nearest")
+        np.testing.assert_array_equal(_max_filter(a, halves), expected)

@@ -117,3 +117,32 @@ def test_3d_pass_rate_matches_pymedphys() -> None:
         theirs = _pmp_rate(ref, ev, ax, axe, dp, dta, False)
         assert 90.0 < ours.pass_rate < 99.9
         assert abs(ours.pass_rate - theirs) <= 0.2
+
+
+def _crossing_beams(
+    axes: list[np.ndarray], shift: tuple[float, float, float], scale: float, turn_deg: float
+) -> np.ndarray:
+    """Three beams crossing at 120 degrees: erf-edged, attenuated with depth (axes z, y, x)."""
+    z, y, x = (g - s for g, s in zip(np.meshgrid(*axes, indexing="ij"), shift, strict=True))
+    total = np.zeros_like(x)
+    for gantry in (0.0, 120.0, 240.0):
+        t = np.radians(gantry + turn_deg)
+        depth = 80.0 + np.cos(t) * y + np.sin(t) * x
+        across = -np.sin(t) * y + np.cos(t) * x
+        edges = (erf((24 - np.abs(across)) / 4.5) + 1) * (erf((28 - np.abs(z)) / 4.5) + 1)
+        total += np.exp(-0.0045 * depth) * 0.25 * edges
+    return 20.0 * scale * total
+
+
+@pytest.mark.slow
+def test_3d_crossing_beams_pass_rate_matches_pymedphys() -> None:
+    """A field the gamma code was not developed on: a rotated, shifted, hotter evaluation."""
+    ax = [np.arange(-10, 10.1, 2.5), np.arange(-50, 50.1, 2.5), np.arange(-50, 50.1, 2.5)]
+    axe = [np.arange(-15, 15.1, 3.0), np.arange(-57, 57.1, 3.0), np.arange(-57, 57.1, 3.0)]
+    ref = _crossing_beams(ax, (0.0, 0.0, 0.0), 1.0, 0.0)
+    ev = _crossing_beams(axe, (1.0, -0.8, 0.6), 1.025, 1.5)
+    for dp, dta in ((3, 2), (2, 2)):
+        ours = gamma(ref, ev, dp, dta, 10, reference_axes_mm=ax, evaluated_axes_mm=axe)
+        theirs = _pmp_rate(ref, ev, ax, axe, dp, dta, False)
+        assert 80.0 < ours.pass_rate < 99.9
+        assert abs(ours.pass_rate - theirs) <= 0.2

@@ -11,6 +11,7 @@ import pytest
 from evaluate_helpers import Cylinder, dose_grid, linear_dose
 
 import rtplan
+from rtplan.errors import StructureError
 from rtplan.evaluate import EvaluationError, evaluate_goals, parse_goal
 
 
@@ -121,11 +122,12 @@ def test_evaluate_against_closed_form(case: tuple[rtplan.Dose, rtplan.StructureS
             "PTV V22Gy <= 30.5 %",  # (10 - 4) / 20 = 30 %: passes
             "SpinalCord D0.03cc <= 24 Gy",  # 25 - 0.5 * 0.03 cm³ / (pi 9 mm²) * 1000 > 24: fails
             "SpinalCord Dmean < 20.5 Gy",  # 20 Gy: passes
-            "Lung V20Gy <= 30 %",  # missing: N/A
+            "Lung V20Gy <= 30 %",  # missing: N/A when asked to report
         ],
         dose,
         ss,
         rx,
+        missing="report",
     )
     rows = list(table)
     measured = [r.measured for r in rows]
@@ -152,6 +154,19 @@ def test_evaluate_against_closed_form(case: tuple[rtplan.Dose, rtplan.StructureS
     assert lines[3].rstrip().endswith("FAIL")
     assert "N/A (no such structure)" in lines[9]
     assert lines[-1] == "4 of 7 goals met"
+
+
+def test_goal_on_missing_structure_is_an_error_naming_it(
+    case: tuple[rtplan.Dose, rtplan.StructureSet],
+) -> None:
+    dose, ss = case
+    with pytest.raises(StructureError, match=r"'Lung'.*available: PTV, SpinalCord") as info:
+        evaluate_goals(["PTV D95 >= 15 Gy", "Lung V20Gy <= 30 %"], dose, ss, 20.0)
+    assert "'Lung V20Gy <= 30 %'" in str(info.value)
+    with pytest.raises(StructureError, match=r"'SpinalCrd' \(did you mean 'SpinalCord'\?\)"):
+        evaluate_goals(["SpinalCrd Dmax <= 45 Gy"], dose, ss)
+    with pytest.raises(EvaluationError, match="missing='skip'"):
+        evaluate_goals(["PTV D95 >= 15 Gy"], dose, ss, missing="skip")
 
 
 def test_goal_table_csv(tmp_path: Path, case: tuple[rtplan.Dose, rtplan.StructureSet]) -> None:

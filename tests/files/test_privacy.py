@@ -74,3 +74,6 @@ def test_cli_output_carries_no_identifier_unless_asked(
     assert main(["overlay", str(hostile.folder), "-o", str(png)]) == 0
     out = capsys.readouterr()
     assert _found(out.out + out.err) == []
+    # nor in the file: no text chunk (PNG metadata) names the patient
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert _found(png.read_bytes().decode("latin-1")) == []

@@ -21,6 +21,8 @@ warning, not what the file says or not plausible), ``foreign-warning`` (a warnin
 not an RtplanWarning), ``hang`` (over the time limit), ``memory`` (over the memory limit),
 ``crash`` (the worker died).
 
-The bounded run is ``tests/fuzz/test_fuzz.py``; the long run is ``.venv/bin/python
-tests/fuzz/run.py --cases 5000 --seed 1`` from the repository root.
+The bounded run is ``tests/fuzz/test_fuzz.py``; the long run is ``nice -n 10 .venv/bin/python
+tests/fuzz/run.py --cases 5000 --seed 12`` from the repository root (the figures of the
+README's validation table; about 45 minutes with 2 workers on a shared 2-core machine). A
+case over the time limit on a loaded machine replays alone with ``fuzz.engine.run_case``.
 """

@@ -300,7 +300,7 @@ def test_dose_legend_names_the_100_percent_level_and_the_structures(phantom: Pha
     ct = phantom.ct
     c = ct.grid.centers_mm()
     dose = Dose(array=30.0 * np.exp(-(c[..., 0] ** 2 + c[..., 1] ** 2) / 400.0), grid=ct.grid)
-    canal = replace(phantom.canal, color=(13, 201, 97))  # a colour no isodose line has
+    canal = replace(phantom.canal, color=(120, 60, 20))  # a colour far from every isodose line
     gtv = replace(phantom.gtv, color=(201, 97, 13))  # a sphere of 5 mm about z = 0
     view = overlay_view(ct, plane="axial", at_mm=1.25)
     rows, cols = view.shape

@@ -220,6 +220,25 @@ def test_fraction_dose_without_fraction_group_is_reported(study: Study, tmp_path
     assert dose.summation_type == "FRACTION"
 
 
+def test_fraction_group_item_without_its_number_is_reported(study: Study, tmp_path: Path) -> None:
+    def edit(ds: Dataset) -> None:
+        del ds.ReferencedRTPlanSequence[0].ReferencedFractionGroupSequence[0][
+            "ReferencedFractionGroupNumber"
+        ]
+
+    path = edited(study.rtdose[1], tmp_path, edit)  # the per-fraction dose
+    with pytest.warns(
+        RtplanWarning,
+        match=r"RD_fraction\.dcm: a FRACTION dose must name its fraction group, but no item of "
+        r"the ReferencedFractionGroupSequence \(300C,0020\) holds a valid "
+        r"ReferencedFractionGroupNumber \(300C,0022\) \(Type 1\); the plan's first fraction "
+        r"group is assumed",
+    ):
+        dose = rtplan.io.read_rtdose(path)
+    assert dose.summation_type == "FRACTION"
+    assert dose.plan_uid
+
+
 # ---------------------------------------------------------------------------- dose meaning
 def test_fractions_come_from_the_plan_the_dose_references(study: Study, tmp_path: Path) -> None:
     assert study.rtplan is not None
@@ -612,3 +631,83 @@ def test_missing_observations_leave_types_unknown_with_a_warning(
     with pytest.warns(RtplanWarning, match=r"no RT ROI Observations Sequence \(3006,0080\)"):
         ss = rtplan.io.read_rtstruct(path)
     assert {s.interpreted_type for s in ss} == {""}
+
+
+def _rs_item(sequence: str, keyword: str, vr: str | None = None, value: bytes = b"") -> Edit:
+    """Delete ``keyword`` from the PTV's item of ``sequence`` (the 2nd), or store raw bytes."""
+
+    def edit(ds: Dataset) -> None:
+        item = ds[sequence][1]
+        if sequence == "ROIContourSequence" and keyword in ("ContourData", "ContourGeometricType"):
+            item = item.ContourSequence[0]
+        if vr is None:
+            delattr(item, keyword)
+        else:
+            raw(keyword, vr, value)(item)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "match", "names"),
+    [
+        (
+            _rs_item("StructureSetROISequence", "ROINumber"),
+            r"Structure Set ROI item 2 has no valid ROI Number; skipped",
+            ["Body", "Ring"],
+        ),
+        (
+            _rs_item("StructureSetROISequence", "ROINumber", "IS", b"two"),
+            r"Structure Set ROI item 2 has no valid ROI Number; skipped",
+            ["Body", "Ring"],
+        ),
+        (
+            _rs_item("ROIContourSequence", "ReferencedROINumber"),
+            r"ROI Contour item 2 has no valid Referenced ROI Number \(3006,0084\) \(Type 1\): it "
+            r"names no ROI; its contours are skipped",
+            ["Body", "PTV", "Ring"],
+        ),
+        (
+            _rs_item("ROIContourSequence", "ReferencedROINumber", "FD", b"\x00" * 8),
+            r"ReferencedROINumber \(3006,0084\) \(VR FD where the standard has IS\) cannot be "
+            r"decoded and was left out",
+            ["Body", "PTV", "Ring"],
+        ),
+        (
+            _rs_item("StructureSetROISequence", "ROIName"),
+            r"ROI number 2 has no ROI Name; named 'ROI-2'",
+            ["Body", "ROI-2", "Ring"],
+        ),
+        (
+            _rs_item("ROIContourSequence", "ContourData"),
+            r"ROI 'PTV', contour 1: unreadable Contour Data \(no Contour Data \(3006,0050\)\); "
+            r"contour skipped",
+            ["Body", "PTV", "Ring"],
+        ),
+        (
+            _rs_item("ROIContourSequence", "ContourData", "US", b"\x01\x00\x02\x00"),
+            r"ROI 'PTV', contour 1: unreadable Contour Data \(Contour Data \(3006,0050\) has VR "
+            r"US where the standard has DS\); contour skipped",
+            ["Body", "PTV", "Ring"],
+        ),
+        (
+            _rs_item("ROIContourSequence", "ContourData", "DS", b"1.5\\x\\2"),
+            r"ROI 'PTV', contour 1: unreadable Contour Data \(Contour Data \(3006,0050\) holds "
+            r"text that is not numbers\); contour skipped",
+            ["Body", "PTV", "Ring"],
+        ),
+    ],
+)
+def test_rtstruct_item_without_a_type_1_element_or_with_a_bad_one_is_reported(
+    study: Study, tmp_path: Path, edit: Edit, match: str, names: list[str]
+) -> None:
+    """Missing or undecodable Type 1 elements inside the RT Struct's sequences: the item
+    is skipped (or named) with a warning naming the file, item and tag; never an exception."""
+    ct = rtplan.io.read_ct(list(study.ct))
+    path = edited(study.rtstruct, tmp_path, edit)
+    with pytest.warns(RtplanWarning) as record:
+        ss = rtplan.io.read_rtstruct(path, reference=ct)
+    messages = " | ".join(str(w.message) for w in record)
+    assert re.search(match, messages), messages
+    assert "RS.dcm" in messages
+    assert [s.name for s in ss] == names

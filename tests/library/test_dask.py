@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import duckdb
 import pytest
 
 from rtplan import library
+from rtplan.cli.main import main
 from rtplan.library import StudyContext
+from rtplan.library._scan import HEADERS
 
 distributed = pytest.importorskip("distributed")
 
@@ -26,20 +29,28 @@ FEATURES = "SELECT s.folder, f.feature, round(f.value, 9) FROM features f JOIN s
     "USING (study_key) ORDER BY 1, 2"  # fmt: skip
 
 
-def test_cluster_run_equals_the_serial_run(small_copy: tuple[Path, Path], tmp_path: Path) -> None:
+def test_cluster_run_equals_the_serial_run(
+    small_copy: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     root, db = small_copy
     serial = library.index(root, db, features=["target"])
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                 dashboard_address=":0") as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
-        on_dask = library.index(root, tmp_path / "dask.duckdb", scheduler=client,
-                                features=["target"])  # fmt: skip
-    assert on_dask.workers == 2
-    assert on_dask.scheduler is not None
-    assert (on_dask.studies, on_dask.added) == (serial.studies, serial.added) == (4, 4)
+    kept: list[str] = []  # headers a worker keeps (its threads are in this process here)
+    monkeypatch.setattr(HEADERS, "put", lambda stat, header: kept.append(stat.path))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        # the command line, given the scheduler's address as a script would
+        address = cluster.scheduler_address
+        assert main(["library", "index", str(root), "--db", str(tmp_path / "dask.duckdb"),
+                     "--scheduler", address, "--features", "target", "--json"]) == 0  # fmt: skip
+    on_dask = json.loads(capsys.readouterr()[0])
+    assert (on_dask["workers"], on_dask["scheduler"]) == (2, address)
+    assert (on_dask["studies"], on_dask["added"]) == (serial.studies, serial.added) == (4, 4)
     assert _table(db, FEATURES) == _table(tmp_path / "dask.duckdb", FEATURES)
+    assert kept == []  # a worker's memory does not grow with the headers it reads
 
 
 def test_a_lost_worker_loses_and_duplicates_nothing(
@@ -59,7 +70,7 @@ def test_a_lost_worker_loses_and_duplicates_nothing(
     library.register_feature("dies_once", dies_once)
     try:
         with (
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                      dashboard_address=":0", memory_limit="1GiB") as cluster,
             distributed.Client(cluster) as client,
         ):  # fmt: skip

@@ -160,6 +160,37 @@ def test_interrupted_run_resumes_without_duplicates(small_copy: tuple[Path, Path
     )
 
 
+_KILLED_RUN = """
+import os, signal, sys
+from rtplan import library
+from rtplan.library import _index
+
+_index._COMMIT_EVERY = 1  # each study committed as it comes, so the kill point is exact
+
+def show(p):
+    if p.phase == "index" and p.done == 2:  # the process kills itself, nothing runs after
+        os.kill(os.getpid(), signal.SIGKILL)
+
+library.index(sys.argv[1], sys.argv[2], features=["target"], progress=show)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_killed_run_is_finished_by_the_next(small_copy: tuple[Path, Path]) -> None:
+    root, db = small_copy
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(root), str(db)], capture_output=True, text=True
+    )
+    assert child.returncode == -9, child.stderr
+    # what was committed before the kill survives it (DuckDB replays its write-ahead log)
+    assert _rows(db, "SELECT count(*) FROM studies") == [(2,)]
+    resumed = library.index(root, db, features=["target"])
+    assert (resumed.studies, resumed.added, resumed.skipped, resumed.failed) == (4, 2, 2, 0)
+    assert _rows(db, "SELECT count(*), count(DISTINCT study_key) FROM studies") == [(4, 4)]
+    assert _rows(db, "SELECT count(*) FROM features WHERE study_key NOT IN "
+                     "(SELECT study_key FROM studies)") == [(0,)]  # fmt: skip
+
+
 def test_second_writer_gets_a_clear_error(small_copy: tuple[Path, Path]) -> None:
     root, db = small_copy
     library.index(root, db, features=["target"])

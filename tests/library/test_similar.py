@@ -12,6 +12,7 @@ from rtplan import library
 from rtplan.evaluate import evaluate_goals, parse_goal
 from rtplan.library import CaseDescriptor, SyntheticStudy
 from rtplan.library._similar import _compare, _predict_one, _Scales
+from rtplan.planning import objectives_from_goals
 
 
 def _case(
@@ -93,3 +94,35 @@ def test_knowledge_based_goals_on_analytic_doses(
     table = evaluate_goals(goals, s.doses[0], s.structures, 50.0)
     assert all(math.isfinite(r.measured) for r in table)
     assert parse_goal(kbp.goals[0]).text == kbp.goals[0]
+    # and they are the inverse planner's objectives: Dmax a maximum, D50% a DVH maximum
+    objectives = objectives_from_goals(kbp.goals, prescription_gy=50.0)
+    offered = [p for p in kbp.predictions if p.dose_gy is not None]
+    assert [(o.structure, o.kind, o.volume_percent) for o in objectives] == [
+        (p.organ, "max" if p.percent == 0.0 else "dvh_max", None if p.percent == 0.0 else 50.0)
+        for p in offered
+    ]
+    for o, p in zip(objectives, offered, strict=True):
+        assert p.dose_gy is not None
+        assert o.dose_gy == pytest.approx(p.dose_gy, abs=0.1)  # rounded up to 0.1 Gy
+        assert o.dose_gy >= p.dose_gy
+
+
+def test_a_new_patient_outside_the_library(
+    indexed: tuple[Path, library.IndexSummary],
+    planned: tuple[Path, Path, list[SyntheticStudy]],
+    tmp_path: Path,
+) -> None:
+    [new] = library.synthetic_library(
+        tmp_path, 1, seed=99, plan_every=0, junk=False, sites=("thigh",)
+    )
+    db, summary = indexed
+    cases = library.similar(new.folder, db, k=summary.studies)
+    assert len(cases) == summary.studies  # nothing of the library is left out
+    assert cases[0].site == "Femur"
+    _, planned_db, _ = planned
+    kbp = library.predict_goals(new.folder, planned_db, prescription_gy=60.0)
+    assert {p.organ for p in kbp.predictions} == {"Femur", "SciaticNerve"}
+    assert kbp.prescription_gy == 60.0
+    for p in kbp.predictions:
+        if p.dose_percent_rx is not None:
+            assert p.dose_gy == pytest.approx(0.6 * p.dose_percent_rx)

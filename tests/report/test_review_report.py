@@ -65,12 +65,12 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "Clinical goals" in out
     assert "spine_metastasis" in out
     assert "pencil-beam dose on a 5 mm grid" in out
-    plan = rtplan.io.read_rtplan(tmp_path / "thigh_sarcoma" / "RTPLAN.dcm")
-    dose = rtplan.io.read_rtdose(tmp_path / "thigh_sarcoma" / "RTDOSE.dcm")
+    plan = rtplan.io.read_rtplan(tmp_path / "thigh_sarcoma" / "RP.dcm")
+    dose = rtplan.io.read_rtdose(tmp_path / "thigh_sarcoma" / "RD.dcm")
     assert len(plan.beams) == 3
     assert all(b.mu is not None and b.mu > 0 for b in plan.beams)
     assert dose.plan_uid == plan.uid
-    assert dciodvfy(tmp_path / "thigh_sarcoma" / "RTPLAN.dcm") == []
+    assert dciodvfy(tmp_path / "thigh_sarcoma" / "RP.dcm") == []
     assert (tmp_path / "thigh_sarcoma" / "report.html").stat().st_size > 10_000
     assert (tmp_path / "spine_metastasis" / "report.html").stat().st_size > 10_000
     assert (tmp_path / "spine_metastasis" / "trajectory" / "dicom" / "RS_trajectory.dcm").exists()
@@ -203,7 +203,7 @@ def test_report_command_finds_the_plan_next_to_the_dose(
         r"MU check, beam Beam 1: 100\.0 MU per fraction, check \d+\.\d MU, -\d\d\.\d % FAIL", out
     )
     html = html_path.read_text(encoding="utf-8")
-    assert "Prescription 50.0 Gy in 25 fraction(s)" in html
+    assert "Prescription 50 Gy in 25 fraction(s)" in html
     assert "Independent MU check" in html
     assert "Dose evaluated: PHYSICAL dose, PLAN (25 fractions)." in html
 

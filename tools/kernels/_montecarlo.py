@@ -32,6 +32,7 @@ below 20 keV (residual range 9 um) deposit their energy where they stop.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +47,13 @@ from rtplan.dose._physics import (
     photon_partials_water,
 )
 
-__all__ = ["PhysicsTables", "run_pencil_kernel", "run_point_kernel"]
+__all__ = [
+    "PhysicsTables",
+    "PointKernelParts",
+    "run_pencil_kernel",
+    "run_point_kernel",
+    "run_point_kernel_parts",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -164,11 +171,12 @@ def _sample_compton(k: float) -> tuple[float, float]:
 
 
 @njit()
-def _sample_energy(cdf: FloatArray, e_lo: FloatArray, e_hi: FloatArray) -> float:
+def _sample_energy(cdf: FloatArray, e_lo: FloatArray, e_hi: FloatArray) -> tuple[int, float]:
+    """A spectrum bin (by its cumulative weights) and an energy uniform within it."""
     i = np.searchsorted(cdf, np.random.random() * cdf[-1])
     if i >= cdf.size:
         i = cdf.size - 1
-    return float(e_lo[i] + (e_hi[i] - e_lo[i]) * np.random.random())
+    return i, float(e_lo[i] + (e_hi[i] - e_lo[i]) * np.random.random())
 
 
 @njit()
@@ -222,6 +230,7 @@ def _push(
     u: float,
     v: float,
     w: float,
+    primary: float,
 ) -> int:
     st_type[n] = ptype
     st[n, 0] = e
@@ -231,6 +240,7 @@ def _push(
     st[n, 4] = u
     st[n, 5] = v
     st[n, 6] = w
+    st[n, 7] = primary
     return n + 1
 
 
@@ -247,22 +257,32 @@ def _history(
     e_grid: FloatArray,
     csda_range: FloatArray,
     tally: FloatArray,
+    tally_primary: FloatArray,
     edges_a: FloatArray,
     edges_b: FloatArray,
     track: FloatArray,
     track_edges: FloatArray,
     kill_radius: float,
-) -> None:
+) -> float:
     """Transport one primary photon (along +z from the origin) and its whole shower.
 
     Deposited energies are multiplied by ``scale`` before they are tallied. In mode 0 (point
-    kernel) the primary's first interaction is forced at the origin; in mode 1 (pencil
-    beam) the primary enters semi-infinite water at the origin and particles reaching
-    ``z < 0`` escape.
+    kernel) the primary's first interaction is forced at the origin, and the energy of the
+    charged particles it sets in motion (the *primary* energy of the kernel: Compton
+    electron, pair, photoelectric absorption) goes to ``tally_primary``, everything else
+    (the energy carried on by scattered, annihilation and bremsstrahlung-free secondary
+    photons) to ``tally``; in mode 1 (pencil beam) the primary enters semi-infinite water
+    at the origin, particles reaching ``z < 0`` escape, and everything goes to ``tally``.
+
+    Returns
+    -------
+    float
+        The primary energy imparted (times ``scale``; 0 in mode 1).
     """
     st_type = np.zeros(_STACK, dtype=np.int64)
-    st = np.zeros((_STACK, 7))
-    n = _push(st_type, st, 0, 0, energy0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    st = np.zeros((_STACK, 8))
+    n = _push(st_type, st, 0, 0, energy0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    primary_energy = 0.0
     first = True
     mc2 = ELECTRON_MASS_MEV
     while n > 0:
@@ -275,6 +295,8 @@ def _history(
         u = st[n, 4]
         v = st[n, 5]
         w = st[n, 6]
+        from_primary = st[n, 7] > 0.5
+        out = tally_primary if from_primary else tally
         forced = first and mode == 0
         first = False
         if ptype == 0:
@@ -284,6 +306,9 @@ def _history(
                     _deposit(mode, tally, edges_a, edges_b, x, y, z, e * scale)
                     break
                 mut = _lookup(mu_total, log_e0, dlog_e, e)
+                # the products of the forced first interaction are the kernel's primary
+                tag = 1.0 if forced else 0.0
+                out = tally_primary if forced else tally
                 if forced:
                     forced = False
                 else:
@@ -310,9 +335,10 @@ def _history(
                     pn = math.sqrt(px * px + py * py + pz * pz)
                     t_el = e - e1
                     if pn > 0.0 and n < _STACK:
-                        n = _push(st_type, st, n, 1, t_el, x, y, z, px / pn, py / pn, pz / pn)
+                        n = _push(st_type, st, n, 1, t_el, x, y, z, px / pn, py / pn, pz / pn, tag)
                     else:
-                        _deposit(mode, tally, edges_a, edges_b, x, y, z, t_el * scale)
+                        _deposit(mode, out, edges_a, edges_b, x, y, z, t_el * scale)
+                        primary_energy += tag * t_el * scale
                     e = e1
                     u, v, w = nu, nv, nw
                 elif r >= muc + mup and e > 2.0 * mc2:
@@ -326,12 +352,14 @@ def _history(
                         phi = 2.0 * math.pi * np.random.random()
                         nu, nv, nw = _rotate(u, v, w, cost, phi)
                         if n < _STACK:
-                            n = _push(st_type, st, n, 1 + q, t_q, x, y, z, nu, nv, nw)
+                            n = _push(st_type, st, n, 1 + q, t_q, x, y, z, nu, nv, nw, tag)
                         else:
-                            _deposit(mode, tally, edges_a, edges_b, x, y, z, t_q * scale)
+                            _deposit(mode, out, edges_a, edges_b, x, y, z, t_q * scale)
+                            primary_energy += tag * t_q * scale
                     break
                 else:
-                    _deposit(mode, tally, edges_a, edges_b, x, y, z, e * scale)
+                    _deposit(mode, out, edges_a, edges_b, x, y, z, e * scale)
+                    primary_energy += tag * e * scale
                     break
         else:
             # -------------------------------------------------------------- electron
@@ -350,7 +378,9 @@ def _history(
                 if mode == 1 and zm < 0.0:
                     escaped = True
                     break
-                _deposit(mode, tally, edges_a, edges_b, xm, ym, zm, (t - t_after) * scale)
+                _deposit(mode, out, edges_a, edges_b, xm, ym, zm, (t - t_after) * scale)
+                if from_primary:
+                    primary_energy += (t - t_after) * scale
                 if mode == 0 and t_mid > track_edges[0]:
                     it = np.searchsorted(track_edges, t_mid, side="right") - 1
                     if it < track.size:
@@ -375,7 +405,9 @@ def _history(
             if escaped:
                 continue
             if t > 0.0:
-                _deposit(mode, tally, edges_a, edges_b, x, y, z, t * scale)
+                _deposit(mode, out, edges_a, edges_b, x, y, z, t * scale)
+                if from_primary:
+                    primary_energy += t * scale
             if ptype == 2:
                 if n + 2 <= _STACK:
                     # annihilation at rest: two 0.511 MeV photons back to back, isotropic
@@ -384,10 +416,11 @@ def _history(
                     phi = 2.0 * math.pi * np.random.random()
                     cu = sint * math.cos(phi)
                     cv = sint * math.sin(phi)
-                    n = _push(st_type, st, n, 0, mc2, x, y, z, cu, cv, cost)
-                    n = _push(st_type, st, n, 0, mc2, x, y, z, -cu, -cv, -cost)
+                    n = _push(st_type, st, n, 0, mc2, x, y, z, cu, cv, cost, 0.0)
+                    n = _push(st_type, st, n, 0, mc2, x, y, z, -cu, -cv, -cost, 0.0)
                 else:
                     _deposit(mode, tally, edges_a, edges_b, x, y, z, 2.0 * mc2 * scale)
+    return primary_energy
 
 
 @njit(parallel=True)
@@ -410,22 +443,27 @@ def _run_chunks(
     edges_b: FloatArray,
     track_edges: FloatArray,
     kill_radius: float,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    tallies = np.zeros((n_chunks, edges_a.size - 1, edges_b.size - 1))
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    shape = (n_chunks, edges_a.size - 1, edges_b.size - 1)
+    tallies = np.zeros(shape)
+    primary = np.zeros(shape if mode == 0 else (n_chunks, 1, 1))
     tracks = np.zeros((n_chunks, track_edges.size - 1))
     norm = np.zeros(n_chunks)
+    bin_primary = np.zeros((n_chunks, cdf.size))
+    bin_count = np.zeros((n_chunks, cdf.size))
     for c in prange(n_chunks):
         np.random.seed(seed + c)
         for _ in range(per_chunk):
-            e0 = _sample_energy(cdf, e_lo, e_hi)
+            ib, e0 = _sample_energy(cdf, e_lo, e_hi)
             # point kernel: each history tallies fractions of its own energy
             scale = 1.0 / e0 if mode == 0 else 1.0
-            _history(
+            bin_primary[c, ib] += _history(
                 mode, e0, scale, mu_total, mu_compton, mu_photo, log_e0, dlog_e, e_grid, csda_range,
-                tallies[c], edges_a, edges_b, tracks[c], track_edges, kill_radius,
+                tallies[c], primary[c], edges_a, edges_b, tracks[c], track_edges, kill_radius,
             )  # fmt: skip
+            bin_count[c, ib] += 1.0
             norm[c] += 1.0 if mode == 0 else e0
-    return tallies, tracks, norm
+    return tallies, primary, tracks, norm, bin_primary, bin_count
 
 
 def _sum_chunks(a: FloatArray) -> FloatArray:
@@ -433,6 +471,37 @@ def _sum_chunks(a: FloatArray) -> FloatArray:
     for c in range(a.shape[0]):  # fixed order: bit-for-bit reproducible
         out += a[c]
     return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class PointKernelParts:
+    """A point kernel split into its primary and scattered-photon parts.
+
+    Attributes
+    ----------
+    primary : numpy.ndarray, shape (n_r, n_theta)
+        Mean fraction of the primary photon's energy imparted in each bin by the charged
+        particles of its first interaction (Compton electron, electron-positron pair,
+        photoelectron): the primary kernel of Ahnesjö (1989) and Mackie et al. (1988).
+    scatter : numpy.ndarray, shape (n_r, n_theta)
+        The rest: energy imparted through scattered, annihilation and lower-energy photons.
+    track : numpy.ndarray, shape (n_track,)
+        Electron track length per primary (cm) in each energy bin.
+    primary_fraction : numpy.ndarray, shape (n_bins,)
+        For each spectrum bin, the mean share of a photon's energy imparted as primary
+        energy, ``E_tr / E`` (radiative losses are imparted locally by this transport), at
+        any distance; NaN for a bin with no history.
+    """
+
+    primary: FloatArray
+    scatter: FloatArray
+    track: FloatArray
+    primary_fraction: FloatArray
+
+    @property
+    def total(self) -> FloatArray:
+        """The whole kernel, ``primary + scatter``."""
+        return np.asarray(self.primary + self.scatter)
 
 
 def run_point_kernel(
@@ -477,15 +546,59 @@ def run_point_kernel(
     track : numpy.ndarray, shape (n_track,)
         Electron track length per primary (cm) in each energy bin.
     """
+    parts = run_point_kernel_parts(
+        energy_lo_mev=energy_lo_mev,
+        energy_hi_mev=energy_hi_mev,
+        weights=weights,
+        r_edges_cm=r_edges_cm,
+        theta_edges_deg=theta_edges_deg,
+        track_edges_mev=track_edges_mev,
+        histories=histories,
+        seed=seed,
+        n_chunks=n_chunks,
+    )
+    return parts.total, parts.track
+
+
+def run_point_kernel_parts(
+    *,
+    energy_lo_mev: FloatArray,
+    energy_hi_mev: FloatArray,
+    weights: FloatArray,
+    r_edges_cm: FloatArray,
+    theta_edges_deg: FloatArray,
+    track_edges_mev: FloatArray,
+    histories: int,
+    seed: int,
+    n_chunks: int = 64,
+) -> PointKernelParts:
+    """Point spread kernel split into primary and scatter (see :func:`run_point_kernel`).
+
+    The same histories as :func:`run_point_kernel` (same seed, same random numbers); the
+    energy of the charged particles set in motion by the forced first interaction is
+    tallied apart, and so is its share per spectrum bin.
+
+    Returns
+    -------
+    PointKernelParts
+    """
     tables = PhysicsTables()
     per = -(-histories // n_chunks)
-    tallies, tracks, norm = _run_chunks(
+    tallies, primary, tracks, norm, bin_primary, bin_count = _run_chunks(
         0, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
         tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e,
         tables.e_grid, tables.csda_range, r_edges_cm, theta_edges_deg, track_edges_mev, 200.0,
     )  # fmt: skip
     total = float(np.sum(norm))
-    return _sum_chunks(tallies) / total, _sum_chunks(tracks[:, np.newaxis, :])[0] / total
+    counts = _sum_chunks(bin_count[:, np.newaxis, :])[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = _sum_chunks(bin_primary[:, np.newaxis, :])[0] / counts
+    return PointKernelParts(
+        primary=_sum_chunks(primary) / total,
+        scatter=_sum_chunks(tallies) / total,
+        track=_sum_chunks(tracks[:, np.newaxis, :])[0] / total,
+        primary_fraction=np.where(counts > 0, fraction, np.nan),
+    )
 
 
 def run_pencil_kernel(
@@ -524,7 +637,7 @@ def run_pencil_kernel(
     tables = PhysicsTables()
     per = -(-histories // n_chunks)
     dummy = np.array([0.0, 1.0])
-    tallies, _, norm = _run_chunks(
+    tallies, _, _, norm, _, _ = _run_chunks(
         1, n_chunks, per, seed, np.cumsum(weights), energy_lo_mev, energy_hi_mev,
         tables.mu_total, tables.mu_compton, tables.mu_photo, tables.log_e0, tables.dlog_e,
         tables.e_grid, tables.csda_range, z_edges_cm, rho_edges_cm, dummy, 200.0,

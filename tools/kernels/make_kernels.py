@@ -12,8 +12,13 @@ Two tables are produced from the machine's spectrum (``<machine>.json`` in
   Brahme 1987, Acta Oncol. 26 49-56; Mackie, Bielajew, Rogers & Battista 1988, Phys. Med.
   Biol. 33 1-20): fraction of the energy released (TERMA) at a photon interaction that is
   imparted in each (radius, polar angle) bin in infinite water, the spectrum weighted by
-  each energy's share of TERMA, ``phi(E) E mu(E)``. It also holds the electron track-length
-  spectrum used for the stopping-power ratios of :func:`rtplan.dose.dose_to_water`.
+  each energy's share of TERMA, ``phi(E) E mu(E)``. The part imparted by the charged
+  particles of the first interaction (the primary kernel) is also written, and so is the
+  primary share ``E_tr / E`` of each spectrum bin: with them the collapsed cone follows the
+  hardening of the beam with depth (primary and scatter kernels driven by collision kerma
+  and scatter TERMA, Ahnesjö 1989; Hoban 1995, Med. Phys. 22 2035-2044). It also holds the
+  electron track-length spectrum used for the stopping-power ratios of
+  :func:`rtplan.dose.dose_to_water`.
 * ``<machine>_pencil_kernel.txt``: the pencil-beam kernel (Mohan & Chui 1987, Med. Phys.
   14 70-77): energy imparted per unit incident energy in (depth, radius) rings of
   semi-infinite water irradiated by an infinitely thin beam of the spectrum.
@@ -120,7 +125,7 @@ def generate(
     list of pathlib.Path
         The files written.
     """
-    from tools.kernels._montecarlo import run_pencil_kernel, run_point_kernel
+    from tools.kernels._montecarlo import run_pencil_kernel, run_point_kernel_parts
 
     machine = json.loads((MACHINE_DIR / f"{machine_name}.json").read_text(encoding="utf-8"))
     kern = machine["kernels"]
@@ -138,7 +143,7 @@ def generate(
     written: list[Path] = []
     r_edges, theta_edges, track_edges = point_kernel_grid()
     t0 = time.perf_counter()
-    kernel, track = run_point_kernel(
+    parts = run_point_kernel_parts(
         energy_lo_mev=lo,
         energy_hi_mev=hi,
         weights=terma_share,
@@ -155,7 +160,11 @@ def generate(
         f"seed {seed}, histories {n_point}, 64 chunks",
         "kernel: fraction of the energy released at the origin (primary along +z)",
         "imparted in each bin; rows r_edges_cm, columns theta_edges_deg",
+        "kernel_primary: the part of kernel imparted by the charged particles of the",
+        "first interaction (the rest travels on as photons: the scatter kernel)",
         "track: electron track length (cm per MeV released) in each track_edges_mev bin",
+        "primary_fraction: per spectrum bin (mid energies spectrum_energy_mev), the share of",
+        "a photon's energy imparted as primary energy (E_tr / E)",
         "spectrum weights: TERMA share phi(E) E mu(E) of each spectrum bin",
     ]
     path = out_dir / str(kern["point_file"])
@@ -166,8 +175,11 @@ def generate(
             "r_edges_cm": r_edges,
             "theta_edges_deg": theta_edges,
             "track_edges_mev": track_edges,
-            "kernel": kernel,
-            "track": track,
+            "kernel": parts.total,
+            "kernel_primary": parts.primary,
+            "track": parts.track,
+            "spectrum_energy_mev": mid,
+            "primary_fraction": parts.primary_fraction,
         },
     )
     written.append(path)

@@ -2,17 +2,19 @@
 
 Usage (after ``run_reference.py``; from the repository root)::
 
-    nice -n 19 .venv/bin/python benchmarks/dose/mc/compare.py
+    nice -n 19 .venv/bin/python benchmarks/dose/mc/compare.py --readme
     .venv/bin/python benchmarks/dose/mc/compare.py --engines collapsed-cone --no-plots
 
 For every reference case in ``results/`` it computes the same phantom (``phantoms.py``)
-with each engine through ``rtplan.dose.calculate`` (the 6X beam model, 2.5 mm dose grid by
-default), averages the engine's dose to medium over the Monte Carlo's scoring bins
-(trilinear values at 0.5 mm x 1 mm sub-points of each bin), and prints the comparison
-table (markdown; also written to ``comparison.md`` and ``comparison.json``) and the plots
-(``plots/*.png``). Normalisations are those of the table: depth doses in percent of their
-maximum (a parabola through the bins within 5 mm of the highest), slab/homogeneous ratios
-at equal depth, penumbra from profiles normalised to the central third, surface dose as
+with each engine through ``rtplan.dose.calculate`` (the machine ``6X-MC``, the 6X spectrum
+and kernels with the reference's point source, and a 2.5 mm dose grid by default;
+``--machine 6X`` adds the clinical head model), averages the engine's dose to medium over
+the Monte Carlo's scoring bins (trilinear values at 0.5 mm x 1 mm sub-points of each bin),
+and prints the comparison table (markdown; also written to ``comparison.md`` and
+``comparison.json``; with ``--readme`` into ``README.md``) and the plots (``plots/*.png``).
+Normalisations are those of the table: depth doses in percent of their maximum (a
+parabola through the bins within 5 mm of the highest), slab/homogeneous ratios at equal
+depth, penumbra from profiles normalised to the central third, surface dose as
 the 0-2.5 mm bins in percent of the maximum, out-of-field dose 2-5 cm outside the
 geometric field edge at 10 cm depth in percent of the central dose.
 
@@ -23,6 +25,7 @@ minus (or over) the Monte Carlo's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import logging
@@ -246,14 +249,14 @@ def out_of_field(curve: Curve, field_edge_mm: float) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- engines
-def engine_dose(case: Case, engine: str, grid_mm: float) -> tuple[Image, float]:
+def engine_dose(case: Case, engine: str, grid_mm: float, machine: str) -> tuple[Image, float]:
     """Engine dose to medium per unit open-field energy fluence (as the Monte Carlo's)."""
     ct = case_ct(case)
-    beam = case_beam(case).with_mu(1.0)
+    beam = dataclasses.replace(case_beam(case), energy=machine).with_mu(1.0)
     t0 = time.perf_counter()
     res = calculate(rtplan.Plan(beams=[beam]), ct, engine=engine, grid_mm=grid_mm)
     seconds = time.perf_counter() - t0
-    per_fluence = res.beam_gy_per_mu[0] / engine_calibration(engine, load_machine("6X"))
+    per_fluence = res.beam_gy_per_mu[0] / engine_calibration(engine, load_machine(machine))
     return Image(array=per_fluence, grid=res.setup.grid, units="MeV/g per MeV/cm2"), seconds
 
 
@@ -310,13 +313,15 @@ def compare(args: argparse.Namespace) -> Report:
     digests: dict[str, str] = {}
 
     def dose(name: str, engine: str) -> Image:
-        if name not in digests:  # cases on the same phantom share the engine's dose
+        if name not in digests:  # cases on the same phantom and field share the engine's dose
             digests[name] = image_digest(case_ct(CASES[name]))
-        key = (digests[name], engine)
+        key = (digests[name], CASES[name].field_mm, engine)
         if key not in doses:
-            log.info("%s with %s", name, engine)
+            log.info("%s with %s (%s)", name, engine, args.machine)
             grid = 4.0 if CASES[name].kind == "thigh" else args.grid_mm
-            doses[key], timing[f"{engine} {name}"] = engine_dose(CASES[name], engine, grid)
+            doses[key], timing[f"{engine} {name}"] = engine_dose(
+                CASES[name], engine, grid, args.machine
+            )
         return doses[key]
 
     curves: dict[str, dict[str, Curve]] = {}
@@ -650,13 +655,57 @@ def plots(curves, mcs, dose, engines, norm, folder: Path) -> None:  # type: igno
         plt.close(fig)
 
 
+def case_table(results: Path) -> str:
+    """The reference cases' statistics (markdown): photons, batches, uncertainty, CPU time."""
+    lines = [
+        "| case | photons | batches | mean σ, central axis 30-200 mm | CPU time | physics |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in CASES:
+        mc = load_mc(name, results)
+        if mc is None:
+            continue
+        g4 = mc["geant4"]
+        physics = f"{g4['physics']}, cut {g4['cut_mm']:g} mm" + (
+            ", data-less" if g4.get("dataless") else ""
+        )
+        lines.append(
+            f"| `{name}` | {mc['photons']:.3g} | {mc['batches']} | "
+            f"{mc['uncertainty_percent']:.2f} % | {mc['cpu_seconds'] / 60:.0f} min | {physics} |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, key: str, text: str) -> None:
+    """Replace the README's block between ``<!-- key:start -->`` and ``<!-- key:end -->``."""
+    readme = path.read_text(encoding="utf-8")
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    if start not in readme or end not in readme:
+        log.warning("%s has no %s block: not updated", path, key)
+        return
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--engines", default="collapsed-cone,pencil-beam")
     p.add_argument("--grid-mm", type=float, default=2.5)
+    p.add_argument(
+        "--machine",
+        default="6X-MC",
+        help="beam model of the engines: 6X-MC (the reference's point source, default) or 6X",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--output", type=Path, default=HERE, help="folder of comparison.md/.json")
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="also write the case table and this comparison into README.md (its blocks "
+        "'cases' and 'comparison_<machine>')",
+    )
     args = p.parse_args(argv)
     args.engines = args.engines.split(",")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -668,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
         f"# rtplan {rtplan.__version__} against Geant4 ({stamp})\n\n{table}\n", encoding="utf-8"
     )
     (args.output / "comparison.json").write_text(json.dumps(rep.data) + "\n", encoding="utf-8")
+    if args.readme:
+        update_readme(HERE / "README.md", "cases", case_table(args.results))
+        update_readme(HERE / "README.md", f"comparison_{args.machine}", table)
     return 0
 
 

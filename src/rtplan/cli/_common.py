@@ -44,6 +44,7 @@ __all__ = [
     "output_file",
     "output_folder",
     "print_goals",
+    "progress",
     "read_dose",
     "read_plan",
     "structure",
@@ -434,3 +435,58 @@ def writing(*paths: Path) -> Iterator[tuple[Path, ...]]:
             for folder in dict.fromkeys(p.parent for p in targets)
         }
         yield tuple(stages[p.parent].path / p.name for p in targets)
+
+
+# ---------------------------------------------------------------------------- progress
+class _Progress:
+    """The progress callback of :func:`progress`."""
+
+    def __init__(self, stream: Any, *, quiet: bool, step_percent: float) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.step = step_percent
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.shown = False
+        self.last: tuple[float, str] | None = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.quiet:
+            return
+        percent = 100.0 * min(max(float(fraction), 0.0), 1.0)
+        if self.tty:
+            print(f"\r{percent:5.1f} % {message:<60}", end="", file=self.stream, flush=True)
+            self.shown = True
+            return
+        # plain lines for logs and pipes: one per new message or per step_percent
+        if self.last is not None:
+            last_percent, last_message = self.last
+            if message == last_message and percent < last_percent + self.step and percent < 100:
+                return
+        print(f"{percent:5.1f} % {message}", file=self.stream, flush=True)
+        self.last = (percent, message)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=self.stream)  # end the updating line, also before an error line
+            self.shown = False
+
+
+@contextmanager
+def progress(*, quiet: bool = False, step_percent: float = 10.0) -> Iterator[_Progress]:
+    """A ``progress(fraction, message)`` callback writing to stderr.
+
+    On a terminal it rewrites one line in place; otherwise (a log file, a pipe, a CI job)
+    it writes plain lines, one when the message changes or the fraction has moved by
+    ``step_percent``, so that no carriage returns end up in the log. ``quiet`` writes
+    nothing. The updating line is ended when the block ends, also on an error.
+
+    Yields
+    ------
+    callable
+        ``progress(fraction, message)`` with ``fraction`` in [0, 1].
+    """
+    reporter = _Progress(sys.stderr, quiet=quiet, step_percent=step_percent)
+    try:
+        yield reporter
+    finally:
+        reporter.close()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rtplan.cli._output import add_output_arguments, emit
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep sex, age, size and weight (Retain Patient Characteristics Option)",
     )
+    add_output_arguments(parser)
 
 
 def _salt(path: Path | None) -> str | None:
@@ -63,11 +66,22 @@ def run(args: argparse.Namespace) -> int:
         salt=_salt(args.salt_file),
         retain_patient_characteristics=args.retain_patient_characteristics,
     )
-    print(f"de-identified {len(done.files)} files into {done.folder}")
     not_dicom = sum(1 for _, why in done.skipped if why == "not a DICOM file")
     left_out = len(done.skipped) - not_dicom
+    lines = [f"de-identified {len(done.files)} files into {done.folder}"]
     if not_dicom:
-        print(f"left out {not_dicom} files that are not DICOM")
+        lines.append(f"left out {not_dicom} files that are not DICOM")
     if left_out:
-        print(f"not copied: {left_out} DICOM files (see the warnings above)")
+        lines.append(f"not copied: {left_out} DICOM files (see the warnings above)")
+    doc = {
+        "folder": str(done.folder),
+        "files": len(done.files),
+        "not_dicom": not_dicom,
+        "not_copied": [
+            {"file": str(path), "why": why}
+            for path, why in done.skipped
+            if why != "not a DICOM file"
+        ],
+    }
+    emit(args, lines, doc)
     return 0

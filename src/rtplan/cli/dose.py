@@ -5,16 +5,17 @@ units) and an RT Dose in the CT's frame of reference. The plan is read from an R
 file or built 3D-conformally around a target. The dose is the plan total (all fractions)
 in Gy, dose to medium unless --dose-to water. Each beam's MU are shown beside those of an
 independent hand calculation (output factors, TMR at the effective depth, inverse square),
-with a warning above 5 %; --json prints it all as JSON.
+with a warning above 5 %; --json prints it all as JSON, -q nothing (but errors). Progress
+goes to stderr: one updating line on a terminal, plain lines in a log or pipe.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rtplan.cli._output import add_output_arguments
 from rtplan.cli._parsing import angle_deg, angles_deg
 from rtplan.enum import Engine, Normalization
 from rtplan.image import DoseMedium
@@ -87,9 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dose-to", choices=DoseMedium, type=DoseMedium, default="medium", help="dose reported"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print the beams, MU check and figures as JSON"
-    )
+    add_output_arguments(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -116,14 +115,11 @@ def run(args: argparse.Namespace) -> int:
     )
     plan, target = _conformal(args, study) if args.conformal else _from_file(args, study)
 
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r{100.0 * fraction:5.1f} % {message:<60}", end="", file=sys.stderr)
-
-    result = rdose.calculate(
-        plan, study.ct, engine=args.engine, grid_mm=args.grid_mm, target=target,
-        progress=progress,
-    )  # fmt: skip
-    print(file=sys.stderr)
+    with check.progress(quiet=args.quiet) as progress:
+        result = rdose.calculate(
+            plan, study.ct, engine=args.engine, grid_mm=args.grid_mm, target=target,
+            progress=progress,
+        )  # fmt: skip
     checked = rdose.mu_check(result.plan, study.ct, result, target=target)
     dose = result.dose
     if args.dose_to is DoseMedium.WATER:
@@ -131,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     _write(out, result.plan, dose, study)
     if args.json:
         _json_summary(args, result, dose, target, checked, out)
+        return 0
+    if args.quiet:
         return 0
     _summary(args, result, dose, target, checked)
     print(f"wrote {out / 'RP.dcm'} and {out / 'RD.dcm'}")

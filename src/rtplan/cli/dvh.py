@@ -11,7 +11,8 @@ RT Plan the RT Dose references (in the study or next to the RT Dose file).
 The dose evaluated is the whole plan's: a per-fraction RT Dose is multiplied by the
 plan's number of fractions (and the output says so); one whose number of fractions is
 unknown, a dose of part of a plan (one beam...) or an ERROR dose is shown as it is, without
-the prescription, and refused for goals and indices. --json prints it all as JSON.
+the prescription, and refused for goals and indices. --json prints it all as JSON; -q
+prints nothing on stdout (the exit status still says whether the goals were met).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rtplan.cli._output import add_output_arguments
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -97,9 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CSV",
         help="write the conformity and gradient indices as CSV (an existing file is replaced)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print the dose, metrics, indices and goals as JSON"
-    )
+    add_output_arguments(parser)
     parser.add_argument(
         "--goal",
         action="append",
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise RtplanError(f"{args.study}: no structure with a volume to evaluate")
     doc: dict[str, Any] = {"dose": {"file": where, "evaluated": basis}}
     doc["metrics"] = _metrics(args, dose, where, rx, dvhs, basis)
-    if not args.json:
+    if not (args.json or args.quiet):
         _compare_stored(dose, study.structures, dvhs)
     doc["indices"] = _indices(args, dose, study.structures, rx.dose_gy, dvhs)
     table = evaluate_goals(goals, dose, study.structures, rx.dose_gy, dvhs=dvhs) if goals else None
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_json_ready(doc), indent=2))
     if table is None:
         return 0
-    if args.json:
+    if args.json or args.quiet:
         return 0 if table.all_passed else 1
     print()
     return check.print_goals(table, "dvh")
@@ -289,7 +290,7 @@ def _metrics(
     from rtplan.report import format_metrics_table
 
     rows = [dose_metrics(h, rx.dose_gy) for h in dvhs.values()]
-    say = (lambda *_: None) if args.json else print
+    say = (lambda *_: None) if args.json or args.quiet else print
     say(f"DVH metrics of {where}" + (f" ({dose.name})" if dose.name else ""))
     say(f"dose: {basis}")
     if rx.dose_gy is not None:
@@ -336,7 +337,7 @@ def _indices(
         conformity_metrics(dose, t, rx, body=body, dvhs=dvhs, end_cap=args.end_cap) for t in targets
     ]
     within = f"inside {body.name}" if body is not None else "over the whole dose grid"
-    say = (lambda *_: None) if args.json else print
+    say = (lambda *_: None) if args.json or args.quiet else print
     say()
     say(
         "Conformity (RTOG PIV/TV, Paddick TV_PIV²/(TV PIV)) and gradient (PIV50%/PIV) "

@@ -1,8 +1,9 @@
 """Gamma index of an RT Dose against a reference RT Dose.
 
 Compare an evaluated RT Dose with a reference RT Dose (grids may differ) by the gamma
-index and print the pass rate. Percentages refer to the reference maximum unless
---normalization-gy is given; reference points below the threshold are not evaluated.
+index and print the pass rate (--json: as one JSON document). Percentages refer to the
+reference maximum unless --normalization-gy is given; reference points below the
+threshold are not evaluated.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from rtplan.cli._output import add_output_arguments
 
 if TYPE_CHECKING:
     from rtplan.image import Dose
@@ -43,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PERCENT",
         help="exit with status 1 when the pass rate is below this",
     )
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rtplan.cli import _common as check
+    from rtplan.cli._output import emit
     from rtplan.errors import EvaluationError
     from rtplan.evaluate import gamma
 
@@ -87,15 +92,38 @@ def run(args: argparse.Namespace) -> int:
             "nothing to compare; check that both doses are of the same plan, or lower "
             "--threshold-percent"
         )
-    print(f"reference {args.reference}: {_describe(ref)}")
-    print(f"evaluated {args.evaluated}: {_describe(ev)}")
-    print(res.summary())
-    print(
+    gmax = float(np.nanmax(res.values))
+    lines = [
+        f"reference {args.reference}: {_describe(ref)}",
+        f"evaluated {args.evaluated}: {_describe(ev)}",
+        res.summary(),
         f"gamma > 1 at {res.n_evaluated - res.n_passed} points; "
-        f"95th percentile {res.percentile(95):.3f}, maximum {float(np.nanmax(res.values)):.3f}"
-        f" (capped at {res.max_gamma:g})"
+        f"95th percentile {res.percentile(95):.3f}, maximum {gmax:.3f}"
+        f" (capped at {res.max_gamma:g})",
+        f"pass rate: {res.pass_rate:.2f} %",
+    ]
+    passed = args.pass_threshold is None or res.pass_rate >= args.pass_threshold
+    emit(
+        args,
+        lines,
+        {
+            "reference": str(args.reference),
+            "evaluated": str(args.evaluated),
+            "dose_percent": args.dose_percent,
+            "distance_mm": args.distance_mm,
+            "threshold_percent": res.threshold_percent,
+            "local": bool(args.local),
+            "normalization_gy": res.normalization_gy,
+            "n_evaluated": res.n_evaluated,
+            "n_passed": res.n_passed,
+            "pass_rate_percent": res.pass_rate,
+            "gamma_p95": res.percentile(95),
+            "gamma_max": gmax,
+            "max_gamma": res.max_gamma,
+            "pass_threshold_percent": args.pass_threshold,
+            "passed": passed,
+        },
     )
-    print(f"pass rate: {res.pass_rate:.2f} %")
     if args.pass_threshold is not None and not res.pass_rate >= args.pass_threshold:
         print(
             f"rtplan gamma: pass rate {res.pass_rate:.2f} % is below {args.pass_threshold:g} %",

@@ -2,7 +2,8 @@
 
 Print the summary of a study (a folder: CT grid, structures with volume and extent,
 plans, doses, tissue composition, target-organ distances, warnings); STUDY may also be a
-single DICOM file, which is described alone.
+single DICOM file, which is described alone. --json prints the summary as JSON; -q prints
+nothing (the exit status says whether it could be read; warnings go to stderr).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rtplan.cli._output import add_output_arguments
 
 if TYPE_CHECKING:
     from rtplan.io.study import Study
@@ -23,7 +26,7 @@ READS_STUDY = True
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``rtplan info``."""
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_output_arguments(parser)
     parser.add_argument(
         "--show-identifiers",
         action="store_true",
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         summary["patient"] = {"name": None, "id": None, "hidden": True}
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
+    elif not args.quiet:  # -q: only the exit status (and warnings on stderr)
         print(format_study(summary) if path.is_dir() else format_file(summary))
     return 0
 

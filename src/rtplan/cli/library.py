@@ -33,10 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("index", parents=[verbosity_options()], help="index a folder of studies")
     p.add_argument("root", type=Path, metavar="ROOT", help="folder of DICOM files (any layout)")
-    p.add_argument("--db", type=Path, required=True, help=db_help + "; created if needed")
+    p.add_argument(
+        "--db", type=Path, required=True, metavar="PATH", help=db_help + "; created if needed"
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=int, default=None, help="worker processes of a local Dask cluster"
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of a local Dask cluster",
     )
     where.add_argument(
         "--scheduler",
@@ -61,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("similar", parents=[verbosity_options()], help="find similar studies")
     p.add_argument("study", metavar="STUDY", help="a study folder (indexed or not) or study key")
-    p.add_argument("--db", type=Path, required=True, help=db_help)
-    p.add_argument("-k", type=int, default=5, help="number of cases (5)")
+    p.add_argument("--db", type=Path, required=True, metavar="PATH", help=db_help)
+    p.add_argument("-k", type=int, default=5, metavar="K", help="number of cases (5)")
     p.add_argument(
         "--goals", action="store_true", help="also the organ goals similar plans achieved"
     )
@@ -73,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(library_run=_similar)
 
     p = sub.add_parser("stats", parents=[verbosity_options()], help="population statistics")
-    p.add_argument("--db", type=Path, required=True, help=db_help)
+    p.add_argument("--db", type=Path, required=True, metavar="PATH", help=db_help)
     p.add_argument("--by", default="sex,age", help="groupings: sex, age, site, position")
     p.add_argument("--features", default=None, help="comma-separated features")
     p.add_argument("-o", "--output", type=Path, default=None, help="HTML report to write")
@@ -83,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(library_run=_stats)
 
     p = sub.add_parser("export", parents=[verbosity_options()], help="export as Parquet")
-    p.add_argument("--db", type=Path, required=True, help=db_help)
+    p.add_argument("--db", type=Path, required=True, metavar="PATH", help=db_help)
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the files")
     p.set_defaults(library_run=_export)
 

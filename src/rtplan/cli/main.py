@@ -2,19 +2,28 @@
 
 Each subcommand lives in ``rtplan.cli.<name>`` and defines ``COMMAND``,
 ``add_arguments(parser)`` and ``run(args) -> int`` (see :mod:`rtplan.cli._parsing`, which
-registers them with the options they share).
+registers them with the options they share). A new subcommand is one more name in
+:data:`SUBCOMMANDS`.
+
+:func:`main` imports only the subcommand it runs: the others are listed in the help with
+the first paragraph of their module docstring, read from the source file without
+importing the module, so ``rtplan --help`` starts no numerical library.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
+import inspect
 import logging
 import os
 import sys
+import tokenize
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rtplan._version import __version__
 from rtplan.cli._parsing import add_subcommand
@@ -26,10 +35,13 @@ SUBCOMMANDS = (
     "info",
     "dose",
     "dvh",
+    "structures",
+    "optimize",
     "gamma",
     "trajectory",
     "overlay",
     "report",
+    "review",
     "deidentify",
     "library",
     "demo",
@@ -38,6 +50,15 @@ SUBCOMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
+    return _parser(SUBCOMMANDS)
+
+
+def _parser(complete: Collection[str]) -> argparse.ArgumentParser:
+    """The argument parser; the subcommands in ``complete`` with their options.
+
+    The others are listed by name and summary only (what the top-level help shows), so
+    their modules are not imported.
+    """
     parser = argparse.ArgumentParser(
         prog="rtplan",
         description="Radiotherapy and image-guided procedure planning near bone and muscle.",
@@ -59,8 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        add_subcommand(sub, importlib.import_module(f"rtplan.cli.{name}"))
+        if name in complete:
+            add_subcommand(sub, importlib.import_module(f"rtplan.cli.{name}"))
+        else:
+            summary, _, description = _docstring(name).partition("\n\n")
+            sub.add_parser(name, help=summary.rstrip("."), description=description or summary)
     return parser
+
+
+def _docstring(name: str) -> str:
+    """The docstring of ``rtplan.cli.<name>``, read from its source without importing it."""
+    module = f"rtplan.cli.{name}"
+    spec = importlib.util.find_spec(module)
+    origin = spec.origin if spec is not None else None
+    if origin is not None and origin.endswith(".py"):
+        with tokenize.open(origin) as source:
+            for token in tokenize.generate_tokens(source.readline):
+                if token.type == tokenize.STRING:
+                    return inspect.cleandoc(str(ast.literal_eval(token.string)))
+                if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE):
+                    break
+    # no source to read (a bytecode-only installation) or no docstring: import it
+    return inspect.cleandoc(importlib.import_module(module).__doc__ or name)
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The subcommand named in ``argv``: its first argument that is not an option, or ``""``.
+
+    The options before the subcommand (``-h``, ``--version``, ``-v``) take no value.
+    """
+    return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ends with one line ``rtplan COMMAND: error: ...`` on stderr; with ``-v`` the traceback
     comes before it. Other exceptions (bugs) propagate; :func:`entry_point` reports them.
     """
-    parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser({_command(argv)} & set(SUBCOMMANDS))
+    args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(int(args.verbose), 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "run", None) is None:

@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rtplan.cli._isodose import add_isodose_level_arguments, isodose_levels
+from rtplan.cli._output import add_output_arguments, emit
 from rtplan.cli._parsing import add_isodose_arguments, vocabulary, window_or_width_level
 from rtplan.enum import Plane, Window
 from rtplan.errors import RtplanError
@@ -55,13 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ROIs to draw (default: all with a volume)",
     )
     add_isodose_arguments(parser)
-    parser.add_argument(
-        "--isodose-percent",
-        type=float,
-        nargs="*",
-        default=None,
-        help="isodose levels in percent of prescription (107 100 95 80 50 30)",
-    )
+    add_isodose_level_arguments(parser)
+    add_output_arguments(parser)
     parser.add_argument(
         "--dose-display", choices=("lines", "wash", "both"), default="lines", help="dose style"
     )
@@ -206,9 +203,8 @@ def run(args: argparse.Namespace) -> int:
         fov_mm=args.fov_mm,
         display=args.display,
     )
-    extra: dict[str, Any] = {}
-    if args.isodose_percent:
-        extra["isodose_percent"] = args.isodose_percent
+    levels, colors = isodose_levels(args)
+    extra: dict[str, Any] = {"isodose_percent": levels, "isodose_colors": colors}
     rgb = render_overlay(
         study.ct,
         view=view,
@@ -225,10 +221,18 @@ def run(args: argparse.Namespace) -> int:
     )
     with check.writing(args.output) as (tmp,):
         save_png(rgb, tmp)
-    print(f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})")
+    lines = [f"wrote {args.output} ({rgb.shape[1]}x{rgb.shape[0]})"]
+    doc: dict[str, Any] = {
+        "png": str(args.output),
+        "width_px": int(rgb.shape[1]),
+        "height_px": int(rgb.shape[0]),
+        "dicom": None,
+    }
     if args.dicom is not None:
         _write_capture(args, rgb, view, study)
-        print(f"wrote {args.dicom}")
+        lines.append(f"wrote {args.dicom}")
+        doc["dicom"] = str(args.dicom)
+    emit(args, lines, doc)
     return 0
 
 

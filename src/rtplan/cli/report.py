@@ -7,20 +7,28 @@ independent MU check, DVH metrics and curves, clinical goals and isodose views; 
 The dose shown is the whole plan's: a per-fraction RT Dose is multiplied by the plan's
 number of fractions (the report and the command's output say so); one whose number of
 fractions is unknown, a dose of part of a plan or an ERROR dose is refused.
+
+Exit status: 0 once the report is written, whatever the goals; with --fail-on-goals, 1
+when a clinical goal failed or could not be evaluated (the report is written all the
+same); 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rtplan.cli._isodose import add_isodose_level_arguments, isodose_levels
+from rtplan.cli._output import add_output_arguments
 from rtplan.cli._parsing import add_needle_arguments
 
 if TYPE_CHECKING:
     from rtplan.dose import MuCheck
     from rtplan.evaluate import DVH, ClinicalGoal, GoalTable
-    from rtplan.guidance import TrajectoryResult
+    from rtplan.guidance import OverlayStyle, TrajectoryResult
     from rtplan.image import Dose
     from rtplan.io.study import Study
     from rtplan.plan import Plan
@@ -57,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--needle-target", metavar="ROI", help="also plan needle trajectories to this structure"
     )
     add_needle_arguments(parser)
+    add_isodose_level_arguments(parser)
+    parser.add_argument(
+        "--fail-on-goals",
+        action="store_true",
+        help="exit with status 1 when a clinical goal fails or cannot be evaluated (the "
+        "report is written all the same); off by default: 0 once the report is written",
+    )
+    add_output_arguments(parser)
     parser.add_argument("--title", help="report title")
     parser.add_argument(
         "-o",
@@ -68,15 +84,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the report; status 0, or 1 when a clinical goal fails."""
+    """Write the report; status 0, or with ``--fail-on-goals`` 1 when a goal fails."""
     from rtplan.cli import _common as check
+    from rtplan.cli._output import emit
     from rtplan.evaluate import parse_goal
-    from rtplan.report import review_report
+    from rtplan.guidance import OverlayStyle
 
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
     check.check_positive(args.clearance_mm, "--clearance-mm", "mm")
     check.check_positive(args.max_length_mm, "--max-length-mm", "mm")
     parsed_goals = [parse_goal(text) for text in args.goal]
+    levels, colors = isodose_levels(args)
     check.output_file(
         args.output,
         "-o",
@@ -84,10 +102,30 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--dose": args.dose, "--plan": args.plan},
         folders=[args.study],
     )
+    silent = args.json or args.quiet
+    with contextlib.redirect_stdout(io.StringIO()) if silent else contextlib.nullcontext():
+        status, doc = _write(
+            args, parsed_goals, OverlayStyle(isodose_percent=levels, isodose_colors=colors)
+        )
+    if args.json:
+        emit(args, [], doc)
+    return status if args.fail_on_goals else 0
+
+
+def _write(
+    args: argparse.Namespace, parsed_goals: list[ClinicalGoal], style: OverlayStyle
+) -> tuple[int, dict[str, Any]]:
+    """Read, evaluate and write the report, printing as it goes.
+
+    Returns the goals' exit status and the JSON document of ``--json``.
+    """
+    from rtplan.cli import _common as check
+    from rtplan.report import review_report
+
     study = check.load_study(args)
     dose = _dose(args, study)
     plan = _plan(args, study, dose)
-    whole = _whole_plan_dose(dose, plan)
+    whole, basis = _whole_plan_dose(dose, plan)
     goals, dvhs = _goals(args, study, whole, plan, parsed_goals)
     checked = _mu_check(study, plan, dose)
     paths = _needle_paths(args, study)
@@ -104,9 +142,40 @@ def run(args: argparse.Namespace) -> int:
             target=target,
             title=args.title,
             mu_check=checked,
+            style=style,
         )
     print(f"report written to {args.output}")
-    return 0 if goals is None else check.print_goals(goals, "report")
+    doc: dict[str, Any] = {
+        "report": str(args.output),
+        "dose": basis,
+        "plan": None if plan is None else {"name": plan.name, "uid": plan.uid},
+        "mu_check": [
+            {
+                "beam": b.beam,
+                "mu": b.engine_mu,
+                "check_mu": b.check_mu if b.passed is not None else None,
+                "difference_percent": b.difference_percent if b.passed is not None else None,
+                "status": b.status,
+            }
+            for b in (checked or [])
+        ],
+        "goals": [
+            {
+                "structure": g.goal.structure,
+                "goal": g.goal.text,
+                "measured": g.measured,
+                "unit": g.goal.display_unit,
+                "passed": g.passed,
+                "note": g.note,
+            }
+            for g in (goals or [])
+        ],
+        "trajectories": 0 if paths is None else len(paths),
+    }
+    if goals is None:
+        return 0, doc
+    doc["goals_passed"] = goals.all_passed
+    return check.print_goals(goals, "report"), doc
 
 
 def _dose(args: argparse.Namespace, study: Study) -> Dose | None:
@@ -166,17 +235,20 @@ def _goals(
     return evaluate_goals(parsed, dose, study.structures, rx, dvhs=dvhs), dvhs
 
 
-def _whole_plan_dose(dose: Dose | None, plan: Plan | None) -> Dose | None:
-    """The whole plan's dose the report shows (converted, or refused), and a line saying so."""
+def _whole_plan_dose(dose: Dose | None, plan: Plan | None) -> tuple[Dose | None, str | None]:
+    """The whole plan's dose the report shows (converted, or refused) and what it is.
+
+    The basis is printed as a line ``dose: ...``.
+    """
     from rtplan.evaluate import dose_for_evaluation
 
     if dose is None:
-        return None
+        return None, None
     evaluated = dose_for_evaluation(
         dose, fractions=plan.fractions if plan is not None else None, purpose="the review report"
     )
     print(f"dose: {evaluated.basis}")
-    return evaluated.dose  # type: ignore[return-value]
+    return evaluated.dose, evaluated.basis  # type: ignore[return-value]
 
 
 def _mu_check(study: Study, plan: Plan | None, dose: Dose | None) -> MuCheck | None:

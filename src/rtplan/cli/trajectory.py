@@ -4,6 +4,13 @@ Search straight needle paths from the skin to a target that keep a clearance fro
 avoided structures, rank them, print the ranked table and write the table (CSV, JSON),
 overlays (PNG), DICOM (RT Structure Set, Secondary Captures, presentation state) and a 3D
 scene.
+
+The table describes each path as a radiologist does: the angle from the room's vertical
+on the axial image and the patient's side it comes from, the craniocaudal tilt (towards
+the head or the feet), the skin entry as CT slice (1-based) and table position z with its
+distance from the midline (half-way between the body's right and left edges on that
+slice), the skin-to-target depth and the shortest standard needle (10, 15, 20 cm) longer
+than it. --json prints the same as one JSON document.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rtplan.cli._output import add_output_arguments
 from rtplan.cli._parsing import add_isodose_arguments, add_needle_arguments, vocabulary
 from rtplan.enum import Window
 from rtplan.errors import RtplanError, StructureError
 
 if TYPE_CHECKING:
-    from rtplan.guidance import TrajectoryResult
+    from rtplan.guidance import Trajectory, TrajectoryResult
+    from rtplan.image import Image
     from rtplan.io.study import Study
     from rtplan.structures import Structure
 
@@ -51,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CLASS",
         help="tissue classes to avoid inside the body (lung, air, cortical_bone, ...)",
     )
+    add_output_arguments(parser)
     parser.add_argument(
         "--clearance",
         nargs="*",
@@ -128,6 +138,7 @@ def _clearances(args: argparse.Namespace, names: list[str]) -> float | dict[str,
 def run(args: argparse.Namespace) -> int:
     """Plan the paths (none feasible is bad input), print and write them; status 0."""
     from rtplan.cli import _common as check
+    from rtplan.cli._output import emit
     from rtplan.guidance import ExportOptions, export_plan, plan_trajectory
 
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
@@ -177,11 +188,33 @@ def run(args: argparse.Namespace) -> int:
             show_patient=args.show_patient,
         ),
     )
-    print(format_table(result))
+    body = _body(study, args.body)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.accessibility.counts().items()))
-    print(f"\ncandidates: {counts}")
-    print(f"wrote {sum(len(v) for v in written.values())} files to {args.output}")
+    n_files = sum(len(v) for v in written.values())
+    emit(
+        args,
+        [
+            format_table(result, ct=study.ct, body=body),
+            f"\ncandidates: {counts}",
+            f"wrote {n_files} files to {args.output}",
+        ],
+        {
+            "trajectories": [_row(t, study.ct, body) for t in result],
+            "candidates": result.accessibility.counts(),
+            "avoided": list(result.avoided),
+            "files": [str(f) for files in written.values() for f in files],
+        },
+    )
     return 0
+
+
+def _row(t: Trajectory, ct: Image, body: Structure | None) -> dict[str, object]:
+    """A path's table row and its radiologist's terms, for --json."""
+    from dataclasses import asdict
+
+    from rtplan.report import needle_terms
+
+    return {**t.to_dict(), **asdict(needle_terms(t, ct, body=body))}
 
 
 def _target(args: argparse.Namespace, study: Study) -> Structure:
@@ -197,19 +230,51 @@ def _target(args: argparse.Namespace, study: Study) -> Structure:
     return target
 
 
-def format_table(result: TrajectoryResult) -> str:
-    """The ranked trajectories as a text table."""
-    header = (
-        f"{'rank':>4}  {'length mm':>9}  {'in-plane':>8}  {'out-plane':>9}  "
-        f"{'min clear mm':>12}  {'cortex deg':>10}  {'score':>6}  entry (LPS mm)"
-    )
-    lines = [header, "-" * len(header)]
+def format_table(
+    result: TrajectoryResult, *, ct: Image | None = None, body: Structure | None = None
+) -> str:
+    """The ranked trajectories as a text table.
+
+    Parameters
+    ----------
+    result : TrajectoryResult
+    ct : Image, optional
+        The CT searched: adds the radiologist's columns (:func:`rtplan.report.needle_terms`).
+    body : Structure, optional
+        The body outline whose centre line is the midline.
+
+    Returns
+    -------
+    str
+    """
+    from rtplan.report import needle_terms, text_table
+
+    header = ["rank", "length mm", "in-plane", "out-plane", "min clear mm", "cortex deg"]
+    if ct is not None:
+        header += ["from vertical", "tilt", "slice", "table z mm", "midline mm", "needle"]
+    header += ["score", "entry (LPS mm)"]
+    rows = []
     for t in result:
         cortex = "-" if t.cortex_incidence_deg is None else f"{t.cortex_incidence_deg:.1f}"
         e = t.entry_mm
-        lines.append(
-            f"{t.rank:>4}  {t.length_mm:>9.1f}  {t.in_plane_deg:>8.1f}  "
-            f"{t.out_of_plane_deg:>9.1f}  {t.min_clearance_mm:>12.1f}  {cortex:>10}  "
-            f"{t.score:>6.3f}  ({e[0]:.1f}, {e[1]:.1f}, {e[2]:.1f})"
-        )
-    return "\n".join(lines)
+        row = [
+            str(t.rank),
+            f"{t.length_mm:.1f}",
+            f"{t.in_plane_deg:.1f}",
+            f"{t.out_of_plane_deg:.1f}",
+            f"{t.min_clearance_mm:.1f}",
+            cortex,
+        ]
+        if ct is not None:
+            w = needle_terms(t, ct, body=body)
+            row += [
+                f"{w.angle_from_vertical_deg:.0f}° {w.entry_side}",
+                w.tilt_text,
+                str(w.entry_slice),
+                f"{w.table_mm:.1f}",
+                f"{w.midline_offset_mm:.0f} {w.midline_side}",
+                w.needle_text,
+            ]
+        row += [f"{t.score:.3f}", f"({e[0]:.1f}, {e[1]:.1f}, {e[2]:.1f})"]
+        rows.append(row)
+    return text_table(header, rows, right=set(range(len(header) - 1)))

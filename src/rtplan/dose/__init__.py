@@ -15,8 +15,9 @@ Engines (:func:`available_engines`, :class:`rtplan.enum.Engine`):
   transported along each cone line with density scaling (Ahnesjö 1989). The reference
   for heterogeneity.
 * ``"pencil-beam"``: radiological-depth-scaled Monte Carlo pencil kernels, decomposed by
-  SVD and convolved by FFT: fast, for quick looks and optimisation; it ignores lateral
-  density changes.
+  SVD and convolved by FFT, stretched laterally in lung: fast, for quick looks and
+  optimisation. A beam that crosses lung warns (:class:`PencilBeamLungWarning`): there its
+  dose is less accurate than the collapsed cone's (up to 8 % over 5 mm against Monte Carlo).
 
 Both report **dose to medium** (``Dose.medium == DoseMedium.MEDIUM``): the energy
 imparted per unit mass of the local tissue. :func:`dose_to_water` converts it with
@@ -60,6 +61,7 @@ from rtplan.dose._mu_check import (
 from rtplan.dose._plausibility import PlanPlausibilityWarning
 from rtplan.dose._protocol import DoseEngine, ProgressCallback
 from rtplan.dose._setup import BeamFrame, DoseSetup, prepare_setup
+from rtplan.dose._warnings import PencilBeamLungWarning
 from rtplan.dose.machines import BeamModel, available_machines, load_machine
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "HandCalculation",
     "MonitorUnitWarning",
     "MuCheck",
+    "PencilBeamLungWarning",
     "PlanDose",
     "PlanPlausibilityWarning",
     "ProgressCallback",

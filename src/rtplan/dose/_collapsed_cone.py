@@ -73,13 +73,16 @@ class CollapsedConeEngine:
     TERMA by exact ray tracing (:mod:`rtplan.dose._terma`), the machine's Monte Carlo
     point kernel collapsed into 12 polar cones times ``n_azimuth`` azimuthal lines (96 by
     default), transported with density scaling along each line. The transport gives the
-    water-equivalent dose, converted to dose to medium with the stopping-power ratios
-    of :mod:`rtplan.dose._conversion`.
+    energy imparted per unit mass of water-equivalent medium, converted to dose to medium
+    by ``eta / rho`` (:meth:`rtplan.dose.DoseSetup.medium_factor`; 0.93 in cortical bone,
+    within 2 % of the Geant4 reference inside a bone slab, ``benchmarks/dose/mc``).
 
     Approximations (Ahnesjö 1989; Papanikolaou et al. 1993, Med. Phys. 20 1327-1336): the
     kernel is aligned with the central axis rather than tilted along each divergent ray
     (below 1 % for fields up to 20 x 20 cm² at SSD 100); its spectrum is the one released
-    at the surface (TERMA itself hardens exactly with depth); each cone's energy travels
+    at the surface (TERMA itself hardens exactly with depth, the kernel does not: against the
+    Geant4 reference a 3 x 3 cm² field loses 3 % at 20 cm depth relative to its maximum and
+    a 20 x 20 cm² field gains 1.3 points); each cone's energy travels
     along its axis line (the collapse).
 
     Parameters

@@ -111,17 +111,22 @@ def beam_fluence(beam: Beam, machine: BeamModel, *, spacing_mm: float = 0.5) -> 
     aperture = t_jaw + (1.0 - t_jaw) * np.outer(cy, cx)
     if beam.mlc is not None:
         # each pixel: sum over leaves of (share of the pixel row in the leaf's span) x
-        # (transmission-weighted coverage of the leaf opening along x)
+        # (transmission-weighted coverage of the leaf opening along x); a step-and-shoot
+        # beam delivers the MU-weighted sum of its segments' shapes
         t_mlc = beam.mlc.transmission
         bounds = np.asarray(beam.mlc.leaf_boundaries_mm)
-        pos = np.asarray(beam.mlc.positions_mm)
         lo = np.clip(ys[:, np.newaxis] - 0.5 * spacing_mm, bounds[np.newaxis, :-1], None)
         hi = np.clip(ys[:, np.newaxis] + 0.5 * spacing_mm, None, bounds[np.newaxis, 1:])
         wy = np.clip(hi - lo, 0.0, None) / spacing_mm  # (ny, n_leaves)
-        a_lo = pos[0][:, np.newaxis]  # (n_leaves, 1): the leaf pair's opening [a, b]
-        b_hi = np.maximum(pos[1], pos[0])[:, np.newaxis]
-        cov = _coverage_1d(xs, a_lo, b_hi, spacing_mm)  # (n_leaves, nx)
-        mlc = wy @ (t_mlc + (1.0 - t_mlc) * cov) + (1.0 - wy.sum(axis=1))[:, np.newaxis]
+        shapes = [(s.positions_mm, s.weight) for s in beam.segments] or [
+            (beam.mlc.positions_mm, 1.0)
+        ]
+        leaf_cov = np.zeros((len(bounds) - 1, nx))
+        for pos, share in shapes:
+            a_lo = pos[0][:, np.newaxis]  # (n_leaves, 1): the leaf pair's opening [a, b]
+            b_hi = np.maximum(pos[1], pos[0])[:, np.newaxis]
+            leaf_cov += share * _coverage_1d(xs, a_lo, b_hi, spacing_mm)  # (n_leaves, nx)
+        mlc = wy @ (t_mlc + (1.0 - t_mlc) * leaf_cov) + (1.0 - wy.sum(axis=1))[:, np.newaxis]
         aperture = aperture * mlc
     r_cm = np.minimum(
         np.hypot(xs[np.newaxis, :], ys[:, np.newaxis]) / 10.0, machine.radial_ramp_max_cm

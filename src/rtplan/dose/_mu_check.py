@@ -468,6 +468,13 @@ def _hand_calc(
     beam: Beam, ct: Image, point_mm: npt.ArrayLike | None, position: PatientPosition
 ) -> HandCalculation | str:
     """The hand calculation of a beam, or why it cannot be made."""
+    if len(beam.segments) > 1:
+        # one open-field calculation on the segments' envelope overstates the output of a
+        # modulated beam by several times: the check does not apply
+        return (
+            f"not applicable: {len(beam.segments)} step-and-shoot MLC segments (a modulated "
+            "beam; the one-field hand calculation holds for an open field only)"
+        )
     data = load_hand_calc_data(beam.energy)
     opening = aperture(beam)
     if opening.area_mm2 <= 0:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from rtplan.dose._conversion import is_density_image, water_to_medium_ratio
+from rtplan.dose._conversion import is_density_image
 from rtplan.errors import DoseEngineError
 from rtplan.grid import Grid, IndexBox
 from rtplan.image import Image, PatientPosition
@@ -76,7 +76,7 @@ class DoseSetup:
         Patient setup used to place the beams.
     water_composition : bool
         True when the densities describe water of varying density (a density image),
-        False for tissue from a CT (stopping-power ratios then apply).
+        False for tissue from a CT (electron and mass densities then differ in ratio).
     """
 
     grid: Grid
@@ -89,28 +89,37 @@ class DoseSetup:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def medium_factor(self, machine: BeamModel) -> FloatArray:
-        """``1 / s_w,m`` per voxel: multiplies a water-equivalent dose into dose to medium.
+    def medium_factor(self, machine: BeamModel | None = None) -> FloatArray:
+        """``eta / rho`` per voxel: turns energy per water-equivalent mass into dose to medium.
+
+        Density-scaled engines transport energy along radiological path lengths
+        ``ds = eta dl``, so what they impart per unit radiological length is energy per
+        unit mass of *water-equivalent* medium (``eta`` grams of water per cm³); the dose to
+        the medium is that energy over the voxel's own mass, hence ``eta / rho`` (Ahnesjö
+        1989, Med. Phys. 16 577-592; Mackie, Scrimger & Battista 1985, Med. Phys. 12
+        188-196). It is the ratio of electrons per gram of the medium to those of water
+        (0.93 in cortical bone, 1.00 in soft tissue and lung), and 1 for a density image of
+        water composition. It does not depend on the beam: ``machine`` is accepted for the
+        engines that pass it.
 
         Parameters
         ----------
-        machine : BeamModel
-            Beam model (its electron spectrum weights the stopping powers).
+        machine : BeamModel, optional
+            Not used.
 
         Returns
         -------
         numpy.ndarray, shape grid.shape
             Zero outside the body.
         """
-        cached = self._medium_factors.get(machine.name)
+        del machine
+        cached = self._medium_factors.get("eta/rho")
         if cached is None:
-            if self.water_composition:
-                cached = np.where(self.body, 1.0, 0.0)
-            else:
-                ratio = water_to_medium_ratio(self.density_g_cm3, machine)
-                cached = np.where(self.body, 1.0 / ratio, 0.0)
+            body = self.body & (self.density_g_cm3 > 0)
+            rho = np.where(body, self.density_g_cm3, 1.0)
+            cached = np.where(body, self.electron_density / rho, 0.0)
             cached.setflags(write=False)
-            self._medium_factors[machine.name] = cached
+            self._medium_factors["eta/rho"] = cached
         return cached
 
     @property

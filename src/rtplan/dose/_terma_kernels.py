@@ -24,6 +24,7 @@ __all__ = [
     "sample_fluence",
     "terma",
     "trace_fan",
+    "upstream_density",
     "voxel_projection",
 ]
 
@@ -432,4 +433,83 @@ def projection_ranges(
                     out[6] = max(out[6], z)
                 n += 1
     out[0] = n
+    return out
+
+
+@njit(parallel=True)
+def upstream_density(
+    table: FloatArray,
+    eta: FloatArray,
+    spacing: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    ex: FloatArray,
+    ey: FloatArray,
+    sad_mm: float,
+    x0: float,
+    y0: float,
+    z0: float,
+    h: float,
+    hz: float,
+    mask: npt.NDArray[np.bool_],
+    length_cm: float,
+) -> FloatArray:
+    """Mean relative electron density over the last ``length_cm`` of each voxel's ray.
+
+    For every voxel of ``mask``, the ray from the source is followed back (in steps of
+    ``hz`` along the axis, through the fan table of :func:`trace_fan`, as
+    :func:`fan_depth_at` reads it) until ``length_cm`` of radiological path is gathered, or
+    the path ends (at the patient's skin or the grid's face); the result is that
+    radiological path over its geometric length. Water gives 1 everywhere, also at the
+    skin; a voxel 1 cm behind the start of a lung of density 0.26 still sees mostly the
+    water above it.
+
+    Parameters
+    ----------
+    table, x0, y0, z0, h, hz
+        The fan table and its lattice (:class:`rtplan.dose._terma.FanTable`).
+    eta, spacing, source, axis, ex, ey, sad_mm, mask
+        As for :func:`beam_geometry`.
+    length_cm : float
+        Radiological length gathered, cm of water.
+
+    Returns
+    -------
+    numpy.ndarray, shape mask.shape
+        Density relative to water (1 outside ``mask`` and where no path precedes the voxel).
+    """
+    nk, nj, ni = mask.shape
+    out = np.ones((nk, nj, ni))
+    for k in prange(nk):
+        for j in range(nj):
+            for i in range(ni):
+                if not mask[k, j, i]:
+                    continue
+                x_iso, y_iso, z = voxel_projection(spacing, source, axis, ex, ey, sad_mm, i, j, k)
+                if z <= 1.0:
+                    continue
+                d = fan_depth_at(
+                    table, eta, spacing, source, x0, y0, z0, h, hz, x_iso, y_iso, z, i, j, k
+                )
+                # path length per mm along the axis (the ray's obliquity)
+                sec = math.sqrt(1.0 + (x_iso * x_iso + y_iso * y_iso) / (sad_mm * sad_mm))
+                prev_d = d
+                prev_z = z
+                gathered = -1.0
+                zz = z
+                while zz - hz > z0:
+                    zz -= hz
+                    v = trilinear(table, (zz - z0) / hz, (x_iso - x0) / h, (y_iso - y0) / h)
+                    if v != v or v <= 0.02:  # outside the grid, or before the skin
+                        break
+                    if d - v >= length_cm:  # the length is reached between zz and prev_z
+                        f = (length_cm - (d - prev_d)) / max(prev_d - v, 1e-12)
+                        gathered = length_cm / ((z - (prev_z - f * hz)) * sec / 10.0)
+                        break
+                    prev_d = v
+                    prev_z = zz
+                if gathered < 0.0:  # the whole path before the voxel, when it has one
+                    geo = (z - prev_z) * sec / 10.0
+                    gathered = (d - prev_d) / geo if geo > 1e-9 else 1.0
+                out[k, j, i] = gathered
     return out

@@ -27,7 +27,7 @@ from rtplan.evaluate._biology import (
 from rtplan.evaluate._common import EvaluationError
 from rtplan.evaluate._dicom_dvh import read_dvhs
 from rtplan.evaluate._dvh import compute_dvhs, dvh, isodose_volume_cc
-from rtplan.evaluate._dvh_io import write_dvhs_csv, write_dvhs_json
+from rtplan.evaluate._dvh_io import dvhs_to_pandas, write_dvhs_csv, write_dvhs_json
 from rtplan.evaluate._dvh_sampling import EndCap
 from rtplan.evaluate._dvh_type import DVH, read_dvhs_json
 from rtplan.evaluate._gamma import GammaResult, gamma
@@ -47,6 +47,7 @@ from rtplan.evaluate._metrics import (
     dose_metrics,
     gradient_index,
     homogeneity_index,
+    metrics_to_pandas,
     write_metrics_csv,
 )
 
@@ -70,12 +71,14 @@ __all__ = [
     "dose_for_evaluation",
     "dose_metrics",
     "dvh",
+    "dvhs_to_pandas",
     "eqd2",
     "evaluate_goals",
     "gamma",
     "gradient_index",
     "homogeneity_index",
     "isodose_volume_cc",
+    "metrics_to_pandas",
     "parse_goal",
     "plan_sum",
     "read_dvhs",

@@ -19,7 +19,7 @@ import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -27,10 +27,14 @@ import numpy.typing as npt
 from rtplan._atomic import atomic_open
 from rtplan.evaluate._common import EvaluationError
 
+if TYPE_CHECKING:
+    import pandas  # type: ignore[import-untyped, unused-ignore]
+
 __all__ = [
     "CSV_COLUMNS",
     "Curves",
     "Record",
+    "dvhs_to_pandas",
     "read_records",
     "write_dvhs_csv",
     "write_dvhs_json",
@@ -76,6 +80,58 @@ class Record(Protocol):
     """What a JSON record is written from (a :class:`~rtplan.evaluate.DVH`)."""
 
     def to_dict(self) -> dict[str, Any]: ...
+
+
+def dvhs_to_pandas(dvhs: Iterable[Curves]) -> pandas.DataFrame:
+    """Several DVHs as one pandas DataFrame, in the long format of :func:`write_dvhs_csv`.
+
+    Parameters
+    ----------
+    dvhs : iterable of DVH
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per structure and bin edge; columns :data:`CSV_COLUMNS` (``structure``,
+        ``dose_gy``, ``cumulative_cc``, ``cumulative_percent``, ``differential_cc``,
+        ``differential_percent``), float64 but ``structure``; the differential columns
+        hold the bin starting at that edge (NaN on the last edge).
+
+    Raises
+    ------
+    MissingDependencyError
+        If pandas is not installed (the message says how to install it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.evaluate import DVH
+    >>> h = DVH(name="PTV", bin_edges_gy=np.array([0.0, 1.0, 2.0]),
+    ...         differential=np.array([0.25, 0.75]), volume_cc=8.0)
+    >>> from rtplan.evaluate import dvhs_to_pandas
+    >>> print(dvhs_to_pandas([h])[["structure", "dose_gy", "cumulative_cc"]].to_string())
+      structure  dose_gy  cumulative_cc
+    0       PTV      0.0            8.0
+    1       PTV      1.0            6.0
+    2       PTV      2.0            0.0
+    """
+    from rtplan._deps import import_optional
+
+    pd = import_optional("pandas", extra="pandas", purpose="a DVH as a DataFrame")
+    columns: dict[str, list[Any]] = {c: [] for c in CSV_COLUMNS}
+    for h in dvhs:
+        n = h.bin_edges_gy.size
+        pad = np.full(1, np.nan)
+        columns["structure"] += [h.name] * n
+        columns["dose_gy"] += list(np.asarray(h.bin_edges_gy, dtype=np.float64))
+        columns["cumulative_cc"] += list(h.cumulative_cc)
+        columns["cumulative_percent"] += list(h.cumulative_percent)
+        columns["differential_cc"] += list(np.concatenate([h.differential_cc, pad]))
+        columns["differential_percent"] += list(np.concatenate([h.differential_percent, pad]))
+    frame = pd.DataFrame(columns, columns=list(CSV_COLUMNS))
+    numeric = list(CSV_COLUMNS[1:])
+    frame[numeric] = frame[numeric].astype("float64")
+    return frame
 
 
 def write_dvhs_csv(dvhs: Iterable[Curves], path: str | Path) -> Path:

@@ -10,13 +10,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from rtplan.evaluate._common import EvaluationError, VolumeUnit, volume_unit
-from rtplan.evaluate._dvh_io import read_records, write_dvhs_csv, write_json
+from rtplan.evaluate._dvh_io import dvhs_to_pandas, read_records, write_dvhs_csv, write_json
+
+if TYPE_CHECKING:
+    import pandas  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["DVH", "empty_dvh", "read_dvhs_json"]
 
@@ -411,6 +414,33 @@ class DVH:
         edge; empty on the last edge).
         """
         return write_dvhs_csv([self], path)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The DVH as a pandas DataFrame, one row per bin edge (the columns of :meth:`to_csv`).
+
+        Several DVHs in one frame: :func:`rtplan.evaluate.dvhs_to_pandas`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``structure``, ``dose_gy``, ``cumulative_cc``, ``cumulative_percent``,
+            ``differential_cc``, ``differential_percent`` (NaN on the last edge).
+
+        Raises
+        ------
+        MissingDependencyError
+            If pandas is not installed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rtplan.evaluate import DVH
+        >>> h = DVH(name="PTV", bin_edges_gy=np.array([0.0, 1.0, 2.0]),
+        ...         differential=np.array([0.25, 0.75]), volume_cc=8.0)
+        >>> h.to_pandas()["cumulative_percent"].tolist()
+        [100.0, 75.0, 0.0]
+        """
+        return dvhs_to_pandas([self])
 
     def __repr__(self) -> str:
         return (

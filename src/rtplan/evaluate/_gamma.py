@@ -34,7 +34,11 @@ The lattice search is fast:
 * a cube is skipped when the dose at its centre differs from ``D_r`` by more than the
   largest dose gradient around the point times the cube's radius allows;
 * a point whose dose differs from every evaluated dose within the search radius by more
-  than ``max_gamma * dD`` gets ``max_gamma`` at once.
+  than ``max_gamma * dD`` gets ``max_gamma`` at once;
+* these bounds (the windowed minimum, maximum and gradient of the evaluated dose) are
+  filtered only over the box that the points needing them reach: a point whose evaluated
+  dose where it lies is within 0.3 ``dD`` of its own ends its search in the first cubes
+  without them.
 
 Positions outside the evaluated grid's voxel centres are not searched.
 
@@ -255,8 +259,11 @@ def _lattice(
     q = np.floor((n + half) / _CUBE).astype(np.int64)  # cube of each node
     centre_n = q * _CUBE
     rho_steps = np.sqrt(((n - centre_n) ** 2).sum(axis=1))
-    # cube id, then order cubes by their nearest node
-    _, cube_id = np.unique(q, axis=0, return_inverse=True)
+    # cube id (cubes numbered in the lexicographic order of their indices), then order
+    # cubes by their nearest node
+    width = int(q.max() - q.min()) + 1 if q.size else 1
+    key = ((q[:, 0] - q.min()) * width + (q[:, 1] - q.min())) * width + (q[:, 2] - q.min())
+    _, cube_id = np.unique(key, return_inverse=True)
     cube_id = cube_id.ravel()
     ncube = int(cube_id.max()) + 1
     cube_rmin = np.full(ncube, np.inf)
@@ -286,31 +293,95 @@ def _lattice(
 
 
 def _bounds(
-    ev: FloatArray, spacing_ijk: FloatArray, reach_mm: float
+    ev: FloatArray, spacing_ijk: FloatArray, reach_mm: float, node: IntArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Windowed min, max of the evaluated dose and max gradient bound (Gy/mm), per node."""
-    from scipy import ndimage
+    """Windowed min, max of the evaluated dose and max gradient bound (Gy/mm) at ``node``.
 
+    ``node`` (N, 3) holds evaluated-grid indices (i, j, k). The window around a node
+    reaches ``reach_mm`` (plus two voxels) along each axis. Only the box around the nodes
+    that their windows reach (and one voxel more, for the differences) is filtered: the
+    values at the nodes are those of the whole volume, at a fraction of the cost where the
+    points above the threshold fill a part of the evaluated grid.
+    """
     half = [
         math.ceil(reach_mm / s) + 2 if n > 1 else 0
         for s, n in zip(spacing_ijk[::-1], ev.shape, strict=True)
     ]
-    size = tuple(2 * h + 1 for h in half)
-    lo = ndimage.minimum_filter(ev, size=size, mode="nearest")
-    hi = ndimage.maximum_filter(ev, size=size, mode="nearest")
-    grad2 = np.zeros_like(ev)
+    nkji = node[:, ::-1]  # (k, j, i)
+    start = [max(0, int(nkji[:, a].min()) - half[a] - 1) for a in range(3)]
+    stop = [min(ev.shape[a], int(nkji[:, a].max()) + half[a] + 2) for a in range(3)]
+    box = ev[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+    at = tuple(nkji[:, a] - start[a] for a in range(3))
+    lo = -_max_filter(-box, half)[at]
+    hi = _max_filter(box, half)[at]
+    grad2 = np.zeros(node.shape[0])
     for axis in range(3):
-        n = ev.shape[axis]
-        if n < 2:
+        if box.shape[axis] < 2:
             continue
         sp = float(spacing_ijk[2 - axis])
-        d = np.abs(np.diff(ev, axis=axis)) / sp
+        d = np.abs(np.diff(box, axis=axis)) / sp
         pad = [(0, 0)] * 3
         pad[axis] = (0, 1)
         d = np.pad(d, pad, mode="edge")  # node i holds edge (i, i+1); last repeats
-        g = ndimage.maximum_filter(d, size=size, mode="nearest")
+        g = _max_filter(d, half)[at]
         grad2 += g * g
     return lo, hi, np.sqrt(grad2)
+
+
+def _trilinear(a: FloatArray, pos: FloatArray) -> FloatArray:
+    """Trilinear values of ``a`` (k, j, i) at continuous indices ``pos`` (N, 3: i, j, k).
+
+    ``pos`` lies within the voxel centres (clipped by the caller).
+    """
+    shape = np.asarray(a.shape[::-1])  # (ni, nj, nk)
+    lo = np.minimum(np.floor(pos).astype(np.int64), np.maximum(shape - 2, 0))
+    frac = pos - lo
+    hi = np.minimum(lo + 1, shape - 1)
+    out = np.zeros(pos.shape[0])
+    for corner in range(8):
+        w = np.ones(pos.shape[0])
+        idx = []
+        for axis in range(3):
+            upper = (corner >> axis) & 1
+            w = w * (frac[:, axis] if upper else 1.0 - frac[:, axis])
+            idx.append(hi[:, axis] if upper else lo[:, axis])
+        out += w * a[idx[2], idx[1], idx[0]]
+    return out
+
+
+def _max_filter(a: FloatArray, half: Sequence[int]) -> FloatArray:
+    """Maximum over the box of ``2 * half + 1`` voxels around each voxel (edges repeated).
+
+    ``scipy.ndimage.maximum_filter(a, size=2 * half + 1, mode="nearest")``, computed with
+    numpy alone (one axis after the other, each window as the maximum of two overlapping
+    windows of a power-of-two width, built by doubling), so that gamma does not import
+    scipy.
+    """
+    out = a
+    for axis, h in enumerate(half):
+        if h == 0:
+            continue
+        n = out.shape[axis]
+        width = 2 * h + 1
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (h, h)
+        m = np.pad(out, pad, mode="edge")
+        span = 1
+        while 2 * span <= width:  # m[i] = max of the `span` values from i on
+            size = m.shape[axis]
+            m = np.maximum(_cut(m, axis, 0, size - span), _cut(m, axis, span, size))
+            span *= 2
+        first = _cut(m, axis, 0, n)
+        last = _cut(m, axis, width - span, width - span + n)
+        out = np.maximum(first, last)
+    return out
+
+
+def _cut(a: FloatArray, axis: int, start: int, stop: int) -> FloatArray:
+    """``a[start:stop]`` along ``axis`` (a view)."""
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, stop)
+    return a[tuple(index)]
 
 
 # ----------------------------------------------------------------------------- gamma
@@ -514,14 +585,21 @@ def _search(
     active = [n > 1 for n in g_ev.shape_ijk]
     radius = crit.max_gamma * dta
     lat = _lattice(dta / crit.interp_fraction, radius, dta, active, sp_ev)
-    lo, hi, grad = _bounds(ev, sp_ev, radius + lat.rho_max_mm)
     upper = np.asarray(g_ev.shape_ijk, dtype=np.float64) - 1.0
     node = np.rint(np.clip(pos, 0.0, upper)).astype(np.int64)
     dref = ref.ravel()[sel]
-    dmin = lo[node[:, 2], node[:, 1], node[:, 0]]
-    dmax = hi[node[:, 2], node[:, 1], node[:, 0]]
+    dd = crit.dose_percent / 100.0 * (dref if crit.local else np.full(sel.size, norm))
+    # The bounds only prune long searches. A point whose evaluated dose where it lies is
+    # within 0.3 dose criteria of its own ends its search within 0.3 distance criteria,
+    # in the first cubes: it goes without them (the trivial bounds: no dose gap, no
+    # gradient limit), and the others' box is filtered only.
+    dmin = np.full(sel.size, -np.inf)
+    dmax = np.full(sel.size, np.inf)
+    lip = np.full(sel.size, np.inf)
+    need = np.abs(_trilinear(ev, np.clip(pos, 0.0, upper)) - dref) > 0.3 * dd
+    if need.any():
+        dmin[need], dmax[need], lip[need] = _bounds(ev, sp_ev, radius + lat.rho_max_mm, node[need])
     dlb = np.maximum(0.0, np.maximum(dmin - dref, dref - dmax))
-    lip = grad[node[:, 2], node[:, 1], node[:, 0]]
     # does the search sphere meet the evaluated grid's centre hull?
     gap_mm = np.sqrt(
         (((np.maximum(0.0, -pos) + np.maximum(0.0, pos - upper)) * sp_ev) ** 2).sum(axis=1)
@@ -532,7 +610,6 @@ def _search(
         if not active[a]:
             inactive_off |= np.abs(pos[:, a]) > 1e-6
     reach[inactive_off] = 0.0
-    dd = crit.dose_percent / 100.0 * (dref if crit.local else np.full(sel.size, norm))
     out = np.empty(sel.size)
     if sel.size:
         gamma_points(

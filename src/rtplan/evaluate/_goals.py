@@ -49,14 +49,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtplan._atomic import atomic_open
+from rtplan.errors import StructureError
 from rtplan.evaluate._common import EvaluationError, check_dose
 from rtplan.evaluate._dvh import dvh
 from rtplan.evaluate._dvh_type import DVH
 from rtplan.image import Dose, DoseSummationType, DoseType, Image
 from rtplan.structures import Structure
+
+if TYPE_CHECKING:
+    import pandas  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
     "ClinicalGoal",
@@ -372,6 +376,9 @@ def dose_for_evaluation(
         of fractions unknown (the message says which, and how to convert).
     DoseError
         If ``fractions`` contradicts the dose's own number of fractions.
+    StructureError
+        With ``missing="raise"``, if a goal names a structure that is not in
+        ``structures`` (the message lists the goals concerned and the names available).
 
     Examples
     --------
@@ -479,6 +486,51 @@ class GoalTable:
             ],
         }
 
+    def to_pandas(self) -> pandas.DataFrame:
+        """The table as a pandas DataFrame, one row per goal, in the order given.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``structure``, ``goal``, ``measured`` (float64, NaN when not
+            measured), ``unit``, ``result`` (``PASS``, ``FAIL``, ``N/A``), ``passed``
+            (True, False or None) and ``note``; ``attrs["dose"]`` holds
+            :attr:`dose_basis`.
+
+        Raises
+        ------
+        MissingDependencyError
+            If pandas is not installed (the message says how to install it).
+
+        Examples
+        --------
+        >>> import numpy as np, rtplan
+        >>> from rtplan.evaluate import evaluate_goals
+        >>> from rtplan.testing import cube_grid, sphere_contour_structure
+        >>> g = cube_grid(20, spacing=2.5)
+        >>> dose = rtplan.Dose(array=np.full(g.shape, 29.0), grid=g)
+        >>> ptv = sphere_contour_structure(g, (0.0, 0.0, 0.0), 10.0, name="PTV")
+        >>> frame = evaluate_goals(["PTV Dmax <= 29.5 Gy"], dose, [ptv]).to_pandas()
+        >>> frame.loc[0, "measured"], frame.loc[0, "result"]
+        (np.float64(29.0), 'PASS')
+        """
+        from rtplan._deps import import_optional
+
+        pd = import_optional("pandas", extra="pandas", purpose="a goal table as a DataFrame")
+        frame = pd.DataFrame(
+            {
+                "structure": [r.goal.structure for r in self.rows],
+                "goal": [r.goal.text for r in self.rows],
+                "measured": pd.Series([r.measured for r in self.rows], dtype="float64"),
+                "unit": [r.goal.display_unit for r in self.rows],
+                "result": [r.status for r in self.rows],
+                "passed": pd.Series([r.passed for r in self.rows], dtype="object"),
+                "note": [r.note for r in self.rows],
+            }
+        )
+        frame.attrs["dose"] = self.dose_basis
+        return frame
+
     def to_csv(self, path: str | Path) -> Path:
         """Write the table as CSV (structure, goal, measured, unit, result, note).
 
@@ -497,6 +549,35 @@ class GoalTable:
         return p
 
 
+def _check_goal_structures(
+    goals: Sequence[ClinicalGoal],
+    exact: Mapping[str, Structure],
+    folded: Mapping[str, list[Structure]],
+) -> None:
+    """Raise a StructureError naming the goals whose structure is not in the set."""
+    import difflib
+
+    absent = [
+        g
+        for g in goals
+        if g.structure not in exact and len(folded.get(g.structure.casefold(), [])) != 1
+    ]
+    if not absent:
+        return
+    names = sorted({g.structure for g in absent})
+    hints = []
+    for n in names:
+        close = difflib.get_close_matches(n, list(exact), n=2, cutoff=0.6)
+        hints.append(
+            f"{n!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
+        )
+    which = "; ".join(repr(g.text) for g in absent)
+    raise StructureError(
+        f"goal(s) {which} name structure(s) not in the set: {', '.join(hints)}; "
+        f"available: {', '.join(exact) or '(none)'}"
+    )
+
+
 def evaluate_goals(
     goals: Iterable[ClinicalGoal | str],
     dose: Image,
@@ -505,6 +586,7 @@ def evaluate_goals(
     *,
     dvhs: Mapping[str, DVH] | None = None,
     fractions: int | None = None,
+    missing: str = "raise",
     **dvh_options: Any,
 ) -> GoalTable:
     """Evaluate clinical goals into a pass/fail table, on the whole plan's dose.
@@ -528,13 +610,18 @@ def evaluate_goals(
     fractions : int, optional
         The plan's number of fractions, to convert a per-fraction dose (the dose's own by
         default).
+    missing : {"raise", "report"}
+        What a goal on a structure the set does not hold does: ``"raise"`` (default) a
+        :class:`~rtplan.errors.StructureError` naming it and the structures available;
+        ``"report"`` a row with ``passed=None`` and the note ``"no such structure"`` (for
+        goals applied to many studies, as a library does).
     **dvh_options
         Passed to :func:`rtplan.evaluate.dvh`.
 
     Returns
     -------
     GoalTable
-        A missing or empty structure gives a row with ``passed=None`` and a note;
+        An empty structure gives a row with ``passed=None`` and a note;
         :attr:`GoalTable.dose_basis` says what dose was evaluated and any conversion.
 
     Raises
@@ -544,6 +631,9 @@ def evaluate_goals(
         cannot stand for the whole plan (the message says why and how to convert it).
     DoseError
         If ``fractions`` contradicts the dose's own number of fractions.
+    StructureError
+        With ``missing="raise"``, if a goal names a structure that is not in
+        ``structures`` (the message lists the goals concerned and the names available).
 
     Examples
     --------
@@ -582,11 +672,15 @@ def evaluate_goals(
                 raise EvaluationError(
                     f"goal {g.text!r} is relative to the prescription; pass prescription_gy"
                 )
+    if missing not in ("raise", "report"):
+        raise EvaluationError(f"missing={missing!r}: use 'raise' or 'report'")
     items: Sequence[Structure] = list(structures)
     exact = {s.name: s for s in items}
     folded: dict[str, list[Structure]] = {}
     for item in items:
         folded.setdefault(item.name.casefold(), []).append(item)
+    if missing == "raise":
+        _check_goal_structures(parsed, exact, folded)
     meaning = str(getattr(dose, "meaning", ""))
     # a DVH computed on another dose (one fraction, before the conversion) is computed again
     cache = {

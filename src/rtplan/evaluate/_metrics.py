@@ -23,7 +23,7 @@ import csv
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtplan._atomic import atomic_open
 from rtplan.evaluate._common import check_dose, finite_positive
@@ -32,6 +32,9 @@ from rtplan.evaluate._dvh_type import DVH
 from rtplan.image import Image
 from rtplan.structures import Structure
 
+if TYPE_CHECKING:
+    import pandas  # type: ignore[import-untyped, unused-ignore]
+
 __all__ = [
     "conformity_index_paddick",
     "conformity_index_rtog",
@@ -39,6 +42,7 @@ __all__ = [
     "dose_metrics",
     "gradient_index",
     "homogeneity_index",
+    "metrics_to_pandas",
     "write_metrics_csv",
 ]
 
@@ -251,3 +255,44 @@ def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Pat
                 ]
             )
     return p
+
+
+def metrics_to_pandas(rows: Iterable[Mapping[str, float | str]]) -> pandas.DataFrame:
+    """:func:`dose_metrics` or :func:`conformity_metrics` rows as a pandas DataFrame.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        One mapping per structure, as those functions return (keys carry the units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per structure, indexed by ``structure``; the columns are the keys of the
+        first row, numbers as float64 (NaN where undefined).
+
+    Raises
+    ------
+    MissingDependencyError
+        If pandas is not installed (the message says how to install it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.evaluate import DVH, dose_metrics
+    >>> from rtplan.evaluate import metrics_to_pandas
+    >>> h = DVH(name="PTV", bin_edges_gy=np.array([0.0, 1.0, 2.0]),
+    ...         differential=np.array([0.25, 0.75]), volume_cc=8.0)
+    >>> frame = metrics_to_pandas([dose_metrics(h, prescription_gy=2.0)])
+    >>> frame.loc["PTV", "volume_cc"], list(frame.columns[:2])
+    (np.float64(8.0), ['volume_cc', 'coverage_percent'])
+    """
+    from rtplan._deps import import_optional
+
+    pd = import_optional("pandas", extra="pandas", purpose="a metrics table as a DataFrame")
+    rows = list(rows)
+    keys = list(rows[0]) if rows else ["structure"]
+    frame = pd.DataFrame([[r.get(k) for k in keys] for r in rows], columns=keys)
+    numeric = [k for k in keys if k != "structure"]
+    frame[numeric] = frame[numeric].astype("float64")
+    return frame.set_index("structure") if "structure" in keys else frame

@@ -10,6 +10,9 @@
   array, in an :class:`OverlayStyle`; :func:`overlay_view` gives its pixel grid and
   :func:`save_png` saves it. Extra layers are :class:`OverlayLayer` objects drawing on a
   :class:`Canvas`, or plugins (:func:`overlay_layer`).
+* :data:`ISODOSE_PALETTE` is the isodose palette; :func:`distinct_structures` recolours
+  structures whose colours clash (CIEDE2000 :func:`delta_e` below :data:`MIN_DELTA_E`)
+  with the isodose lines, the needle or each other.
 * :func:`render_accessibility_map` unrolls the skin around the target: which entries are
   feasible and how well they score.
 * :func:`build_scene` builds the 3D scene (skin, bone, target, organs, isodose, needle),
@@ -35,8 +38,21 @@ from rtplan.guidance._overlay import (
     OverlayLayer,
     OverlayStyle,
     overlay_layer,
+    plane_caption,
     render_overlay,
     save_png,
+)
+from rtplan.guidance._palette import (
+    DEFAULT_ISODOSES,
+    ISODOSE_PALETTE,
+    MIN_DELTA_E,
+    MIN_STRUCTURE_DELTA_E,
+    NEEDLE_COLOR,
+    delta_e,
+    distinct_structure_colors,
+    distinct_structures,
+    isodose_color,
+    parse_color,
 )
 from rtplan.guidance._scene import Scene, SceneItem, SceneStyle, build_scene
 from rtplan.guidance._search import plan_trajectory
@@ -44,6 +60,11 @@ from rtplan.guidance._trajectory import AccessibilityMap, Trajectory, Trajectory
 from rtplan.guidance._view import View, orientation_labels, overlay_view
 
 __all__ = [
+    "DEFAULT_ISODOSES",
+    "ISODOSE_PALETTE",
+    "MIN_DELTA_E",
+    "MIN_STRUCTURE_DELTA_E",
+    "NEEDLE_COLOR",
     "AccessibilityMap",
     "Canvas",
     "ExportOptions",
@@ -60,14 +81,20 @@ __all__ = [
     "View",
     "avoidance_zone",
     "build_scene",
+    "delta_e",
     "direction_letters",
+    "distinct_structure_colors",
+    "distinct_structures",
     "exact_clearance_mm",
     "export_plan",
+    "isodose_color",
     "needle_angles",
     "orientation_labels",
     "overlay_layer",
     "overlay_view",
+    "parse_color",
     "plan_trajectory",
+    "plane_caption",
     "render_accessibility_map",
     "render_overlay",
     "save_png",

@@ -2,7 +2,8 @@
 
 :func:`render_accessibility_map` draws the candidates of a search
 (:class:`rtplan.guidance.AccessibilityMap`) on a cylinder around the target's axial axis,
-cut open behind the patient's back as the axial overlay shows it:
+cut open at a seam (behind the patient's back by default, or where no entry is feasible)
+as the axial overlay shows it:
 
 * **columns**: the azimuth of the entry seen from the target in the radiological axial
   view (:func:`rtplan.guidance.render_overlay`): 0° at the top of the axial image
@@ -28,7 +29,7 @@ from rtplan.guidance._orientation import axial_screen_axes, direction_letters
 from rtplan.guidance._trajectory import AccessibilityMap, Trajectory
 from rtplan.image import PatientPosition
 
-__all__ = ["BLOCKED_COLOR", "render_accessibility_map", "score_color"]
+__all__ = ["BLOCKED_COLOR", "quiet_seam_deg", "render_accessibility_map", "score_color"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -67,6 +68,7 @@ def render_accessibility_map(
     trajectories: Sequence[Trajectory] = (),
     deg_per_px: float = 1.0,
     slice_px: int | None = None,
+    seam_deg: float | None = 180.0,
 ) -> npt.NDArray[np.uint8]:
     """Unroll the skin entry candidates around the target into an image.
 
@@ -84,12 +86,17 @@ def render_accessibility_map(
         most 3 columns apart) shows the nearer one, so the map has no false gaps.
     slice_px : int, optional
         Height of one CT slice, px; by default so that the map is about 360 px high.
+    seam_deg : float or None
+        Azimuth where the cylinder is cut open (the map's left and right edges), degrees:
+        180 (behind a supine patient's back) by default. None puts it in the middle of
+        the widest range of azimuths without a feasible entry (:func:`quiet_seam_deg`),
+        so that the feasible entries are not split between the two edges.
 
     Returns
     -------
     numpy.ndarray of uint8, shape (H, W, 3)
-        RGB. The map's cells start at column 70 and row 46: azimuth ``a`` (degrees in
-        [-180, 180)) covers column ``70 + floor((a + 180) / deg_per_px)``, and each slice
+        RGB. The map's cells start at column 70 and row 46: azimuth ``a`` (degrees)
+        covers column ``70 + floor(((a - seam) mod 360) / deg_per_px)``, and each slice
         ``slice_px`` rows, the most superior slice first.
 
     Raises
@@ -116,7 +123,7 @@ def render_accessibility_map(
         raise GeometryError(f"deg_per_px must be positive, got {deg_per_px}")
     if slice_px is not None and slice_px < 1:
         raise GeometryError(f"slice_px must be >= 1, got {slice_px}")
-    geo = _MapGeometry.build(accessibility, position, deg_per_px, slice_px)
+    geo = _MapGeometry.build(accessibility, position, deg_per_px, slice_px, seam_deg)
     n_cols = geo.n_cols
     n_rows = geo.n_slices
     best = np.full((n_rows, n_cols), np.inf)
@@ -154,11 +161,17 @@ _GREY: RGB = (200, 200, 200)
 
 def _draw_axes(canvas: Canvas, geo: _MapGeometry, h: int) -> None:
     """Azimuth ticks every 45 degrees with letters at 0, +-90, 180; the z of some slices."""
-    for deg in range(-180, 181, 45):
-        x = _MARGIN_LEFT + geo.column_of(float(deg))[0]
+    first = math.ceil(geo.seam_deg / 45.0 - 1e-9)
+    last = math.floor((geo.seam_deg + 360.0) / 45.0 + 1e-9)
+    for m in range(first, last + 1):
+        deg = 45 * m
+        x = _MARGIN_LEFT + (deg - geo.seam_deg) / geo.deg_per_px
+        label = 180 - (180 - deg) % 360  # in (-180, 180]; -180 at a left edge behind
+        if label == 180 and m == first and x <= _MARGIN_LEFT + 1e-6:
+            label = -180
         canvas.line((x, _MARGIN_TOP - 6), (x, _MARGIN_TOP - 1), _GREY, 1.0)
         canvas.line((x, _MARGIN_TOP + h), (x, _MARGIN_TOP + h + 5), _GREY, 1.0)
-        canvas.text(f"{deg:d}°", x, _MARGIN_TOP + h + 7, _GREY, size_px=10, anchor="ct")
+        canvas.text(f"{label:d}°", x, _MARGIN_TOP + h + 7, _GREY, size_px=10, anchor="ct")
         if deg % 90 == 0:
             canvas.text(
                 geo.letter_at(float(deg)),
@@ -252,6 +265,51 @@ def _fill_gaps(
     return out_best, out_seen
 
 
+def quiet_seam_deg(azimuths_deg: npt.ArrayLike) -> float:
+    """Where to cut the unrolled map open: the middle of the widest empty azimuth range.
+
+    Parameters
+    ----------
+    azimuths_deg : array_like, shape (N,)
+        Azimuths of the feasible entries, degrees (any turn).
+
+    Returns
+    -------
+    float
+        Degrees in (-180, 180], a whole number: the centre of the longest run of 1°
+        sectors (circular) holding no azimuth; 180 when there is none or every sector
+        holds one.
+
+    Examples
+    --------
+    Entries spread 150° either side of straight behind: the seam goes in front.
+
+    >>> from rtplan.guidance._access import quiet_seam_deg
+    >>> quiet_seam_deg([150.0, 170.0, -170.0, -150.0])
+    0.0
+    """
+    a = np.asarray(azimuths_deg, dtype=np.float64).ravel()
+    if a.size == 0:
+        return 180.0
+    occupied = np.zeros(360, dtype=bool)
+    occupied[np.floor(a % 360.0).astype(np.int64) % 360] = True
+    if occupied.all():
+        return 180.0
+    start = int(np.flatnonzero(occupied)[0])
+    ring = np.roll(occupied, -start)  # begins with an occupied sector: runs do not wrap
+    best_len, best_mid, run = 0, 180.0, 0
+    for i in range(360):
+        if ring[i]:
+            run = 0
+            continue
+        run += 1
+        if run > best_len:
+            best_len = run
+            best_mid = start + i - (run - 1) / 2.0 + 0.5  # the run's centre, degrees
+    seam = float(round(best_mid)) % 360.0
+    return seam - 360.0 if seam > 180.0 else seam
+
+
 class _MapGeometry:
     """Where a skin point goes on the unrolled map."""
 
@@ -262,8 +320,12 @@ class _MapGeometry:
         up: FloatArray,
         deg_per_px: float,
         slice_px: int | None,
+        seam_deg: float = 180.0,
     ) -> None:
         self.acc = acc
+        self.seam_deg = float(seam_deg) % 360.0 - (
+            360.0 if float(seam_deg) % 360.0 > 180.0 else 0.0
+        )
         self.right = right
         self.up = up
         self.deg_per_px = deg_per_px
@@ -287,17 +349,24 @@ class _MapGeometry:
         position: PatientPosition | str | None,
         deg_per_px: float,
         slice_px: int | None,
+        seam_deg: float | None = 180.0,
     ) -> _MapGeometry:
         pos = None if position is None else PatientPosition(position)
         right, down = axial_screen_axes(pos)
-        return cls(acc, np.asarray(right), np.asarray(-down), deg_per_px, slice_px)
+        geo = cls(acc, np.asarray(right), np.asarray(-down), deg_per_px, slice_px)
+        if seam_deg is None:
+            ok = acc.feasible
+            az = geo.azimuth_deg(acc.points_mm[ok], acc.targets_mm[acc.target_index[ok]])
+            seam_deg = quiet_seam_deg(az)
+        return cls(acc, geo.right, geo.up, deg_per_px, slice_px, seam_deg)
 
     def azimuth_deg(self, points_mm: FloatArray, targets_mm: FloatArray) -> FloatArray:
         v = np.asarray(points_mm) - np.asarray(targets_mm)
         return np.asarray(np.degrees(np.arctan2(v @ self.right, v @ self.up)))
 
     def column_of(self, azimuth_deg: float | FloatArray) -> FloatArray:
-        return np.atleast_1d((np.asarray(azimuth_deg, dtype=np.float64) + 180.0) / self.deg_per_px)
+        a = np.asarray(azimuth_deg, dtype=np.float64)
+        return np.atleast_1d(((a - self.seam_deg) % 360.0) / self.deg_per_px)
 
     def cell(
         self, points_mm: FloatArray, targets_mm: FloatArray

@@ -8,8 +8,12 @@ Planes and window presets are the vocabularies :class:`rtplan.enum.Plane` and
 is drawn (line width, needle ticks, annotations, isodose levels and colours, extra layers)
 is an :class:`OverlayStyle`.
 
-Isodose colours (percent of prescription) follow the customary scheme: 107 % red, 100 %
-yellow, 95 % green, 80 % sky blue, 50 % blue, 30 % violet.
+Isodose colours (percent of prescription) are the palette of
+:mod:`rtplan.guidance._palette`: 107 % pink, 100 % yellow, 95 % green, 80 % sky blue,
+50 % blue, 30 % violet. Structures whose colours come closer than
+:data:`~rtplan.guidance.MIN_DELTA_E` (CIEDE2000) to an isodose line drawn with them, to the
+needle, or to another structure are drawn in the nearest distinct colour
+(:func:`~rtplan.guidance.distinct_structures`), unless ``recolor_structures=False``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ import numpy.typing as npt
 from rtplan.enum import Plane, Window
 from rtplan.errors import GeometryError
 from rtplan.guidance._draw import RGB, Canvas, text_bitmap
+from rtplan.guidance._palette import (
+    DEFAULT_ISODOSES,
+    ISODOSE_PALETTE,
+    NEEDLE_COLOR,
+    distinct_structures,
+    isodose_color,
+)
 from rtplan.guidance._trajectory import AccessibilityMap, Trajectory
 from rtplan.guidance._view import View, orientation_labels, overlay_view
 from rtplan.image import Dose, Image
@@ -40,6 +51,7 @@ __all__ = [
     "OverlayStyle",
     "overlay_layer",
     "patient_lines",
+    "plane_caption",
     "render_overlay",
     "save_png",
 ]
@@ -53,27 +65,9 @@ WINDOWS: Mapping[str, tuple[float, float]] = types.MappingProxyType(
     {w.value: (w.width_hu, w.level_hu) for w in Window}
 )
 
-#: Customary isodose line colours by percent of prescription.
-ISODOSE_COLORS: Mapping[float, RGB] = types.MappingProxyType(
-    {
-        110.0: (255, 0, 255),
-        107.0: (255, 0, 0),
-        105.0: (255, 128, 0),
-        100.0: (255, 255, 0),
-        95.0: (0, 255, 0),
-        90.0: (0, 200, 120),
-        80.0: (0, 170, 255),
-        70.0: (0, 110, 255),
-        50.0: (0, 0, 255),
-        30.0: (160, 0, 255),
-        20.0: (120, 60, 200),
-        10.0: (90, 90, 160),
-    }
-)
+#: Isodose line colours by percent of prescription (:data:`rtplan.guidance.ISODOSE_PALETTE`).
+ISODOSE_COLORS: Mapping[float, RGB] = ISODOSE_PALETTE
 
-DEFAULT_ISODOSES = (107.0, 100.0, 95.0, 80.0, 50.0, 30.0)
-
-NEEDLE_COLOR: RGB = (0, 255, 255)
 _PANEL_PX = 120
 _DOSE_DISPLAYS = ("lines", "wash", "both")
 _CAPTIONS = {
@@ -105,13 +99,6 @@ def _gray(ct: Image, view: View, width: float, level: float) -> npt.NDArray[np.u
     g = (hu - (level - width / 2.0)) / width
     g = np.where(np.isnan(g), 0.0, np.clip(g, 0.0, 1.0))
     return np.asarray(np.rint(g * 255.0).astype(np.uint8))
-
-
-def _isodose_color(pct: float, colors: Mapping[float, RGB]) -> RGB:
-    if pct in colors:
-        return colors[pct]
-    keys = np.array(sorted(colors), dtype=np.float64)
-    return colors[float(keys[int(np.argmin(np.abs(keys - pct)))])]
 
 
 def _contours_2d(values: FloatArray, level: float) -> list[FloatArray]:
@@ -327,7 +314,8 @@ class OverlayStyle:
     tick_mm : float
         Depth tick spacing along the needle, mm (longer ticks every 5th; 0 for none).
     labels : bool
-        Draw the orientation letters at the edges.
+        Draw the orientation letters at the edges and, on overlays without a dose (whose
+        side panel names them), a legend of the structures the plane cuts (bottom right).
     scale_bar : bool
         Draw the scale bar.
     annotate : bool
@@ -337,8 +325,14 @@ class OverlayStyle:
     isodose_percent : sequence of float
         Isodose levels, percent of prescription.
     isodose_colors : mapping of float to RGB, optional
-        Colours by percent (the nearest level's colour is used); by default the customary
-        scheme: 107 % red, 100 % yellow, 95 % green, 80 % sky blue, 50 % blue, 30 % violet.
+        Colours by percent (the nearest level's colour is used); by default
+        :data:`~rtplan.guidance.ISODOSE_PALETTE`: 107 % pink, 100 % yellow, 95 % green,
+        80 % sky blue, 50 % blue, 30 % violet.
+    recolor_structures : bool
+        Draw structures whose colours clash (CIEDE2000 below
+        :data:`~rtplan.guidance.MIN_DELTA_E`) with an isodose line shown, the needle or
+        an earlier structure in the nearest distinct colour
+        (:func:`~rtplan.guidance.distinct_structures`); on by default.
     dose_display : {"lines", "wash", "both"}
         Isodose lines, a colourwash with a colour bar, or both.
     wash_min_percent : float
@@ -371,6 +365,7 @@ class OverlayStyle:
     show_patient: bool = False
     isodose_percent: Sequence[float] = DEFAULT_ISODOSES
     isodose_colors: Mapping[float, RGB] | None = None
+    recolor_structures: bool = True
     dose_display: str = "lines"
     wash_min_percent: float = 10.0
     wash_alpha: float = 0.45
@@ -417,6 +412,7 @@ class OverlayOptions(TypedDict, total=False):
     show_patient: bool
     isodose_percent: Sequence[float]
     isodose_colors: Mapping[float, RGB] | None
+    recolor_structures: bool
     dose_display: str
     wash_min_percent: float
     wash_alpha: float
@@ -473,9 +469,19 @@ def _draw_structures(
 
 def _draw_isodoses(canvas: Canvas, dose: FloatArray, rx: float, style: OverlayStyle) -> None:
     for pct in sorted(style.isodose_percent):
-        col = _isodose_color(pct, style.colors)
+        col = isodose_color(pct, style.colors)
         for line in _contours_2d(dose, rx * pct / 100.0):
             canvas.polyline(line, col, style.line_width)
+
+
+def _reserved_colors(style: OverlayStyle, dose: bool, trajectory: Trajectory | None) -> list[RGB]:
+    """The colours structures must stay away from: isodose lines shown, the needle."""
+    reserved = []
+    if dose and style.dose_display in ("lines", "both"):
+        reserved += [isodose_color(p, style.colors) for p in style.isodose_percent]
+    if trajectory is not None:
+        reserved.append(NEEDLE_COLOR)
+    return reserved
 
 
 def _annotate(
@@ -498,7 +504,7 @@ def _annotate(
         _scale_bar(canvas, view, rows, cols)
     if style.annotate:
         width, level, name = window
-        canvas.text(_CAPTIONS[view.plane].format(view.at_mm), 6, 6, (255, 255, 255), size_px=11)
+        canvas.text(plane_caption(view, ct), 6, 6, (255, 255, 255), size_px=11)
         canvas.text(f"W{width:g} L{level:g} ({name})", 6, 22, (200, 200, 200), size_px=11)
         if trajectory is not None:
             canvas.text(
@@ -512,6 +518,47 @@ def _annotate(
         # top right, below the row of the orientation letter, one item a line
         for n, who in enumerate(patient_lines(ct.series.patient)):
             canvas.text(who, cols - 6, 30 + 15 * n, (255, 255, 255), size_px=12, anchor="rt")
+
+
+def plane_caption(view: View, ct: Image) -> str:
+    """The caption naming the plane an overlay shows, and the CT slice(s) it comes from.
+
+    An axial plane parallel to the CT slices names the slice it lies on (1-based), or the
+    two slices it is interpolated between when it lies between slice centres (by more than
+    5 % of the spacing); other planes are resampled from many slices and say only where
+    they lie.
+
+    Parameters
+    ----------
+    view : View
+    ct : Image
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan import Grid, Image
+    >>> from rtplan.guidance import overlay_view, plane_caption
+    >>> g = Grid(shape=(10, 8, 8), spacing_mm=(2.5, 1.0, 1.0), origin_mm=(0.0, 0.0, -321.5))
+    >>> ct = Image(array=np.zeros(g.shape), grid=g, units="HU")
+    >>> plane_caption(overlay_view(ct, plane="axial", at_mm=-319.0), ct)
+    'Axial z -319.0 mm (slice 2)'
+    >>> plane_caption(overlay_view(ct, plane="axial", at_mm=-318.0), ct)
+    'Axial z -318.0 mm (interpolated, slices 2-3)'
+    """
+    text = _CAPTIONS[view.plane].format(view.at_mm)
+    grid = ct.grid
+    if view.plane != Plane.AXIAL or abs(abs(float(view.normal @ grid.slice_normal)) - 1) > 1e-6:
+        return text
+    k = float(grid.mm_to_index(view.origin_mm[np.newaxis])[0, 2])
+    nearest = round(k)
+    if abs(k - nearest) <= 0.05:
+        return f"{text} (slice {nearest + 1})"
+    lo = int(np.floor(k))
+    return f"{text} (interpolated, slices {lo + 1}-{lo + 2})"
 
 
 def render_overlay(
@@ -562,12 +609,12 @@ def render_overlay(
     **options
         Any field of :class:`OverlayStyle` (``line_width``, ``tick_mm``, ``labels``,
         ``scale_bar``, ``annotate``, ``show_patient``, ``isodose_percent``,
-        ``isodose_colors``, ``dose_display``, ``wash_min_percent``, ``wash_alpha``,
-        ``layers``), replacing that field of ``style``; the view geometry of
-        :func:`overlay_view` (``pixel_mm``, ``fov_mm``, ``center_mm``, ``thickness_mm``,
-        ``display``); and ``accessibility``, an :class:`AccessibilityMap` whose skin
-        entry candidates within the slab are drawn green (best) to red (worst feasible),
-        grey when infeasible.
+        ``isodose_colors``, ``recolor_structures``, ``dose_display``,
+        ``wash_min_percent``, ``wash_alpha``, ``layers``), replacing that field of
+        ``style``; the view geometry of :func:`overlay_view` (``pixel_mm``, ``fov_mm``,
+        ``center_mm``, ``thickness_mm``, ``display``); and ``accessibility``, an
+        :class:`AccessibilityMap` whose skin entry candidates within the slab are drawn
+        green (best) to red (worst feasible), grey when infeasible.
 
     Returns
     -------
@@ -608,6 +655,10 @@ def render_overlay(
     if dvals is not None and style.dose_display in ("wash", "both"):
         alpha = np.where(dvals >= rx * style.wash_min_percent / 100.0, style.wash_alpha, 0.0)
         image_part.blend(_jet(dvals / (rx * 1.1)), alpha)
+    if style.recolor_structures:
+        structures = distinct_structures(
+            structures, reserved=_reserved_colors(style, dvals is not None, trajectory)
+        )
     in_view = _draw_structures(image_part, view, ct, structures, style.line_width)
     if accessibility is not None:
         _draw_accessibility(image_part, view, accessibility)
@@ -618,6 +669,8 @@ def render_overlay(
     for layer in style.layers:
         overlay_layer(layer).draw(image_part, view, ct)
     _annotate(image_part, view, ct, style, shown_window, trajectory)
+    if dvals is None and in_view and style.labels:
+        _inset_legend(image_part, in_view)
     if dvals is not None:
         _dose_panel(
             Canvas(rgb),
@@ -680,7 +733,7 @@ def _dose_panel(
     y += 20
     if mode in ("lines", "both"):
         for pct in sorted(style.isodose_percent, reverse=True):
-            col = _isodose_color(pct, style.colors)
+            col = isodose_color(pct, style.colors)
             canvas.rect(x0 + 8, y + 3, x0 + 22, y + 11, col)
             canvas.text(
                 f"{pct:g}% {rx * pct / 100:.3g} Gy", x0 + 26, y, (230, 230, 230), size_px=11
@@ -737,6 +790,27 @@ def _structure_legend(
         canvas.text(f"+{more} more", x0 + 26, y, (200, 200, 200), size_px=10)
         y += step
     return y
+
+
+def _inset_legend(canvas: Canvas, structures: Sequence[tuple[str, RGB]]) -> None:
+    """The structures the plane cuts, named in their colours, in a box at the bottom right.
+
+    Overlays with a dose have the legend in their side panel; this is for those without.
+    """
+    step = 14
+    room = max(0, (canvas.height - 60) // step)
+    if room < 1:
+        return
+    shown = list(structures)[:room]
+    width = max(text_bitmap(name, 10).shape[1] for name, _ in shown) + 34
+    x0 = canvas.width - width - 6
+    y0 = canvas.height - 28 - step * len(shown)
+    canvas.rect(x0, y0, x0 + width, y0 + step * len(shown) + 6, (24, 24, 24))
+    y = y0 + 3
+    for name, color in shown:
+        canvas.line((x0 + 6, y + 6), (x0 + 20, y + 6), color, 2.0)
+        canvas.text(name, x0 + 26, y, (230, 230, 230), size_px=10, halo=None)
+        y += step
 
 
 def save_png(rgb: npt.ArrayLike, path: str | Path) -> Path:

@@ -376,7 +376,7 @@ class Deidentifier:
         original_id = str(ds.get("PatientID", "") or "")
         run = _Run(deid=self, needles=needles, patient_id=self.pseudonym(original_id))
         _walk(ds, run, depth=0)
-        _record_method(ds, self, graphics=run.graphics)
+        _record_method(ds, self)
         _file_meta(ds)
         return ds
 
@@ -388,7 +388,6 @@ class _Run:
     deid: Deidentifier
     needles: tuple[str, ...]
     patient_id: str
-    graphics: bool = False
 
 
 def identifying_values(ds: Dataset) -> list[str]:
@@ -486,7 +485,6 @@ def _empty(ds: Dataset, elem: DataElement, run: _Run, depth: int) -> None:
 
 def _dummy(ds: Dataset, elem: DataElement, run: _Run, depth: int) -> None:
     if elem.VR == "SQ":  # a dummy sequence: its items, de-identified (and cleaned)
-        run.graphics = run.graphics or elem.keyword == "GraphicAnnotationSequence"
         _keep(ds, elem, run, depth)
     elif elem.VR == "UI":
         _new_uid(ds, elem, run, depth)
@@ -564,8 +562,14 @@ def _code_item(code: tuple[str, str]) -> Dataset:
     return item
 
 
-def _record_method(ds: Dataset, deid: Deidentifier, *, graphics: bool) -> None:
-    """Patient Identity Removed, the method (text and codes), the temporal information."""
+def _record_method(ds: Dataset, deid: Deidentifier) -> None:
+    """Patient Identity Removed, the method (text and codes), the temporal information.
+
+    The method is the same in every file of a run (the attributes belong to the Patient,
+    and one patient's instances must agree on them): overlays are always removed and the
+    texts of graphic annotations always cleaned, so the Clean Graphics Option is recorded
+    in every file, with or without graphics to clean.
+    """
     from pydicom.sequence import Sequence
 
     codes = [BASIC_PROFILE]
@@ -573,9 +577,8 @@ def _record_method(ds: Dataset, deid: Deidentifier, *, graphics: bool) -> None:
     if deid.retain_patient_characteristics:
         codes.append(_RETAIN_PATIENT_CHARACTERISTICS)
         text.append("Retain Patient Characteristics Option")
-    if graphics:
-        codes.append(_CLEAN_GRAPHICS)
-        text.append("Clean Graphics Option")
+    codes.append(_CLEAN_GRAPHICS)
+    text.append("Clean Graphics Option")
     before: list[str] = []
     if "DeidentificationMethod" in ds and ds["DeidentificationMethod"].VM:
         earlier = ds["DeidentificationMethod"]

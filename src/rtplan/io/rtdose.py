@@ -566,15 +566,20 @@ def _check_references(ds: Any, p: Path, summation: DoseSummationType) -> None:
     (A dose that references no plan at all is read as such: its ``plan_uid`` is empty.)
     """
     plans = list(ds.get("ReferencedRTPlanSequence") or [])
-    if (
-        summation in _NEEDS_GROUP
-        and plans
-        and not any(item.get("ReferencedFractionGroupSequence") for item in plans)
-    ):
+    if summation not in _NEEDS_GROUP or not plans:
+        return
+    if not any(item.get("ReferencedFractionGroupSequence") for item in plans):
         warn(
             f"{p}: a {summation.value} dose must name its fraction group, but the "
             "ReferencedFractionGroupSequence (300C,0020) is missing or empty; check that the "
             "file is indeed a dose of part of the plan"
+        )
+    elif _referenced_fraction_group(ds) is None:
+        warn(
+            f"{p}: a {summation.value} dose must name its fraction group, but no item of the "
+            "ReferencedFractionGroupSequence (300C,0020) holds a valid "
+            "ReferencedFractionGroupNumber (300C,0022) (Type 1); the plan's first fraction "
+            "group is assumed"
         )
 
 

@@ -6,10 +6,16 @@ and per beam a STATIC photon beam with two control points (cumulative meterset w
 and 1) holding energy, gantry / collimator / couch angles (IEC 61217), isocentre, jaws
 (ASYMX X1 X2, ASYMY Y1 Y2) and MLCX leaf positions (bank A, the X1 side, then bank B).
 
+A step-and-shoot (static-MLC IMRT) beam, :attr:`rtplan.Beam.segments`, is written with two
+control points per segment holding its MLCX positions at the cumulative meterset weights
+before and after it (the leaves move between segments at equal weights, beam off); its
+BeamType is DYNAMIC.
+
 Reading is tolerant: missing optional parts are reported as warnings and defaults used.
-Arcs (VMAT), dynamic or step-and-shoot MLC (IMRT), electrons, protons and ions, and
-brachytherapy are refused with a :class:`~rtplan.errors.PlanError`: only static photon
-beams are supported.
+Step-and-shoot beams are read into segments. Arcs (VMAT), dynamic MLC (leaves moving
+while the beam is on), electrons, protons and ions, and brachytherapy are refused with a
+:class:`~rtplan.errors.PlanError`: only static and step-and-shoot photon beams are
+supported.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from rtplan.io._reader import (
 )
 from rtplan.io._writer import ds_str, new_dataset, new_uid, reference_series, save_dataset
 from rtplan.io.deidentify import Deidentifier
-from rtplan.plan import Beam, Mlc, Plan
+from rtplan.plan import Beam, Mlc, Plan, Segment
 
 __all__ = ["read_rtplan", "write_rtplan"]
 
@@ -216,6 +222,44 @@ def _beam_dataset(beam: Beam, number: int, setup_number: int) -> Any:
     return b
 
 
+def _step_and_shoot(b: Any, beam: Beam) -> Any:
+    """The beam dataset with two control points per segment, leaves moved between.
+
+    Segment ``s`` is delivered between control points ``2 s`` and ``2 s + 1``, which hold
+    its leaf positions at the cumulative meterset weights before and after it; the leaves
+    move to the next segment's positions with the beam off (equal weights). A beam without
+    segments is returned as it is.
+    """
+    if not beam.segments:
+        return b
+    b.BeamType = "DYNAMIC"  # the leaves move between the segments
+    cp0 = b.ControlPointSequence[0]
+    cps = [cp0]
+    cumulative = 0.0
+    for n, seg in enumerate(beam.segments):
+        leaves = np.asarray(seg.positions_mm, dtype=np.float64)
+        mlc = _device_position("MLCX", [*leaves[0], *leaves[1]])
+        start = cp0 if n == 0 else Dataset()
+        if n > 0:
+            start.ControlPointIndex = 2 * n
+            start.CumulativeMetersetWeight = ds_str(cumulative)
+            start.BeamLimitingDevicePositionSequence = DicomSequence([mlc])
+            cps.append(start)
+        else:
+            start.BeamLimitingDevicePositionSequence[-1] = mlc
+        cumulative = 1.0 if n == len(beam.segments) - 1 else cumulative + seg.weight
+        end = Dataset()
+        end.ControlPointIndex = 2 * n + 1
+        end.CumulativeMetersetWeight = ds_str(cumulative)
+        end.BeamLimitingDevicePositionSequence = DicomSequence(
+            [_device_position("MLCX", [*leaves[0], *leaves[1]])]
+        )
+        cps.append(end)
+    b.NumberOfControlPoints = len(cps)
+    b.ControlPointSequence = DicomSequence(cps)
+    return b
+
+
 def write_rtplan(
     plan: Plan,
     path: str | os.PathLike[str],
@@ -315,7 +359,10 @@ def write_rtplan(
     _patient_setup(ds, PatientPosition(position))
     _fraction_scheme(ds, plan, numbers)
     ds.BeamSequence = DicomSequence(
-        [_beam_dataset(b, n, 1) for b, n in zip(plan.beams, numbers, strict=True)]
+        [
+            _step_and_shoot(_beam_dataset(b, n, 1), b)
+            for b, n in zip(plan.beams, numbers, strict=True)
+        ]
     )
     ds.ApprovalStatus = "UNAPPROVED"
     return save_dataset(ds, path, deidentify=deidentify)
@@ -511,7 +558,10 @@ def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, 
     devices = cp.devices()
     moving = [label for keyword, label in _ANGLES if not _angle_same(cp.values(keyword))]
     kinds = set().union(*(d.keys() for d in devices))
+    stepped = _step_and_shoot_segments(b, cp, devices) is not None
     for kind in sorted(kinds):
+        if kind == "MLCX" and stepped:
+            continue  # step-and-shoot: the leaves move only with the beam off
         arrays = [d[kind] for d in devices if kind in d]
         if any(a.shape != arrays[0].shape for a in arrays) or any(
             float(np.max(np.abs(a - arrays[0]))) > _POSITION_TOL_MM for a in arrays
@@ -525,6 +575,35 @@ def _static_geometry(b: Any, what: str) -> tuple[_ControlPoints, list[dict[str, 
             "photon beams only"
         )
     return cp, devices
+
+
+def _step_and_shoot_segments(
+    b: Any, cp: _ControlPoints, devices: list[dict[str, FloatArray]]
+) -> list[tuple[FloatArray, float]] | None:
+    """Segments ``(MLCX positions, share of the MU)`` of a step-and-shoot beam, else None.
+
+    A beam is step-and-shoot when its MLCX positions change between control points only
+    where the cumulative meterset weight does not (the beam is off while the leaves move);
+    each control-point interval that delivers MU is a segment.
+    """
+    if len(cp.cps) < 3 or any("MLCX" not in d for d in devices):
+        return None
+    weights = [optional_number(item, "CumulativeMetersetWeight", cp.what) for item in cp.cps]
+    if any(w is None for w in weights):
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    final = float(w[-1])
+    if final <= 0:
+        return None
+    out: list[tuple[FloatArray, float]] = []
+    for n in range(len(w) - 1):
+        a, c = devices[n]["MLCX"], devices[n + 1]["MLCX"]
+        same = a.shape == c.shape and float(np.max(np.abs(a - c))) <= _POSITION_TOL_MM
+        if w[n + 1] - w[n] > 1e-9:
+            if not same:
+                return None  # leaves moving while the beam is on: dynamic MLC
+            out.append((a, float((w[n + 1] - w[n]) / final)))
+    return out if len(out) > 0 else None
 
 
 def _warn_modifiers(b: Any, what: str) -> None:
@@ -680,6 +759,14 @@ def _read_beam(b: Any, number: int, path: Path, meterset: dict[int, float]) -> B
     what = f"{path}: beam {number} {name!r}"
     cp, devices = _static_geometry(b, what)
     _warn_modifiers(b, what)
+    stepped = _step_and_shoot_segments(b, cp, devices)
+    if stepped is not None:  # the MLC holds the segments' envelope (or the one shape)
+        envelope = np.stack([shape for shape, _ in stepped])
+        half = envelope.shape[1] // 2
+        first = dict(devices[0])
+        first["MLCX"] = np.concatenate([envelope[:, :half].min(axis=0),
+                                        envelope[:, half:].max(axis=0)])  # fmt: skip
+        devices = [first, *devices[1:]]
     mlc = _mlc(b, devices[0], what)
     jaws = _jaws(devices[0], mlc, what)
     iso = _isocenter(cp, what)
@@ -709,9 +796,26 @@ def _read_beam(b: Any, number: int, path: Path, meterset: dict[int, float]) -> B
             name=name,
             number=number,
             machine=text(b, "TreatmentMachineName"),
+            segments=_segments(stepped, mlc, what),
         )
     except PlanError as exc:
         raise PlanError(f"{what}: {exc}") from None
+
+
+def _segments(
+    stepped: list[tuple[FloatArray, float]] | None, mlc: Mlc | None, what: str
+) -> tuple[Segment, ...]:
+    """The :class:`Segment` objects of a step-and-shoot beam (none for a static beam)."""
+    if stepped is None or mlc is None:
+        return ()
+    if len(stepped) == 1:
+        return ()  # one shape delivers all the MU: a static beam
+    out = []
+    for positions, share in stepped:
+        if positions.size != 2 * mlc.n_pairs:
+            raise PlanError(f"{what}: a control point has {positions.size} MLCX positions")
+        out.append(Segment(positions_mm=positions.reshape(2, mlc.n_pairs), weight=share))
+    return tuple(out)
 
 
 def _open_plan(p: Path) -> Any:

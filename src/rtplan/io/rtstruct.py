@@ -156,10 +156,15 @@ def _contour_values(item: Dataset) -> FloatArray:
         raise ValueError("no Contour Data (3006,0050)")
     value = elem.value
     if isinstance(elem, RawDataElement):
+        if elem.VR not in (None, "DS", "UN"):
+            raise ValueError(f"Contour Data (3006,0050) has VR {elem.VR} where the standard has DS")
         if not value:
             raise ValueError("empty Contour Data (3006,0050)")
         text = bytes(value).rstrip(b"\x00 ")
-        return np.array(text.split(b"\\")).astype(np.float64)
+        try:
+            return np.array(text.split(b"\\")).astype(np.float64)
+        except ValueError:
+            raise ValueError("Contour Data (3006,0050) holds text that is not numbers") from None
     if value is None or value == "":
         raise ValueError("empty Contour Data (3006,0050)")
     if isinstance(value, str | bytes | float | int):
@@ -279,7 +284,13 @@ def _read_rois(
     missing_color: list[str] = []
     for pos, item in enumerate(ds.get("ROIContourSequence") or []):
         number = _int(item.get("ReferencedROINumber"))
-        if number is None or number not in rois:
+        if number is None:
+            notes.append(
+                f"ROI Contour item {pos + 1} has no valid Referenced ROI Number (3006,0084) "
+                "(Type 1): it names no ROI; its contours are skipped"
+            )
+            continue
+        if number not in rois:
             notes.append(
                 f"ROI Contour item {pos + 1} refers to ROI Number {number}, which no Structure "
                 "Set ROI has; its contours are skipped"

@@ -294,7 +294,7 @@ def _dose_rows(ctx: StudyContext, goals: Sequence[str]) -> dict[str, list[tuple[
     goal_rows = []
     usable = [g for g in goals if rx is not None or "%" not in g.split(maxsplit=1)[-1]]
     if usable:
-        table = evaluate_goals(usable, dose, ctx.study.structures, rx, dvhs=dvhs)
+        table = evaluate_goals(usable, dose, ctx.study.structures, rx, dvhs=dvhs, missing="report")
         for r in table:
             goal_rows.append(
                 (r.goal.text, r.goal.structure, _f(r.measured), r.goal.display_unit, r.passed)

@@ -49,6 +49,8 @@ __all__ = ["IndexSummary", "Progress", "index"]
 logger = logging.getLogger(__name__)
 
 _HEADER_CHUNK = 256  # files per header-reading task
+_COMMIT_EVERY = 25  # studies per transaction ...
+_COMMIT_SECONDS = 2.0  # ... or fewer, when this long has passed since the last commit
 _FILE_COLUMNS = (
     "path", "size_bytes", "mtime_ns", "status", "modality", "sop_key", "series_key",
     "study_uid_key", "frame_key", "is_localizer", "reason",
@@ -218,17 +220,25 @@ def _executor(
         with own:
             yield _Dask(own)
         return
+    dask = import_optional("dask", extra="library", purpose="indexing on a Dask cluster")
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    # Workers hold no data worth spilling: a worker over the limit is restarted by its
+    # nanny (its study runs again) rather than paused, which would stall the run for good.
+    memory = {"distributed.worker.memory.pause": False, "distributed.worker.memory.spill": False}
     try:
-        cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True,
-            memory_limit=memory_limit, dashboard_address=":0", env=env,
-        )  # fmt: skip
-        with cluster, distributed.Client(cluster) as own:
-            yield _Dask(own)
+        with dask.config.set(memory):
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                memory_limit=memory_limit, dashboard_address=":0", env=env,
+            )  # fmt: skip
+        with cluster:
+            with distributed.Client(cluster) as own:
+                yield _Dask(own)
+            # workers slow to stop are killed by their nanny on close: not worth a warning
+            quiet.setLevel(logging.ERROR)
     finally:
         quiet.setLevel(level)
 
@@ -297,9 +307,9 @@ _CHILD_COLUMNS: dict[str, tuple[str, ...]] = {
 class _Writer:
     """The one writer: batches study results and replaces each study whole."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch_size: int = 25) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, _COMMIT_EVERY)
         self.pending: list[StudyResult] = []
         self.last = time.monotonic()
         self.types = {t: _arrow_types(con, t) for t in ("studies", *STUDY_TABLES)}
@@ -307,7 +317,7 @@ class _Writer:
 
     def add(self, result: StudyResult) -> None:
         self.pending.append(result)
-        if len(self.pending) >= self.batch_size or time.monotonic() - self.last > 2.0:
+        if len(self.pending) >= self.batch_size or time.monotonic() - self.last > _COMMIT_SECONDS:
             self.flush()
 
     def _study_columns(self, now: datetime) -> dict[str, list[Any]]:
@@ -400,10 +410,11 @@ def _scan(
     rows = {s.path: known[s.path] for s in stats if s.path in known}
     chunks = [fresh[i : i + _HEADER_CHUNK] for i in range(0, len(fresh), _HEADER_CHUNK)]
     types = _arrow_types(con, "files")
+    keep = isinstance(executor, _Serial)  # the headers are used again in this process
     done = 0
-    for chunk, result in executor.map(read_file_rows, chunks, salt):
+    for chunk, result in executor.map(read_file_rows, chunks, salt, keep):
         if isinstance(result, BaseException):  # a lost worker: read them here
-            result = read_file_rows(chunk, salt)
+            result = read_file_rows(chunk, salt, keep)
         _store_files(con, result, types)
         rows.update((r.path, r) for r in result)
         done += len(chunk)

@@ -6,7 +6,10 @@
 2. ``spine_metastasis``: a posterior (transpedicular-like) biopsy path to the vertebral
    metastasis that keeps clear of the spinal canal and kidneys; overlays, RT Struct with
    the needle, Secondary Capture and presentation state written.
-3. An HTML review report per study.
+3. An HTML review report and an interactive review page per study.
+
+Files are named as ``rtplan dose`` names them: ``RP.dcm`` (RT Plan), ``RD.dcm`` (RT
+Dose), ``report.html`` (the static report) and ``review.html`` (the interactive page).
 """
 
 from __future__ import annotations
@@ -86,9 +89,10 @@ def run_demo(
     ----------
     output : str or Path
         Folder for the results (created): ``thigh_sarcoma/`` (RT Plan, RT Dose, DVH
-        tables, an axial view, the report) and ``spine_metastasis/`` (the trajectory
-        export and the report). All of it is written aside and moved into place together
-        at the end: an interrupted demo leaves the results of an earlier one as they were.
+        tables, an axial view, the report, the review page) and ``spine_metastasis/`` (the
+        trajectory export, the report, the review page). All of it is written aside and
+        moved into place together at the end: an interrupted demo leaves the results of an
+        earlier one as they were.
     engine : Engine or str
         Dose engine of the thigh plan.
     grid_mm : float
@@ -120,7 +124,14 @@ def run_demo(
     result.files = {key: stage.final(path) for key, path in result.files.items()}
     result.say("")
     result.say(f"Results in {out.resolve()}:")
-    for key in ("thigh_rtplan", "thigh_rtdose", "thigh_report", "spine_report"):
+    for key in (
+        "thigh_rtplan",
+        "thigh_rtdose",
+        "thigh_report",
+        "thigh_review",
+        "spine_report",
+        "spine_review",
+    ):
         result.say(f"  {result.files[key].relative_to(out)}")
     result.say("  spine_metastasis/trajectory/ (ranked table, overlays, RT Struct, SC, GSPS)")
     return result
@@ -130,6 +141,7 @@ def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_
     """A 3-field conformal plan of the thigh sarcoma: dose, MU, DVHs, goals, files."""
     from rtplan import data, evaluate, guidance, io, planning
     from rtplan.dose import calculate, mu_check
+    from rtplan.report._page import review_page
     from rtplan.report._review import review_report
 
     say = result.say
@@ -173,9 +185,9 @@ def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_
     say("Clinical goals:")
     for line in goals.format_table().splitlines():
         say("  " + line)
-    result.files["thigh_rtplan"] = io.write_rtplan(plan, folder / "RTPLAN.dcm", reference=ct)
+    result.files["thigh_rtplan"] = io.write_rtplan(plan, folder / "RP.dcm", reference=ct)
     result.files["thigh_rtdose"] = io.write_rtdose(
-        dose, folder / "RTDOSE.dcm", reference=ct, plan_sop_uid=plan.uid
+        dose, folder / "RD.dcm", reference=ct, plan_sop_uid=plan.uid
     )
     metrics_rows = [evaluate.dose_metrics(x, plan.prescription_gy) for x in dvhs.values()]
     evaluate.write_metrics_csv(metrics_rows, folder / "dvh_metrics.csv")
@@ -202,11 +214,19 @@ def _thigh_plan(result: DemoResult, folder: Path, *, engine: Engine | str, grid_
         title="rtplan demo: thigh sarcoma, 3-field conformal plan",
         mu_check=check,
     )
+    result.files["thigh_review"] = review_page(
+        folder / "review.html",
+        thigh,
+        dose=dose,
+        plan=plan,
+        title="rtplan demo: thigh sarcoma, 3-field conformal plan",
+    )
 
 
 def _spine_biopsy(result: DemoResult, folder: Path) -> None:
     """A posterior biopsy path to the vertebral metastasis: export and report."""
     from rtplan import data, guidance, io
+    from rtplan.report._page import review_page
     from rtplan.report._review import review_report
 
     say = result.say
@@ -255,6 +275,12 @@ def _spine_biopsy(result: DemoResult, folder: Path) -> None:
         spine,
         trajectories=paths,
         target=gtv,
+        title="rtplan demo: vertebral biopsy trajectory",
+    )
+    result.files["spine_review"] = review_page(
+        folder / "review.html",
+        spine,
+        trajectories=list(paths),
         title="rtplan demo: vertebral biopsy trajectory",
     )
     for kind, files in written.items():

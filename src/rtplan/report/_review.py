@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from rtplan.report._html import HtmlReport
+from rtplan.report._html import HtmlReport, number_text
 from rtplan.report._tables import METRIC_TITLES
 
 if TYPE_CHECKING:
     from rtplan.dose import MuCheck
     from rtplan.evaluate import DVH, GoalTable
-    from rtplan.guidance import TrajectoryResult
+    from rtplan.guidance import OverlayStyle, TrajectoryResult
     from rtplan.image import Dose
     from rtplan.io.study import Study
     from rtplan.plan import Plan
@@ -26,6 +28,7 @@ __all__ = [
     "add_mu_check_section",
     "add_study_section",
     "add_trajectory_section",
+    "input_uids",
     "review_report",
 ]
 
@@ -84,27 +87,139 @@ def add_study_section(report: HtmlReport, study: Study, *, title: str = "Study")
         report.warnings(s["warnings"])
 
 
+def input_uids(
+    study: Study, *, plan: Plan | None = None, dose: Dose | None = None
+) -> list[list[str]]:
+    """The inputs of a review, ``[what, UID]`` rows: CT series, frame, RT objects, rtplan.
+
+    Parameters
+    ----------
+    study : Study
+    plan, dose : optional
+        The RT Plan and RT Dose reviewed.
+
+    Returns
+    -------
+    list of [str, str]
+        ``"-"`` for a UID that is unknown.
+
+    Examples
+    --------
+    >>> import rtplan
+    >>> from rtplan.report import input_uids
+    >>> rows = input_uids(rtplan.load_study(rtplan.data.get_path("thigh_sarcoma")))
+    >>> [what for what, _ in rows]
+    ['rtplan version', 'CT series', 'frame of reference', 'RT Structure Set']
+    """
+    from rtplan._version import __version__
+
+    s = study.summary()
+    ct = s.get("ct", {})
+    rs = s.get("structure_set") or {}
+    rows = [
+        ["rtplan version", __version__],
+        ["CT series", str(ct.get("series_instance_uid") or "-")],
+        ["frame of reference", str(ct.get("frame_of_reference_uid") or "-")],
+        ["RT Structure Set", str(rs.get("sop_instance_uid") or "-")],
+    ]
+    if plan is not None:
+        rows.append(["RT Plan", str(plan.uid or "-")])
+    if dose is not None:
+        series = dose.series
+        uids = series.sop_instance_uids if series is not None else ()
+        rows.append(["RT Dose", str(uids[0]) if uids else "- (computed)"])
+        if dose.plan_uid:
+            rows.append(["RT Plan referenced by the RT Dose", dose.plan_uid])
+    return rows
+
+
+def _plot_color(rgb: Sequence[int]) -> npt.NDArray[np.float64]:
+    """A structure colour made dark enough for a white plot (L* at most 70), same hue."""
+    from skimage.color import lab2rgb
+
+    from rtplan.guidance._palette import to_lab
+
+    lab = to_lab(rgb)
+    if lab[0] <= 70.0:
+        return np.asarray(rgb, dtype=np.float64) / 255.0
+    lab = lab.copy()
+    lab[0] = 70.0
+    out = lab2rgb(lab.reshape(1, 1, 3)).reshape(3)
+    return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float64)
+
+
+_LINE_STYLES = ("-", "--", "-.", ":")
+_TARGETS = ("GTV", "CTV", "ITV", "PTV")
+
+
+def _goal_marker(goal: Any, h: DVH, rx: float | None) -> tuple[float, float, str] | None:
+    """Where a clinical goal sits on the cumulative DVH plot (dose Gy, volume %, marker)."""
+    g = goal.goal
+    marker = "^" if g.op in (">=", ">") else "v"
+    vol = h.volume_cc
+    if g.quantity == "D" and g.at is not None:
+        dose = g.value * rx / 100.0 if g.unit == "%" and rx else g.value
+        volume = g.at if g.at_unit == "%" else (100.0 * g.at / vol if vol > 0 else None)
+        marker = ">" if g.op in (">=", ">") else "<"
+        return None if volume is None or (g.unit == "%" and not rx) else (dose, volume, marker)
+    if g.quantity == "V" and g.at is not None:
+        dose = g.at * rx / 100.0 if g.at_unit == "%" and rx else g.at
+        volume = g.value if g.unit == "%" else (100.0 * g.value / vol if vol > 0 else None)
+        if volume is None or (g.at_unit == "%" and not rx):
+            return None
+        return dose, volume, marker
+    if g.quantity in ("Dmax", "Dmin", "Dmean", "Dmedian"):
+        dose = g.value * rx / 100.0 if g.unit == "%" and rx else g.value
+        if g.unit == "%" and not rx:
+            return None
+        y = {"Dmax": 0.0, "Dmin": 100.0, "Dmean": 50.0, "Dmedian": 50.0}[g.quantity]
+        return dose, y, ">" if g.op in (">=", ">") else "<"
+    return None
+
+
 def _dvh_figure(
-    dvhs: dict[str, DVH], structures: Sequence[Structure], prescription_gy: float | None
+    dvhs: dict[str, DVH],
+    structures: Sequence[Structure],
+    prescription_gy: float | None,
+    goals: GoalTable | None = None,
 ) -> Any:
+    """Cumulative DVHs: targets solid and thicker, organs in cycling line styles.
+
+    Goals are triangles pointing the way the goal asks (filled: met, hollow: failed).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
 
-    colors = {s.name: np.asarray(s.color) / 255.0 for s in structures}
+    by_name = {s.name: s for s in structures}
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    n_other = 0
     for name, h in dvhs.items():
         if h.is_empty:
             continue
         d, v = h.curve("cumulative", volume_unit="%")
-        color = colors.get(name, np.array([0.3, 0.3, 0.3]))
-        # ROI colours chosen for a dark CT (pale yellow, white) vanish on the white plot:
-        # those curves get a grey edge
-        light = float(np.dot(color[:3], [0.2126, 0.7152, 0.0722])) > 0.8
-        effects = [pe.Stroke(linewidth=2.6, foreground="0.35"), pe.Normal()] if light else None
-        ax.plot(d, v, color=color, lw=1.6, label=name, path_effects=effects)
+        s = by_name.get(name)
+        color = _plot_color(s.color) if s is not None else np.array([0.3, 0.3, 0.3])
+        target = s is not None and (
+            s.interpreted_type.upper() in _TARGETS or name.upper().startswith(_TARGETS)
+        )
+        style = "-" if target else _LINE_STYLES[n_other % len(_LINE_STYLES)]
+        n_other += 0 if target else 1
+        ax.plot(d, v, color=color, lw=2.2 if target else 1.4, ls=style, label=name)
+    if goals is not None:
+        for g in goals:
+            goal_dvh = dvhs.get(g.goal.structure)
+            s = by_name.get(g.goal.structure)
+            where = _goal_marker(g, goal_dvh, prescription_gy) if goal_dvh is not None else None
+            if where is None:
+                continue
+            color = _plot_color(s.color) if s is not None else np.array([0.3, 0.3, 0.3])
+            met = g.passed is not False
+            ax.plot(
+                [where[0]], [where[1]], marker=where[2], ms=9, ls="none",
+                markerfacecolor=color if met else "white", markeredgecolor="k",
+            )  # fmt: skip
     if prescription_gy:
         ax.axvline(prescription_gy, color="k", ls=":", lw=1, label="prescription")
     ax.set_xlabel("Dose (Gy)")
@@ -121,7 +236,10 @@ def _dvh_figure(
         bbox_to_anchor=(1.01, 1.0),
         borderaxespad=0.0,
     )
-    ax.set_title("Cumulative dose-volume histograms")
+    title = "Cumulative dose-volume histograms"
+    if goals is not None and len(goals):
+        title += "\n(goals: triangles pointing the way the goal asks; hollow = not met)"
+    ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -136,8 +254,14 @@ def add_dose_section(
     dvhs: dict[str, DVH] | None = None,
     focus: Structure | None = None,
     mu_check: MuCheck | None = None,
+    style: OverlayStyle | None = None,
 ) -> dict[str, DVH]:
     """Add the beams, the DVH metrics and curves, the clinical goals and isodose views.
+
+    Structures whose colours clash with an isodose line drawn (CIEDE2000 below
+    :data:`rtplan.guidance.MIN_DELTA_E`) or with each other are drawn, in the views and
+    in the DVH plot, in the nearest distinct colour (:func:`rtplan.guidance.distinct_structures`);
+    the section lists the changes.
 
     The dose evaluated is the whole plan's: a per-fraction dose is converted with the
     plan's number of fractions (or refused when it is unknown), a dose of part of a plan
@@ -166,6 +290,9 @@ def add_dose_section(
         The independent MU check of the plan (:func:`rtplan.dose.mu_check`): its MU and
         difference join the beam table, its details a section of their own
         (:func:`add_mu_check_section`).
+    style : OverlayStyle, optional
+        How the views are drawn: isodose levels (``isodose_percent``) and colours
+        (``isodose_colors``) above all; :class:`rtplan.guidance.OverlayStyle` defaults.
 
     Returns
     -------
@@ -202,8 +329,14 @@ def add_dose_section(
     )
     dose = evaluated.dose  # type: ignore[assignment]
     rx = plan.prescription_gy if plan is not None else None
+    style = style if style is not None else guidance.OverlayStyle()
+    drawn = guidance.distinct_structures(
+        list(structures),
+        reserved=[guidance.isodose_color(p, style.colors) for p in style.isodose_percent],
+    )
     if plan is not None:
-        _plan_table(report, plan, mu_check)
+        _plan_table(report, plan, mu_check, ct)
+        _beams_eye_views(report, plan, drawn, ct)
     if mu_check is not None:
         add_mu_check_section(report, mu_check)
     report.heading("Dose evaluation")
@@ -226,7 +359,9 @@ def add_dose_section(
         report.table(
             [METRIC_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows], scroll=True
         )
-        report.figure(_dvh_figure(dvhs, structures, rx), "Cumulative DVHs")
+        report.figure(_dvh_figure(dvhs, drawn, rx, goals), "Cumulative DVHs")
+    if rx:
+        _conformity_table(report, dose, drawn, rx, dvhs)
     if goals is not None:
         report.heading("Clinical goals")
         if goals.dose_basis:
@@ -244,47 +379,184 @@ def add_dose_section(
         at = None
         if centre is not None:
             at = float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]])
+        layers = [_BeamAxes(plan)] if plan is not None and plane == "axial" else []
         rgb = guidance.render_overlay(
             ct,
             plane=plane,
             at_mm=at,
             dose=dose,
             prescription_gy=rx,
-            structures=list(structures),
+            structures=drawn,
+            style=replace(style, layers=(*style.layers, *layers)),
         )
-        report.image(rgb, f"{plane} through {focus.name if focus else 'the centre'}")
+        caption = f"{plane} through {focus.name if focus else 'the centre'}"
+        report.image(rgb, caption + (" with the beams' central axes" if layers else ""))
+    changed = [
+        f"{a.name} ({', '.join(map(str, a.color))} -> {', '.join(map(str, b.color))})"
+        for a, b in zip(structures, drawn, strict=True)
+        if a.color != b.color
+    ]
+    if changed:
+        report.paragraph(
+            "Drawn in another colour than the RT Structure Set's, too close to an isodose "
+            f"line (CIEDE2000 < {guidance.MIN_DELTA_E:g}) or to another structure (< "
+            f"{guidance.MIN_STRUCTURE_DELTA_E:g}): " + "; ".join(changed) + "."
+        )
     return dvhs
 
 
-def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None) -> None:
+class _BeamAxes:
+    """An overlay layer: each beam's central axis from the skin side to the isocentre.
+
+    Drawn dashed white with a black edge from the edge of the view (towards the source) to
+    the isocentre, projected on the view's plane, and named near the edge; the part behind
+    the isocentre is left out. Meant for axial views (the axes of beams without couch
+    rotation run parallel to them); an axis crossing the plane is not drawn.
+
+    Parameters
+    ----------
+    plan : Plan
+        The beams (IEC 61217 angles) and the patient position.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def draw(self, canvas: Any, view: Any, ct: Any) -> None:
+        """Draw the axes on ``canvas`` (see :class:`rtplan.guidance.OverlayLayer`)."""
+        position = self.plan.patient_position or ct.patient_position or "HFS"
+        rows, cols = view.shape
+        reach = float(np.hypot(rows, cols)) * view.pixel_mm
+        for beam in self.plan.beams:
+            iso = np.asarray(beam.isocenter_mm, dtype=np.float64)
+            axis = np.asarray(beam.direction(position), dtype=np.float64)
+            ends, _ = view.to_pixel(np.stack([iso - reach * axis, iso]))
+            if abs(float(axis @ view.normal)) > 0.1:
+                continue  # the axis crosses the plane (a couch rotation): not drawn
+            canvas.polyline(ends, (0, 0, 0), 3.0, dash_px=(8.0, 5.0))
+            canvas.polyline(ends, (255, 255, 255), 1.0, dash_px=(8.0, 5.0))
+            # the name where the axis enters the view
+            t = np.linspace(0.0, 1.0, 200)
+            pts = ends[0] + t[:, np.newaxis] * (ends[1] - ends[0])
+            inside = (
+                (pts[:, 0] >= 20)
+                & (pts[:, 0] < cols - 20)
+                & (pts[:, 1] >= 20)
+                & (pts[:, 1] < rows - 20)
+            )
+            if inside.any():
+                c, r = pts[int(np.argmax(inside))]
+                canvas.text(
+                    beam.name or str(beam.number), c, r, (255, 255, 255), size_px=11, anchor="cm"
+                )
+
+
+def _conformity_table(
+    report: HtmlReport,
+    dose: Dose,
+    structures: Sequence[Structure],
+    rx: float,
+    dvhs: dict[str, DVH],
+) -> None:
+    """RTOG and Paddick conformity and the gradient index of each target (PTV first)."""
+    from rtplan import evaluate
+    from rtplan.report._tables import CONFORMITY_TITLES
+
+    targets = [
+        s
+        for kind in ("PTV", "CTV", "GTV")
+        for s in structures
+        if s.has_volume and (s.interpreted_type.upper() == kind)
+    ]
+    if not targets:
+        return
+    body = next((s for s in structures if s.interpreted_type.upper() == "EXTERNAL"), None)
+    rows = [evaluate.conformity_metrics(dose, t, rx, body=body, dvhs=dvhs) for t in targets]
+    keys = [k for k in CONFORMITY_TITLES if k in rows[0]]
+    report.heading("Conformity and dose fall-off")
+    report.paragraph(
+        f"Prescription isodose {rx:g} Gy"
+        + (f", isodose volumes inside {body.name}" if body is not None else "")
+        + ": RTOG CI = PIV/TV, Paddick CI = TV_PIV²/(TV·PIV), GI = PIV50%/PIV."
+    )
+    report.table([CONFORMITY_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows])
+
+
+def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None, ct: Any) -> None:
     """The plan's prescription and its beams (with the MU check's MU when given)."""
+    from rtplan.report._plancheck import beam_geometry, couch_shift
+
     rx = plan.prescription_gy
     report.heading(f"Plan {plan.name}")
     report.paragraph(
-        f"Prescription {rx if rx is not None else '-'} Gy in {plan.fractions} fraction(s); "
-        f"normalisation: {plan.normalization}; {len(plan.beams)} static photon beam(s)."
+        f"Prescription {number_text(rx) if rx is not None else '-'} Gy in {plan.fractions} "
+        f"fraction(s); normalisation: {plan.normalization}; {len(plan.beams)} static photon "
+        f"beam(s); {number_text(plan.total_mu)} MU per fraction, "
+        f"{number_text(plan.total_mu * plan.fractions)} MU in all. SSD and depth: along the "
+        "central axis to the skin on the CT (first crossing of -500 HU). Jaws at the "
+        "isocentre, IEC 61217 X1/X2/Y1/Y2 (negative X1/Y1 open past the axis). Couch: the "
+        "isocentre from the DICOM origin (0, 0, 0) in IEC 61217 table axes, couch at 0° "
+        "(lateral + to the right of an observer at the couch foot facing the gantry, "
+        "vertical + up, longitudinal + towards the gantry); the table moves by the "
+        "opposite to bring it to the machine isocentre."
     )
-    head = ["beam", "energy", "gantry (°)", "collimator (°)", "couch (°)", "field X x Y (mm)"]
-    head.append("MU / fraction")
-    rows: list[list[Any]] = [
-        [
-            b.name or str(b.number),
-            b.energy,
-            b.gantry_deg,
-            b.collimator_deg,
-            b.couch_deg,
-            "{:.0f} x {:.0f}".format(*b.field_size_mm),
-            b.mu if b.mu is not None else "-",
-        ]
-        for b in plan.beams
-    ]
+    head = [
+        "beam", "machine", "energy", "gantry (°)", "collimator (°)", "couch (°)",
+        "isocentre LPS (mm)", "couch lat/vert/long (mm)", "SSD (mm)", "depth (mm)",
+        "X1 (mm)", "X2 (mm)", "Y1 (mm)", "Y2 (mm)", "MU / fraction", "MU total",
+    ]  # fmt: skip
+    position = plan.patient_position or ct.patient_position
+    rows: list[list[Any]] = []
+    for b in plan.beams:
+        geo = beam_geometry(b, ct, position)
+        rows.append(
+            [
+                b.name or str(b.number),
+                b.machine or "-",
+                b.energy,
+                b.gantry_deg,
+                b.collimator_deg,
+                b.couch_deg,
+                "({})".format(", ".join(f"{v:.1f}" for v in b.isocenter_mm)),
+                couch_shift(b.isocenter_mm, position or "HFS").text,
+                f"{geo.ssd_mm:.1f}" if geo.ssd_mm is not None else "-",
+                f"{geo.depth_mm:.1f}" if geo.depth_mm is not None else "-",
+                *(f"{v:.1f}" for v in b.jaws_mm),
+                b.mu if b.mu is not None else "-",
+                b.mu * plan.fractions if b.mu is not None else "-",
+            ]
+        )
+    status = None
     if check is not None and len(check) == len(rows):
         head += ["check MU", "difference (%)", "MU check"]
+        status = len(head) - 1
         for row, c in zip(rows, check, strict=True):
             ok = c.passed is not None
             row += [c.check_mu if ok else "-", f"{c.difference_percent:+.1f}" if ok else "-"]
             row.append(c.status)
-    report.table(head, rows, status_column=9 if len(head) > 7 else None)
+    report.table(head, rows, status_column=status, scroll=True)
+
+
+def _beams_eye_views(
+    report: HtmlReport, plan: Plan, structures: Sequence[Structure], ct: Any
+) -> None:
+    """One beam's eye view per beam: the jaws and the MLC over the projected structures."""
+    from rtplan.report._plancheck import beams_eye_view
+
+    position = plan.patient_position or ct.patient_position or "HFS"
+    for b in plan.beams:
+        report.figure(
+            beams_eye_view(b, structures, patient_position=position),
+            f"Beam's eye view of {b.name or b.number}, seen from the source: structures "
+            "projected to the isocentre plane, jaws (yellow), MLC leaves (grey); mm at the "
+            "isocentre."
+            + (
+                f" Step-and-shoot beam: the leaves shown are the envelope of its "
+                f"{len(b.segments)} segments."
+                if b.segments
+                else ""
+            ),
+        )
 
 
 def add_mu_check_section(report: HtmlReport, check: MuCheck) -> None:
@@ -382,9 +654,15 @@ def add_trajectory_section(
     *,
     target: Structure | None = None,
     structures: Sequence[Structure] = (),
-    n: int = 3,
+    n: int | None = None,
+    body: Structure | None = None,
 ) -> None:
-    """Add the ranked needle paths, views along the best one and the skin accessibility map.
+    """Add the needle paths in a radiologist's terms, views along the best one, the skin map.
+
+    Each path is described as in :func:`needle_terms`: the angle from the vertical on the
+    axial image and the side it comes from, the craniocaudal tilt, the skin entry as CT
+    slice, table position and distance from the midline, the skin-to-target depth and the
+    standard needle (10, 15 or 20 cm) that reaches; then its clearances and score.
 
     Parameters
     ----------
@@ -398,8 +676,10 @@ def add_trajectory_section(
         The needle's target, drawn in the views.
     structures : sequence of Structure
         Other structures to draw (the avoided ones).
-    n : int
-        Number of ranked paths in the table.
+    n : int, optional
+        Number of ranked paths in the table; all by default.
+    body : Structure, optional
+        The body outline whose centre line is the midline (else the CT above -500 HU).
 
     Examples
     --------
@@ -413,45 +693,62 @@ def add_trajectory_section(
     ...                                body=limb.body, max_length_mm=80.0)
     >>> report = HtmlReport(title="biopsy")
     >>> add_trajectory_section(report, limb.ct, paths, target=limb.gtv, structures=[limb.canal])
-    >>> report.render().count("data:image/png")  # three views and the accessibility map
-    4
+    >>> html = report.render()
+    >>> html.count("data:image/png"), "from vertical" in html  # three views, the skin map
+    (4, True)
     """
     from rtplan import guidance
+    from rtplan.report._plancheck import needle_terms
 
+    shown = list(result) if n is None else list(result)[:n]
     report.heading(f"Needle trajectories to {target.name if target else 'the target'}")
     report.paragraph(
         f"{len(result)} feasible path(s) ranked by score; avoided: "
-        f"{', '.join(result.avoided) or 'nothing'}. Clearances are minimum distances from the "
-        "needle axis to each avoided structure's voxels."
+        f"{', '.join(result.avoided) or 'nothing'}. Conventions: patient as in the CT "
+        f"({ct.patient_position or 'HFS'}); the angle is measured on the axial image from "
+        "the room's vertical (0° straight down, 90° horizontal), from the patient's side "
+        "named; the tilt is out of the axial plane towards the head or the feet; the entry "
+        "is on the CT slice named (1-based) at the table position z, at the distance given "
+        "from the midline (half-way between the body's right and left edges on that "
+        "slice); the depth runs from the skin to the target along the needle; the needle "
+        "is the shortest standard length (10, 15, 20 cm) longer than the depth. Clearances "
+        "are minimum distances from the needle axis to each avoided structure's voxels."
     )
     rows = []
-    for t in list(result)[:n]:
+    for t in shown:
+        w = needle_terms(t, ct, body=body)
         clear = ", ".join(f"{k} {v:.1f}" for k, v in t.clearance_mm.items())
-        tissue = ", ".join(f"{k} {100 * v:.0f}%" for k, v in t.tissue_fraction.items() if v > 0)
         rows.append(
             [
                 t.rank,
+                f"{w.angle_from_vertical_deg:.0f}° from {w.entry_side}",
+                w.tilt_text,
+                w.entry_slice,
+                f"{w.table_mm:.1f}",
+                f"{w.midline_offset_mm:.0f} {w.midline_side}",
+                f"{w.depth_mm:.0f}",
+                w.needle_text,
                 "({:.1f}, {:.1f}, {:.1f})".format(*t.entry_mm),
-                f"{t.length_mm:.1f}",
-                f"{t.in_plane_deg:.1f}",
-                f"{t.out_of_plane_deg:.1f}",
                 clear,
-                tissue,
                 f"{t.score:.3f}",
             ]
         )
     report.table(
         [
             "rank",
+            "angle from vertical",
+            "craniocaudal tilt",
+            "entry slice",
+            "table z (mm)",
+            "from midline (mm)",
+            "skin to target (mm)",
+            "needle",
             "entry LPS (mm)",
-            "length (mm)",
-            "in-plane (°)",
-            "out-of-plane (°)",
             "clearance (mm)",
-            "path tissue",
             "score",
         ],
         rows,
+        scroll=True,
     )
     best = result[0]
     drawn = ([target] if target is not None else []) + list(structures)
@@ -467,12 +764,19 @@ def add_trajectory_section(
         )
         report.image(rgb, f"best path, {plane.replace('_', ' ')} view")
     access = guidance.render_accessibility_map(
-        result.accessibility, position=ct.patient_position, trajectories=list(result)[:n]
+        result.accessibility,
+        position=ct.patient_position,
+        trajectories=shown[:3],
+        seam_deg=None,
     )
-    report.image(access, "skin accessibility: feasible entries by score (grey: blocked)")
+    report.image(
+        access,
+        "skin accessibility: feasible entries by score (grey: blocked), cut open where no "
+        "entry is feasible",
+    )
 
 
-def review_report(
+def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
     path: str | Path,
     study: Study,
     *,
@@ -484,6 +788,7 @@ def review_report(
     target: Structure | None = None,
     title: str | None = None,
     mu_check: MuCheck | None = None,
+    style: OverlayStyle | None = None,
 ) -> Path:
     """Write a self-contained HTML review report of a study.
 
@@ -509,6 +814,8 @@ def review_report(
     mu_check : MuCheck, optional
         The plan's independent MU check (:func:`rtplan.dose.mu_check`), shown beside the
         beams and in a section of its own.
+    style : OverlayStyle, optional
+        How the isodose views are drawn (``isodose_percent``, ``isodose_colors``...).
 
     Returns
     -------
@@ -538,6 +845,7 @@ def review_report(
         subtitle=f"Study folder: {study.path.name if study.path else '-'}",
     )
     add_study_section(report, study)
+    report.table(["input", "UID"], input_uids(study, plan=plan, dose=dose))
     ss = study.structures
     if target is None:
         for kind in ("PTV", "CTV", "GTV"):
@@ -557,12 +865,14 @@ def review_report(
             dvhs=dvhs,
             focus=target,
             mu_check=mu_check,
+            style=style,
         )
     if trajectories is not None and len(trajectories):
         avoided = [ss[n] for n in trajectories.avoided if n in ss]
         needle_target = ss.get(trajectories[0].target_name) or target
+        body = next((s for s in ss if s.interpreted_type.upper() == "EXTERNAL"), None)
         add_trajectory_section(
-            report, study.ct, trajectories, target=needle_target, structures=avoided
+            report, study.ct, trajectories, target=needle_target, structures=avoided, body=body
         )
     out = report.save(path)
     logger.info("review report written to %s", out)

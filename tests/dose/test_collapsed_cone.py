@@ -1,0 +1,140 @@
+"""The collapsed-cone engine against the Geant4 Monte Carlo reference, in water, bone and lung.
+
+Reference values: ``benchmarks/dose/mc`` (Geant4 11.4 through geant4_pybind; the 6X
+spectrum, a point source 100 cm from the isocentre on the surface, perfectly absorbing
+jaws; dose to medium averaged over the central-axis bins, a third of the field wide;
+1-sigma from independent batches). The engine runs with the machine of that reference
+(``6X-MC``, a point source). Water values are relative to the 10 x 10 cm² field at
+95-100 mm depth (depth doses and output factors at once); slab values are the
+slab/homogeneous ratio of the central-axis dose averaged over a depth range (slabs in HU-0
+tissue: 3 cm of cortical bone, 1525 HU, at 50-80 mm; 10 cm of lung, -749 HU, at 50-150 mm),
+which tests the dose-to-medium conversion (``eta / rho``) inside the bone.
+
+The target is 2 % of the Monte Carlo value (plus its 1-sigma). The cases that do not meet
+it yet are marked: their measured difference is a regression bound, and the target itself
+is an expected failure (strict: it fails loudly once the engine meets it).
+
+The slab phantoms are narrower (120 mm for 3 x 3 cm², 160 mm for 10 x 10 cm²) and all are
+shallower (260 mm) than the Monte Carlo's, which changes the slab/homogeneous ratios by
+0.1 % at most (measured against phantoms as wide as the Monte Carlo's), to keep the test
+fast.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import rtplan
+from rtplan.dose import get_engine, load_machine, prepare_setup
+from rtplan.testing import slab_phantom, water_phantom
+
+TARGET = 0.02
+
+# (field, bin from, bin to) -> (Monte Carlo value, sigma): water, relative to the 10 x 10
+# field's 95-100 mm bin
+WATER = {
+    ("10x10", 9.0, 10.0): (1.4357, 0.0177),
+    ("10x10", 45.0, 50.0): (1.2888, 0.0148),
+    ("10x10", 195.0, 200.0): (0.5810, 0.0089),
+    ("3x3", 5.0, 6.0): (1.2129, 0.0197),
+    ("3x3", 45.0, 50.0): (1.2186, 0.0137),
+    ("3x3", 95.0, 100.0): (0.8929, 0.0133),
+    ("3x3", 195.0, 200.0): (0.4906, 0.0076),
+}
+# (slab, field, from, to) -> (slab / homogeneous, sigma)
+SLABS = {
+    ("bone", "10x10", 50.0, 55.0): (0.9689, 0.0121),
+    ("bone", "10x10", 55.0, 75.0): (0.9348, 0.0057),
+    ("bone", "10x10", 85.0, 150.0): (0.9288, 0.0036),
+    ("lung", "3x3", 55.0, 100.0): (0.9709, 0.0040),
+    ("lung", "3x3", 100.0, 150.0): (1.1129, 0.0049),
+    ("lung", "3x3", 125.0, 150.0): (1.1306, 0.0070),
+    ("lung", "3x3", 160.0, 250.0): (1.3683, 0.0053),
+    ("lung", "10x10", 55.0, 145.0): (1.0864, 0.0036),
+    ("lung", "10x10", 160.0, 250.0): (1.2849, 0.0046),
+}
+# cases not yet within the target: the largest relative difference measured, as a bound
+NOT_YET = {
+    ("3x3", 195.0, 200.0): 0.05,  # measured -5.4 %: the kernel is not hardened with depth
+}
+SLAB_HU = {"lung": (50.0, 150.0, -749.0), "bone": (50.0, 80.0, 1525.0)}
+FIELD_MM = {"3x3": 30.0, "10x10": 100.0}
+
+
+@functools.lru_cache(maxsize=8)
+def _dose(phantom: str, field: str) -> rtplan.Image:
+    """Collapsed-cone dose per unit fluence of a field on a phantom (machine 6X-MC)."""
+    if phantom == "water":  # as wide as the Monte Carlo's: the output factors need it
+        width = 200.0 if field == "3x3" else 240.0
+        ct = water_phantom(width_mm=width, depth_mm=260.0, spacing_mm=2.5)
+    else:
+        width = 120.0 if field == "3x3" else 160.0
+        slabs = [SLAB_HU[phantom]] if phantom in SLAB_HU else []
+        ct = slab_phantom(slabs, width_mm=width, depth_mm=260.0, spacing_mm=2.5)
+    setup = prepare_setup(ct, grid_mm=2.5)
+    h = FIELD_MM[field] / 2.0
+    beam = rtplan.Beam(energy="6X-MC", jaws_mm=(-h, h, -h, h))
+    dose = get_engine("collapsed-cone").beam_dose(beam, setup, load_machine("6X-MC"))
+    return rtplan.Image(array=dose, grid=setup.grid)
+
+
+def _cax(image: rtplan.Image, field: str, lo: float, hi: float) -> float:
+    """Mean over the central-axis box (a third of the field wide) between two depths."""
+    a = FIELD_MM[field] / 6.0
+    xs = np.linspace(-a, a, 7)
+    ys = np.arange(lo + 0.25, hi, 0.5)
+    x, y, z = np.meshgrid(xs, ys, xs, indexing="ij")
+    return float(np.mean(image.sample(np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1))))
+
+
+def _water(key: tuple[str, float, float]) -> float:
+    field, lo, hi = key
+    ref = _cax(_dose("water", "10x10"), "10x10", 95.0, 100.0)
+    return _cax(_dose("water", field), field, lo, hi) / ref
+
+
+def _slab(key: tuple[str, str, float, float]) -> float:
+    kind, field, lo, hi = key
+    return _cax(_dose(kind, field), field, lo, hi) / _cax(_dose("tissue", field), field, lo, hi)
+
+
+def _target(key: tuple[object, ...]) -> list[object]:
+    marks = [pytest.mark.xfail(strict=True, reason="not yet within 2 %")] if key in NOT_YET else []
+    return [pytest.param(key, marks=marks, id="-".join(str(k) for k in key))]
+
+
+@pytest.mark.parametrize("key", [p for k in WATER for p in _target(k)])
+def test_water_within_2_percent_of_monte_carlo(key):
+    mc, sigma = WATER[key]
+    assert _water(key) == pytest.approx(mc, rel=TARGET + sigma / mc)
+
+
+@pytest.mark.parametrize("key", list(NOT_YET), ids=lambda k: "-".join(str(v) for v in k))
+def test_cases_not_yet_within_target_do_not_regress(key):
+    if key in WATER:
+        (mc, sigma), value = WATER[key], _water(key)
+    else:
+        (mc, sigma), value = SLABS[key], _slab(key)
+    assert value == pytest.approx(mc, rel=NOT_YET[key] + sigma / mc)
+
+
+@pytest.mark.parametrize("key", [p for k in SLABS for p in _target(k)])
+def test_bone_and_lung_slabs_within_2_percent_of_monte_carlo(key):
+    mc, sigma = SLABS[key]
+    assert _slab(key) == pytest.approx(mc, rel=TARGET + sigma / mc)
+
+
+def test_dose_to_medium_in_bone_is_below_dose_to_water():
+    # inside cortical bone (mass density 1.92, electron density 1.78 relative to water) the
+    # dose to medium is eta / rho = 0.93 of the energy per water-equivalent mass the kernels
+    # deposit (Ahnesjö 1989); the Monte Carlo's slab/homogeneous ratio (0.935) shows it, and
+    # a dose-to-medium conversion by 1 / s_w,m (0.898) would fall 4 % below it
+    setup = prepare_setup(slab_phantom([SLAB_HU["bone"]], width_mm=40.0, depth_mm=100.0))
+    y = setup.grid.axis_mm(1)
+    factor = setup.medium_factor()[:, (y > 55.0) & (y < 75.0), :]
+    rho = setup.density_g_cm3[:, (y > 55.0) & (y < 75.0), :]
+    assert float(rho.mean()) == pytest.approx(1.92, abs=0.01)
+    assert float(factor.mean()) == pytest.approx(0.93, abs=0.01)
