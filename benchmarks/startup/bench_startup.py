@@ -223,6 +223,14 @@ def bench_demo(keep: Path | None) -> dict[str, object]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository root when inside it (no machine paths kept)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return path.name
+
+
 def main() -> None:
     """Run the chosen measurements, print and write them as JSON."""
     ap = argparse.ArgumentParser()
@@ -234,7 +242,8 @@ def main() -> None:
     args = ap.parse_args()
     src = args.src.resolve() if args.src else None
     results: dict[str, object] = {
-        "src": str(src or ROOT / "src"),
+        # the source measured, relative to the repository when it lies inside it
+        "src": _shown(src or ROOT / "src"),
         "python": sys.version.split()[0],
         "cores": os.cpu_count(),
     }

@@ -53,3 +53,28 @@ def test_deidentify_json_counts_the_files(
     assert doc["not_copied"] == []
     assert main(["deidentify", str(source), str(tmp_path / "anon2"), "-q"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_demo_json_lists_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's flow is tested end to end elsewhere; here: what --json and -q print."""
+    import rtplan.report
+    from rtplan.report._demo import DemoResult
+
+    def fake_demo(folder: Path, **kwargs: object) -> DemoResult:
+        assert kwargs["echo"] is None  # no commentary mixed into the JSON
+        result = DemoResult(goals_passed=True)
+        result.files["thigh_rtplan"] = Path(folder) / "thigh_sarcoma" / "RP.dcm"
+        result.say("planned")
+        return result
+
+    monkeypatch.setattr(rtplan.report, "run_demo", fake_demo)
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {
+        "goals_passed": True,
+        "files": {"thigh_rtplan": str(tmp_path / "demo" / "thigh_sarcoma" / "RP.dcm")},
+    }
+    assert main(["demo", "-o", str(tmp_path / "demo"), "-q"]) == 0
+    assert capsys.readouterr().out == ""

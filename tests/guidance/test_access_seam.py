@@ -57,9 +57,9 @@ def test_spine_map_keeps_every_feasible_cluster_whole(spine_search) -> None:  # 
     assert 70 <= zero_col < 70 + geo.n_cols
 
 
-def test_default_seam_stays_behind(spine_search) -> None:  # type: ignore[no-untyped-def]
+def test_fixed_seam_behind(spine_search) -> None:  # type: ignore[no-untyped-def]
     acc, position, _ = spine_search
-    geo = _MapGeometry.build(acc, position, 1.0, None)
+    geo = _MapGeometry.build(acc, position, 1.0, None, 180.0)
     assert geo.seam_deg == 180.0
     np.testing.assert_allclose(geo.column_of(np.array([-179.5, 0.0, 179.5])), [0.5, 180.0, 359.5])
 
@@ -88,9 +88,9 @@ def test_posterior_cluster_is_split_behind_and_whole_with_the_quiet_seam(spine_s
     score = np.where(np.isfinite(acc.score), acc.score, 1.0)
     behind = replace(acc, feasible=back, score=score)
     assert behind.feasible.sum() > 100
-    split = render_accessibility_map(behind, position=position)
+    split = render_accessibility_map(behind, position=position, seam_deg=180.0)
     assert _feasible_at_edges(split, geo) == [True, True]
     quiet = _MapGeometry.build(behind, position, 1.0, None, None)
     assert abs(quiet.seam_deg) < 40.0  # in front (0° = anterior for this supine patient)
-    whole = render_accessibility_map(behind, position=position, seam_deg=None)
+    whole = render_accessibility_map(behind, position=position)  # the default: quiet seam
     assert _feasible_at_edges(whole, quiet) == [False, False]

@@ -415,7 +415,9 @@ def test_accessibility_map_unrolled(phantom: Phantom) -> None:
     res = plan_trajectory(
         phantom.ct, target, avoid=[phantom.canal], clearance_mm=3.0, body=phantom.body
     )
-    rgb = render_accessibility_map(res.accessibility, position="HFS", trajectories=list(res))
+    rgb = render_accessibility_map(
+        res.accessibility, position="HFS", trajectories=list(res), seam_deg=180.0
+    )
     slice_px = round(360 / 24)
     row = 46 + (23 - 12) * slice_px + slice_px // 2  # superior first: slice 23 on top
     col = {deg: 70 + int((deg + 180) // 1.0) for deg in (-179, 0, 2, 178)}

@@ -47,6 +47,11 @@ def test_report_and_tables(indexed: tuple[Path, library.IndexSummary], tmp_path:
     csv = stats.to_csv(tmp_path / "stats.csv").read_text().splitlines()
     assert csv[0].startswith("sex,feature,unit,n,mean")
     assert len(csv) == len(stats.rows) + 1
+    png = library.write_population_png(stats, tmp_path / "population.png")
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "population.png", "report.html", "stats.csv", "stats.parquet"
+    ]  # fmt: skip
 
 
 def test_unknown_groupings_and_features_are_refused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rtplan.cli._output import add_output_arguments, emit
 from rtplan.enum import Engine
 
 __all__ = ["add_arguments", "run"]
@@ -30,14 +31,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"dose engine: {', '.join(Engine.choices())} (the first is the default)",
     )
     parser.add_argument("--grid-mm", type=float, default=2.5, help="dose grid spacing, mm")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo, printing its commentary; 0 when every clinical goal passes, else 1."""
+    """Run the demo, printing its commentary; 0 when every clinical goal passes, else 1.
+
+    With ``--json`` the commentary is replaced by the files written and whether the goals
+    passed; ``-q`` prints nothing.
+    """
     from rtplan.cli._common import check_positive, output_folder
     from rtplan.report import run_demo
 
     check_positive(args.grid_mm, "--grid-mm", "mm")
     output_folder(args.output, "-o")
-    result = run_demo(args.output, engine=args.engine, grid_mm=args.grid_mm, echo=print)
+    plain = not (args.json or args.quiet)
+    echo = print if plain else None
+    result = run_demo(args.output, engine=args.engine, grid_mm=args.grid_mm, echo=echo)
+    if not plain:
+        doc = {
+            "goals_passed": result.goals_passed,
+            "files": {key: str(path) for key, path in result.files.items()},
+        }
+        emit(args, [], doc)
     return 0 if result.goals_passed else 1

@@ -492,6 +492,11 @@ def _dose_level(dose: float, dose_unit: str, prescription_gy: float | None) -> f
 def read_dvhs_json(path: str | Path) -> dict[str, DVH]:
     """Read DVHs written by :func:`write_dvhs_json` (or one written by :meth:`DVH.to_json`).
 
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file.
+
     Returns
     -------
     dict of str to DVH

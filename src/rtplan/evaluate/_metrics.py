@@ -48,7 +48,18 @@ __all__ = [
 
 
 def homogeneity_index(h: DVH) -> float:
-    """ICRU 83 homogeneity index ``(D2 - D98) / D50`` of a target DVH (dimensionless)."""
+    """ICRU 83 homogeneity index ``(D2 - D98) / D50`` of a target DVH (dimensionless).
+
+    Parameters
+    ----------
+    h : DVH
+        The target's DVH (:func:`rtplan.dvh`).
+
+    Returns
+    -------
+    float
+        0 for a perfectly uniform dose; ``nan`` when D50 is 0 (an empty DVH).
+    """
     return h.homogeneity_index
 
 
@@ -233,7 +244,15 @@ def dose_metrics(h: DVH, prescription_gy: float | None = None) -> dict[str, floa
 def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Path) -> Path:
     """Write :func:`dose_metrics` or :func:`conformity_metrics` rows to CSV.
 
-    The columns are the keys of the first row, which carry the units.
+    The columns are the keys of the first row, which carry the units; numbers with six
+    significant figures, non-finite values as empty cells. The file is written atomically.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        One mapping per structure, the same keys in each.
+    path : str or Path
+        The CSV file.
 
     Returns
     -------

@@ -68,7 +68,7 @@ def render_accessibility_map(
     trajectories: Sequence[Trajectory] = (),
     deg_per_px: float = 1.0,
     slice_px: int | None = None,
-    seam_deg: float | None = 180.0,
+    seam_deg: float | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Unroll the skin entry candidates around the target into an image.
 
@@ -87,10 +87,11 @@ def render_accessibility_map(
     slice_px : int, optional
         Height of one CT slice, px; by default so that the map is about 360 px high.
     seam_deg : float or None
-        Azimuth where the cylinder is cut open (the map's left and right edges), degrees:
-        180 (behind a supine patient's back) by default. None puts it in the middle of
-        the widest range of azimuths without a feasible entry (:func:`quiet_seam_deg`),
-        so that the feasible entries are not split between the two edges.
+        Azimuth where the cylinder is cut open (the map's left and right edges), degrees.
+        None (the default) puts it in the middle of the widest range of azimuths without
+        a feasible entry (:func:`quiet_seam_deg`), where access is rarest, so that the
+        feasible entries are not split between the two edges; 180 cuts behind a supine
+        patient's back.
 
     Returns
     -------

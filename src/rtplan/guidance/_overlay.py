@@ -218,6 +218,41 @@ def _draw_accessibility(canvas: Canvas, view: View, acc: AccessibilityMap) -> No
         for p, f in zip(pts, frac[order], strict=True):
             col = (round(255 * f), round(255 * (1 - f)), 0)
             canvas.stamp(p[np.newaxis], col, 3.0)
+    _accessibility_key(canvas, feasible=bool(feas.any()), blocked=bool(infeas.any()))
+
+
+#: What the dots along the skin mean, as drawn by :func:`_draw_accessibility`.
+ACCESSIBILITY_KEY: tuple[tuple[str, RGB], ...] = (
+    ("best entry", (0, 255, 0)),
+    ("worst feasible", (255, 0, 0)),
+    ("blocked", (90, 90, 90)),
+)
+
+
+def _accessibility_key(canvas: Canvas, *, feasible: bool, blocked: bool) -> None:
+    """Name the skin dots in a box at the bottom left, above the scale bar."""
+    entries = list(ACCESSIBILITY_KEY[:2]) if feasible else []
+    if blocked:
+        entries.append(ACCESSIBILITY_KEY[2])
+    if not entries:
+        return
+    title = "skin entry candidates"
+    step = 13
+    width = (
+        max(
+            [text_bitmap(title, 10).shape[1]]
+            + [text_bitmap(name, 10).shape[1] + 14 for name, _ in entries]
+        )
+        + 12
+    )
+    x0, y1 = 6, canvas.height - 34
+    y0 = y1 - step * (len(entries) + 1) - 4
+    canvas.rect(x0, y0, x0 + width, y1, (24, 24, 24))
+    canvas.text(title, x0 + 6, y0 + 3, (230, 230, 230), size_px=10, halo=None)
+    for n, (name, color) in enumerate(entries, start=1):
+        y = y0 + 3 + n * step
+        canvas.stamp(np.array([[x0 + 10, y + 5]], dtype=np.float64), color, 7.0)
+        canvas.text(name, x0 + 18, y, (230, 230, 230), size_px=10, halo=None)
 
 
 def _scale_bar(canvas: Canvas, view: View, rows: int, cols: int) -> None:

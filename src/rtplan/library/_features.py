@@ -257,7 +257,13 @@ def register_feature(name: str, function: FeatureFunction) -> None:
 
 
 def unregister_feature(name: str) -> None:
-    """Remove a feature from the registry (no error if absent)."""
+    """Remove a feature from the registry (no error if absent).
+
+    Parameters
+    ----------
+    name : str
+        The name it was registered under (:func:`register_feature`, :func:`feature`).
+    """
     _REGISTRY.pop(name, None)
 
 

@@ -296,7 +296,22 @@ calibration.</p>
 
 
 def write_population_png(stats: PopulationStats, path: str | Path) -> Path:
-    """Write the population plot alone as a PNG file."""
+    """Write the population plot alone as a PNG file, atomically.
+
+    Parameters
+    ----------
+    stats : PopulationStats
+        From :func:`population_stats`.
+    path : str or Path
+        The PNG to write (replaced whole, or left as it was if the write fails).
+
+    Returns
+    -------
+    Path
+    """
+    from rtplan.io import atomic_open
+
     p = Path(path)
-    p.write_bytes(_figure_png(stats))
+    with atomic_open(p, "wb") as fh:
+        fh.write(_figure_png(stats))
     return p
