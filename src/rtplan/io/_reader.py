@@ -604,8 +604,7 @@ def numbers(
     """
     arr = optional_numbers(ds, keyword, where, count=count, finite=finite, why=why)
     if arr is None:
-        suffix = f"; {why}" if why else ""
-        raise DicomReadError(f"{where}: {tag_name(keyword)} is missing{suffix}")
+        raise _missing(where, keyword, why)
     return arr
 
 
@@ -662,8 +661,7 @@ def number(
     """
     value = optional_number(ds, keyword, where, check=check, expected=expected, why=why)
     if value is None:
-        suffix = f"; {why}" if why else ""
-        raise DicomReadError(f"{where}: {tag_name(keyword)} is missing{suffix}")
+        raise _missing(where, keyword, why)
     return value
 
 
@@ -723,8 +721,13 @@ def integer(
         return value
     if default is not None:
         return default
+    raise _missing(where, keyword, why)
+
+
+def _missing(where: str, keyword: str, why: str) -> DicomReadError:
+    """The error for a required element that is absent or empty."""
     suffix = f"; {why}" if why else ""
-    raise DicomReadError(f"{where}: {tag_name(keyword)} is missing{suffix}")
+    return DicomReadError(f"{where}: {tag_name(keyword)} is missing{suffix}")
 
 
 def text(ds: Any, keyword: str, default: str = "") -> str:
