@@ -40,7 +40,7 @@ test: lint typecheck docs pytest
 # build the wheel, install it into a fresh virtual environment outside the source tree and
 # run the demo there on the sample studies that ship inside the wheel
 wheel-check: $(STAMP)
-	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp" || true' EXIT; \
 	rm -rf build; \
 	$(BIN)/python -m build --wheel --outdir "$$tmp/dist" . >"$$tmp/build.log" || { cat "$$tmp/build.log"; exit 1; }; \
 	rm -rf build; \
@@ -51,7 +51,8 @@ wheel-check: $(STAMP)
 	env -u RTPLAN_SAMPLE_DATA "$$tmp/venv/bin/python" -c "import sys, rtplan; p = rtplan.data.get_path('thigh_sarcoma'); assert str(p).startswith(sys.prefix), p; print('sample data:', p)"; \
 	env -u RTPLAN_SAMPLE_DATA "$$tmp/venv/bin/rtplan" demo -o "$$tmp/demo"; \
 	test -f "$$tmp/demo/thigh_sarcoma/RD.dcm"; \
-	echo "wheel-check: the installed wheel runs rtplan demo"
+	"$$tmp/venv/bin/python" -c "import time, rtplan._warmup as w; [time.sleep(2) for _ in range(300) if w.running()]; assert w.marker_path().exists(), 'the background kernel warm-up did not finish'"; \
+	echo "wheel-check: the installed wheel runs rtplan demo; its background warm-up finished"
 
 clean:
 	rm -rf $(VENV) rtplan-demo .pytest_cache .mypy_cache .ruff_cache build dist docs/_build

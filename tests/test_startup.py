@@ -224,7 +224,7 @@ def test_warm_up_starts_once_per_installation(
     from rtplan import _warmup
 
     started: list[list[str]] = []
-    monkeypatch.setattr(_warmup.subprocess, "Popen", lambda cmd, **_: started.append(list(cmd)))
+    monkeypatch.setattr(_warmup, "_spawn", lambda cmd: started.append(list(cmd)))
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert not _warmup.start()  # under pytest: never
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
@@ -253,7 +253,108 @@ def test_warm_up_compiles_the_list_and_leaves_its_marker(
     monkeypatch.setattr(_kernel_signatures, "SIGNATURES", {key: _kernel_signatures.SIGNATURES[key]})
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("RTPLAN_WARMUP", "1")  # restored after the test
-    # (without --lock, which also lowers the process's priority: that of pytest here)
+    # (in this process: without --lock, which it would remove at the end)
     assert _warmup.main(["--workers", "1"]) == 0
     assert _warmup.marker_path().read_text().startswith("2 kernel signatures in ")
     assert os.environ["RTPLAN_WARMUP"] == "0"  # its compilations start no other warm-up
+
+
+# --------------------------------------- one process compiles a signature while the warm-up runs
+def _min_max_claim() -> tuple[object, tuple[object, ...], Path]:
+    """The dispatcher, first listed signature and claim file of a small kernel."""
+    from numba.core import sigutils
+
+    from rtplan._kernel_signatures import SIGNATURES
+    from rtplan.evaluate._dvh_kernels import min_max
+
+    args, _ = sigutils.normalize_signature(SIGNATURES["rtplan.evaluate._dvh_kernels:min_max"][0])
+    claim = min_max._cache.claim_path(tuple(args), min_max.targetctx.codegen())
+    return min_max, tuple(args), claim
+
+
+def test_a_command_waits_for_what_the_warm_up_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtplan import _jit
+
+    _, _, claim = _min_max_claim()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        claim.write_text(f"warmup {holder.pid}")
+        assert _jit._Claims.holder(claim) == ("warmup", holder.pid)
+        polls: list[float] = []
+
+        def finish(seconds: float) -> None:  # the warm-up's compilation ends while waiting
+            polls.append(seconds)
+            claim.unlink()
+
+        monkeypatch.setattr(_jit.time, "sleep", finish)
+        assert _jit._Claims().wait(claim)  # it compiled it: load it from the cache
+        assert len(polls) == 1
+        claim.write_text(f"warmup {holder.pid}")
+
+        def die(seconds: float) -> None:  # the warm-up ends without compiling it
+            holder.kill()
+            holder.wait()
+
+        monkeypatch.setattr(_jit.time, "sleep", die)
+        assert not _jit._Claims().wait(claim)  # compile it in this process
+        assert _jit._Claims.holder(claim) is None  # a claim whose process is gone
+    finally:
+        holder.kill()
+        holder.wait()
+        claim.unlink(missing_ok=True)
+
+
+def test_a_command_never_waits_for_another_command_nor_the_warm_up_for_anyone() -> None:
+    from rtplan import _jit
+
+    _, _, claim = _min_max_claim()
+    try:
+        claim.write_text(f"command {os.getpid()}")
+        assert not _jit._Claims().wait(claim)  # another command's: compile it too
+        claim.write_text(f"warmup {os.getpid()}")
+        background = _jit._Claims()
+        background.background = True
+        assert not background.wait(claim)  # the warm-up compiles what it needs itself
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def test_the_warm_up_claims_what_it_compiles_and_skips_what_a_command_compiles(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    code = (
+        "import os\n"
+        "from pathlib import Path\n"
+        "import numba.core.event as ev\n"
+        "from numba.core import sigutils\n"
+        "from rtplan._jit import compile_signatures\n"
+        "from rtplan._kernel_signatures import SIGNATURES\n"
+        "from rtplan.evaluate._dvh_kernels import min_max\n"
+        "key = 'rtplan.evaluate._dvh_kernels:min_max'\n"
+        "sig = SIGNATURES[key][0]\n"
+        "args = tuple(sigutils.normalize_signature(sig)[0])\n"
+        "claim = min_max._cache.claim_path(args, min_max.targetctx.codegen())\n"
+        "d = claim.parent\n"
+        "d.mkdir(parents=True, exist_ok=True)\n"
+        "claim.write_text(f'command {os.getpid()}')\n"
+        "skipped = compile_signatures({key: [sig]}, background=True)\n"
+        "claim.unlink()\n"
+        "seen = []\n"
+        "class Seen(ev.Listener):\n"
+        "    def on_start(self, event):\n"
+        "        if event.data['dispatcher'] is min_max:\n"
+        "            seen.extend(p.read_text().split()[0] for p in d.glob('*.compiling'))\n"
+        "    def on_end(self, event):\n"
+        "        pass\n"
+        "ev.register('numba:compile', Seen())\n"
+        "done = compile_signatures({key: [sig]}, background=True)\n"
+        "left = sorted(p.name for p in d.glob('*.compiling'))\n"
+        "print(skipped, done, seen, left, min_max.stats.cache_misses[args])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True,
+        check=True, timeout=300,
+    ).stdout.split("\n")[-2]  # fmt: skip
+    # skipped while a command held it; then compiled under the warm-up's claim, released
+    assert out == "0 1 ['warmup'] [] 1"

@@ -89,12 +89,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder of prp_tg119_opt.py")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("."))
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--levels", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--engine", default="pencil-beam", help="segment correction, final dose")
     parser.add_argument("--aim-percent", type=float, default=3.0)
+    parser.add_argument("--modulation-weight", type=float, default=None)
+    parser.add_argument("--room-percent", type=float, default=None)
+    parser.add_argument("--beams", type=int, default=5, help="equispaced beams (5, 7, 9)")
     args = parser.parse_args()
+    gantry = [360.0 * k / args.beams for k in range(args.beams)]
     g = args.grid_mm
     if args.synthetic:
         ct, structures, prp, iso = _synthetic(g)
@@ -102,11 +106,16 @@ def main() -> None:
     else:
         ct, structures, prp, iso = _prp(args.data / f"tg119_{g:g}mm.npz")
         out = args.data
+        if args.beams != 5:
+            prp = None  # the peer's plan has five beams
     out.mkdir(parents=True, exist_ok=True)
+    extra = {} if args.modulation_weight is None else {"modulation_weight": args.modulation_weight}
+    if args.room_percent is not None:
+        extra["room_percent"] = args.room_percent
     options = InverseOptions(grid_mm=g, bixel_mm=5.0, isocenter_mm=iso,
                              max_iterations=args.iterations, levels=args.levels,
                              rounds=args.rounds, aim_percent=args.aim_percent,
-                             engine=args.engine)  # fmt: skip
+                             engine=args.engine, **extra)  # fmt: skip
     inverse_plan(
         ct,
         structures.values(),
@@ -120,7 +129,7 @@ def main() -> None:
     tracemalloc.start()
     t0 = time.perf_counter()
     c0 = time.process_time()
-    result = inverse_plan(ct, structures.values(), GOALS, gantry_angles_deg=GANTRY,
+    result = inverse_plan(ct, structures.values(), GOALS, gantry_angles_deg=gantry,
                           prescription_gy=50.0, fractions=25, options=options)  # fmt: skip
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
@@ -132,6 +141,10 @@ def main() -> None:
     inf = result.influence
     report = {
         "grid_mm": g,
+        "beams": args.beams,
+        "modulation_weight": options.modulation_weight,
+        "aim_percent": options.aim_percent,
+        "room_percent": options.room_percent,
         "phantom": "synthetic TG-119-like" if args.synthetic else "pyRadPlan TG119",
         "bixels": int(inf.matrix.shape[1]),
         "voxels": int(inf.matrix.shape[0]),
@@ -168,12 +181,23 @@ def main() -> None:
         report["speedup_influence_plus_fluence_cpu"] = (
             peer["cpu_s"] / report["influence_plus_fluence_cpu_s"]
         )
-    (out / f"rtplan_opt_{g:g}mm.json").write_text(json.dumps(report, indent=2))
+    (out / f"rtplan_opt_{g:g}mm{_suffix(args)}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    _figures(out, g, result, ccc, prp, structures)
+    _figures(out, g, result, ccc, prp, structures, _suffix(args))
 
 
-def _figures(out: Path, g: float, result, ccc, prp, structures) -> None:  # type: ignore[no-untyped-def]
+def _tag(beams: int) -> str:
+    """Suffix of the output files: none for the five beams of the peer comparison."""
+    return "" if beams == 5 else f"_{beams}beams"
+
+
+def _suffix(args: argparse.Namespace) -> str:
+    """Suffix of the output files: beams other than five, a room other than the default."""
+    room = "" if args.room_percent is None else f"_room{args.room_percent:g}"
+    return _tag(args.beams) + room
+
+
+def _figures(out: Path, g: float, result, ccc, prp, structures, tag: str) -> None:  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,10 +218,10 @@ def _figures(out: Path, g: float, result, ccc, prp, structures) -> None:  # type
     ax.axvline(25.0, color="grey", lw=0.5)
     ax.set_xlabel("dose (Gy)")
     ax.set_ylabel("volume (%)")
-    ax.set_title(f"TG-119 C-shape, 5 beams, {g:g} mm grid")
+    ax.set_title(f"TG-119 C-shape, {len(result.plan.beams)} beams, {g:g} mm grid")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / f"dvh_{g:g}mm.png", dpi=120)
+    fig.savefig(out / f"dvh_{g:g}mm{tag}.png", dpi=120)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(result.sequenced), figsize=(3 * len(result.sequenced), 3))
     for ax, seq in zip(np.atleast_1d(axes), result.sequenced, strict=True):
@@ -205,7 +229,7 @@ def _figures(out: Path, g: float, result, ccc, prp, structures) -> None:  # type
         ax.set_title(f"{seq.beam.name}: {seq.n_segments} seg.", fontsize=8)
         fig.colorbar(im, ax=ax, shrink=0.7, label="MU")
     fig.tight_layout()
-    fig.savefig(out / f"fluence_{g:g}mm.png", dpi=110)
+    fig.savefig(out / f"fluence_{g:g}mm{tag}.png", dpi=110)
     plt.close(fig)
 
 

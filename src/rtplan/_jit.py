@@ -14,6 +14,11 @@ mypy keeps the Python signatures:
   kernels of :mod:`rtplan._kernels` (inlined into their callers), delete the
   ``*.nbi``/``*.nbc`` files under ``src/rtplan``
   (``find src/rtplan -name '*.nb[ic]' -delete``);
+* while the background compilation runs, a kernel signature is compiled by one process
+  only: each compiling process holds a claim file next to the cache entry
+  (:class:`_Claims`); a command that needs a signature the background process is
+  compiling waits for it (without using a core) and loads it from the cache, and the
+  background process skips what a command is compiling;
 * ``nogil=True``: callers may run kernels in threads;
 * ``error_model="numpy"``: division follows IEEE rules instead of raising
   ``ZeroDivisionError`` (the kernels guard their divisions themselves), which lets numba
@@ -25,11 +30,16 @@ serial one), for kernels whose caller picks by problem size.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
+import logging
+import os
+import time
 import types
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numba
@@ -41,6 +51,8 @@ import numba.core.sigutils
 __all__ = ["KERNELS", "compile_signatures", "n_threads", "njit", "prange", "signature_text", "twin"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+logger = logging.getLogger(__name__)
 
 prange = numba.prange
 
@@ -71,13 +83,16 @@ class _SignatureNamedFile(numba.core.caching.IndexDataCacheFile):
 
     def save(self, key: Any, data: Any) -> None:
         """Save the compiled ``data`` of the index ``key`` (signature, CPU, code hashes)."""
-        sig, target = key[0], key[1]
-        digest = hashlib.sha1(repr((str(sig), target)).encode()).hexdigest()[:16]
-        name = self._data_name_pattern.replace("{number:d}", digest)
+        name = self._data_name_pattern.replace("{number:d}", _digest(key[0], key[1]))
         self._save_data(name, data)  # type: ignore[no-untyped-call]
         overloads = self._load_index()  # type: ignore[no-untyped-call]
         overloads[key] = name
         self._save_index(overloads)  # type: ignore[no-untyped-call]
+
+
+def _digest(sig: Any, target: Any) -> str:
+    """A file-name-safe digest of a signature and the CPU it is compiled for."""
+    return hashlib.sha1(repr((str(sig), target)).encode()).hexdigest()[:16]
 
 
 class _FunctionCache(numba.core.caching.FunctionCache):
@@ -85,7 +100,9 @@ class _FunctionCache(numba.core.caching.FunctionCache):
 
     A miss (a kernel about to be compiled in this process) starts the background
     compilation of the other kernels, once per installation (:func:`rtplan._warmup.start`),
-    so that a script's or notebook's later calls find them compiled.
+    so that a script's or notebook's later calls find them compiled. While it runs, a miss
+    of a signature that the background process is compiling waits for its result
+    (:class:`_Claims`).
     """
 
     def __init__(self, py_func: Any) -> None:
@@ -96,20 +113,122 @@ class _FunctionCache(numba.core.caching.FunctionCache):
             source_stamp=self._impl.locator.get_source_stamp(),
         )
 
+    def claim_path(self, sig: Any, codegen: Any) -> Path:
+        """The claim file of signature ``sig`` (a tuple of numba types) for ``codegen``'s CPU."""
+        digest = _digest(sig, codegen.magic_tuple())
+        return Path(self._cache_path) / f"{self._impl.filename_base}.{digest}.compiling"
+
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         """The cached code of ``sig``, or ``None`` (then numba compiles it)."""
         found = super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
-        if found is None:
-            _start_warmup()
-        return found
+        if found is not None or not (_CLAIMS.background or _start_warmup()):
+            return found
+        claim = self.claim_path(sig, target_context.codegen())
+        if _CLAIMS.wait(claim):  # the background process compiled it meanwhile
+            found = super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+            if found is not None:
+                return found
+        _CLAIMS.take(claim)
+        return None
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        """Store the compiled ``data`` of ``sig``, then give up this process's claim on it."""
+        super().save_overload(sig, data)  # type: ignore[no-untyped-call]
+        if _CLAIMS.held:
+            _CLAIMS.release(self.claim_path(sig, data.library.codegen))
+
+
+class _Claims:
+    """The kernel compilations this process has claimed, and the wait for the warm-up's.
+
+    A claim is a file ``<cache entry>.<signature digest>.compiling`` holding the role of
+    the process (``warmup`` or ``command``) and its id, created exclusively when the
+    process starts compiling that signature and removed once the code is in the cache.
+    Only a command waits, and only for the warm-up's claims; the warm-up never waits (it
+    compiles a callee that a command has claimed, and skips an entry kernel a command has
+    claimed), so no two processes ever wait for each other. A claim whose process is gone
+    is ignored. A process that did not claim anything never touches the files: claims
+    are taken only while a warm-up runs (or by the warm-up itself).
+    """
+
+    #: The longest a command waits for one signature (then it compiles it itself).
+    wait_s = 300.0
+
+    def __init__(self) -> None:
+        self.background = False  # set in the warm-up process (compile_signatures)
+        self.held: set[Path] = set()
+        self.waited_s = 0.0  # time this process spent waiting for the warm-up (benchmarks)
+
+    @staticmethod
+    def holder(claim: Path) -> tuple[str, int] | None:
+        """The live process holding ``claim``, as ``(role, pid)``; None if none."""
+        try:
+            role, _, pid_text = claim.read_text().partition(" ")
+            pid = int(pid_text)
+            if time.time() - claim.stat().st_mtime > 2 * _Claims.wait_s:
+                return None  # left behind by a process whose id was reused since
+            os.kill(pid, 0)
+        except (OSError, ValueError):  # no claim, not written yet, or its process is gone
+            return None
+        return role, pid
+
+    def wait(self, claim: Path) -> bool:
+        """In a command: wait while the warm-up compiles ``claim``; True if it did."""
+        holder = None if self.background else self.holder(claim)
+        if holder is None or holder[0] != "warmup":
+            return False
+        logger.info("waiting for the background compilation of %s", claim.name)
+        start = time.monotonic()
+        try:
+            while time.monotonic() < start + self.wait_s:
+                time.sleep(0.01)
+                if not claim.exists():
+                    return True
+                if self.holder(claim) is None:
+                    return False
+            return False
+        finally:
+            self.waited_s += time.monotonic() - start
+
+    def take(self, claim: Path) -> None:
+        """Claim a signature this process is about to compile (if nobody holds it)."""
+        role = "warmup" if self.background else "command"
+        # written aside, then linked: a claim is never seen without its holder
+        written = claim.with_name(f"{claim.name}.{os.getpid()}")
+        try:
+            claim.parent.mkdir(parents=True, exist_ok=True)
+            if claim.exists() and self.holder(claim) is None:
+                claim.unlink(missing_ok=True)  # left by a process that ended while compiling
+            written.write_text(f"{role} {os.getpid()}")
+            os.link(written, claim)
+        except OSError:  # held by another process, or a read-only cache: compile all the same
+            return
+        finally:
+            written.unlink(missing_ok=True)
+        self.held.add(claim)
+
+    def release(self, claim: Path) -> None:
+        """Give up ``claim`` if this process holds it (its code is in the cache now)."""
+        if claim in self.held:
+            self.held.discard(claim)
+            claim.unlink(missing_ok=True)
+
+    def release_all(self) -> None:
+        """Give up every claim of this process (after a failed compilation, at exit)."""
+        while self.held:
+            self.held.pop().unlink(missing_ok=True)
+
+
+_CLAIMS = _Claims()
+atexit.register(_CLAIMS.release_all)
 
 
 @functools.cache
-def _start_warmup() -> None:
-    """Start the background warm-up (at most once per process)."""
+def _start_warmup() -> bool:
+    """Start the background warm-up (at most once per process); whether one runs now."""
     from rtplan import _warmup
 
-    _warmup.start()
+    return _warmup.start() or _warmup.running()
 
 
 def _options(*, parallel: bool, fastmath: bool, inline: bool = False) -> dict[str, Any]:
@@ -288,20 +407,35 @@ def _type_text(t: Any) -> str | None:
     return None
 
 
-def compile_signatures(signatures: dict[str, list[str]]) -> int:
+def compile_signatures(signatures: dict[str, list[str]], *, background: bool = False) -> int:
     """Compile (or load from the on-disk cache) kernels for the given signatures.
 
     Parameters
     ----------
     signatures : dict of str to list of str
         ``"module:qualname"`` of a kernel to its signatures in :func:`signature_text`
-        syntax; kernels or signatures that no longer exist are skipped.
+        syntax, in the order to compile them; kernels or signatures that no longer exist
+        are skipped.
+    background : bool
+        This process is the background warm-up (:mod:`rtplan._warmup`): it claims what
+        it compiles, so that a command needing it waits for it instead of compiling it
+        too, and it skips a signature that a command is compiling.
 
     Returns
     -------
     int
-        The number of signatures compiled or loaded.
+        The number of signatures compiled or loaded (not those left to a command).
     """
+    previous = _CLAIMS.background
+    _CLAIMS.background = background or previous
+    try:
+        return _compile_listed(signatures, background=background)
+    finally:
+        _CLAIMS.background = previous
+
+
+def _compile_listed(signatures: dict[str, list[str]], *, background: bool) -> int:
+    """:func:`compile_signatures` (the claims' role already set)."""
     import importlib
 
     done = 0
@@ -318,8 +452,23 @@ def compile_signatures(signatures: dict[str, list[str]]) -> int:
             try:
                 # as a tuple of types, the cache key of a call (a string is a key of its own)
                 args, _ = numba.core.sigutils.normalize_signature(sig)  # type: ignore[no-untyped-call]
+                if background and _claimed_by_a_command(dispatcher, tuple(args)):
+                    continue
                 dispatcher.compile(tuple(args))
             except (numba.core.errors.TypingError, TypeError, NameError, SyntaxError):
                 continue  # a kernel whose signature changed since the list was made
+            finally:
+                _CLAIMS.release_all()  # what a failed compilation left claimed
             done += 1
     return done
+
+
+def _claimed_by_a_command(dispatcher: Any, args: tuple[Any, ...]) -> bool:
+    """Whether a command is compiling signature ``args`` of ``dispatcher`` now."""
+    if args in dispatcher.overloads:
+        return False
+    cache = dispatcher._cache
+    if not isinstance(cache, _FunctionCache):
+        return False
+    holder = _Claims.holder(cache.claim_path(args, dispatcher.targetctx.codegen()))
+    return holder is not None and holder[0] == "command"

@@ -4,11 +4,16 @@ numba compiles a kernel on its first call and stores the machine code in its on-
 (next to the module, or under ``NUMBA_CACHE_DIR``), keyed on the CPU it runs on; every
 later process loads it in milliseconds. A new installation therefore compiles, once, for
 about a minute of CPU. :func:`start` moves most of it off the user's path: the first
-kernel that a process must compile (``rtplan demo``, a script, a notebook) starts a
-detached process that compiles the signatures listed in :mod:`rtplan._kernel_signatures`
-on the other cores (at a lower priority), while the process itself goes on; whatever it
-needs before the background has compiled it, it compiles itself, as before. A marker file
-records that the warm-up ran, so it runs once per installation.
+kernel that a process must compile (a script, a notebook; ``rtplan demo`` starts it as it
+starts) starts a detached process that compiles the signatures listed in
+:mod:`rtplan._kernel_signatures` on the other cores, while the process itself goes on.
+The list follows a first ``rtplan demo``: the kernels it needs first (its first dose
+calculation) come last, as the command compiles them itself before anything could be
+ready; the warm-up starts with the next ones, in the order the demo needs them, and stays
+ahead of the command. A signature is compiled by one of them only: the command waits for
+(and then loads) what the warm-up is compiling at that moment, and the warm-up skips what
+the command is compiling (claim files, :mod:`rtplan._jit`). A marker file records that
+the warm-up ran, so it runs once per installation.
 
 Nothing is shipped pre-compiled: the code is compiled on the machine that runs it, by the
 same numba, so a CPU or a numba version of another machine cannot make it wrong; a
@@ -32,12 +37,15 @@ from pathlib import Path
 
 from rtplan._version import __version__
 
-__all__ = ["marker_path", "run", "start"]
+__all__ = ["marker_path", "run", "running", "start"]
 
 logger = logging.getLogger(__name__)
 
 #: A lock older than this (seconds) belongs to a warm-up that died: it is taken over.
 _STALE_S = 1800.0
+
+#: The warm-up process started by this process where it has no ``posix_spawn`` (Windows).
+_STARTED: list[object] = []
 
 
 def marker_path() -> Path:
@@ -75,8 +83,7 @@ def start() -> bool:
         ``RTPLAN_WARMUP=0``, under pytest, when it ran before or runs now, or when no
         process could be started).
     """
-    # a test run compiles what it uses; a background compile would compete for its cores
-    if os.environ.get("RTPLAN_WARMUP", "1") == "0" or "PYTEST_CURRENT_TEST" in os.environ:
+    if not _enabled():
         return False
     try:
         marker = marker_path()
@@ -85,18 +92,48 @@ def start() -> bool:
         lock = marker.with_suffix(".lock")
         if not _take(lock):
             return False
-        subprocess.Popen(
-            [sys.executable, "-m", "rtplan._warmup", "--lock", str(lock)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # neither Ctrl-C nor the end of the command stops it
-        )
+        _spawn([sys.executable, "-m", "rtplan._warmup", "--lock", str(lock)])
     except OSError as exc:  # a read-only cache, no process slots: compile on first use
         logger.debug("kernel warm-up not started: %s", exc)
         return False
     logger.info("compiling the numerical kernels in the background (once per installation)")
     return True
+
+
+def _spawn(cmd: list[str]) -> None:
+    """Start ``cmd`` detached, and keep no handle on it.
+
+    In its own session (neither Ctrl-C nor the end of the command stops it), without a
+    terminal; no :class:`subprocess.Popen` is kept (one dropped while its process runs
+    warns, at the end of the command, that the process is still running).
+    """
+    if hasattr(os, "posix_spawn"):
+        actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        os.posix_spawn(cmd[0], cmd, os.environ, file_actions=actions, setsid=True)
+        return
+    devnull = subprocess.DEVNULL
+    child = subprocess.Popen(cmd, stdin=devnull, stdout=devnull, stderr=devnull)
+    _STARTED.append(child)  # kept until this process ends, for the same reason
+
+
+def running() -> bool:
+    """Whether a warm-up of this installation runs now (its lock is held and recent).
+
+    False where the warm-up is turned off for this process (as for :func:`start`).
+    """
+    if not _enabled():
+        return False
+    try:
+        lock = marker_path().with_suffix(".lock")
+        return time.time() - lock.stat().st_mtime < _STALE_S
+    except OSError:
+        return False
+
+
+def _enabled() -> bool:
+    """False with ``RTPLAN_WARMUP=0`` and under pytest."""
+    # a test run compiles what it uses; a background compile would compete for its cores
+    return os.environ.get("RTPLAN_WARMUP", "1") != "0" and "PYTEST_CURRENT_TEST" not in os.environ
 
 
 def _take(lock: Path) -> bool:
@@ -146,24 +183,14 @@ def run(workers: int | None = None, *, part: tuple[int, int] = (0, 1)) -> int:
         for i in range(1, workers):
             cmd = [sys.executable, "-m", "rtplan._warmup", "--part", f"{i}/{workers}"]
             children.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
-    # the command that started the warm-up compiles what it needs first (masks, then the
-    # dose): the background starts with what comes last in the demo's flow
-    keys = sorted(SIGNATURES, key=_priority)[index::count]
+    # in the list's order (see the module docstring)
+    keys = list(SIGNATURES)[index::count]
     from rtplan._jit import compile_signatures
 
-    done = compile_signatures({key: SIGNATURES[key] for key in keys})
+    done = compile_signatures({key: SIGNATURES[key] for key in keys}, background=True)
     for child in children:
         child.wait()
     return done
-
-
-#: The order of the warm-up: what a first command (``rtplan demo``) needs last comes first.
-_ORDER = ("rtplan.guidance", "rtplan.evaluate", "rtplan.dose", "rtplan.geometry")
-
-
-def _priority(key: str) -> tuple[int, str]:
-    rank = next((i for i, p in enumerate(_ORDER) if key.startswith(p)), len(_ORDER))
-    return rank, key
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,10 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["RTPLAN_WARMUP"] = "0"  # its own compilations start no other warm-up
     if args.part:
         i, n = (int(x) for x in args.part.split("/"))
-        run(1, part=(i, n))  # a worker (its priority is its parent's)
+        run(1, part=(i, n))  # a worker
         return 0
-    if args.lock is not None and hasattr(os, "nice"):
-        os.nice(5)  # started in the background: leave the cores to the user's command first
+    # at the command's priority: the command waits for what the warm-up is compiling, so a
+    # warm-up slowed down by other processes would slow the command down too
     t0 = time.perf_counter()
     outcome = "failed"
     try:

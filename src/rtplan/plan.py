@@ -58,21 +58,54 @@ def _new_uid() -> str:
 
 
 def rotation_x(angle_deg: float) -> FloatArray:
-    """Right-handed rotation matrix about +X by ``angle_deg``."""
+    """Right-handed rotation matrix about +X by ``angle_deg``.
+
+    Parameters
+    ----------
+    angle_deg : float
+        Rotation angle, degrees (counter-clockwise seen from +X).
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 3), float64
+        The matrix that rotates column vectors: ``rotation_x(a) @ v``.
+    """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
 def rotation_y(angle_deg: float) -> FloatArray:
-    """Right-handed rotation matrix about +Y by ``angle_deg``."""
+    """Right-handed rotation matrix about +Y by ``angle_deg``.
+
+    Parameters
+    ----------
+    angle_deg : float
+        Rotation angle, degrees (counter-clockwise seen from +Y).
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 3), float64
+        The matrix that rotates column vectors: ``rotation_y(a) @ v``.
+    """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
 def rotation_z(angle_deg: float) -> FloatArray:
-    """Right-handed rotation matrix about +Z by ``angle_deg``."""
+    """Right-handed rotation matrix about +Z by ``angle_deg``.
+
+    Parameters
+    ----------
+    angle_deg : float
+        Rotation angle, degrees (counter-clockwise seen from +Z).
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 3), float64
+        The matrix that rotates column vectors: ``rotation_z(a) @ v``.
+    """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

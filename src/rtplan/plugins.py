@@ -92,7 +92,18 @@ def load(group: str, name: str) -> Any | None:
 
 
 def load_all(group: str) -> dict[str, Any]:
-    """Every loadable plugin of a group, by name (broken ones warned about and skipped)."""
+    """Every loadable plugin of a group, by name (broken ones warned about and skipped).
+
+    Parameters
+    ----------
+    group : str
+        The entry-point group, e.g. ``"rtplan.dose_engines"``.
+
+    Returns
+    -------
+    dict of str to object
+        The loaded objects by entry-point name.
+    """
     out: dict[str, Any] = {}
     for name in available(group):
         obj = load(group, name)

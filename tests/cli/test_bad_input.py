@@ -703,7 +703,9 @@ def test_failed_write_keeps_the_previous_files(
 # is under way, until the signal arrives: Ctrl-C then always lands mid-calculation, however
 # fast the machine is (the dose cannot finish first).
 _WAIT_FOR_CTRL_C = """
-import sys, time
+import signal, sys, time
+# as at a terminal: a shell that starts a job in the background hands it SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import rtplan.dose
 from rtplan.cli.main import entry_point
 

@@ -43,3 +43,29 @@ def test_warnings_are_one_readable_line(tmp_path: Path, thigh_path: Path) -> Non
     assert proc.returncode == 0
     assert "rtplan: warning: no RT Structure Set" in proc.stderr
     assert ".py:" not in proc.stderr  # no source paths
+
+
+def _leaf_parsers() -> list[tuple[str, object]]:
+    import argparse
+
+    leaves = []
+
+    def walk(name: str, parser: argparse.ArgumentParser) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            leaves.append((name, parser))
+        for action in subs:
+            for child, sub in action.choices.items():
+                walk(f"{name} {child}".strip(), sub)
+
+    walk("", build_parser())
+    return leaves
+
+
+def test_every_command_takes_json_quiet_and_verbose() -> None:
+    leaves = _leaf_parsers()
+    assert len(leaves) >= len(SUBCOMMANDS)
+    for name, parser in leaves:
+        options = {s for a in parser._actions for s in a.option_strings}  # type: ignore[attr-defined]
+        missing = {"--json", "-q", "--quiet", "-v", "--verbose"} - options
+        assert not missing, f"rtplan {name} lacks {sorted(missing)}"

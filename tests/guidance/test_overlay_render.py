@@ -557,3 +557,41 @@ def test_source_slices_of_views(phantom: Phantom) -> None:
     k_entry, k_target = (g.mm_to_index([needle.entry_mm, needle.target_mm])[:, 2] + 0.5) // 1
     assert ks[0] <= k_entry
     assert ks[-1] >= k_target
+
+
+def test_captions_letters_and_legend_never_overlap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtplan.guidance._draw import Canvas
+
+    boxes: list[tuple[str, tuple[int, int, int, int]]] = []
+    real = Canvas.text
+
+    def recording(self: Canvas, text: str, *args: object, **kwargs: object) -> tuple[int, ...]:
+        box = real(self, text, *args, **kwargs)  # type: ignore[arg-type]
+        boxes.append((text, box))
+        return box
+
+    monkeypatch.setattr(Canvas, "text", recording)
+    ct = _ct("HFS")
+    # a small view: the caption, long with its interpolated slices, reaches the middle
+    view = overlay_view(ct, plane="axial", at_mm=1.0, display="radiological")
+    render_overlay(ct, view=view, window="bone")
+    caption = next(b for t, b in boxes if t.startswith("Axial"))
+    assert caption[2] > view.shape[1] / 2 - 10  # the case this test is about
+    for n, (text_a, a) in enumerate(boxes):
+        for text_b, b in boxes[n + 1 :]:
+            disjoint = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert disjoint, f"{text_a!r} {a} overlaps {text_b!r} {b}"
+
+
+def test_render_overlay_saves_the_png_in_the_same_call(tmp_path: object) -> None:
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "view.png"
+    ct = _ct("HFS")
+    rgb = render_overlay(ct, plane="axial", at_mm=0.0, path=out)
+    from PIL import Image as PILImage
+
+    with PILImage.open(out) as png:
+        assert np.array_equal(np.asarray(png.convert("RGB")), rgb)

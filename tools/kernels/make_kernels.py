@@ -14,9 +14,10 @@ Two tables are produced from the machine's spectrum (``<machine>.json`` in
   imparted in each (radius, polar angle) bin in infinite water, the spectrum weighted by
   each energy's share of TERMA, ``phi(E) E mu(E)``. The part imparted by the charged
   particles of the first interaction (the primary kernel) is also written, and so is the
-  primary share ``E_tr / E`` of each spectrum bin: with them the collapsed cone follows the
-  hardening of the beam with depth (primary and scatter kernels driven by collision kerma
-  and scatter TERMA, Ahnesjö 1989; Hoban 1995, Med. Phys. 22 2035-2044). It also holds the
+  primary share ``E_tr / E`` of each spectrum bin: with them the collapsed cone can follow
+  the hardening of the beam with depth (``CollapsedConeEngine(hardening=True)``: primary
+  and scatter kernels driven by collision kerma and scatter TERMA, Ahnesjö 1989; Hoban
+  1995, Med. Phys. 22 2035-2044). It also holds the
   electron track-length spectrum used for the stopping-power ratios of
   :func:`rtplan.dose.dose_to_water`.
 * ``<machine>_pencil_kernel.txt``: the pencil-beam kernel (Mohan & Chui 1987, Med. Phys.

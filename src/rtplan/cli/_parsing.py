@@ -26,17 +26,24 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rtplan.enum import Approach, Window
 from rtplan.errors import RtplanError
 
+if TYPE_CHECKING:
+    from rtplan.io.study import Study
+    from rtplan.plan import Plan
+
 __all__ = [
+    "add_couch_reference_argument",
     "add_isodose_arguments",
     "add_needle_arguments",
     "add_subcommand",
     "angle_deg",
     "angles_deg",
+    "couch_reference_point",
+    "couch_reference_text",
     "study_options",
     "verbosity_options",
     "vocabulary",
@@ -178,7 +185,81 @@ def add_isodose_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_couch_reference_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--couch-reference``, the point couch coordinates are measured from.
+
+    Shared by ``rtplan report`` (the beam table) and ``rtplan review`` (the cursor and the
+    beams); read by :func:`rtplan.report.couch_reference` once the study is loaded.
+    """
+    parser.add_argument(
+        "--couch-reference",
+        type=couch_reference_text,
+        default="origin",
+        metavar="POINT",
+        help="reference point of the couch coordinates (IEC 61217 table axes): X,Y,Z in "
+        "LPS mm (e.g. 0,-150,30), 'origin' (the DICOM origin, default), 'isocenter' (the "
+        "first beam's) or the name of a point structure (a setup marker)",
+    )
+
+
+def couch_reference_point(
+    args: argparse.Namespace, study: Study, plan: Plan | None, *, needs_plan: bool
+) -> tuple[float, float, float]:
+    """The ``--couch-reference`` point (LPS mm), or an error naming the option and value.
+
+    With ``needs_plan``, a reference other than the default needs a plan (the couch
+    coordinates are those of its beams).
+
+    Raises
+    ------
+    RtplanError
+        ``--couch-reference 'Marker': ...``: the value is not understood, or names a
+        structure that is not one point, or needs a plan that is not there.
+    """
+    from rtplan.errors import RtplanError
+    from rtplan.report import couch_reference
+
+    text = args.couch_reference
+    if needs_plan and plan is None and text != "origin":
+        raise RtplanError(
+            f"--couch-reference {text!r}: couch coordinates are shown for a plan's beams and "
+            "no plan was found: give --plan RTPLAN (and --dose)"
+        )
+    try:
+        point, _ = couch_reference(text, plan=plan, structures=study.structures)
+    except RtplanError as exc:
+        raise RtplanError(f"--couch-reference {text!r}: {exc}") from None
+    return point
+
+
 # ---------------------------------------------------------------------------- value types
+def couch_reference_text(text: str) -> str:
+    """``argparse`` type of ``--couch-reference``: ``X,Y,Z`` checked now, a name later.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is empty, or has commas but is not 3 finite numbers.
+
+    Examples
+    --------
+    >>> couch_reference_text(" 0, -150 ,30"), couch_reference_text("isocenter")
+    ('0, -150 ,30', 'isocenter')
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: give X,Y,Z in LPS mm or a point's name")
+    if "," in text:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not X,Y,Z: give 3 finite numbers of mm (LPS), e.g. 0,-150,30"
+            )
+    return text.strip()
+
+
 def angle_deg(text: str) -> float:
     """``argparse`` type of one machine angle: a number of degrees in [-360, 360].
 

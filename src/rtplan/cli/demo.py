@@ -2,7 +2,9 @@
 
 Plan and compute a 3-field conformal plan on thigh_sarcoma (MU, DVH metrics, clinical
 goals, RT Plan and RT Dose) and a biopsy trajectory to the vertebral metastasis of
-spine_metastasis (overlays and DICOM), with an HTML report each.
+spine_metastasis (overlays and DICOM), with an HTML report each. Exits with status 0 when
+every clinical goal of the thigh plan is met and 1 when one is not (all files are written
+either way).
 """
 
 from __future__ import annotations

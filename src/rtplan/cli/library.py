@@ -12,12 +12,12 @@ features by group. rtplan library export --db PATH -o FOLDER: every table as Par
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from rtplan.cli._output import add_output_arguments, emit
 from rtplan.cli._parsing import verbosity_options
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retry-failed", action="store_true", help="try again unchanged studies that failed"
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_output_arguments(p)
     p.set_defaults(library_run=_index)
 
     p = sub.add_parser("similar", parents=[verbosity_options()], help="find similar studies")
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prescription-gy", type=float, default=None, help="prescription of the new plan"
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_arguments(p)
     p.set_defaults(library_run=_similar)
 
     p = sub.add_parser("stats", parents=[verbosity_options()], help="population statistics")
@@ -85,12 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, default=None, help="HTML report to write")
     p.add_argument("--csv", type=Path, default=None, help="write the table as CSV")
     p.add_argument("--parquet", type=Path, default=None, help="write the table as Parquet")
-    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_output_arguments(p)
     p.set_defaults(library_run=_stats)
 
     p = sub.add_parser("export", parents=[verbosity_options()], help="export as Parquet")
     p.add_argument("--db", type=Path, required=True, metavar="PATH", help=db_help)
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the files")
+    add_output_arguments(p)
     p.set_defaults(library_run=_export)
 
 
@@ -188,10 +189,7 @@ def _index(args: argparse.Namespace) -> int:
         memory_limit=args.memory_limit,
         progress=ProgressBar(sys.stderr),
     )
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print(_format_summary(summary))
+    emit(args, [_format_summary(summary)], summary.to_dict())
     return 0
 
 
@@ -205,11 +203,11 @@ def _similar(args: argparse.Namespace) -> int:
             if args.goals
             else None
         )
-    if args.json:
+    if args.json or args.quiet:
         out: Any = [c.to_dict() for c in cases]
         if goals is not None:
             out = {"cases": out, "goals": goals.to_dict()}
-        print(json.dumps(out, indent=2))
+        emit(args, [], out)
         return 0
     from rtplan.report import text_table
 
@@ -251,8 +249,8 @@ def _stats(args: argparse.Namespace) -> int:
         stats.to_csv(args.csv)
     if args.parquet is not None:
         stats.to_parquet(args.parquet)
-    if args.json:
-        print(json.dumps(stats.to_dict(), indent=2))
+    if args.json or args.quiet:
+        emit(args, [], stats.to_dict())
         return 0
     from rtplan.report import text_table
 
@@ -276,6 +274,5 @@ def _export(args: argparse.Namespace) -> int:
 
     with open_library(args.db) as lib:
         paths = lib.export_parquet(args.output)
-    for p in paths:
-        print(p)
+    emit(args, [str(p) for p in paths], {"files": [str(p) for p in paths]})
     return 0

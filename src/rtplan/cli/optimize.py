@@ -1,8 +1,11 @@
 """Optimise a step-and-shoot IMRT plan that meets clinical goals.
 
 Optimise the fluence of one beam per gantry angle on a study (CT + RT Structure Set) to
-meet the --goal constraints (e.g. 'PTV D95 >= 50 Gy', 'Core D10 <= 25 Gy', 'Femur V40Gy
-<= 64 %'), sequence it into step-and-shoot MLC segments, refine the segment MU, compute
+meet the --goal objectives (e.g. 'PTV D95 >= 50 Gy', 'Core D10 <= 25 Gy', 'Femur V40Gy
+<= 64 %', weighed against each other) and the --constraint hard constraints (e.g.
+'SpinalCord D0.03cc <= 17 Gy': met by the optimised fluence within 0.5 % of the limit, or
+the command stops with status 2 and says which cannot be met), sequence it into
+step-and-shoot MLC segments, refine the segment MU, compute
 the plan's dose on the whole CT with --engine and write RP.dcm (control points per
 segment), RD.dcm and report.html (fluence maps, segments and MU per beam, the goals) into
 the output folder. Prints the optimisation figures, the goals on the optimiser's and on
@@ -13,17 +16,16 @@ table; exits with status 1 when a goal is not met (as rtplan dvh does).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rtplan.cli._output import add_output_arguments, emit
 from rtplan.cli._parsing import angles_deg
 from rtplan.enum import Engine
 
 if TYPE_CHECKING:
     from rtplan.io.study import Study
-    from rtplan.planning import InversePlan
+    from rtplan.planning import ConstraintResult, InversePlan
 
 __all__ = ["add_arguments", "run"]
 
@@ -41,11 +43,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``rtplan optimize``."""
     parser.add_argument(
         "--goal",
+        "--objective",
+        dest="goal",
         action="append",
-        required=True,
+        default=[],
         metavar="GOAL",
-        help="clinical goal, e.g. 'PTV D95 >= 50 Gy' (a dose in %% is of the prescription); "
-        "repeat for several",
+        help="clinical goal, a weighted objective, e.g. 'PTV D95 >= 50 Gy' (a dose in %% is "
+        "of the prescription); repeat for several",
+    )
+    parser.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="GOAL",
+        help="hard constraint, in the goals' spelling, e.g. 'SpinalCord D0.03cc <= 17 Gy': "
+        "the optimised fluence meets it within 0.5 %% of the limit; repeat for several",
     )
     parser.add_argument("--target", default=None, help="target structure (default: the "
                         "structure of the first '>=' goal)")  # fmt: skip
@@ -73,16 +85,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="planning margin: the optimiser aims this far inside each goal, %% (3)",
     )  # fmt: skip
     parser.add_argument(
+        "--room-percent", type=float, default=1.0,
+        help="a goal counts as met between rounds only this far inside its limit, %% (1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--modulation-weight", type=float, default=None, metavar="W",
+        help="weight of the modulation penalty that lowers the MU (default: the library's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--rounds", type=int, default=6, help="optimisation rounds re-aiming unmet goals (6)"
     )
     parser.add_argument("--min-mu", type=float, default=2.0, help="least MU per segment (2)")
     parser.add_argument(
-        "--iterations", type=int, default=200, help="L-BFGS-B iterations per round (200)"
+        "--iterations", type=int, default=60, help="L-BFGS-B iterations per round (60)"
     )
     parser.add_argument(
         "--cache", type=Path, default=None, metavar="FOLDER", help="cache of influence matrices"
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_output_arguments(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -105,33 +125,34 @@ def run(args: argparse.Namespace) -> int:
     if args.fractions < 1:
         raise PlanError(f"--fractions must be a whole number >= 1, got {args.fractions}")
     goals = [parse_goal(text) for text in args.goal]
+    constraints = [parse_goal(text) for text in args.constraint]
+    if not goals and not constraints:
+        raise PlanError("give at least one --goal (e.g. --goal 'PTV D95 >= 50 Gy')")
     study = check.load_study(args)
     for name in dict.fromkeys(g.structure for g in goals):
         check.structure(study, name, "--goal")
+    for name in dict.fromkeys(g.structure for g in constraints):
+        check.structure(study, name, "--constraint")
     out = check.output_folder(args.output, "-o", names=OUTPUT_NAMES, folders=[args.study])
 
-    def progress(fraction: float, message: str) -> None:
-        if not args.json:
-            print(f"\r{100.0 * fraction:5.1f} % {message:<70}", end="", file=sys.stderr)
-
+    extra = {} if args.modulation_weight is None else {"modulation_weight": args.modulation_weight}
     options = InverseOptions(
         energy=args.energy, bixel_mm=args.bixel_mm, grid_mm=args.grid_mm, levels=args.levels,
         min_mu=args.min_mu, max_iterations=args.iterations, engine=args.engine,
-        aim_percent=args.aim_percent, rounds=args.rounds,
-        cache_dir=str(args.cache) if args.cache is not None else None,
+        aim_percent=args.aim_percent, room_percent=args.room_percent, rounds=args.rounds,
+        cache_dir=str(args.cache) if args.cache is not None else None, **extra,
     )  # fmt: skip
-    result = inverse_plan(
-        study.ct, study.structures, goals,
-        gantry_angles_deg=args.gantry if args.gantry is not None else DEFAULT_GANTRY_DEG,
-        prescription_gy=args.prescription_gy, fractions=args.fractions, target=args.target,
-        options=options, progress=progress,
-    )  # fmt: skip
-    if not args.json:
-        print(file=sys.stderr)
+    with check.progress(quiet=args.quiet or args.json) as progress:
+        result = inverse_plan(
+            study.ct, study.structures, goals,
+            gantry_angles_deg=args.gantry if args.gantry is not None else DEFAULT_GANTRY_DEG,
+            prescription_gy=args.prescription_gy, fractions=args.fractions, target=args.target,
+            options=options, progress=progress, constraints=constraints,
+        )  # fmt: skip
     _write(out, result, study)
     _write_report(out / "report.html", result, args.study)
-    if args.json:
-        print(json.dumps(_summary_dict(result, out), indent=2))
+    if args.json or args.quiet:
+        emit(args, [], _summary_dict(result, out))
         return 0 if result.goals.all_passed else 1
     _print_summary(result)
     print(f"wrote {', '.join(str(out / name) for name in OUTPUT_NAMES)}")
@@ -181,6 +202,11 @@ def _summary_dict(result: InversePlan, out: Path) -> dict[str, Any]:
         "dropped_fraction": inf.dropped_fraction,
         "fluence_iterations": result.fluence.iterations,
         "refinement_iterations": result.refinement.iterations,
+        "constraints": {
+            "goals": [c.text for c in result.constraint_goals],
+            "fluence": [_constraint_dict(c) for c in result.fluence.constraints],
+            "refinement": [_constraint_dict(c) for c in result.refinement.constraints],
+        },
         "timings_s": result.timings,
         "comparison": [
             {
@@ -209,6 +235,18 @@ def _summary_dict(result: InversePlan, out: Path) -> dict[str, Any]:
     }
 
 
+def _constraint_dict(c: ConstraintResult) -> dict[str, Any]:
+    return {
+        "goal": c.goal,
+        "structure": c.structure,
+        "kind": c.kind,
+        "limit_gy": c.limit_gy,
+        "value_gy": c.value_gy,
+        "violation_percent": c.violation_percent,
+        "satisfied": c.satisfied,
+    }
+
+
 def _print_summary(result: InversePlan) -> None:
     inf = result.influence
     t = result.timings
@@ -226,6 +264,9 @@ def _print_summary(result: InversePlan) -> None:
         print(f"  {b.name}: gantry {b.gantry_deg:g} deg, {b.mu or 0:.1f} MU, "
               f"{len(b.segments)} segments")  # fmt: skip
     print(f"total {result.plan.total_mu:.1f} MU per fraction")
+    for stage, found in (("fluence", result.fluence), ("segment MU", result.refinement)):
+        for held in found.constraints:
+            print(f"hard constraint ({stage}, held at {held.limit_gy:.4g} Gy): {held}")
     print("goal                            optimised  delivered  difference")
     for c in result.comparison:
         print(f"{c.goal:<30} {c.optimized:10.2f} {c.delivered:10.2f} "

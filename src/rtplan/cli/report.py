@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from rtplan.cli._isodose import add_isodose_level_arguments, isodose_levels
 from rtplan.cli._output import add_output_arguments
-from rtplan.cli._parsing import add_needle_arguments
+from rtplan.cli._parsing import (
+    add_couch_reference_argument,
+    add_needle_arguments,
+    couch_reference_point,
+)
 
 if TYPE_CHECKING:
     from rtplan.dose import MuCheck
@@ -66,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_needle_arguments(parser)
     add_isodose_level_arguments(parser)
+    add_couch_reference_argument(parser)
     parser.add_argument(
         "--fail-on-goals",
         action="store_true",
@@ -125,6 +130,7 @@ def _write(
     study = check.load_study(args)
     dose = _dose(args, study)
     plan = _plan(args, study, dose)
+    couch_reference_point(args, study, plan, needs_plan=True)
     whole, basis = _whole_plan_dose(dose, plan)
     goals, dvhs = _goals(args, study, whole, plan, parsed_goals)
     checked = _mu_check(study, plan, dose)
@@ -143,6 +149,7 @@ def _write(
             title=args.title,
             mu_check=checked,
             style=style,
+            couch_reference=args.couch_reference,
         )
     print(f"report written to {args.output}")
     doc: dict[str, Any] = {
@@ -263,6 +270,10 @@ def _mu_check(study: Study, plan: Plan | None, dose: Dose | None) -> MuCheck | N
     except RtplanError as exc:
         print(f"MU check not made: {exc}")
         return None
+    notes = {b.note for b in checked if b.passed is None}
+    if len(notes) == 1 and all(b.passed is None for b in checked):
+        print(f"MU check not made: {notes.pop()}")  # one reason for the whole plan
+        return checked
     for b in checked:
         result = (
             f"check {b.check_mu:.1f} MU, {b.difference_percent:+.1f} % {b.status}"

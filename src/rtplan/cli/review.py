@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``rtplan review``."""
     from rtplan.cli._isodose import add_isodose_level_arguments
     from rtplan.cli._output import add_output_arguments
+    from rtplan.cli._parsing import add_couch_reference_argument
 
     add_output_arguments(parser)
     parser.add_argument("--dose", type=Path, help="RT Dose file (default: the study's first dose)")
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output folder of 'rtplan trajectory' (its trajectories.json): draw the needle paths",
     )
     add_isodose_level_arguments(parser)
+    add_couch_reference_argument(parser)
     parser.add_argument("--title", help="page title")
     parser.add_argument(
         "-o",
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from rtplan.cli import _common as check
     from rtplan.cli._isodose import isodose_levels
     from rtplan.cli._output import emit
+    from rtplan.cli._parsing import couch_reference_point
     from rtplan.report import review_page
 
     check.check_positive(args.prescription_gy, "--prescription-gy", "Gy")
@@ -104,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     plan = check.read_plan(args.plan, "--plan", study) if args.plan else None
     if plan is None and dose is not None:
         plan = study.plan_for(dose, dose_path=args.dose).plan
+    couch_reference_point(args, study, plan, needs_plan=False)
     with check.writing(args.output) as (tmp,):
         review_page(
             tmp,
@@ -115,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             isodose_percent=levels,
             isodose_colors=colors,
             title=args.title,
+            couch_reference=args.couch_reference,
         )
     doc = {
         "html": str(args.output),

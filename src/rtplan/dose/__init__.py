@@ -95,3 +95,5 @@ __all__ = [
     "stopping_power_ratios",
     "water_to_medium_ratio",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

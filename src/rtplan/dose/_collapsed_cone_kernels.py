@@ -22,10 +22,10 @@ ETA_STEP = 1.0e-3
 
 @njit()
 def _tables(
-    n_levels: int, step_cm: float, amplitude: FloatArray, rate_per_cm: FloatArray
+    n_levels: int, step_cm: float, rate_per_cm: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per density level: ``ds``, ``exp(-a ds)``, ``A (1 - exp) / a`` and ``A (ds - f)``."""
-    n_terms = amplitude.size
+    """Per density level: ``ds``, ``exp(-a ds)``, ``f = (1 - exp) / a`` and ``ds - f``."""
+    n_terms = rate_per_cm.size
     ds = np.empty(n_levels)
     ex = np.empty((n_levels, n_terms))
     rel = np.empty((n_levels, n_terms))
@@ -37,14 +37,15 @@ def _tables(
             e = math.exp(-rate_per_cm[t] * d)
             f = (1.0 - e) / rate_per_cm[t]
             ex[q, t] = e
-            rel[q, t] = amplitude[t] * f
-            own[q, t] = amplitude[t] * (d - f)
+            rel[q, t] = f
+            own[q, t] = d - f
     return ds, ex, rel, own
 
 
 @njit()
 def _transport_core(
-    terma: FloatArray,
+    primary: FloatArray,
+    scatter: FloatArray,
     level: npt.NDArray[np.int32],
     dose: FloatArray,
     spacing_mm: FloatArray,
@@ -56,8 +57,8 @@ def _transport_core(
 
     Parameters
     ----------
-    terma : numpy.ndarray, shape (nk, nj, ni)
-        Water-equivalent TERMA.
+    primary, scatter : numpy.ndarray, shape (nk, nj, ni)
+        Water-equivalent primary energy released (kerma) and the rest of TERMA.
     level : numpy.ndarray of int32, shape (nk, nj, ni)
         Relative electron density quantised by :func:`quantise_density` (radiological
         scaling of path lengths).
@@ -67,10 +68,13 @@ def _transport_core(
         ``(di, dj, dk)``.
     direction : numpy.ndarray, shape (3,)
         Unit transport direction in the grid frame ``(x_i, y_j, z_k)``.
-    amplitude, rate_per_cm : numpy.ndarray, shape (n_terms,)
-        Exponential terms of this direction's share of the kernel.
+    amplitude : numpy.ndarray, shape (2, n_terms)
+        Amplitudes of this direction's share of the primary and the scatter kernel (per
+        unit primary and per unit scatter energy).
+    rate_per_cm : numpy.ndarray, shape (n_terms,)
+        Their common rates.
     """
-    nk, nj, ni = terma.shape
+    nk, nj, ni = primary.shape
     n = (ni, nj, nk)
     v = (
         direction[0] / spacing_mm[0],
@@ -96,7 +100,7 @@ def _transport_core(
     forward = v[a] > 0
     step_cm = 0.1 / va
     n_levels = int(level.max()) + 1
-    ds_t, ex_t, rel_t, own_t = _tables(n_levels, step_cm, amplitude, rate_per_cm)
+    ds_t, ex_t, rel_t, own_t = _tables(n_levels, step_cm, rate_per_cm)
     na = n[a]
     nb = n[b]
     nc = n[c]
@@ -106,7 +110,9 @@ def _transport_core(
     hi_c = math.ceil(max(nc - 1.0, nc - 1.0 - (na - 1) * sc)) + 1
     n_lb = hi_b - lo_b + 1
     n_lc = hi_c - lo_c + 1
-    n_terms = amplitude.size
+    n_terms = rate_per_cm.size
+    amp_p = amplitude[0]
+    amp_s = amplitude[1]
     for line in range(n_lb * n_lc):
         b0 = lo_b + line // n_lc
         c0 = lo_c + line % n_lc
@@ -129,16 +135,17 @@ def _transport_core(
             j = idx[1]
             k = idx[2]
             q = level[k, j, i]
-            ds = ds_t[q]
-            tv = terma[k, j, i]
+            tp = primary[k, j, i]
+            ts = scatter[k, j, i]
             deposit = 0.0
             if q > 0:
                 for m in range(n_terms):
+                    src = tp * amp_p[m] + ts * amp_s[m]
                     e = ex_t[q, m]
                     p_prev = flux[m]
-                    flux[m] = p_prev * e + tv * rel_t[q, m]
-                    deposit += p_prev * (1.0 - e) + tv * own_t[q, m]
-                dose[k, j, i] += deposit / ds
+                    flux[m] = p_prev * e + src * rel_t[q, m]
+                    deposit += p_prev * (1.0 - e) + src * own_t[q, m]
+                dose[k, j, i] += deposit / ds_t[q]
             else:
                 # vanishing density: the energy passes through; the limit of E / ds
                 for m in range(n_terms):
@@ -148,7 +155,8 @@ def _transport_core(
 
 @njit(parallel=True)
 def transport_all(
-    terma: FloatArray,
+    primary: FloatArray,
+    scatter: FloatArray,
     level: npt.NDArray[np.int32],
     spacing_mm: FloatArray,
     directions: FloatArray,
@@ -164,12 +172,17 @@ def transport_all(
 
     Parameters
     ----------
-    terma : numpy.ndarray, shape (nk, nj, ni)
+    primary, scatter : numpy.ndarray, shape (nk, nj, ni)
+        Primary energy released (kerma) and the rest of TERMA, water-equivalent.
     level : numpy.ndarray of int32, shape (nk, nj, ni)
     spacing_mm : numpy.ndarray, shape (3,)
     directions : numpy.ndarray, shape (n, 3)
         Unit transport directions in the grid frame.
-    amplitude, rate_per_cm : numpy.ndarray, shape (n, n_terms)
+    amplitude : numpy.ndarray, shape (n, 2, n_terms)
+        Per direction, the amplitudes of the primary and the scatter kernel (see
+        :func:`_transport_core`).
+    rate_per_cm : numpy.ndarray, shape (n, n_terms)
+        Their common rates.
     n_buffers : int
         Number of accumulators (threads).
 
@@ -178,13 +191,13 @@ def transport_all(
     numpy.ndarray, shape (nk, nj, ni)
         Imparted energy per unit mass of water-equivalent medium.
     """
-    nk, nj, ni = terma.shape
+    nk, nj, ni = primary.shape
     buffers = np.zeros((n_buffers, nk, nj, ni))
     n_dir = directions.shape[0]
     for b in prange(n_buffers):
         for q in range(b, n_dir, n_buffers):
             _transport_core(
-                terma, level, buffers[b], spacing_mm, directions[q], amplitude[q],
+                primary, scatter, level, buffers[b], spacing_mm, directions[q], amplitude[q],
                 rate_per_cm[q],
             )  # fmt: skip
     dose = np.zeros((nk, nj, ni))

@@ -188,8 +188,9 @@ def terma(
     fbg: float,
     mu_per_cm: FloatArray,
     share: FloatArray,
-) -> FloatArray:
-    """Water-equivalent TERMA of a polyenergetic beam on every voxel.
+    primary_share: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Water-equivalent TERMA of a polyenergetic beam on every voxel, split for the kernels.
 
     Parameters
     ----------
@@ -203,14 +204,20 @@ def terma(
         Linear attenuation coefficients of water at the spectrum energies, 1/cm.
     share : numpy.ndarray, shape (n_e,)
         Energy-fluence share of each spectrum bin.
+    primary_share : numpy.ndarray, shape (n_e,)
+        Share of the energy released at each spectrum energy that the charged particles
+        of the first interaction receive (``E_tr / E``).
 
     Returns
     -------
-    numpy.ndarray, shape (nk, nj, ni)
-        TERMA, MeV/g per MeV/cm².
+    primary, scatter : numpy.ndarray, shape (nk, nj, ni)
+        The primary energy released, ``sum_E psi_E mu_E (E_tr / E) exp(-mu_E d)`` (kerma,
+        radiative losses included), and the rest of TERMA (released to scattered
+        photons), MeV/g per MeV/cm²; their sum is the TERMA.
     """
     nk, nj, ni = depth_cm.shape
-    out = np.zeros((nk, nj, ni))
+    primary = np.zeros((nk, nj, ni))
+    scatter = np.zeros((nk, nj, ni))
     ne = mu_per_cm.size
     for k in prange(nk):
         for j in range(nj):
@@ -223,11 +230,16 @@ def terma(
                     continue
                 d = depth_cm[k, j, i]
                 acc = 0.0
+                acc_primary = 0.0
                 for e in range(ne):
-                    acc += share[e] * mu_per_cm[e] * math.exp(-mu_per_cm[e] * d)
+                    released = share[e] * mu_per_cm[e] * math.exp(-mu_per_cm[e] * d)
+                    acc += released
+                    acc_primary += released * primary_share[e]
                 r = sad_mm / z
-                out[k, j, i] = f * r * r * acc
-    return out
+                w = f * r * r
+                primary[k, j, i] = w * acc_primary
+                scatter[k, j, i] = w * (acc - acc_primary)
+    return primary, scatter
 
 
 @njit(parallel=True)

@@ -87,3 +87,5 @@ __all__ = [
     "write_dvhs_json",
     "write_metrics_csv",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

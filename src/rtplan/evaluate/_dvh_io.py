@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan._atomic import atomic_open
+from rtplan._format import csv_number
 from rtplan.evaluate._common import EvaluationError
 
 if TYPE_CHECKING:
@@ -137,6 +138,10 @@ def dvhs_to_pandas(dvhs: Iterable[Curves]) -> pandas.DataFrame:
 def write_dvhs_csv(dvhs: Iterable[Curves], path: str | Path) -> Path:
     """Write several DVHs to one CSV file (long format, one row per structure and bin edge).
 
+    Doses to 0.01 Gy (finer when the bins are narrower), volumes to 0.01 cm³ and
+    percentages to 0.1 % (3 significant figures below 1), as
+    :func:`rtplan._format.csv_number` writes them; the last edge has no differential.
+
     Parameters
     ----------
     dvhs : iterable of DVH
@@ -167,16 +172,18 @@ def write_dvhs_csv(dvhs: Iterable[Curves], path: str | Path) -> Path:
         for h in dvhs:
             cum_cc, cum_pc = h.cumulative_cc, h.cumulative_percent
             dif_cc, dif_pc = h.differential_cc, h.differential_percent
+            widths = np.diff(np.asarray(h.bin_edges_gy, dtype=np.float64))
+            step = float(widths.min()) if widths.size else None  # edges stay distinct
             for b, e in enumerate(h.bin_edges_gy):
                 last = b == dif_cc.size
                 w.writerow(
                     [
                         h.name,
-                        f"{e:.6g}",
-                        f"{cum_cc[b]:.6g}",
-                        f"{cum_pc[b]:.6g}",
-                        "" if last else f"{dif_cc[b]:.6g}",
-                        "" if last else f"{dif_pc[b]:.6g}",
+                        csv_number(float(e), "gy", step=step),
+                        csv_number(float(cum_cc[b]), "cc"),
+                        csv_number(float(cum_pc[b]), "percent"),
+                        "" if last else csv_number(float(dif_cc[b]), "cc"),
+                        "" if last else csv_number(float(dif_pc[b]), "percent"),
                     ]
                 )
     return p

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtplan._atomic import atomic_open
+from rtplan._format import csv_number
 from rtplan.errors import StructureError
 from rtplan.evaluate._common import EvaluationError, check_dose
 from rtplan.evaluate._dvh import dvh
@@ -535,14 +536,25 @@ class GoalTable:
         """Write the table as CSV (structure, goal, measured, unit, result, note).
 
         The unit is :attr:`ClinicalGoal.display_unit` (``%Rx`` for percent of the
-        prescription).
+        prescription); the measured value has the precision of its unit
+        (:func:`rtplan._format.csv_number`: 0.01 Gy, 0.01 cm³, 0.1 %), empty when it
+        could not be evaluated.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file (written atomically).
+
+        Returns
+        -------
+        Path
         """
         p = Path(path)
         with atomic_open(p, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["structure", "goal", "measured", "unit", "result", "note"])
             for r in self.rows:
-                meas = "" if not math.isfinite(r.measured) else f"{r.measured:.6g}"
+                meas = csv_number(r.measured, r.goal.display_unit)
                 w.writerow(
                     [r.goal.structure, r.goal.text, meas, r.goal.display_unit, r.status, r.note]
                 )

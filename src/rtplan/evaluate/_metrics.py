@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtplan._atomic import atomic_open
+from rtplan._format import csv_number
 from rtplan.evaluate._common import check_dose, finite_positive
 from rtplan.evaluate._dvh import dose_grid_dvh, dvh, isodose_volume_cc
 from rtplan.evaluate._dvh_type import DVH
@@ -244,8 +245,10 @@ def dose_metrics(h: DVH, prescription_gy: float | None = None) -> dict[str, floa
 def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Path) -> Path:
     """Write :func:`dose_metrics` or :func:`conformity_metrics` rows to CSV.
 
-    The columns are the keys of the first row, which carry the units; numbers with six
-    significant figures, non-finite values as empty cells. The file is written atomically.
+    The columns are the keys of the first row, which carry the units; numbers with the
+    precision of their unit (:func:`rtplan._format.csv_number`: 0.01 Gy, 0.01 cm³, 0.1 %,
+    0.1 mm, 4 significant figures for indices; zero as ``0``), non-finite values as empty
+    cells. The file is written atomically.
 
     Parameters
     ----------
@@ -265,14 +268,7 @@ def write_metrics_csv(rows: Iterable[Mapping[str, float | str]], path: str | Pat
         w = csv.writer(fh)
         w.writerow(keys)
         for r in rows:
-            w.writerow(
-                [
-                    r[k]
-                    if isinstance(r[k], str)
-                    else ("" if not math.isfinite(float(r[k])) else f"{float(r[k]):.6g}")
-                    for k in keys
-                ]
-            )
+            w.writerow([csv_number(r[k], k) for k in keys])
     return p
 
 

@@ -102,3 +102,5 @@ __all__ = [
     "trajectory_structures",
     "write_presentation_state",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

@@ -529,26 +529,29 @@ def _annotate(
 ) -> None:
     """Orientation letters, scale bar, captions and patient lines, as the style asks."""
     rows, cols = view.shape
+    boxes: list[tuple[int, int, int, int]] = []  # the captions' text boxes
+    if style.annotate:
+        width, level, name = window
+        boxes.append(canvas.text(plane_caption(view, ct), 6, 6, (255, 255, 255), size_px=11))
+        boxes.append(
+            canvas.text(f"W{width:g} L{level:g} ({name})", 6, 22, (200, 200, 200), size_px=11)
+        )
+        if trajectory is not None:
+            text = f"needle {trajectory.length_mm:.1f} mm, ticks {style.tick_mm:g} mm"
+            boxes.append(canvas.text(text, 6, 37, NEEDLE_COLOR, size_px=11))
     if style.labels:
         lab = orientation_labels(view)
         canvas.text(lab["right"], cols - 6, rows / 2, (255, 255, 0), size_px=18, anchor="rm")
         canvas.text(lab["left"], 6, rows / 2, (255, 255, 0), size_px=18, anchor="lm")
-        canvas.text(lab["top"], cols / 2, 6, (255, 255, 0), size_px=18, anchor="ct")
+        # the top letter goes below the captions where a long caption reaches the middle
+        half = text_bitmap(lab["top"], 18).shape[1] / 2 + 4
+        top = max(
+            [6] + [b[3] + 4 for b in boxes if b[0] < cols / 2 + half and b[2] > cols / 2 - half]
+        )
+        canvas.text(lab["top"], cols / 2, top, (255, 255, 0), size_px=18, anchor="ct")
         canvas.text(lab["bottom"], cols / 2, rows - 6, (255, 255, 0), size_px=18, anchor="cb")
     if style.scale_bar:
         _scale_bar(canvas, view, rows, cols)
-    if style.annotate:
-        width, level, name = window
-        canvas.text(plane_caption(view, ct), 6, 6, (255, 255, 255), size_px=11)
-        canvas.text(f"W{width:g} L{level:g} ({name})", 6, 22, (200, 200, 200), size_px=11)
-        if trajectory is not None:
-            canvas.text(
-                f"needle {trajectory.length_mm:.1f} mm, ticks {style.tick_mm:g} mm",
-                6,
-                37,
-                NEEDLE_COLOR,
-                size_px=11,
-            )
     if style.show_patient and ct.series is not None:
         # top right, below the row of the orientation letter, one item a line
         for n, who in enumerate(patient_lines(ct.series.patient)):
@@ -596,7 +599,7 @@ def plane_caption(view: View, ct: Image) -> str:
     return f"{text} (interpolated, slices {lo + 1}-{lo + 2})"
 
 
-def render_overlay(
+def render_overlay(  # noqa: PLR0913 (the overlay's parts, keyword-only, as a viewer names them)
     ct: Image,
     *,
     plane: Plane | str = Plane.AXIAL,
@@ -608,9 +611,10 @@ def render_overlay(
     structures: Sequence[Structure] = (),
     trajectory: Trajectory | None = None,
     style: OverlayStyle | None = None,
+    path: str | Path | None = None,
     **options: Unpack[OverlayOptions],
 ) -> npt.NDArray[np.uint8]:
-    """Render a CT plane with structures, dose and a needle trajectory.
+    """Render a CT plane with structures, dose and a needle trajectory (and save it).
 
     Parameters
     ----------
@@ -641,6 +645,9 @@ def render_overlay(
         cross, depth ticks every ``tick_mm`` (longer every 5th).
     style : OverlayStyle, optional
         How to draw; the defaults of :class:`OverlayStyle` when omitted.
+    path : str or Path, optional
+        Also save the image there as PNG (atomically, as :func:`save_png`): one call
+        renders and saves.
     **options
         Any field of :class:`OverlayStyle` (``line_width``, ``tick_mm``, ``labels``,
         ``scale_bar``, ``annotate``, ``show_patient``, ``isodose_percent``,
@@ -716,6 +723,8 @@ def render_overlay(
             rx_label="Rx" if prescription_gy is not None else "Dmax",
             structures=in_view,
         )
+    if path is not None:
+        save_png(rgb, path)
     return rgb
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan._atomic import atomic_open
+from rtplan._format import csv_number
 from rtplan.errors import GeometryError
 from rtplan.grid import Grid
 from rtplan.image import Image
@@ -333,6 +334,9 @@ class TrajectoryResult(Sequence[Trajectory]):
     def to_csv(self, path: str | Path) -> Path:
         """Write the ranked table as CSV (one row per trajectory).
 
+        Lengths and positions to 0.1 mm, angles to 0.1°, scores and fractions with 4
+        significant figures (:func:`rtplan._format.csv_number`), missing values empty.
+
         Parameters
         ----------
         path : str or Path
@@ -350,7 +354,7 @@ class TrajectoryResult(Sequence[Trajectory]):
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             for r in rows:
-                writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+                writer.writerow({k: csv_number(v, k) for k, v in r.items()})
         return p
 
     def to_json(self, path: str | Path) -> Path:

@@ -134,3 +134,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

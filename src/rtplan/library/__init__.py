@@ -98,3 +98,5 @@ __all__ = [
     "write_population_png",
     "write_population_report",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

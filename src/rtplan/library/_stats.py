@@ -95,14 +95,33 @@ class PopulationStats:
                 "rows": [dict(r) for r in self.rows]}  # fmt: skip
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the table as CSV (one row per group and feature)."""
+        """Write the table as CSV (one row per group and feature).
+
+        The statistics have the precision of the feature's unit
+        (:func:`rtplan._format.csv_number`: 0.01 Gy, 0.01 cm³, 0.1 %, 0.1 mm; 4
+        significant figures otherwise), counts are integers, missing values empty.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file (written atomically).
+
+        Returns
+        -------
+        Path
+        """
+        from rtplan._format import csv_number
         from rtplan.io import atomic_open
 
         p = Path(path)
         with atomic_open(p, newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns)
             writer.writeheader()
-            writer.writerows(self.rows)
+            for row in self.rows:
+                unit = str(row.get("unit") or "")
+                writer.writerow(
+                    {k: csv_number(v, unit if k in _STATS else None) for k, v in row.items()}
+                )
         return p
 
     def to_parquet(self, path: str | Path) -> Path:

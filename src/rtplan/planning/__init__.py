@@ -16,7 +16,8 @@ from goals to a deliverable plan and its dose; its parts are public too:
   matrix :func:`influence_matrix` (:class:`InfluenceMatrix`);
 * objectives: :class:`Objective`, :func:`objectives_from_goals` (the goals' spelling);
 * optimiser: :class:`DoseProblem`, :func:`optimize_weights` (L-BFGS-B, analytic
-  gradients; :class:`OptimizationResult`);
+  gradients, hard constraints by the method of multipliers; :class:`OptimizationResult`,
+  :class:`ConstraintResult`);
 * leaf sequencing: :func:`sequence_beam` (:class:`SequencedBeam`), :func:`sweep_row`;
 * options and results: :class:`InverseOptions`, :class:`InversePlan`,
   :class:`GoalComparison`.
@@ -36,6 +37,7 @@ from rtplan.planning._conformal import BeamTemplate, conformal_plan
 from rtplan.planning._influence import BeamBixels, InfluenceMatrix, beam_bixels, influence_matrix
 from rtplan.planning._objectives import Objective, objectives_from_goals
 from rtplan.planning._optimize import (
+    ConstraintResult,
     DoseProblem,
     GoalComparison,
     InverseOptions,
@@ -49,6 +51,7 @@ from rtplan.planning._sequencing import SequencedBeam, sequence_beam, sweep_row
 __all__ = [
     "BeamBixels",
     "BeamTemplate",
+    "ConstraintResult",
     "DoseProblem",
     "GoalComparison",
     "InfluenceMatrix",
@@ -69,3 +72,5 @@ __all__ = [
     "sequence_beam",
     "sweep_row",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

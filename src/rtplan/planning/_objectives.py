@@ -20,6 +20,27 @@ Every penalty is piecewise smooth and its gradient with respect to ``d`` is exac
 (:meth:`Objective.value_and_gradient`); the DVH penalties hold their voxel selection
 fixed within one evaluation, as is usual.
 
+Hard constraints
+----------------
+An objective made with ``hard=True`` is not a penalty but a constraint that the
+optimiser must meet (:func:`rtplan.planning.optimize_weights`, by the method of
+multipliers). Its values are the constraint functions ``g <= 0``, relative to the level
+``D`` so that one tolerance (a share of the limit) serves every constraint
+(:meth:`Objective.constraint_values`):
+
+* ``"max"`` / ``"limit"``: ``d_i / D_i - 1`` at every point; ``"min"``: ``1 - d_i / D``;
+* ``"mean_max"`` / ``"mean_min"``: ``mean d / D - 1`` and ``1 - mean d / D``;
+* ``"geud_max"``: ``gEUD_a(d) / D - 1`` (convex for ``a >= 1``);
+* ``"dvh_max"`` (``D_v <= D``): ``d_i / D - 1`` at every point but the ``floor(v n / 100)``
+  hottest; ``"dvh_min"`` (``D_v >= D``): ``1 - d_i / D`` at the ``ceil(v n / 100)``
+  hottest points. A dose-volume constraint is not convex (which points may exceed the
+  level is part of the answer); this is its usual convex restriction at the current dose
+  (the active-voxel linearisation): the selection
+  (:meth:`Objective.constraint_selection`) is made from the dose of the last outer
+  iteration and held fixed while the fluence is optimised, then made again. Meeting the
+  restricted constraint meets the dose-volume constraint; a selection from a poor start
+  can make the restriction stricter than needed, never looser.
+
 :func:`objectives_from_goals` turns goals written as for :func:`rtplan.evaluate.parse_goal`
 (``"PTV D95 >= 50 Gy"``, ``"Core D10 <= 25 Gy"``, ``"Femur V40Gy <= 64 %"``,
 ``"SpinalCord Dmax <= 14 Gy"``) into objectives.
@@ -67,6 +88,9 @@ class Objective:
         Per-voxel limit of ``"limit"``, Gy, one value per voxel of the structure.
     goal : ClinicalGoal, optional
         The goal the objective stands for.
+    hard : bool
+        A hard constraint (met by the optimiser within its tolerance, or reported
+        infeasible) instead of a weighted penalty; its weight is then unused.
 
     Raises
     ------
@@ -92,6 +116,7 @@ class Objective:
     a: float = 8.0
     limit_gy: FloatArray | None = None
     goal: ClinicalGoal | None = None
+    hard: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,6 +138,117 @@ class Objective:
             )
         if self.kind == "limit" and self.limit_gy is None:
             raise PlanError(f"objective on {self.structure!r}: 'limit' needs limit_gy")
+
+    @property
+    def upper(self) -> bool:
+        """Whether the objective limits the dose from above (``max``, ``dvh_max``...)."""
+        return self.kind not in ("min", "mean_min", "dvh_min")
+
+    def constraint_selection(self, dose_gy: FloatArray) -> npt.NDArray[np.bool_]:
+        """The points a hard constraint holds at a dose (its active-voxel selection).
+
+        Every point, except for the DVH kinds: ``"dvh_max"`` releases the
+        ``floor(v n / 100)`` hottest points, ``"dvh_min"`` holds the ``ceil(v n / 100)``
+        hottest (ties broken by position, so the choice is deterministic).
+
+        Parameters
+        ----------
+        dose_gy : numpy.ndarray, shape (n,)
+            Dose at the structure's points, Gy.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (n,)
+        """
+        d = np.asarray(dose_gy, dtype=np.float64)
+        sel = np.ones(d.size, dtype=bool)
+        if not self.kind.startswith("dvh") or d.size == 0:
+            return sel
+        assert self.volume_percent is not None
+        share = self.volume_percent * d.size / 100.0
+        order = np.argsort(-d, kind="stable")  # hottest first
+        if self.kind == "dvh_max":
+            sel[order[: math.floor(share + 1e-9)]] = False
+            return sel
+        sel[:] = False
+        sel[order[: max(1, math.ceil(share - 1e-9))]] = True
+        return sel
+
+    def constraint_values(
+        self, dose_gy: FloatArray, selection: npt.NDArray[np.bool_] | None = None
+    ) -> FloatArray:
+        """The constraint functions ``g`` (met where ``g <= 0``), relative to the level.
+
+        Parameters
+        ----------
+        dose_gy : numpy.ndarray, shape (n,)
+            Dose at the structure's points, Gy.
+        selection : numpy.ndarray of bool, shape (n,), optional
+            The points held (:meth:`constraint_selection` of this dose by default).
+
+        Returns
+        -------
+        numpy.ndarray, shape (m,)
+            One value per held point (``"max"``, ``"min"``, ``"limit"``, DVH kinds: the
+            points outside the selection give ``-inf``, so that they never bind), or one
+            value (the mean and gEUD kinds).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rtplan.planning import Objective
+        >>> o = Objective(structure="Cord", kind="max", dose_gy=14.0, hard=True)
+        >>> o.constraint_values(np.array([7.0, 14.7])).round(3).tolist()  # 5 % over at one
+        [-0.5, 0.05]
+        """
+        d = np.asarray(dose_gy, dtype=np.float64)
+        ref = self.dose_gy
+        if self.kind in ("mean_min", "mean_max"):
+            rel = float(d.mean()) / ref - 1.0 if d.size else -1.0
+            return np.array([rel if self.kind == "mean_max" else -rel])
+        if self.kind == "geud_max":
+            geud = float(np.mean(np.maximum(d, 1e-12) ** self.a)) ** (1.0 / self.a)
+            return np.array([geud / ref - 1.0 if d.size else -1.0])
+        level: FloatArray | float = ref
+        if self.kind == "limit":
+            assert self.limit_gy is not None
+            level = self.limit_gy
+        g = d / level - 1.0 if self.upper else 1.0 - d / level
+        sel = self.constraint_selection(d) if selection is None else selection
+        return np.asarray(np.where(sel, g, -np.inf))
+
+    def constraint_vjp(self, dose_gy: FloatArray, weights: FloatArray) -> FloatArray:
+        """``sum_i w_i grad g_i`` with respect to the dose, for :meth:`constraint_values`.
+
+        Parameters
+        ----------
+        dose_gy : numpy.ndarray, shape (n,)
+            Dose at the structure's points, Gy.
+        weights : numpy.ndarray, shape (m,)
+            One weight per constraint value (zero where a point is not held).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+        """
+        d = np.asarray(dose_gy, dtype=np.float64)
+        w = np.asarray(weights, dtype=np.float64)
+        ref = self.dose_gy
+        if self.kind in ("mean_min", "mean_max"):
+            sign = 1.0 if self.kind == "mean_max" else -1.0
+            return np.full(d.size, sign * float(w[0]) / (ref * max(d.size, 1)))
+        if self.kind == "geud_max":
+            a = self.a
+            dm = np.maximum(d, 1e-12)
+            mean_pow = float(np.mean(dm**a))
+            geud = mean_pow ** (1.0 / a)
+            return np.asarray(float(w[0]) * geud / mean_pow * dm ** (a - 1.0) / (d.size * ref))
+        level: FloatArray | float = ref
+        if self.kind == "limit":
+            assert self.limit_gy is not None
+            level = self.limit_gy
+        sign = 1.0 if self.upper else -1.0
+        return np.asarray(sign * w / level)
 
     def with_weight(self, weight: float) -> Objective:
         """A copy with another weight."""
@@ -210,10 +346,10 @@ def _volume_percent(goal: ClinicalGoal, value: float, unit: str, volume_cc: floa
 
 
 def _from_goal(
-    goal: ClinicalGoal, prescription_gy: float | None, volume_cc: float, weight: float
+    goal: ClinicalGoal, prescription_gy: float | None, volume_cc: float, weight: float, hard: bool
 ) -> Objective:
     upper = goal.op in ("<=", "<")
-    common = {"structure": goal.structure, "weight": weight, "goal": goal}
+    common = {"structure": goal.structure, "weight": weight, "goal": goal, "hard": hard}
     if goal.quantity == "V":
         assert goal.at is not None
         dose = _dose_gy(goal, goal.at, prescription_gy)
@@ -246,8 +382,9 @@ def objectives_from_goals(
     prescription_gy: float | None,
     volumes_cc: dict[str, float] | None = None,
     weight: float = 1.0,
+    hard: bool = False,
 ) -> list[Objective]:
-    """Objectives that stand for clinical goals.
+    """Objectives (or hard constraints) that stand for clinical goals.
 
     ``D<v> >= D`` and ``V<D> >= v`` become ``"dvh_min"``, their ``<=`` forms ``"dvh_max"``;
     ``Dmax <=`` is ``"max"``, ``Dmin >=`` is ``"min"``, ``Dmean`` the mean penalties;
@@ -263,6 +400,8 @@ def objectives_from_goals(
         Structure volumes, cm³, for goals with volumes in cc.
     weight : float
         Weight of every objective.
+    hard : bool
+        Make hard constraints (``Objective.hard``) instead of weighted objectives.
 
     Returns
     -------
@@ -280,10 +419,13 @@ def objectives_from_goals(
     ...                               "Cord Dmax <= 90 %"], prescription_gy=50.0)
     >>> [(o.structure, o.kind, o.dose_gy, o.volume_percent) for o in objs]
     [('PTV', 'dvh_min', 50.0, 95.0), ('Core', 'dvh_max', 25.0, 10.0), ('Cord', 'max', 45.0, None)]
+    >>> [o.hard for o in objectives_from_goals(["Cord D0.03cc <= 17 Gy"], prescription_gy=None,
+    ...                                        volumes_cc={"Cord": 3.0}, hard=True)]
+    [True]
     """
     out = []
     vols = volumes_cc or {}
     for g in goals:
         goal = parse_goal(g) if isinstance(g, str) else g
-        out.append(_from_goal(goal, prescription_gy, vols.get(goal.structure, 0.0), weight))
+        out.append(_from_goal(goal, prescription_gy, vols.get(goal.structure, 0.0), weight, hard))
     return out

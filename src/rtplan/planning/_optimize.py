@@ -11,16 +11,20 @@ fixed iteration limit), keeping a convergence log.
 1. bixels per beam and the pencil-beam influence matrix on the voxels of the goals'
    structures and of the normal tissue within ``nto_distance_mm`` of the target
    (:mod:`rtplan.planning._influence`);
-2. fluence optimisation from a uniform start scaled to the prescription; goals still
-   unmet (measured on the voxels) have their objective's weight multiplied by 4 and the
-   optimisation goes on from where it stopped (warm start), up to ``rounds`` times;
+2. fluence optimisation from a uniform start scaled to the prescription, the hard
+   constraints enforced by the method of multipliers (:func:`optimize_weights`); goals
+   not met with ``room_percent`` to spare (measured as the goal table measures them)
+   are aimed further by their shortfall, their weight doubled, and the optimisation goes
+   on from where it stopped (warm start), up to ``rounds`` times;
 3. leaf sequencing of each beam's map into step-and-shoot segments
    (:mod:`rtplan.planning._sequencing`);
 4. refinement of the segment MU (at least ``min_mu`` each), the same objectives, on
    each segment's dose as the sum of the bixels it opens (those it closes inside the
    jaws at the MLC's transmission); the engine's dose of the refined plan then corrects
-   that model (its difference at the voxels held fixed) and the MU are refined again
-   (``engine_segments=True``: on one engine dose per segment instead, exact and slow);
+   that model (its difference at the voxels held fixed) and the MU are refined again,
+   and again from the engine's dose of the new plan while a goal is not met on it
+   (up to ``corrections`` engine doses; ``engine_segments=True``:
+   on one engine dose per segment instead, exact and slow);
 5. the final dose of the plan on the whole CT from ``engine`` and the goals evaluated on
    it, beside the optimiser's own values (:attr:`InversePlan.comparison`), and the gamma
    index of the delivered dose against the optimiser's (:attr:`InversePlan.gamma`).
@@ -29,6 +33,7 @@ fixed iteration limit), keeping a convergence log.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -46,6 +51,7 @@ from rtplan.image import PatientPosition
 from rtplan.plan import Beam, Plan
 from rtplan.planning._conformal import BeamTemplate
 from rtplan.planning._influence import BeamBixels, InfluenceMatrix, beam_bixels, influence_matrix
+from rtplan.planning._modulation import Modulation, leaf_differences
 from rtplan.planning._objectives import Objective, objectives_from_goals
 from rtplan.planning._sequencing import SequencedBeam, sequence_beam
 
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
     from rtplan.structures import Structure
 
 __all__ = [
+    "ConstraintResult",
     "DoseProblem",
     "GoalComparison",
     "InverseOptions",
@@ -108,6 +115,13 @@ class DoseProblem:
     offset_gy : numpy.ndarray, shape (n_voxels,), optional
         Dose per fraction added at the voxels whatever the variables (a correction of
         the matrix's model by an engine's dose), Gy.
+    regularizer : Modulation, optional
+        A penalty of the variables themselves (the fluence's modulation, or the MU),
+        added to the objective.
+
+    Objectives made with ``hard=True`` are constraints, not terms of the objective:
+    :meth:`value_and_gradient` leaves them out, :func:`optimize_weights` enforces them
+    (:meth:`constraint_points` gives where they read the dose).
 
     Examples
     --------
@@ -127,6 +141,7 @@ class DoseProblem:
         fractions: int,
         terms: Sequence[tuple[Objective, Rows]],
         offset_gy: FloatArray | None = None,
+        regularizer: Modulation | None = None,
     ) -> None:
         import scipy.sparse
 
@@ -143,6 +158,8 @@ class DoseProblem:
             scipy.sparse.csr_matrix(rows.T) if scipy.sparse.issparse(rows) else None
             for _, rows in self.terms
         ]
+        self.hard = [k for k, (o, _) in enumerate(self.terms) if o.hard]
+        self.regularizer = regularizer
         self.n_variables = int(matrix.shape[1])
         self.offset_gy = None if offset_gy is None else np.asarray(offset_gy, dtype=np.float64)
         # products in the matrix's own precision (float32 sparse: no upcast copy per call)
@@ -159,26 +176,49 @@ class DoseProblem:
             d = d + self.offset_gy
         return d * self.fractions
 
-    def value_and_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
-        """The objective and its gradient with respect to the variables."""
-        d = self.dose(np.asarray(x, dtype=np.float64))
+    def points(self, k: int, d: FloatArray) -> FloatArray:
+        """The dose where term ``k`` reads it, from the voxel doses ``d`` (Gy)."""
+        rows = self.terms[k][1]
+        return np.asarray(d[rows]) if self._term_transposes[k] is None else np.asarray(rows @ d)
+
+    def spread(self, k: int, g: FloatArray, size: int) -> FloatArray:
+        """A gradient at term ``k``'s points as a gradient at the voxels (adjoint of points)."""
+        rows_t = self._term_transposes[k]
+        if rows_t is None:
+            return np.bincount(self.terms[k][1], weights=g, minlength=size).astype(np.float64)
+        return np.asarray(rows_t @ g)
+
+    def voxel_value_and_gradient(self, d: FloatArray) -> tuple[float, FloatArray]:
+        """The weighted objectives (hard ones left out) and their gradient at voxel doses."""
         grad_d = np.zeros_like(d)
         total = 0.0
-        for (objective, rows), rows_t in zip(self.terms, self._term_transposes, strict=True):
-            if rows_t is None:
-                value, g = objective.value_and_gradient(d[rows])
-                grad_d += np.bincount(rows, weights=g, minlength=d.size)
-            else:
-                value, g = objective.value_and_gradient(np.asarray(rows @ d))
-                grad_d += np.asarray(rows_t @ g)
+        for k, (objective, _) in enumerate(self.terms):
+            if objective.hard:
+                continue
+            value, g = objective.value_and_gradient(self.points(k, d))
+            grad_d += self.spread(k, g, d.size)
             total += value
+        return total, grad_d
+
+    def pull_back(self, grad_d: FloatArray) -> FloatArray:
+        """A gradient with respect to the voxel doses as one with respect to the variables."""
         gd = np.asarray(grad_d, dtype=self._dtype)
-        grad = np.asarray(self._transpose @ gd, dtype=np.float64) * self.fractions
+        return np.asarray(self._transpose @ gd, dtype=np.float64) * self.fractions
+
+    def value_and_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
+        """The objective and its gradient with respect to the variables (hard terms left out)."""
+        xs = np.asarray(x, dtype=np.float64)
+        total, grad_d = self.voxel_value_and_gradient(self.dose(xs))
+        grad = self.pull_back(grad_d)
+        if self.regularizer is not None:
+            value, g = self.regularizer.value_and_gradient(xs)
+            total += value
+            grad = grad + g
         return total, grad
 
     def with_terms(self, terms: Sequence[tuple[Objective, Rows]]) -> DoseProblem:
-        """The same dose matrix (and offset) with other objectives."""
-        return DoseProblem(self.matrix, self.fractions, terms, self.offset_gy)
+        """The same dose matrix (and offset, and regulariser) with other objectives."""
+        return DoseProblem(self.matrix, self.fractions, terms, self.offset_gy, self.regularizer)
 
 
 def _single_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -197,6 +237,44 @@ def _single_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return limits
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConstraintResult:
+    """A hard constraint as the optimiser left it.
+
+    Attributes
+    ----------
+    structure : str
+    kind : str
+        The objective's kind (``"max"``, ``"dvh_max"``...).
+    limit_gy : float
+        The level the constraint holds, Gy (for ``"limit"``: the reference dose; the
+        values are then relative to each point's own limit).
+    value_gy : float
+        The constrained quantity at the result, Gy: the largest dose of a ``"max"``, the
+        smallest of a ``"min"``, the mean, the gEUD, or ``D_v`` of the DVH kinds (the
+        dose of the point that the DVH selection holds at the level).
+    violation_percent : float
+        How far it is beyond the limit, percent of the limit (0 when met).
+    satisfied : bool
+        Met within the optimiser's tolerance.
+    goal : str
+        The goal's text, or ``""``.
+    """
+
+    structure: str
+    kind: str
+    limit_gy: float
+    value_gy: float
+    violation_percent: float
+    satisfied: bool
+    goal: str = ""
+
+    def __str__(self) -> str:
+        name = self.goal or f"{self.structure} {self.kind} {self.limit_gy:.4g} Gy"
+        state = "met" if self.satisfied else f"{self.violation_percent:.2f} % beyond the limit"
+        return f"{name}: {self.value_gy:.4g} Gy ({state})"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class OptimizationResult:
     """The outcome of :func:`optimize_weights`.
@@ -206,17 +284,25 @@ class OptimizationResult:
     weights : numpy.ndarray, shape (n_variables,)
         Optimal variables (MU per fraction).
     objective : float
-        Objective at ``weights``.
+        Objective at ``weights`` (the weighted objectives and the regulariser; the hard
+        constraints are not part of it).
     iterations : int
-        L-BFGS-B iterations.
+        L-BFGS-B iterations (all outer iterations together).
     history : tuple of (int, float)
         Convergence log: (iteration, objective) after each iteration.
     converged : bool
-        Whether L-BFGS-B met its tolerance before the iteration limit.
+        Whether L-BFGS-B met its tolerance before the iteration limit (its last run).
     message : str
         L-BFGS-B's message.
     seconds : float
         Wall time.
+    constraints : tuple of ConstraintResult
+        The hard constraints at the result (empty without any).
+    outer_iterations : int
+        Outer iterations of the method of multipliers (0 without hard constraints).
+    multipliers : tuple of numpy.ndarray
+        The Lagrange multipliers of the hard constraints at the result, one array per hard
+        term (a warm start for a next optimisation of the same terms).
     """
 
     weights: FloatArray
@@ -226,6 +312,159 @@ class OptimizationResult:
     converged: bool
     message: str
     seconds: float
+    constraints: tuple[ConstraintResult, ...] = ()
+    outer_iterations: int = 0
+    multipliers: tuple[FloatArray, ...] = ()
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every hard constraint is met within the tolerance (True without any)."""
+        return all(c.satisfied for c in self.constraints)
+
+
+CONSTRAINT_TOLERANCE = 0.005
+"""Default tolerance of the hard constraints: 0.5 % of each limit."""
+
+_PENALTY_START = 100.0
+"""First penalty parameter of the method of multipliers (constraints are relative)."""
+_PENALTY_GROWTH = 10.0
+_PENALTY_MAX = 1e10
+_MAX_OUTER = 14
+
+
+class _Multipliers:
+    """The augmented Lagrangian of a problem's hard constraints (Powell-Hestenes-Rockafellar).
+
+    For constraints ``g_i(x) <= 0``, multipliers ``lambda_i >= 0`` and a penalty ``mu``::
+
+        L(x) = f(x) + sum_i (max(0, lambda_i + mu g_i)^2 - lambda_i^2) / (2 mu)
+
+    with gradient ``grad f + sum_i max(0, lambda_i + mu g_i) grad g_i``; after each inner
+    minimisation ``lambda_i <- max(0, lambda_i + mu g_i)`` (Nocedal & Wright, Numerical
+    Optimization, 2nd ed., 17.4). The DVH constraints' selections are held fixed within
+    an inner minimisation.
+    """
+
+    def __init__(self, problem: DoseProblem, start: Sequence[FloatArray] = ()) -> None:
+        self.problem = problem
+        self.hard = problem.hard
+        self.mu = _PENALTY_START
+        self.selections: list[npt.NDArray[np.bool_]] = []
+        self.lam: list[FloatArray] = [np.asarray(a, dtype=np.float64).copy() for a in start]
+
+    def select(self, x: FloatArray) -> None:
+        """The DVH selections at ``x``; multipliers of released points are dropped."""
+        d = self.problem.dose(x)
+        self.selections = []
+        for n, k in enumerate(self.hard):
+            objective = self.problem.terms[k][0]
+            pts = self.problem.points(k, d)
+            sel = objective.constraint_selection(pts)
+            self.selections.append(sel)
+            size = 1 if objective.kind in ("mean_min", "mean_max", "geud_max") else pts.size
+            if len(self.lam) <= n:
+                self.lam.append(np.zeros(size))
+            elif self.lam[n].size != size:
+                self.lam[n] = np.zeros(size)
+            if size == pts.size:
+                self.lam[n][~sel] = 0.0
+
+    def values(self, x: FloatArray, *, fresh: bool = False) -> list[FloatArray]:
+        """The constraint values at ``x`` (with the held selections, or fresh ones)."""
+        d = self.problem.dose(x)
+        out = []
+        for n, k in enumerate(self.hard):
+            objective = self.problem.terms[k][0]
+            sel = None if fresh else self.selections[n]
+            out.append(objective.constraint_values(self.problem.points(k, d), sel))
+        return out
+
+    def penalty_and_gradient(self, d: FloatArray) -> tuple[float, FloatArray]:
+        """The multipliers' terms of ``L`` and their gradient at the voxel doses ``d``."""
+        total = 0.0
+        grad_d = np.zeros_like(d)
+        for n, k in enumerate(self.hard):
+            objective = self.problem.terms[k][0]
+            pts = self.problem.points(k, d)
+            g = objective.constraint_values(pts, self.selections[n])
+            lam = self.lam[n]
+            with np.errstate(invalid="ignore"):
+                t = np.where(np.isfinite(g), np.maximum(0.0, lam + self.mu * g), 0.0)
+            total += float(np.sum(t * t - lam * lam)) / (2.0 * self.mu)
+            if np.any(t > 0):
+                grad_d += self.problem.spread(k, objective.constraint_vjp(pts, t), d.size)
+        return total, grad_d
+
+    def update(self, x: FloatArray) -> float:
+        """The multipliers' step at ``x``; returns the largest violation (relative)."""
+        worst = 0.0
+        for n, g in enumerate(self.values(x)):
+            finite = np.isfinite(g)
+            self.lam[n] = np.where(finite, np.maximum(0.0, self.lam[n] + self.mu * g), 0.0)
+            if np.any(finite):
+                worst = max(worst, float(np.max(g[finite])))
+        return worst
+
+    def violation(self, x: FloatArray) -> float:
+        """The largest violation at ``x`` with fresh DVH selections (relative)."""
+        worst = -math.inf
+        for g in self.values(x, fresh=True):
+            finite = g[np.isfinite(g)]
+            if finite.size:
+                worst = max(worst, float(np.max(finite)))
+        return worst
+
+    def report(self, x: FloatArray, tolerance: float) -> tuple[ConstraintResult, ...]:
+        """Each hard constraint at ``x``, with fresh DVH selections."""
+        out = []
+        for k, g in zip(self.hard, self.values(x, fresh=True), strict=True):
+            objective = self.problem.terms[k][0]
+            finite = g[np.isfinite(g)]
+            worst = float(np.max(finite)) if finite.size else -1.0
+            ref = objective.dose_gy
+            value = ref * (1.0 + worst) if objective.upper else ref * (1.0 - worst)
+            out.append(
+                ConstraintResult(
+                    structure=objective.structure,
+                    kind=objective.kind,
+                    limit_gy=ref,
+                    value_gy=value,
+                    violation_percent=100.0 * max(worst, 0.0),
+                    satisfied=worst <= tolerance,
+                    goal=objective.goal.text if objective.goal is not None else "",
+                )
+            )
+        return tuple(out)
+
+
+def _outer_loop(
+    al: _Multipliers,
+    run: Callable[[FloatArray], Any],
+    x: FloatArray,
+    constraint_tolerance: float,
+    label: str,
+) -> tuple[FloatArray, int, int, Any]:
+    """The method of multipliers' outer iterations: (x, iterations, outer iterations, last run)."""
+    previous = math.inf
+    nit = 0
+    outer = 0
+    res: Any = None
+    for outer in range(1, _MAX_OUTER + 1):
+        al.select(x)
+        res = run(x)
+        x = np.asarray(res.x, dtype=np.float64)
+        nit += int(res.nit)
+        worst = al.update(x)
+        logger.info(
+            "%s optimisation: outer iteration %d, penalty %.3g, largest constraint "
+            "violation %.3g %%", label, outer, al.mu, 100.0 * max(worst, 0.0),
+        )  # fmt: skip
+        if worst <= constraint_tolerance and al.violation(x) <= constraint_tolerance:
+            break  # met, also with the DVH selections made again
+        if worst > 0.25 * previous:
+            al.mu = min(al.mu * _PENALTY_GROWTH, _PENALTY_MAX)
+        previous = worst
+    return x, nit, outer, res
 
 
 def optimize_weights(
@@ -236,9 +475,20 @@ def optimize_weights(
     upper: float | None = None,
     max_iterations: int = 200,
     tolerance: float = 1e-7,
+    constraint_tolerance: float = CONSTRAINT_TOLERANCE,
+    multipliers: Sequence[FloatArray] = (),
     label: str = "fluence",
 ) -> OptimizationResult:
     """Minimise a :class:`DoseProblem` with L-BFGS-B and analytic gradients.
+
+    Hard constraints (objectives made with ``hard=True``) are enforced by the method of
+    multipliers (augmented Lagrangian) around L-BFGS-B: each outer iteration minimises
+    the objective plus the constraints' multiplier terms (their DVH selections held
+    fixed), then updates the multipliers, raises the penalty tenfold when the largest
+    violation has not fallen to a quarter, and makes the DVH selections again; it stops
+    when every constraint is within ``constraint_tolerance`` of its limit. If they are
+    not after the outer iterations, the result says so (:attr:`OptimizationResult.feasible`,
+    :attr:`OptimizationResult.constraints`, with the values reached) and a warning is logged.
 
     Parameters
     ----------
@@ -250,9 +500,14 @@ def optimize_weights(
     upper : float, optional
         Upper bound.
     max_iterations : int
-        Iteration limit.
+        Iteration limit (per outer iteration when there are hard constraints).
     tolerance : float
         Relative reduction of the objective at which L-BFGS-B stops (``ftol``).
+    constraint_tolerance : float
+        A hard constraint is met when it is at most this share of its limit beyond it
+        (0.005: 0.5 %).
+    multipliers : sequence of numpy.ndarray
+        Multipliers to start from (an earlier result's, for the same hard terms).
     label : str
         Name in the log lines.
 
@@ -270,6 +525,14 @@ def optimize_weights(
     >>> res = optimize_weights(DoseProblem(a, 1, terms), np.zeros(2))
     >>> np.round(a @ res.weights, 3).tolist()
     [3.0, 3.0]
+
+    A hard limit of 2.5 on the second voxel, which the penalties alone would exceed:
+
+    >>> hard = terms + [(Objective(structure="O", kind="max", dose_gy=2.5, hard=True),
+    ...                  np.array([1]))]
+    >>> res = optimize_weights(DoseProblem(a, 1, hard), np.zeros(2))
+    >>> res.feasible, bool((a @ res.weights)[1] <= 2.5 * 1.005)
+    (True, True)
     """
     from scipy.optimize import minimize
 
@@ -288,40 +551,65 @@ def optimize_weights(
     with _single_blas_thread():
         f0, _ = problem.value_and_gradient(x_start)
     scale = 1.0 / f0 if f0 > 0 else 1.0
+    al = _Multipliers(problem, multipliers) if problem.hard else None
 
     def fun(x: FloatArray) -> tuple[float, FloatArray]:
-        f, g = problem.value_and_gradient(x)
+        xs = np.asarray(x, dtype=np.float64)
+        d = problem.dose(xs)
+        f, grad_d = problem.voxel_value_and_gradient(d)
         last["f"] = f
-        return f * scale, g * scale
+        value = f * scale
+        if al is not None:
+            p, grad_p = al.penalty_and_gradient(d)
+            value += p
+            grad_d = grad_d * scale + grad_p
+        else:
+            grad_d = grad_d * scale
+        grad = problem.pull_back(grad_d)
+        if problem.regularizer is not None:
+            r, g = problem.regularizer.value_and_gradient(xs)
+            last["f"] += r
+            value += r * scale
+            grad = grad + g * scale
+        return value, grad
 
     def callback(xk: FloatArray) -> None:
         history.append((len(history) + 1, float(last["f"])))
         if len(history) % 25 == 0:
             logger.info("%s optimisation: iteration %d, objective %.6g", label, *history[-1])
 
+    def run(x: FloatArray) -> Any:
+        return minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback,
+                        options={"maxiter": int(max_iterations), "ftol": tolerance,
+                                 "gtol": 1e-12})  # fmt: skip
+
     with _single_blas_thread():
-        res = minimize(
-            fun,
-            x_start,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            callback=callback,
-            options={"maxiter": int(max_iterations), "ftol": tolerance, "gtol": 1e-12},
-        )
+        if al is None:
+            res = run(x_start)
+            x, nit, outer = np.asarray(res.x, dtype=np.float64), int(res.nit), 0
+        else:
+            x, nit, outer, res = _outer_loop(al, run, x_start, constraint_tolerance, label)
+        final, _ = problem.value_and_gradient(x)
+        report = al.report(x, constraint_tolerance) if al is not None else ()
     seconds = time.perf_counter() - t0
     logger.info(
         "%s optimisation: %d iterations, objective %.6g, %s (%.2f s)",
-        label, res.nit, res.fun / scale, res.message, seconds,
+        label, nit, final, res.message, seconds,
     )  # fmt: skip
+    for c in report:
+        if not c.satisfied:
+            logger.warning("%s optimisation: hard constraint not met: %s", label, c)
     return OptimizationResult(
-        weights=np.asarray(res.x, dtype=np.float64),
-        objective=float(res.fun) / scale,
-        iterations=int(res.nit),
+        weights=x,
+        objective=float(final),
+        iterations=nit,
         history=tuple(history),
         converged=bool(res.success),
         message=str(res.message),
         seconds=seconds,
+        constraints=report,
+        outer_iterations=outer,
+        multipliers=tuple(al.lam) if al is not None else (),
     )
 
 
@@ -387,6 +675,9 @@ class InversePlan:
         Wall seconds per stage (``"influence"``, ``"fluence"``, ``"sequencing"``,
         ``"refinement"``, ``"final_dose"``, ``"gamma"``), and the process's CPU seconds of
         each (``"influence_cpu"``...: all its threads).
+    constraint_goals : tuple of ClinicalGoal
+        The hard constraints as goals (also in :attr:`goals`, after the goals); how the
+        optimiser met them: ``fluence.constraints`` and ``refinement.constraints``.
     """
 
     plan: Plan
@@ -400,6 +691,7 @@ class InversePlan:
     comparison: tuple[GoalComparison, ...]
     gamma: tuple[GammaResult, ...]
     timings: dict[str, float]
+    constraint_goals: tuple[ClinicalGoal, ...] = ()
 
     @property
     def n_segments(self) -> int:
@@ -439,11 +731,9 @@ def _nto_limits(
 
 def _aims(objectives: Sequence[Objective], aim_percent: float) -> list[Objective]:
     """The objectives aimed ``aim_percent`` inside their limits (a planning margin)."""
-    import dataclasses
-
     out = []
     for o in objectives:
-        if o.goal is None or o.kind == "limit":
+        if o.goal is None or o.kind == "limit" or o.hard:
             out.append(o)
             continue
         lower_bound = o.kind in ("min", "mean_min", "dvh_min")
@@ -463,6 +753,20 @@ class _Setup:
     fractions: int
     rx: float
     voxel_cc: float
+    room_percent: float = 0.0
+    nodes: dict[str, IntArray] = dataclasses.field(default_factory=dict)
+
+    def rows_of(self, o: Objective) -> Rows:
+        """Where an objective reads the dose.
+
+        A hard upper limit reads it at every dose voxel that the structure's DVH sampling
+        interpolates from (the nodes of the cells it meets): the DVH's largest dose lies
+        within the range of those nodes, so meeting the limit there meets it on the DVH.
+        Everything else reads the sampled points (:func:`_sampling_matrix`).
+        """
+        if o.hard and o.upper and o.structure in self.nodes:
+            return self.nodes[o.structure]
+        return self.rows[o.structure]
 
 
 def _engine_segments(
@@ -542,11 +846,17 @@ def _problem_setup(
     fractions: int,
     opt: InverseOptions,
     setup: DoseSetup,
+    constraints: Sequence[ClinicalGoal | str] = (),
 ) -> tuple[_Setup, Structure, npt.NDArray[np.bool_]]:
-    """Structures, their voxels on the dose grid, the goals and their objectives."""
+    """Structures, their voxels on the dose grid, the goals and their objectives.
+
+    The goals come first, then the hard constraints (their objectives in the same order).
+    """
     from rtplan.evaluate import parse_goal
 
-    parsed = [parse_goal(g) if isinstance(g, str) else g for g in goals]
+    soft = [parse_goal(g) if isinstance(g, str) else g for g in goals]
+    hard = [parse_goal(g) if isinstance(g, str) else g for g in constraints]
+    parsed = soft + hard
     if not parsed:
         raise PlanError("inverse planning needs at least one goal, e.g. 'PTV D95 >= 50 Gy'")
     items = list(structures)
@@ -578,8 +888,15 @@ def _problem_setup(
     voxel_cc = float(np.prod(setup.grid.spacing_mm)) / 1000.0
     volumes = {n: float(found[n].volume_cc) for n in rows}
     objectives = objectives_from_goals(
-        parsed, prescription_gy=prescription_gy, volumes_cc=volumes, weight=GOAL_WEIGHT
+        soft, prescription_gy=prescription_gy, volumes_cc=volumes, weight=GOAL_WEIGHT
     )
+    tol = opt.constraint_tolerance
+    objectives += [  # held inside the limit by the tolerance: within it, still met
+        dataclasses.replace(o, dose_gy=o.dose_gy * ((1.0 - tol) if o.upper else (1.0 + tol)))
+        for o in objectives_from_goals(
+            hard, prescription_gy=prescription_gy, volumes_cc=volumes, hard=True
+        )
+    ]
     objectives = [o if o.structure in rows else _renamed(o, found) for o in objectives]
     objectives.append(Objective(structure=target.name, kind="min", dose_gy=prescription_gy,
                                 weight=0.1))  # fmt: skip
@@ -590,9 +907,11 @@ def _problem_setup(
             Objective(structure=NTO_NAME, kind="limit", dose_gy=prescription_gy,
                       weight=opt.nto_weight, limit_gy=nto_limit.ravel()[nto_flat])
         )  # fmt: skip
+    nodes = {n: np.unique(m.indices).astype(np.int64) for n, m in rows.items() if n in masks}
     return (
         _Setup(structures=found, rows=rows, goals=parsed, objectives=objectives,
-               fractions=fractions, rx=prescription_gy, voxel_cc=voxel_cc),
+               fractions=fractions, rx=prescription_gy, voxel_cc=voxel_cc,
+               room_percent=opt.room_percent, nodes=nodes),
         target,
         union,
     )  # fmt: skip
@@ -667,8 +986,6 @@ def _sampling_matrix(
 
 def _renamed(o: Objective, found: dict[str, Structure]) -> Objective:
     """An objective named by the structure's own spelling (goals match case-insensitively)."""
-    import dataclasses
-
     for n in found:
         if n.lower() == o.structure.lower():
             return dataclasses.replace(o, structure=n)
@@ -691,15 +1008,19 @@ def _official(s: _Setup, d: FloatArray, voxels: IntArray, setup: DoseSetup) -> l
     return [float(r.measured) for r in table]
 
 
-def _shifted(o: Objective, goal: ClinicalGoal, measured: float, rx: float) -> Objective:
-    """The objective aimed further by the goal's shortfall (doses), or 2 % (volumes)."""
-    import dataclasses
+def _shifted(
+    o: Objective, goal: ClinicalGoal, measured: float, rx: float, room_percent: float
+) -> Objective:
+    """The objective aimed further by the goal's shortfall (doses), or 2 % (volumes).
 
+    The shortfall is to the goal's limit with ``room_percent`` of it to spare.
+    """
     lower_bound = goal.op in (">=", ">")
     if goal.quantity == "V" or not math.isfinite(measured):
         step = 0.02 * o.dose_gy
     else:
-        gap = abs(goal.value - measured)
+        room = abs(goal.value) * room_percent / 100.0
+        gap = abs(goal.value + (room if lower_bound else -room) - measured)
         step = gap * rx / 100.0 if goal.unit == "%" else gap
         step = max(step, 0.005 * o.dose_gy)
     dose = o.dose_gy + step if lower_bound else max(o.dose_gy - step, 1e-3 * o.dose_gy)
@@ -715,7 +1036,24 @@ def _start(inf: InfluenceMatrix, s: _Setup) -> FloatArray:
     return x * (s.rx / mean_target if mean_target > 0 else 1.0)
 
 
-def _rounds(
+def _all_met(s: _Setup, d: FloatArray, inf: InfluenceMatrix) -> bool:
+    """Whether every goal and hard constraint is met on a dose (whole plan, at the voxels)."""
+    with _single_blas_thread():
+        measured = _official(s, d, inf.voxels, inf.setup)
+    return all(g.check(m) is True for g, m in zip(s.goals, measured, strict=True))
+
+
+def _met_with_room(goal: ClinicalGoal, measured: float, room_percent: float) -> bool:
+    """Whether a measured value meets the goal with ``room_percent`` of its limit to spare."""
+    if goal.check(measured) is not True:
+        return False
+    room = abs(goal.value) * room_percent / 100.0
+    if goal.op in ("<=", "<"):
+        return measured <= goal.value - room
+    return measured >= goal.value + room
+
+
+def _rounds(  # noqa: PLR0913 (the stage's problem, its start and its settings)
     matrix: scipy.sparse.spmatrix | FloatArray,
     x0: FloatArray,
     s: _Setup,
@@ -727,36 +1065,77 @@ def _rounds(
     max_iterations: int,
     label: str,
     offset_gy: FloatArray | None = None,
+    regularizer: Modulation | None = None,
+    constraint_tolerance: float = CONSTRAINT_TOLERANCE,
 ) -> tuple[OptimizationResult, list[Objective]]:
     """Optimisation rounds; between rounds, unmet goals are aimed further and weighed more.
 
-    Goals are measured as the final evaluation measures them (:func:`_official`); an
-    unmet goal's objective moves its dose level by the shortfall and doubles its weight,
-    and the next round starts from the last weights (warm start).
+    Goals are measured as the final evaluation measures them (:func:`_official`); a goal
+    not met with ``s.room_percent`` of its limit to spare has its objective's dose level
+    moved by the shortfall and its weight doubled, and the next round starts from the last
+    weights and multipliers (warm start). Hard constraints are enforced in every round
+    (:func:`optimize_weights`), never re-aimed.
     """
     aimed = list(aimed)
     x = x0
     result: OptimizationResult | None = None
+    best: tuple[tuple[int, int, float], OptimizationResult, list[Objective]] | None = None
+    multipliers: tuple[FloatArray, ...] = ()
     for r in range(max(1, rounds)):
-        problem = DoseProblem(matrix, s.fractions, [(o, s.rows[o.structure]) for o in aimed],
-                              offset_gy)  # fmt: skip
-        result = optimize_weights(problem, x, lower=lower, max_iterations=max_iterations,
-                                  label=f"{label} round {r + 1}")  # fmt: skip
+        problem = DoseProblem(matrix, s.fractions, [(o, s.rows_of(o)) for o in aimed],
+                              offset_gy, regularizer)  # fmt: skip
+        result = optimize_weights(
+            problem, x, lower=lower, max_iterations=max_iterations,
+            constraint_tolerance=constraint_tolerance, multipliers=multipliers,
+            label=f"{label} round {r + 1}",
+        )  # fmt: skip
         x = result.weights
+        multipliers = result.multipliers
         with _single_blas_thread():
             measured = _official(s, problem.dose(x), inf.voxels, inf.setup)
         unmet = [i for i, (g, m) in enumerate(zip(s.goals, measured, strict=True))
-                 if g.check(m) is False]  # fmt: skip
+                 if not aimed[i].hard and not _met_with_room(g, m, s.room_percent)]  # fmt: skip
         logger.info(
             "%s round %d: %s", label, r + 1,
             ", ".join(f"{g.text}: {m:.4g}" for g, m in zip(s.goals, measured, strict=True)),
         )  # fmt: skip
+        score = _score(s, aimed, measured, result)
+        if best is None or score <= best[0]:
+            best = (score, result, list(aimed))
         if not unmet or r == rounds - 1:
             break
         for i in unmet:
-            aimed[i] = _shifted(aimed[i], s.goals[i], measured[i], s.rx)
-    assert result is not None
-    return result, aimed
+            aimed[i] = _shifted(aimed[i], s.goals[i], measured[i], s.rx, s.room_percent)
+    assert best is not None
+    if best[1] is not result:
+        logger.info("%s: the best round's result is kept (%s)", label, best[0])
+    return best[1], best[2]
+
+
+def _score(
+    s: _Setup, aimed: Sequence[Objective], measured: Sequence[float], result: OptimizationResult
+) -> tuple[int, int, float]:
+    """How far a round is from the goals (lower is better).
+
+    Hard constraints not met, then goals not met, then the goals' shortfalls to their
+    limits with ``room_percent`` to spare (relative, summed).
+    """
+    failed = 0
+    shortfall = 0.0
+    for g, m, o in zip(s.goals, measured, aimed, strict=False):
+        if o.hard:
+            continue
+        if g.check(m) is not True:
+            failed += 1
+        if not math.isfinite(m) or g.value == 0:
+            continue
+        room = abs(g.value) * s.room_percent / 100.0
+        if g.op in ("<=", "<"):
+            shortfall += max(0.0, m - (g.value - room)) / abs(g.value)
+        else:
+            shortfall += max(0.0, (g.value + room) - m) / abs(g.value)
+    infeasible = sum(not c.satisfied for c in result.constraints)
+    return infeasible, failed, shortfall
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -789,9 +1168,26 @@ class InverseOptions:
         levels and the engine's dose of the segments lose part of the optimum's margin
         (on TG-119, 0.4-0.9 % of the PTV D95); the margin keeps the delivered plan within
         the goals.
+    room_percent : float
+        A goal counts as met between rounds only with this share of its limit to spare,
+        % (1: a PTV D95 >= 50 Gy goal needs 50.5 Gy, a core D10 <= 25 Gy goal 24.75 Gy),
+        so that the delivered plan keeps its goals through a change of the engine's dose
+        of that size.
+    modulation_weight : float
+        Weight of the modulation penalty (:mod:`rtplan.planning._modulation`): the total
+        variation of the fluence along the leaves in the fluence optimisation, the total
+        MU in the segment refinement, each relative to the start's. It lowers the MU and
+        the segment count of a plan for a little of its dose objectives (0: none).
+    constraint_tolerance : float
+        Hard constraints are met within this share of their limit (0.005: 0.5 %); they
+        are held that much inside their limits, so that the limits themselves are met.
     rounds : int
         Optimisation rounds of the fluence and of the segment MU (between rounds, unmet
         goals are aimed further by their shortfall and weighed twice as much).
+    corrections : int
+        Most engine doses of the whole plan that correct the segment-MU refinement's model
+        (the first always; another while a goal is not met on the engine's dose of the
+        refined plan).
     max_iterations : int
         L-BFGS-B iterations per round.
     levels : int
@@ -826,8 +1222,12 @@ class InverseOptions:
     nto_weight: float = 0.3
     nto_distance_mm: float = 30.0
     aim_percent: float = 3.0
+    room_percent: float = 1.0
+    modulation_weight: float = 0.001
+    constraint_tolerance: float = CONSTRAINT_TOLERANCE
     rounds: int = 6
-    max_iterations: int = 200
+    corrections: int = 2
+    max_iterations: int = 60
     levels: int = 10
     min_mu: float = 2.0
     min_gap_mm: float = 0.5
@@ -840,12 +1240,13 @@ class InverseOptions:
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value > 0):
                 raise PlanError(f"{name} must be positive, got {value}")
-        for name in ("margin_mm", "nto_weight", "nto_distance_mm", "min_mu", "min_gap_mm"):
+        for name in ("margin_mm", "nto_weight", "nto_distance_mm", "min_mu", "min_gap_mm",
+                     "room_percent", "modulation_weight", "constraint_tolerance"):  # fmt: skip
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
                 raise PlanError(f"{name} must be >= 0, got {value}")
-        if self.rounds < 1 or self.max_iterations < 1 or self.levels < 1:
-            raise PlanError("rounds, max_iterations and levels must be at least 1")
+        if self.rounds < 1 or self.max_iterations < 1 or self.levels < 1 or self.corrections < 1:
+            raise PlanError("rounds, corrections, max_iterations and levels must be at least 1")
 
 
 def inverse_plan(
@@ -859,6 +1260,7 @@ def inverse_plan(
     target: str | None = None,
     options: InverseOptions | None = None,
     progress: Callable[[float, str], None] | None = None,
+    constraints: Sequence[ClinicalGoal | str] = (),
 ) -> InversePlan:
     """Optimise a step-and-shoot IMRT plan that meets clinical goals.
 
@@ -884,6 +1286,12 @@ def inverse_plan(
         Beams, bixels, dose grid, objectives' weights, optimiser, sequencing and engine.
     progress : callable, optional
         ``progress(fraction, message)``.
+    constraints : sequence of str or ClinicalGoal
+        Hard constraints, written as goals (``"SpinalCord D0.03cc <= 17 Gy"``): the
+        optimised fluence meets each within ``options.constraint_tolerance`` of its limit
+        (they are held that far inside it), and so does the segment refinement, on its
+        engine-corrected dose, when the least segment MU allow it. They are evaluated
+        with the goals (:attr:`InversePlan.goals`, after the goals).
 
     Returns
     -------
@@ -893,7 +1301,8 @@ def inverse_plan(
     ------
     PlanError
         If a goal names a missing structure or cannot be optimised, or a structure misses
-        the dose grid.
+        the dose grid, or no fluence meets the hard constraints (the message gives each
+        constraint's value reached and its limit).
 
     Examples
     --------
@@ -919,7 +1328,7 @@ def inverse_plan(
     position = PatientPosition(ct.patient_position or "HFS")
     setup = prepare_setup(ct, grid_mm=opt.grid_mm, patient_position=position)
     s, target_structure, voxel_mask = _problem_setup(
-        structures, goals, target, prescription_gy, fractions, opt, setup
+        structures, goals, target, prescription_gy, fractions, opt, setup, constraints
     )
     bixels = _beams(target_structure, gantry_angles_deg, opt, position)
     _say(progress, 0.05, f"influence matrix of {sum(b.n for b in bixels)} bixels")
@@ -936,10 +1345,23 @@ def inverse_plan(
                         f"{100 * inf.dropped_fraction:.2f} % of the dose dropped)")  # fmt: skip
     t0 = time.perf_counter()
     c0 = time.process_time()
+    x_start = _start(inf, s)
+    smooth = None
+    if opt.modulation_weight > 0:
+        smooth = Modulation(operator=leaf_differences(inf.bixels), reference=x_start,
+                            weight=opt.modulation_weight)  # fmt: skip
     fluence, aimed = _rounds(
-        inf.matrix, _start(inf, s), s, _aims(s.objectives, opt.aim_percent), inf,
+        inf.matrix, x_start, s, _aims(s.objectives, opt.aim_percent), inf,
         lower=0.0, rounds=opt.rounds, max_iterations=opt.max_iterations, label="fluence",
+        regularizer=smooth, constraint_tolerance=opt.constraint_tolerance,
     )  # fmt: skip
+    if not fluence.feasible:
+        raise PlanError(
+            "no fluence meets the hard constraints: "
+            + "; ".join(str(c) for c in fluence.constraints if not c.satisfied)
+            + f" (tolerance {100 * opt.constraint_tolerance:g} % of each limit); relax a "
+            "constraint or make it a goal"
+        )
     timings["fluence"] = time.perf_counter() - t0
     timings["fluence_cpu"] = time.process_time() - c0
     _say(progress, 0.5, "leaf sequencing")
@@ -951,16 +1373,67 @@ def inverse_plan(
     _say(progress, 0.6, f"segment refinement ({sum(q.n_segments for q in sequenced)} segments)")
     t0 = time.perf_counter()
     c0 = time.process_time()
+    plan, refinement, aimed = _refine(ct, s, inf, sequenced, aimed, opt, eng, setup,
+                                      target_structure, position)  # fmt: skip
+    timings["refinement"] = time.perf_counter() - t0
+    timings["refinement_cpu"] = time.process_time() - c0
+    _say(progress, 0.8, f"final dose ({eng.name})")
+    return _finish(plan, ct, s, inf, fluence, refinement, sequenced, aimed, timings, opt, eng,
+                   target_structure, progress)  # fmt: skip
+
+
+def _corrected(
+    matrix: FloatArray, weights: FloatArray, engine_gy: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The segments' dose model corrected by the engine's dose of the plan at ``weights``.
+
+    Where the model gives the voxel a tenth of its largest dose or more, its row is scaled
+    by the engine's dose over the model's (clipped to [0.5, 2]); elsewhere (low doses, where
+    a ratio is ill-defined) the difference is added as a fixed dose. The corrected model
+    equals the engine's dose at ``weights`` and, unlike a fixed difference alone, follows
+    the engine when the MU of the refinement move far from them (a scaled plan is exact).
+
+    Returns
+    -------
+    matrix : numpy.ndarray, shape (n_voxels, n_segments)
+    offset_gy : numpy.ndarray, shape (n_voxels,)
+    """
+    model = np.asarray(matrix @ weights, dtype=np.float64)
+    strong = model >= 0.1 * float(model.max()) if model.size else model > 0
+    ratio = np.ones_like(model)
+    ratio[strong] = np.clip(engine_gy[strong] / model[strong], 0.5, 2.0)
+    scaled = np.asarray(matrix * ratio[:, None], dtype=np.float64)
+    return scaled, engine_gy - scaled @ weights
+
+
+def _refine(
+    ct: Image,
+    s: _Setup,
+    inf: InfluenceMatrix,
+    sequenced: list[SequencedBeam],
+    aimed: list[Objective],
+    opt: InverseOptions,
+    eng: DoseEngine,
+    setup: DoseSetup,
+    target_structure: Structure,
+    position: PatientPosition,
+) -> tuple[Plan, OptimizationResult, list[Objective]]:
+    """The segment-MU refinement, corrected by the engine's dose of the plan."""
     seg_mu0 = np.concatenate([q.segment_mu for q in sequenced])
     if opt.engine_segments:
         seg_matrix = _engine_segments(sequenced, setup, inf.voxels, eng)
     else:
         seg_matrix = _influence_segments(sequenced, inf)
+    total_mu = None
+    if opt.modulation_weight > 0:
+        total_mu = Modulation(operator=np.ones((1, seg_mu0.size)), reference=seg_mu0,
+                              weight=opt.modulation_weight)  # fmt: skip
     refinement, aimed = _rounds(
         seg_matrix, seg_mu0, s, aimed, inf, lower=opt.min_mu, rounds=opt.rounds,
         max_iterations=opt.max_iterations, label="segment refinement",
+        regularizer=total_mu, constraint_tolerance=opt.constraint_tolerance,
     )  # fmt: skip
-    plan = _final_plan(sequenced, refinement.weights, prescription_gy, fractions,
+    plan = _final_plan(sequenced, refinement.weights, s.rx, s.fractions,
                        target_structure, position)  # fmt: skip
     if not opt.engine_segments:
         # the engine's dose of this plan corrects the bixels' model (penumbrae, scatter,
@@ -970,23 +1443,28 @@ def inverse_plan(
         from rtplan.dose import calculate
         from rtplan.errors import RtplanWarning
 
-        with warnings.catch_warnings():  # what the engine warns, the final dose warns again
-            warnings.simplefilter("ignore", RtplanWarning)
-            first = calculate(plan, ct, engine=eng, grid_mm=opt.grid_mm, target=target_structure)
-        engine_gy = np.asarray(first.dose.array, dtype=np.float64).ravel()[inf.voxels]
-        offset = engine_gy / fractions - seg_matrix @ refinement.weights
-        refinement, aimed = _rounds(
-            seg_matrix, refinement.weights, s, aimed, inf, lower=opt.min_mu,
-            rounds=opt.rounds, max_iterations=opt.max_iterations,
-            label="segment refinement (engine-corrected)", offset_gy=offset,
-        )  # fmt: skip
-        plan = _final_plan(sequenced, refinement.weights, prescription_gy, fractions,
-                           target_structure, position)  # fmt: skip
-    timings["refinement"] = time.perf_counter() - t0
-    timings["refinement_cpu"] = time.process_time() - c0
-    _say(progress, 0.8, f"final dose ({eng.name})")
-    return _finish(plan, ct, s, inf, fluence, refinement, sequenced, aimed, timings, opt, eng,
-                   target_structure, progress)  # fmt: skip
+        # the correction is exact at the MU it was made for: when the refined MU move far
+        # from them, the engine's dose of the new plan corrects the model again
+        for correction in range(opt.corrections):
+            with warnings.catch_warnings():  # what the engine warns, the final dose warns again
+                warnings.simplefilter("ignore", RtplanWarning)
+                first = calculate(plan, ct, engine=eng, grid_mm=opt.grid_mm,
+                                  target=target_structure)  # fmt: skip
+            engine_gy = np.asarray(first.dose.array, dtype=np.float64).ravel()[inf.voxels]
+            if correction > 0 and _all_met(s, engine_gy, inf):
+                break
+            corrected, offset = _corrected(seg_matrix, refinement.weights,
+                                           engine_gy / s.fractions)  # fmt: skip
+            refinement, aimed = _rounds(
+                corrected, refinement.weights, s, aimed, inf, lower=opt.min_mu,
+                rounds=opt.rounds, max_iterations=opt.max_iterations,
+                label=f"segment refinement (engine correction {correction + 1})",
+                offset_gy=offset, regularizer=total_mu,
+                constraint_tolerance=opt.constraint_tolerance,
+            )  # fmt: skip
+            plan = _final_plan(sequenced, refinement.weights, s.rx, s.fractions,
+                               target_structure, position)  # fmt: skip
+    return plan, refinement, aimed
 
 
 def _say(progress: Callable[[float, str], None] | None, fraction: float, message: str) -> None:
@@ -1079,6 +1557,7 @@ def _finish(  # noqa: PLR0913 (the stages' results, gathered into the InversePla
         comparison=_compare(s, inf, fluence, table),
         gamma=gammas,
         timings=timings,
+        constraint_goals=tuple(g for g, o in zip(s.goals, s.objectives, strict=False) if o.hard),
     )
 
 

@@ -113,8 +113,12 @@ def run_demo(
     >>> result.goals_passed, result.files["thigh_report"].name  # doctest: +SKIP
     (True, 'report.html')
     """
+    from rtplan import _warmup
     from rtplan._atomic import atomic_folder
 
+    # a new installation: the kernels the demo needs last compile in the background from
+    # now on, while the studies load (no-op once done or with RTPLAN_WARMUP=0)
+    _warmup.start()
     out = Path(output)
     result = DemoResult(echo=echo)
     # both studies' folders are one set: moved into place together once all is written

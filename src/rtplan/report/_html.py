@@ -6,7 +6,6 @@ import base64
 import datetime
 import html
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._format import number_text
 from rtplan._version import __version__
 
 __all__ = ["HtmlReport", "number_text"]
@@ -43,37 +43,6 @@ def _png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
     buf = io.BytesIO()
     mpimg.imsave(buf, np.ascontiguousarray(rgb), format="png")
     return buf.getvalue()
-
-
-def number_text(value: float) -> str:
-    """A number for a report table: 4 significant digits, at most 4 decimals, no exponent.
-
-    ``24843.78`` -> ``"24844"`` (not ``"2.484e+04"``), ``575.48`` -> ``"575.5"``,
-    ``0.05664`` -> ``"0.0566"``; round-off such as ``1.4e-12`` (a volume that should be
-    zero) -> ``"0"``.
-
-    Parameters
-    ----------
-    value : float
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> [number_text(v) for v in (24843.78, 575.48, 0.05664, 1.4e-12)]
-    ['24844', '575.5', '0.0566', '0']
-    """
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    decimals = min(max(3 - math.floor(math.log10(abs(value))), 0), 4)
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 @dataclass
@@ -130,7 +99,8 @@ class HtmlReport:
         rows : sequence of sequences
             Cells are converted with ``str``; floats with :func:`number_text`.
         status_column : int, optional
-            Index of a PASS/FAIL column.
+            Index of a PASS/FAIL column: PASS in green, ``N/A`` and ``-`` plain, anything
+            else (FAIL, NOT EVALUATED...) in red.
         scroll : bool
             Wrap a wide table in a horizontally scrolling box.
         """
@@ -138,7 +108,7 @@ class HtmlReport:
         def cell(v: Any, j: int) -> str:
             text = number_text(v) if isinstance(v, float) else str(v)
             cls = ""
-            if status_column is not None and j == status_column:
+            if status_column is not None and j == status_column and text not in ("N/A", "-"):
                 cls = ' class="pass"' if text.upper().startswith("PASS") else ' class="fail"'
             return f"<td{cls}>{html.escape(text)}</td>"
 

@@ -206,6 +206,43 @@ def _needle_words(rows: list[dict[str, Any]], study: Study) -> list[dict[str, An
     return rows
 
 
+def _couch(study: Study, plan: Plan | None, reference: str | Sequence[float]) -> dict[str, Any]:
+    """The couch coordinates' frame (for the cursor) and each beam's isocentre in it."""
+    from rtplan.image import PatientPosition
+    from rtplan.report._plancheck import couch_shift, resolve_couch_reference
+
+    point, label = resolve_couch_reference(reference, plan=plan, structures=study.structures)
+    position = (plan.patient_position if plan is not None else None) or (
+        study.ct.patient_position or "HFS"
+    )
+    matrix = np.asarray(PatientPosition(position).to_iec_fixed, dtype=np.float64)
+    out: dict[str, Any] = {
+        "couch": {
+            # rows: lateral, longitudinal, vertical (IEC 61217 fixed X, Y, Z) per LPS mm
+            "matrix": matrix.tolist(),
+            "reference_mm": list(point),
+            "label": label,
+            "position": str(position),
+        }
+    }
+    if plan is not None:
+        out["beams"] = []
+        for b in plan.beams:
+            shift = couch_shift(b.isocenter_mm, str(position), point)
+            out["beams"].append(
+                {
+                    "name": b.name or str(b.number),
+                    "gantry_deg": float(b.gantry_deg),
+                    "isocenter_mm": [float(v) for v in b.isocenter_mm],
+                    "couch": shift.text,
+                    "couch_mm": [shift.lateral_mm, shift.vertical_mm, shift.longitudinal_mm],
+                    "mu": None if b.mu is None else float(b.mu),
+                    "segments": len(b.segments),
+                }
+            )
+    return out
+
+
 def _payload(
     study: Study,
     dose: Dose | None,
@@ -276,6 +313,7 @@ def review_page(
     isodose_percent: Sequence[float] | None = None,
     isodose_colors: Mapping[float, RGB] | None = None,
     title: str | None = None,
+    couch_reference: str | Sequence[float] = "origin",
 ) -> Path:
     """Write the interactive review page of a study (one self-contained HTML file).
 
@@ -305,6 +343,12 @@ def review_page(
         Colours by percent (:data:`rtplan.guidance.ISODOSE_PALETTE` by default).
     title : str, optional
         Page title.
+    couch_reference : str or sequence of 3 float
+        The reference point of the couch coordinates (IEC 61217 table axes,
+        :func:`rtplan.report.couch_shift`) shown under the cursor and, with a plan, for
+        each beam's isocentre: LPS mm, or a description read by
+        :func:`rtplan.report.couch_reference` (``"origin"``, the default; ``"isocenter"``;
+        a point structure's name; ``"X,Y,Z"``).
 
     Returns
     -------
@@ -317,6 +361,8 @@ def review_page(
         If the CT's axes are oblique to the patient axes.
     EvaluationError
         If the dose cannot stand for the whole plan (see ``dose``).
+    RtplanError
+        If ``couch_reference`` is not understood.
 
     Examples
     --------
@@ -348,6 +394,7 @@ def review_page(
     data["title"] = page_title
     data["study"] = study.path.name if study.path else "-"
     data["uids"] = input_uids(study, plan=plan, dose=dose)
+    data.update(_couch(study, plan, couch_reference))
     if basis is not None:
         data["dose"]["basis"] = basis
     from rtplan.report._page_assets import PAGE_CSS, PAGE_SCRIPT

@@ -34,6 +34,8 @@ button.on{background:#2a6f97;color:#fff}
 border:1px solid #333;min-height:1.3em}
 table{border-collapse:collapse;font-size:11px;table-layout:fixed;width:100%}
 td{border:1px solid #333;padding:1px 4px;word-break:break-all}
+#beams{table-layout:auto}#beams td,#beams th{word-break:normal;font-weight:normal}
+#beams td.couch{white-space:nowrap}
 .note{color:#9ab;font-size:12px}
 """
 
@@ -167,6 +169,12 @@ PAGE_SCRIPT = r"""
     if (v.axis >= 0) p[v.axis] = state.pos[v.axis];
     return p;
   }
+  // couch coordinates: IEC 61217 table axes from the reference point (as the report's)
+  function couchText(p) {
+    const m = D.couch.matrix, d = [0, 1, 2].map((a) => p[a] - D.couch.reference_mm[a]);
+    const f = (k) => { const x = dot(m[k], d) + 0; return (x >= 0 ? "+" : "") + x.toFixed(1); };
+    return "lat " + f(0) + ", vert " + f(2) + ", long " + f(1) + " mm";
+  }
   function report(v, e) {
     const p = pointAt(v, e), idx = voxel(p);
     let text = "LPS (" + p.map((x) => x.toFixed(1)).join(", ") + ") mm";
@@ -178,7 +186,8 @@ PAGE_SCRIPT = r"""
         " % " + D.dose.reference + ")";
     }
     const inside = D.structures.filter((s, m) => inMask(m, idx)).map((s) => s.name);
-    readout.textContent = text + " · in: " + (inside.join(", ") || "-");
+    readout.textContent = text + " · in: " + (inside.join(", ") || "-") + " · couch " +
+      couchText(p);
   }
 
   // ---------------------------------------------------------------- drawing
@@ -334,6 +343,28 @@ PAGE_SCRIPT = r"""
     });
     aside.append(pick, go, words);
   }
+  if (D.beams) {
+    aside.append(el("h2", {}, "Beams"));
+    const beams = el("table", {id: "beams"});
+    const head = el("tr");
+    for (const h of ["beam", "gantry", "MU", "isocentre: couch lat / vert / long (mm)"])
+      head.append(el("th", {}, h));
+    beams.append(head);
+    const signed = (x) => (x >= 0 ? "+" : "") + (x + 0).toFixed(1);
+    for (const b of D.beams) {
+      const tr = el("tr");
+      tr.append(el("td", {}, b.name), el("td", {}, b.gantry_deg.toFixed(1) + "°"),
+        el("td", {}, b.mu === null ? "-" : b.mu.toFixed(1) +
+          (b.segments ? " in " + b.segments + " segments" : "")),
+        el("td", {class: "couch", title: b.couch}, b.couch_mm.map(signed).join(" / ")));
+      beams.append(tr);
+    }
+    aside.append(beams);
+  }
+  aside.append(el("p", {class: "note", id: "couch-note"}, "Couch coordinates (" +
+    D.couch.position + "): from " + D.couch.label + ", IEC 61217 table axes, couch at 0° " +
+    "(lateral + to the right of an observer at the couch foot facing the gantry, vertical " +
+    "+ up, longitudinal + towards the gantry)."));
   aside.append(el("h2", {}, "Inputs"));
   const table = el("table");
   for (const [k, val] of D.uids) {

@@ -3,7 +3,8 @@
 * :func:`beam_geometry`: the source-to-skin distance (SSD) and the depth of the
   isocentre along the central axis, found on the CT;
 * :func:`couch_shift`: the isocentre as a table shift from a reference point, in IEC
-  61217 table axes;
+  61217 table axes; :func:`couch_reference` finds that point from its description
+  (``"X,Y,Z"`` in LPS mm, ``"origin"``, ``"isocenter"`` or a point structure's name);
 * :func:`beams_eye_outline`, :func:`beams_eye_view`: a beam's eye view of the jaws and
   MLC aperture over the structures projected from the source;
 * :func:`needle_terms`: a needle path as radiologists describe it (angle from the
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from rtplan.guidance import Trajectory
     from rtplan.image import Image
-    from rtplan.plan import Beam
+    from rtplan.plan import Beam, Plan
     from rtplan.structures import Structure
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "beam_geometry",
     "beams_eye_outline",
     "beams_eye_view",
+    "couch_reference",
     "couch_shift",
     "needle_terms",
 ]
@@ -305,7 +307,7 @@ def beams_eye_outline(
     980 mm from the source, projects to 40 x 1000/980 mm.
 
     >>> import rtplan
-    >>> from rtplan.report._plancheck import beams_eye_outline
+    >>> from rtplan.report import beams_eye_outline
     >>> from rtplan.structures import Contour
     >>> square = [(-20.0, -20.0), (20.0, -20.0), (20.0, 20.0), (-20.0, 20.0)]
     >>> box = rtplan.Structure(name="box", contours=[
@@ -392,7 +394,7 @@ def beams_eye_view(
     Examples
     --------
     >>> import rtplan
-    >>> from rtplan.report._plancheck import beams_eye_view
+    >>> from rtplan.report import beams_eye_view
     >>> fig = beams_eye_view(rtplan.Beam(name="AP", mlc=rtplan.plan.Mlc.uniform(20)), [])
     >>> fig.axes[0].get_title()
     'AP: gantry 0°, collimator 0°, couch 0°'
@@ -547,7 +549,7 @@ def couch_shift(
     A supine, head-first patient; the isocentre 10 mm to the patient's left, 20 mm
     posterior and 30 mm superior of the setup point:
 
-    >>> from rtplan.report._plancheck import couch_shift
+    >>> from rtplan.report import couch_shift
     >>> couch_shift((10.0, 20.0, 30.0)).text
     'lat +10.0, vert -20.0, long +30.0'
     >>> couch_shift((10.0, 20.0, 30.0), "FFS").text
@@ -565,3 +567,116 @@ def couch_shift(
         longitudinal_mm=float(d[1]) + 0.0,
         reference_mm=(float(ref[0]), float(ref[1]), float(ref[2])),
     )
+
+
+#: The names :func:`couch_reference` takes besides coordinates and point structures.
+COUCH_REFERENCE_NAMES = ("origin", "isocenter", "isocentre")
+
+
+def couch_reference(
+    text: str,
+    *,
+    plan: Plan | None = None,
+    structures: Iterable[Structure] | None = None,
+) -> tuple[tuple[float, float, float], str]:
+    """The reference point of :func:`couch_shift` from its description.
+
+    Parameters
+    ----------
+    text : str
+        ``"X,Y,Z"``: LPS coordinates, mm (three finite numbers; spaces allowed);
+        ``"origin"``: the DICOM origin (0, 0, 0); ``"isocenter"`` (or ``"isocentre"``):
+        the plan's first beam's isocentre (each beam's shift is then its offset from it);
+        else the name of a structure holding exactly one POINT contour (a setup marker
+        or a localisation point of the RT Structure Set).
+    plan : Plan, optional
+        Needed for ``"isocenter"``.
+    structures : iterable of Structure, optional
+        Searched for a point structure of that name (a StructureSet, a list).
+
+    Returns
+    -------
+    point_mm : tuple of 3 float
+        The point, LPS mm.
+    label : str
+        How reports name it: ``"the DICOM origin (0, 0, 0)"``, ``"the point (x, y, z)
+        mm"``, ``"the isocentre of beam 1 (x, y, z) mm"``, ``"the point Marker (x, y, z)
+        mm"``.
+
+    Raises
+    ------
+    RtplanError
+        If the text is none of these (naming the text and what is accepted), the plan is
+        missing for ``"isocenter"``, or the structure is absent or not one point.
+
+    Examples
+    --------
+    >>> from rtplan.report import couch_reference
+    >>> couch_reference("10, -20.5, 300")
+    ((10.0, -20.5, 300.0), 'the point (10.0, -20.5, 300.0) mm')
+    >>> couch_reference("origin")[1]
+    'the DICOM origin (0, 0, 0)'
+    """
+    from rtplan.errors import RtplanError
+
+    spec = text.strip()
+    accepted = (
+        "give X,Y,Z in LPS mm (e.g. 0,-150,30), 'origin', 'isocenter' or the name of a "
+        "point structure"
+    )
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) > 1:
+        try:
+            xyz = [float(p) for p in parts]
+        except ValueError:
+            xyz = []
+        if len(xyz) != 3 or not all(math.isfinite(v) for v in xyz):
+            raise RtplanError(f"couch reference {text!r} is not 3 finite numbers: {accepted}")
+        point = (xyz[0] + 0.0, xyz[1] + 0.0, xyz[2] + 0.0)
+        return point, "the point ({:.1f}, {:.1f}, {:.1f}) mm".format(*point)
+    word = spec.lower()
+    if word == "origin":
+        return (0.0, 0.0, 0.0), "the DICOM origin (0, 0, 0)"
+    if word in ("isocenter", "isocentre"):
+        if plan is None or not plan.beams:
+            raise RtplanError(
+                f"couch reference {text!r} needs a plan with beams: give the plan, or {accepted}"
+            )
+        beam = plan.beams[0]
+        iso = tuple(float(v) for v in beam.isocenter_mm)
+        name = beam.name or str(beam.number)
+        return (
+            iso[0],
+            iso[1],
+            iso[2],
+        ), "the isocentre of beam {} ({:.1f}, {:.1f}, {:.1f}) mm".format(name, *iso)
+    candidates = list(structures or ())
+    found = next((s for s in candidates if s.name == spec), None) if spec else None
+    if found is None:
+        known = [s.name for s in candidates if len(s.points_mm) == 1]
+        raise RtplanError(
+            f"couch reference {text!r} is not understood: {accepted}"
+            + (f" (point structures: {', '.join(known)})" if known else "")
+        )
+    points = found.points_mm
+    if len(points) != 1:
+        raise RtplanError(
+            f"couch reference {text!r}: structure {found.name!r} holds {len(points)} POINT "
+            f"contours, not one; {accepted}"
+        )
+    xyz = [float(v) for v in points[0]]
+    return (xyz[0], xyz[1], xyz[2]), "the point {} ({:.1f}, {:.1f}, {:.1f}) mm".format(
+        found.name, *xyz
+    )
+
+
+def resolve_couch_reference(
+    reference: str | Sequence[float],
+    *,
+    plan: Plan | None = None,
+    structures: Iterable[Structure] | None = None,
+) -> tuple[tuple[float, float, float], str]:
+    """:func:`couch_reference` of a description, or a point given as 3 numbers (LPS mm)."""
+    if isinstance(reference, str):
+        return couch_reference(reference, plan=plan, structures=structures)
+    return couch_reference(",".join(repr(float(v)) for v in reference))

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._format import csv_number, csv_quantity
 from rtplan.report._html import HtmlReport, number_text
+from rtplan.report._imrt import add_segments_section
 from rtplan.report._tables import METRIC_TITLES
 
 if TYPE_CHECKING:
@@ -33,6 +35,19 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _by_quantity(value: Any, unit: str) -> Any:
+    """A table cell with the precision of its quantity, as the CSV files write it.
+
+    Doses to 0.01 Gy, percentages to 0.1 %, lengths to 0.1 mm and angles to 0.1° (below 1,
+    significant figures; :func:`rtplan._format.csv_number`); ``-`` for a value that is
+    not a finite number; other numbers (volumes, indices) are left to the table's 4
+    significant figures. ``unit`` is a column key (``d95_gy``) or a unit (``%Rx``).
+    """
+    if isinstance(value, float) and csv_quantity(unit) in ("gy", "percent", "mm", "deg"):
+        return csv_number(value, unit) or "-"
+    return value
 
 
 def add_study_section(report: HtmlReport, study: Study, *, title: str = "Study") -> None:
@@ -243,7 +258,7 @@ def _dvh_figure(
     return fig
 
 
-def add_dose_section(
+def add_dose_section(  # noqa: PLR0913 (keyword-only: the parts of one section)
     report: HtmlReport,
     ct: Any,
     dose: Dose,
@@ -255,8 +270,12 @@ def add_dose_section(
     focus: Structure | None = None,
     mu_check: MuCheck | None = None,
     style: OverlayStyle | None = None,
+    couch_reference: str | Sequence[float] = "origin",
 ) -> dict[str, DVH]:
     """Add the beams, the DVH metrics and curves, the clinical goals and isodose views.
+
+    With a plan: its beam table, a beam's eye view per beam and, for step-and-shoot
+    beams, their segments and fluence (:func:`add_segments_section`).
 
     Structures whose colours clash with an isodose line drawn (CIEDE2000 below
     :data:`rtplan.guidance.MIN_DELTA_E`) or with each other are drawn, in the views and
@@ -293,6 +312,10 @@ def add_dose_section(
     style : OverlayStyle, optional
         How the views are drawn: isodose levels (``isodose_percent``) and colours
         (``isodose_colors``) above all; :class:`rtplan.guidance.OverlayStyle` defaults.
+    couch_reference : str or sequence of 3 float
+        The point the beam table's couch coordinates are measured from: LPS mm, or a
+        description that :func:`couch_reference` reads (``"origin"``, the default;
+        ``"isocenter"``; a point structure's name among ``structures``; ``"X,Y,Z"``).
 
     Returns
     -------
@@ -303,6 +326,8 @@ def add_dose_section(
     ------
     EvaluationError
         If the dose cannot stand for the whole plan (see above).
+    RtplanError
+        If ``couch_reference`` is not understood.
 
     Examples
     --------
@@ -335,8 +360,12 @@ def add_dose_section(
         reserved=[guidance.isodose_color(p, style.colors) for p in style.isodose_percent],
     )
     if plan is not None:
-        _plan_table(report, plan, mu_check, ct)
+        from rtplan.report._plancheck import resolve_couch_reference
+
+        reference = resolve_couch_reference(couch_reference, plan=plan, structures=structures)
+        _plan_table(report, plan, mu_check, ct, reference)
         _beams_eye_views(report, plan, drawn, ct)
+        add_segments_section(report, plan)
     if mu_check is not None:
         add_mu_check_section(report, mu_check)
     report.heading("Dose evaluation")
@@ -357,7 +386,9 @@ def add_dose_section(
     if rows:
         keys = [k for k in METRIC_TITLES if k in rows[0] and k not in ("coverage_percent",)]
         report.table(
-            [METRIC_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows], scroll=True
+            [METRIC_TITLES[k] for k in keys],
+            [[_by_quantity(r[k], k) for k in keys] for r in rows],
+            scroll=True,
         )
         report.figure(_dvh_figure(dvhs, drawn, rx, goals), "Cumulative DVHs")
     if rx:
@@ -369,7 +400,14 @@ def add_dose_section(
         report.table(
             ["structure", "goal", "measured", "unit", "status", "note"],
             [
-                [g.goal.structure, g.goal.text, g.measured, g.goal.display_unit, g.status, g.note]
+                [
+                    g.goal.structure,
+                    g.goal.text,
+                    _by_quantity(g.measured, g.goal.display_unit),
+                    g.goal.display_unit,
+                    g.status,
+                    g.note,
+                ]
                 for g in goals
             ],
             status_column=4,
@@ -479,23 +517,50 @@ def _conformity_table(
         + (f", isodose volumes inside {body.name}" if body is not None else "")
         + ": RTOG CI = PIV/TV, Paddick CI = TV_PIV²/(TV·PIV), GI = PIV50%/PIV."
     )
-    report.table([CONFORMITY_TITLES[k] for k in keys], [[r[k] for k in keys] for r in rows])
+    report.table(
+        [CONFORMITY_TITLES[k] for k in keys],
+        [[_by_quantity(r[k], k) for k in keys] for r in rows],
+    )
 
 
-def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None, ct: Any) -> None:
-    """The plan's prescription and its beams (with the MU check's MU when given)."""
+def _beam_kinds(plan: Plan) -> str:
+    """`` (all static)``, `` (all step-and-shoot)`` or `` (2 static, 3 step-and-shoot)``."""
+    n_seg = sum(1 for b in plan.beams if b.segments)
+    n_static = len(plan.beams) - n_seg
+    if n_seg == 0:
+        return " (all static)"
+    if n_static == 0:
+        return " (all step-and-shoot)"
+    return f" ({n_static} static, {n_seg} step-and-shoot)"
+
+
+def _plan_table(
+    report: HtmlReport,
+    plan: Plan,
+    check: MuCheck | None,
+    ct: Any,
+    reference: tuple[tuple[float, float, float], str] = (
+        (0.0, 0.0, 0.0),
+        "the DICOM origin (0, 0, 0)",
+    ),
+) -> None:
+    """The plan's prescription and its beams (with the MU check's MU when given).
+
+    ``reference``: the couch coordinates' reference point (LPS mm) and its description
+    (:func:`rtplan.report.couch_reference`).
+    """
     from rtplan.report._plancheck import beam_geometry, couch_shift
 
     rx = plan.prescription_gy
     report.heading(f"Plan {plan.name}")
     report.paragraph(
         f"Prescription {number_text(rx) if rx is not None else '-'} Gy in {plan.fractions} "
-        f"fraction(s); normalisation: {plan.normalization}; {len(plan.beams)} static photon "
-        f"beam(s); {number_text(plan.total_mu)} MU per fraction, "
+        f"fraction(s); normalisation: {plan.normalization}; {len(plan.beams)} photon beam(s)"
+        f"{_beam_kinds(plan)}; {number_text(plan.total_mu)} MU per fraction, "
         f"{number_text(plan.total_mu * plan.fractions)} MU in all. SSD and depth: along the "
         "central axis to the skin on the CT (first crossing of -500 HU). Jaws at the "
         "isocentre, IEC 61217 X1/X2/Y1/Y2 (negative X1/Y1 open past the axis). Couch: the "
-        "isocentre from the DICOM origin (0, 0, 0) in IEC 61217 table axes, couch at 0° "
+        f"isocentre from {reference[1]} in IEC 61217 table axes, couch at 0° "
         "(lateral + to the right of an observer at the couch foot facing the gantry, "
         "vertical + up, longitudinal + towards the gantry); the table moves by the "
         "opposite to bring it to the machine isocentre."
@@ -518,12 +583,12 @@ def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None, ct: Any) 
                 b.collimator_deg,
                 b.couch_deg,
                 "({})".format(", ".join(f"{v:.1f}" for v in b.isocenter_mm)),
-                couch_shift(b.isocenter_mm, position or "HFS").text,
+                couch_shift(b.isocenter_mm, position or "HFS", reference[0]).text,
                 f"{geo.ssd_mm:.1f}" if geo.ssd_mm is not None else "-",
                 f"{geo.depth_mm:.1f}" if geo.depth_mm is not None else "-",
                 *(f"{v:.1f}" for v in b.jaws_mm),
-                b.mu if b.mu is not None else "-",
-                b.mu * plan.fractions if b.mu is not None else "-",
+                f"{b.mu:.1f}" if b.mu is not None else "-",
+                f"{b.mu * plan.fractions:.1f}" if b.mu is not None else "-",
             ]
         )
     status = None
@@ -532,7 +597,10 @@ def _plan_table(report: HtmlReport, plan: Plan, check: MuCheck | None, ct: Any) 
         status = len(head) - 1
         for row, c in zip(rows, check, strict=True):
             ok = c.passed is not None
-            row += [c.check_mu if ok else "-", f"{c.difference_percent:+.1f}" if ok else "-"]
+            row += [
+                f"{c.check_mu:.1f}" if ok else "-",
+                f"{c.difference_percent:+.1f}" if ok else "-",
+            ]
             row.append(c.status)
     report.table(head, rows, status_column=status, scroll=True)
 
@@ -591,20 +659,31 @@ def add_mu_check_section(report: HtmlReport, check: MuCheck) -> None:
         f"ratio), independent of the dose engines; tolerance {check.tolerance_percent:g} %. "
         f"Dose at the points: {check.basis}."
     )
+    notes = {b.note for b in check}
+    if all(b.passed is None for b in check) and len(notes) == 1:
+        # one reason for the whole plan (a modulated plan): said once, not per beam
+        report.paragraph(f"Not made: {notes.pop()}.")
+        report.table(
+            ["beam", "MU / fraction", "result"],
+            [[b.beam, f"{b.engine_mu:.1f}", b.status] for b in check],
+            status_column=2,
+        )
+        report.warnings(list(check.notes))
+        return
     rows = []
     for b in check:
         c = b.calculation
         rows.append(
             [
                 b.beam,
-                b.engine_mu,
-                b.check_mu if c is not None else "-",
+                f"{b.engine_mu:.1f}",
+                f"{b.check_mu:.1f}" if c is not None else "-",
                 f"{b.difference_percent:+.1f}" if b.passed is not None else "-",
                 b.status,
                 "-" if c is None else "({:.0f}, {:.0f}, {:.0f})".format(*c.point_mm),
-                "-" if c is None else c.depth_mm,
-                "-" if c is None else c.effective_depth_mm,
-                "-" if c is None else c.equivalent_square_mm,
+                "-" if c is None else f"{c.depth_mm:.1f}",
+                "-" if c is None else f"{c.effective_depth_mm:.1f}",
+                "-" if c is None else f"{c.equivalent_square_mm:.1f}",
                 "-" if c is None else f"{c.collimator_scatter:.3f}",
                 "-" if c is None else f"{c.phantom_scatter:.3f}",
                 "-" if c is None else f"{c.tmr:.3f}",
@@ -703,7 +782,7 @@ def add_trajectory_section(
     shown = list(result) if n is None else list(result)[:n]
     report.heading(f"Needle trajectories to {target.name if target else 'the target'}")
     report.paragraph(
-        f"{len(result)} feasible path(s) ranked by score; avoided: "
+        f"{len(result)} feasible path(s) ranked by score{_among(result)}; avoided: "
         f"{', '.join(result.avoided) or 'nothing'}. Conventions: patient as in the CT "
         f"({ct.patient_position or 'HFS'}); the angle is measured on the axial image from "
         "the room's vertical (0° straight down, 90° horizontal), from the patient's side "
@@ -776,6 +855,22 @@ def add_trajectory_section(
     )
 
 
+def _among(result: TrajectoryResult) -> str:
+    """``" (the best of 2075 feasible skin entries, 10 mm apart or more ...)"``, or ``""``."""
+    access = getattr(result, "accessibility", None)
+    if access is None:
+        return ""
+    n_feasible = access.n_feasible
+    if n_feasible <= len(result):
+        return ""
+    gap = result.parameters.get("min_separation_mm") if result.parameters else None
+    apart = f", their entries {gap:g} mm apart or more" if isinstance(gap, int | float) else ""
+    return (
+        f" (the best of {n_feasible} feasible skin entries among {len(access.feasible)} "
+        f"candidates{apart}; the skin accessibility map below shows them all)"
+    )
+
+
 def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
     path: str | Path,
     study: Study,
@@ -789,6 +884,7 @@ def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
     title: str | None = None,
     mu_check: MuCheck | None = None,
     style: OverlayStyle | None = None,
+    couch_reference: str | Sequence[float] = "origin",
 ) -> Path:
     """Write a self-contained HTML review report of a study.
 
@@ -800,6 +896,7 @@ def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
         The loaded study.
     plan, dose : optional
         A plan (beams, MU) and its dose: adds DVH metrics, DVH plot, goals and isodoses.
+        A plan alone adds its beam table, beam's eye views and step-and-shoot segments.
     goals : GoalTable, optional
         Evaluated clinical goals.
     dvhs : dict of str to DVH, optional
@@ -816,6 +913,9 @@ def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
         beams and in a section of its own.
     style : OverlayStyle, optional
         How the isodose views are drawn (``isodose_percent``, ``isodose_colors``...).
+    couch_reference : str or sequence of 3 float
+        The reference point of the beams' couch coordinates (see
+        :func:`add_dose_section`): the DICOM origin by default.
 
     Returns
     -------
@@ -853,6 +953,15 @@ def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
             if found:
                 target = found[0]
                 break
+    if dose is None and plan is not None:  # the plan alone: beams, views, segments
+        from rtplan import guidance
+        from rtplan.report._plancheck import resolve_couch_reference
+
+        reference = resolve_couch_reference(couch_reference, plan=plan, structures=ss)
+        drawn = guidance.distinct_structures([s for s in ss if s.has_volume])
+        _plan_table(report, plan, None, study.ct, reference)
+        _beams_eye_views(report, plan, drawn, study.ct)
+        add_segments_section(report, plan)
     if dose is not None:
         shown = [s for s in ss if s.has_volume]
         add_dose_section(
@@ -866,6 +975,7 @@ def review_report(  # noqa: PLR0913 (keyword-only: the parts of one report)
             focus=target,
             mu_check=mu_check,
             style=style,
+            couch_reference=couch_reference,
         )
     if trajectories is not None and len(trajectories):
         avoided = [ss[n] for n in trajectories.avoided if n in ss]

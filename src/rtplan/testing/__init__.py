@@ -92,3 +92,5 @@ __all__ = [
     "write_rtplan_header",
     "write_rtstruct",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

@@ -84,3 +84,5 @@ __all__ = [
     "muscle_mask",
     "schneider_z_over_a_ratio",
 ]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)

@@ -12,3 +12,5 @@ from __future__ import annotations
 from rtplan.dose.machines._model import BeamModel, available_machines, load_machine
 
 __all__ = ["BeamModel", "available_machines", "load_machine"]
+
+__import__("rtplan._public", fromlist=["publish"]).publish(__name__, __all__)
