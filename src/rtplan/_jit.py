@@ -120,16 +120,36 @@ class _FunctionCache(numba.core.caching.FunctionCache):
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         """The cached code of ``sig``, or ``None`` (then numba compiles it)."""
-        found = super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+        found = self._load_cached(sig, target_context)
         if found is not None or not (_CLAIMS.background or _start_warmup()):
             return found
         claim = self.claim_path(sig, target_context.codegen())
         if _CLAIMS.wait(claim):  # the background process compiled it meanwhile
-            found = super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+            found = self._load_cached(sig, target_context)
             if found is not None:
                 return found
         _CLAIMS.take(claim)
         return None
+
+    def _load_cached(self, sig: Any, target_context: Any) -> Any:
+        """The cached code of ``sig`` as numba's ``load_overload`` reads it, without refreshing.
+
+        Before reading a cache entry numba refreshes its target context: it imports every
+        typing and lowering registry of the target, 0.3-0.5 s in a fresh process, most of
+        it ``scipy.linalg`` (which the BLAS check of ``numba.np.linalg`` imports). Cached
+        machine code needs only the symbols that its linking resolves: numba's runtime
+        (NRT) and the hash secret that ``numba.cpython.hashing`` registers on import;
+        numba's own globals are registered when its target context is made, the thread
+        pool's by the parallel kernels' reload hooks. A compilation (a cache miss)
+        refreshes the context itself.
+        """
+        import numba.cpython.hashing  # noqa: F401  (registers the hash-secret symbols)
+        from numba.core.runtime import nrt
+
+        nrt.rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+        return None  # an I/O error the guard swallowed
 
     def save_overload(self, sig: Any, data: Any) -> None:
         """Store the compiled ``data`` of ``sig``, then give up this process's claim on it."""

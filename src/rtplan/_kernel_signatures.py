@@ -9,15 +9,6 @@ signatures in numba's syntax.
 from __future__ import annotations
 
 SIGNATURES: dict[str, list[str]] = {
-    "rtplan.dose._collapsed_cone_kernels:transport_all": [
-        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], float64[::1], float64[:, ::1], float64[:, :, ::1], float64[:, ::1], int64)",
-    ],
-    "rtplan.dose._collapsed_cone_kernels:_transport_core": [
-        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], float64[:, :, ::1], float64[::1], float64[::1], float64[:, ::1], float64[::1])",
-    ],
-    "rtplan.dose._collapsed_cone_kernels:_tables": [
-        "(int64, float64, float64[::1])",
-    ],
     "rtplan.geometry._rasterize_kernels:fill_mask_serial": [
         "(float64[::1], float64[::1], int64[::1], int64[::1], int64[::1], boolean[:, :, ::1])",
     ],
@@ -108,6 +99,15 @@ SIGNATURES: dict[str, list[str]] = {
     "rtplan.dose._terma_kernels:sample_fluence": [
         "(float64[:, ::1], float64, float64, float64, float64, float64, float64)",
     ],
+    "rtplan.dose._collapsed_cone_kernels:_sweep_group": [
+        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], int64, float64[::1], float64[::1], float64[::1], boolean[::1], float64[:, :, ::1], float64[:, ::1], boolean, int64)",
+    ],
+    "rtplan.dose._collapsed_cone_kernels:_sweep_direction": [
+        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], float64[:, :, ::1], int64, float64, float64, float64, boolean, float64[:, ::1], float64[::1], boolean)",
+    ],
+    "rtplan.dose._collapsed_cone_kernels:_tables": [
+        "(int64, float64, float64[:, ::1], float64[::1])",
+    ],
     "rtplan.dose._pencil_beam_kernels:superpose": [
         "(float32[::1], float64[:, ::1], float64[::1], int64[::1], float64[:, :, :, ::1], int64, float64[::1], float64[::1], float64[:, ::1], float64, float64[:, :, ::1], float64[::1], float64[::1], float64[:, :, ::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64, boolean[:, :, ::1])",
     ],
@@ -124,13 +124,16 @@ SIGNATURES: dict[str, list[str]] = {
     "rtplan.dose._terma_kernels:trace_fan": [
         "(float64[:, :, ::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64, float64[::1], float64[::1], float64[::1])",
     ],
+    "rtplan.evaluate._gamma_kernels:_capped_at_once": [
+        "(float64[:, :, ::1], float64, float64, float64, float64, float64, float64, int64[::1], float64)",
+    ],
     "rtplan.evaluate._gamma_kernels:_one_point": [
-        "(float64[:, :, ::1], float64, float64, float64, float64, float64, float64, float64, int64[::1], float64[:, ::1], float64[::1], float64[::1], float64[:, ::1], float64[::1], float64[::1], float64, float64, boolean)",
+        "(float64[:, :, ::1], float64, float64, float64, float64, float64, int64[::1], float64[:, ::1], float64[::1], float64[::1], float64[:, ::1], float64[::1], int64[::1], float64[::1], float64, float64, float64, boolean)",
     ],
     "rtplan.evaluate._gamma_kernels:_refine": [
         "(float64[:, :, ::1], float64, float64, float64, float64, float64, float64, float64[::1], float64, float64, float64, float64, float64)",
     ],
     "rtplan.evaluate._gamma_kernels:gamma_points": [
-        "(float64[:, :, ::1], float64[:, ::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], int64[::1], float64[:, ::1], float64[::1], float64[::1], float64[:, ::1], float64[::1], float64[::1], float64, float64, float64, boolean, float64[::1])",
+        "(float64[:, :, ::1], float64[:, :, ::1], int64[::1], float64[:, ::1], float64, float64, boolean, int64[::1], float64[:, ::1], float64[::1], float64[::1], float64[:, ::1], float64[::1], int64[::1], float64[::1], float64, float64, float64, boolean, int64, float64[::1])",
     ],
 }

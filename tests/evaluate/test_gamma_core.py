@@ -243,31 +243,50 @@ def test_bad_inputs_raise() -> None:
         gamma(img, img, reference_axes_mm=[x])
 
 
-def test_bounds_on_the_points_box_equal_those_of_the_whole_volume() -> None:
-    """The dose bounds are filtered on the box the points reach, with the whole volume's values."""
+def test_cube_bound_is_below_every_dose_difference_in_its_box() -> None:
+    """The pruning bound of a lattice cube never exceeds |D_e - D_r| anywhere in its box."""
+    from rtplan._kernels import trilinear
+    from rtplan.evaluate._gamma_kernels import _box_gap
+
+    rng = np.random.default_rng(11)
+    ev = np.cumsum(rng.normal(0.0, 1.0, (9, 11, 13)), axis=2) + 20.0  # rough, with gradients
+    for _ in range(300):
+        centre = rng.uniform(-1.0, [13.0, 11.0, 9.0])  # (i, j, k), partly beyond the edges
+        half = rng.uniform(0.0, 1.5, 3) * (rng.random(3) > 0.1)
+        dr = float(rng.uniform(ev.min() - 2.0, ev.max() + 2.0))
+        gap = _box_gap(ev, *centre, *half, dr, trilinear(ev, *centre))
+        assert gap <= abs(trilinear(ev, *centre) - dr)
+        pts = centre + half * rng.uniform(-1.0, 1.0, (200, 3))
+        corners = centre + half * np.array(
+            [[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
+        )
+        for x in np.concatenate([pts, corners]):
+            assert abs(trilinear(ev, *x) - dr) >= gap
+
+
+def test_cap_at_once_uses_the_dose_range_around_the_point() -> None:
+    """A point is capped at once exactly when the filtered dose range keeps it max_gamma away."""
     from scipy import ndimage
 
-    from rtplan.evaluate._gamma import _bounds, _max_filter
+    from rtplan.evaluate._gamma_kernels import _capped_at_once
 
     rng = np.random.default_rng(7)
-    ev = rng.random((14, 17, 19))
-    sp = np.array([1.5, 2.0, 2.5])  # (i, j, k) mm
-    node = np.array([[4, 5, 6], [9, 7, 8], [0, 16, 13], [18, 0, 0]])  # (i, j, k)
-    lo, hi, grad = _bounds(ev, sp, 3.0, node)
-    half = [4, 4, 4]  # (k, j, i): ceil(3 mm / spacing) + 2
-    size = tuple(2 * h + 1 for h in half)
-    at = (node[:, 2], node[:, 1], node[:, 0])
-    np.testing.assert_array_equal(lo, ndimage.minimum_filter(ev, size=size, mode="nearest")[at])
-    np.testing.assert_array_equal(hi, ndimage.maximum_filter(ev, size=size, mode="nearest")[at])
-    grad2 = np.zeros(len(node))
-    for axis, step in zip(range(3), sp[::-1], strict=True):
-        d = np.abs(np.diff(ev, axis=axis)) / step
-        pad = [(0, 0)] * 3
-        pad[axis] = (0, 1)
-        full = ndimage.maximum_filter(np.pad(d, pad, mode="edge"), size=size, mode="nearest")
-        grad2 += full[at] ** 2
-    np.testing.assert_allclose(grad, np.sqrt(grad2), rtol=1e-15)
-    for shape, halves in (((1, 5, 30), (0, 0, 4)), ((3, 3, 3), (5, 0, 2))):
-        a = rng.random(shape)
-        expected = ndimage.maximum_filter(a, size=tuple(2 * h + 1 for h in halves), mode="nearest")
-        np.testing.assert_array_equal(_max_filter(a, halves), expected)
+    ev = rng.random((14, 17, 19)) + 1.0
+    window = np.array([2, 3, 1])  # (k, j, i) voxels either side
+    size = tuple(2 * window + 1)
+    lo = ndimage.minimum_filter(ev, size=size, mode="nearest")
+    hi = ndimage.maximum_filter(ev, size=size, mode="nearest")
+    dd, cap2 = 0.1, 4.0
+    seen = set()
+    for _ in range(400):
+        pos = rng.uniform(-2.0, [20.0, 18.0, 15.0])  # (i, j, k), partly off the grid
+        dr = float(rng.choice([rng.uniform(0.4, 2.6), 2.0 + 0.2 * rng.random(), 0.8]))
+        clipped = np.clip(pos, 0.0, np.array(ev.shape[::-1]) - 1.0)
+        node = tuple(np.rint(clipped).astype(int)[::-1])
+        here = ndimage.map_coordinates(ev, [[c] for c in clipped[::-1]], order=1)[0]
+        need = abs(here - dr) > 0.3 * dd
+        gap = max(0.0, lo[node] - dr, dr - hi[node])
+        expected = bool(need and (gap / dd) ** 2 >= cap2)
+        assert _capped_at_once(ev, *pos, dr, dd, 1.0 / dd, window, cap2) == expected
+        seen.add(expected)
+    assert seen == {False, True}

@@ -3,15 +3,18 @@
 Usage (from the repository root)::
 
     nice -n 10 .venv/bin/python benchmarks/dose/ccc/speed.py
-    # another version of rtplan on the same CT, in the same run (its src/ on PYTHONPATH)
-    nice -n 10 .venv/bin/python benchmarks/dose/ccc/speed.py --other-src /tmp/base/src
+    # another version of rtplan on the same CT, in the same run (its src/ on PYTHONPATH),
+    # the two alternated three times
+    nice -n 10 .venv/bin/python benchmarks/dose/ccc/speed.py --other-src /tmp/base/src \
+        --repeat 3 --out benchmarks/dose/ccc/results_speed.json
 
 The CT is synthetic (fixed): 0.98 mm pixels, 2.5 mm slices (500 x 500 x 500 mm), an
 elliptic trunk of soft tissue (HU 0; 400 x 260 mm) with two lungs (HU -750) over half its
 length and a vertebral column (HU 700). Five coplanar 10 x 10 cm² beams (gantry 0, 72,
 144, 216, 288 deg) on an isocentre at the trunk's centre. A warm-up call on a small
 phantom compiles the kernels first (numba caches them), so the time is the calculation's.
-Prints one JSON line per version: wall and process CPU seconds, dose-grid shape, threads.
+Prints one JSON line per version: wall and process CPU seconds, dose-grid shape, threads;
+with ``--other-src``, a last line with the largest difference between the two doses.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -66,8 +70,12 @@ def run_here() -> dict[str, object]:
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     import numba
 
+    saved = os.environ.get("RTPLAN_BENCH_DOSE")
+    if saved:  # the dose itself, for the comparison of the versions
+        np.save(saved, dose.array)
+
     return {
-        "rtplan": os.path.dirname(rtplan.__file__),
+        "rtplan": os.environ.get("RTPLAN_BENCH_VERSION", "this tree"),
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "dose_grid": list(dose.grid.shape),
@@ -80,6 +88,8 @@ def run_here() -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--other-src", help="src/ folder of another rtplan version, timed first")
+    p.add_argument("--repeat", type=int, default=1, help="alternate the versions this many times")
+    p.add_argument("--out", help="also write the runs to this JSON file")
     p.add_argument("--here", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.here:
@@ -87,14 +97,43 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = []
     if args.other_src:
-        runs.append({**os.environ, "PYTHONPATH": args.other_src})
+        runs.append(
+            {**os.environ, "PYTHONPATH": args.other_src, "RTPLAN_BENCH_VERSION": args.other_src}
+        )
     runs.append(dict(os.environ))
-    for env in runs:
-        out = subprocess.run(
-            [sys.executable, __file__, "--here"], env=env, check=True, capture_output=True,
-            text=True,
-        ).stdout  # fmt: skip
-        print(out.strip().splitlines()[-1], flush=True)
+    results = []
+    doses = []
+    for _ in range(args.repeat):
+        for n, env in enumerate(runs):
+            doses.append(f"{tempfile.gettempdir()}/rtplan-ccc-speed-{os.getpid()}-{n}.npy")
+            env = {**env, "RTPLAN_BENCH_DOSE": doses[-1]}
+            out = subprocess.run(
+                [sys.executable, __file__, "--here"], env=env, check=True, capture_output=True,
+                text=True,
+            ).stdout  # fmt: skip
+            line = out.strip().splitlines()[-1]
+            results.append(json.loads(line))
+            print(line, flush=True)
+    if len(runs) == 2:  # the same dose from both versions?
+        a, b = np.load(doses[0]), np.load(doses[1])
+        top = float(np.max(np.abs(a)))
+        high = np.abs(a) >= 0.1 * top
+        diff = {
+            "max_abs_difference_percent_of_max": round(
+                100.0 * float(np.max(np.abs(b - a))) / top, 6
+            ),
+            "max_local_difference_percent_above_10_percent": round(
+                100.0 * float(np.max(np.abs(b - a)[high] / np.abs(a)[high])), 6
+            ),
+        }
+        results.append(diff)
+        print(json.dumps(diff), flush=True)
+    for path in set(doses):
+        os.unlink(path)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")
     return 0
 
 

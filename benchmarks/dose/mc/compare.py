@@ -18,6 +18,12 @@ depth, penumbra from profiles normalised to the central third, surface dose as
 the 0-2.5 mm bins in percent of the maximum, out-of-field dose 2-5 cm outside the
 geometric field edge at 10 cm depth in percent of the central dose.
 
+A second table tests the acceptance criterion, 2 % (local) or 2 mm, bin by bin
+(``composite_test``): depth doses from 5 mm depth on (water in percent of the maximum,
+tissue, bone and lung slabs as absolute dose per unit fluence), profiles at 10 cm above
+20 % of the centre, and the thigh by a 3D local gamma; with the pass rate the Monte Carlo's
+noise alone allows and the failures beyond its 2 sigma (``README.md`` says how).
+
 Monte Carlo uncertainties are 1 sigma (batch method); differences are the engine's value
 minus (or over) the Monte Carlo's.
 """
@@ -26,13 +32,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from phantoms import (
@@ -250,6 +259,202 @@ def out_of_field(curve: Curve, field_edge_mm: float) -> tuple[float, float]:
     return float(v), float(s)
 
 
+# --------------------------------------------------------------------------- 2 %/2 mm
+DOSE_PERCENT = 2.0
+"""Dose criterion of the composite test: percent of the local Monte Carlo value."""
+DISTANCE_MM = 2.0
+"""Distance-to-agreement criterion, mm."""
+FIRST_DEPTH_MM = 5.0
+"""Depth bins are tested from here on (the first 5 mm of the build-up are excluded)."""
+SEARCH_MM = 10.0
+"""Distances to agreement are searched this far (to report them for failing bins)."""
+PROFILE_LEVEL = 0.2
+"""Profile bins are tested where the Monte Carlo is above this fraction of its centre."""
+NOISE_SAMPLES = 200
+"""Realisations of the Monte Carlo's noise for the pass rate a noise-free engine would get."""
+CRITERION_TITLE = "2 %/2 mm (local dose difference or distance to agreement), beyond 5 mm depth"
+
+
+@dataclass(frozen=True)
+class Composite:
+    """The 1D composite test at each reference point (pass: dose OR distance criterion).
+
+    ``local_percent`` is evaluated / reference - 1 at the point (percent), ``dta_mm`` the
+    distance to the nearest position where the evaluated curve equals the reference value
+    (``inf`` if none within the search distance).
+    """
+
+    x_mm: np.ndarray
+    local_percent: np.ndarray
+    dta_mm: np.ndarray
+    passed: np.ndarray
+    dose_percent: float = DOSE_PERCENT
+    distance_mm: float = DISTANCE_MM
+
+    @property
+    def n(self) -> int:
+        return int(self.passed.size)
+
+    @property
+    def n_passed(self) -> int:
+        return int(np.count_nonzero(self.passed))
+
+    @property
+    def pass_rate(self) -> float:
+        return 100.0 * self.n_passed / self.n if self.n else float("nan")
+
+    def worst(self) -> int | None:
+        """Failing point that needs the largest widening of both criteria to pass.
+
+        That is the largest ``min(|local| / dose_percent, dta / distance_mm)``; ``None``
+        when every point passes.
+        """
+        fail = np.flatnonzero(~self.passed)
+        if fail.size == 0:
+            return None
+        need = np.minimum(
+            np.abs(self.local_percent[fail]) / self.dose_percent,
+            self.dta_mm[fail] / self.distance_mm,
+        )
+        return int(fail[np.argmax(need)])
+
+
+def composite_test(
+    x_ref: np.ndarray,
+    ref: np.ndarray,
+    x_ev: np.ndarray,
+    ev: np.ndarray,
+    *,
+    dose_percent: float | np.ndarray = DOSE_PERCENT,
+    distance_mm: float = DISTANCE_MM,
+    search_mm: float = SEARCH_MM,
+    breaks_mm: tuple[float, ...] = (),
+) -> Composite:
+    """Local dose difference OR distance to agreement, point by point along a curve.
+
+    The standard 1D composite test (e.g. Van Dyk et al. 1993, Int J Radiat Oncol Biol Phys
+    26:261; Low et al. 1998, Med Phys 25:656): a reference point passes if the evaluated
+    curve there is within ``dose_percent`` of the reference value (local), or if the
+    evaluated curve, interpolated linearly between its points (increasing ``x_ev``), takes
+    the reference value within ``distance_mm`` of the point. ``breaks_mm`` are positions
+    the interpolation does not cross (faces of a slab, where dose to medium jumps): the
+    distance to agreement is searched only on segments between points on the reference
+    point's side of them. ``dose_percent`` may be an array (one value per reference point).
+    """
+    x_ref, ref = np.asarray(x_ref, dtype=float), np.asarray(ref, dtype=float)
+    x_ev, ev = np.asarray(x_ev, dtype=float), np.asarray(ev, dtype=float)
+    local = 100.0 * (np.interp(x_ref, x_ev, ev) / ref - 1.0)
+    g = ev[None, :] - ref[:, None]  # evaluated minus reference value, per node
+    g0, g1 = g[:, :-1], g[:, 1:]
+    xa, xb = x_ev[None, :-1], x_ev[None, 1:]
+    flat = (g0 == 0) & (g1 == 0)  # the segment equals the value: nearest point of it
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.where(flat, np.clip(x_ref[:, None], xa, xb), xa + g0 / (g0 - g1) * (xb - xa))
+    region = np.searchsorted(np.asarray(breaks_mm, dtype=float), x_ev, side="right")
+    region_ref = np.searchsorted(np.asarray(breaks_mm, dtype=float), x_ref, side="right")
+    usable = (region[None, :-1] == region_ref[:, None]) & (region[None, 1:] == region_ref[:, None])
+    hit = (g0 * g1 <= 0) & usable
+    dta = np.where(hit, np.abs(root - x_ref[:, None]), np.inf).min(axis=1, initial=np.inf)
+    dta[dta > search_mm] = np.inf
+    tol = 1e-9  # values on the criterion pass
+    passed = (np.abs(local) <= np.asarray(dose_percent) + tol) | (dta <= distance_mm + tol)
+    return Composite(x_ref, local, dta, passed, float(np.min(dose_percent)), distance_mm)
+
+
+def criterion(
+    x: np.ndarray,
+    mc: np.ndarray,
+    mc_sigma: np.ndarray,
+    engine: np.ndarray,
+    tested: np.ndarray,
+    normalise: Callable[[np.ndarray], np.ndarray],
+    *,
+    seed: str,
+    breaks_mm: tuple[float, ...] = (),
+    regions: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """The composite 2 %/2 mm test of an engine's curve against the Monte Carlo's.
+
+    Both curves are normalised with ``normalise`` (of the whole curve), the Monte Carlo
+    bins where ``tested`` holds are tested. Also: the failing bins that fail by more than
+    the Monte Carlo's 2 sigma (dose criterion widened to 2 % + 2 sigma local), and the pass
+    rate the engine's own curve gets against ``NOISE_SAMPLES`` copies of itself with the
+    Monte Carlo's noise added (what a noise-free engine equal to the truth would score).
+    """
+    ref, ev = normalise(mc), normalise(engine)
+    xs = x[tested]
+    res = composite_test(xs, ref[tested], x, ev, breaks_mm=breaks_mm)
+    rel = mc_sigma / mc
+    sig = 100.0 * rel[tested]
+    wide = composite_test(
+        xs, ref[tested], x, ev, dose_percent=DOSE_PERCENT + 2.0 * sig, breaks_mm=breaks_mm
+    )
+    rng = np.random.default_rng(list(seed.encode()))
+    noise = [
+        composite_test(
+            xs,
+            normalise(engine * (1.0 + rel * rng.standard_normal(x.size)))[tested],
+            x,
+            ev,
+            breaks_mm=breaks_mm,
+        ).pass_rate
+        for _ in range(NOISE_SAMPLES)
+    ]
+
+    def row(i: int) -> dict[str, float | bool | None]:
+        d = float(res.dta_mm[i])
+        return {
+            "x_mm": round(float(xs[i]), 3),
+            "local_percent": round(float(res.local_percent[i]), 2),
+            "sigma_percent": round(float(sig[i]), 2),
+            "dta_mm": round(d, 2) if np.isfinite(d) else None,
+            "beyond_2sigma": not bool(wide.passed[i]),
+        }
+
+    worst = res.worst()
+    out: dict[str, Any] = {
+        "n": res.n,
+        "n_passed": res.n_passed,
+        "pass_rate": res.pass_rate,
+        "passes": res.n_passed == res.n,
+        "n_failing_beyond_2sigma": wide.n - wide.n_passed,
+        "noise_only_pass_rate": float(np.mean(noise)),
+        "mc_sigma_percent_median": float(np.median(sig)),
+        "worst": None if worst is None else row(worst),
+        "failing": [row(int(i)) for i in np.flatnonzero(~res.passed)],
+    }
+    if regions:
+        out["regions"] = {
+            name: {
+                "n": int(np.count_nonzero(inside := (xs > lo) & (xs < hi))),
+                "n_passed": int(np.count_nonzero(res.passed[inside])),
+            }
+            for name, (lo, hi) in regions.items()
+        }
+    return out
+
+
+def criterion_cell(c: dict[str, Any]) -> str:
+    """One table cell: pass/fail, pass rate, noise-alone rate, failures by region, worst."""
+    verdict = "**pass**" if c["passes"] else "fail"
+    text = (
+        f"{verdict} {c['pass_rate']:.0f} % ({c['n_passed']}/{c['n']}; "
+        f"noise alone {c['noise_only_pass_rate']:.0f} %)"
+    )
+    if c["passes"]:
+        return text
+    text += f", {c['n_failing_beyond_2sigma']} beyond 2σ"
+    if "regions" in c:
+        parts = [f"{k} {v['n'] - v['n_passed']}/{v['n']}" for k, v in c["regions"].items()]
+        text += "; failing: " + ", ".join(parts)
+    w = c["worst"]
+    dta = f"{w['dta_mm']:.1f} mm" if w["dta_mm"] is not None else f"> {SEARCH_MM:g} mm"
+    return (
+        f"{text}; worst {w['x_mm']:.1f} mm: {w['local_percent']:+.1f} ± "
+        f"{w['sigma_percent']:.1f} %, DTA {dta}"
+    )
+
+
 # --------------------------------------------------------------------------- engines
 def engine_dose(case: Case, engine: str, grid_mm: float, machine: str) -> tuple[Image, float]:
     """Engine dose to medium per unit open-field energy fluence (as the Monte Carlo's)."""
@@ -294,7 +499,8 @@ class Report:
     def __init__(self, engines: list[str]) -> None:
         self.engines = engines
         self.rows: list[list[str]] = []
-        self.data: dict = {}
+        self.criterion_rows: list[list[str]] = []
+        self.data: dict = {"criterion": {}}
 
     def add(self, label: str, mc: str, cells: list[str]) -> None:
         self.rows.append([label, mc, *cells])
@@ -303,6 +509,16 @@ class Report:
         head = ["case (6 MV, SSD 100)", "Monte Carlo", *self.engines]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(lines)
+
+    def add_criterion(self, label: str, mc: str, cells: list[str]) -> None:
+        self.criterion_rows.append([label, mc, *cells])
+
+    def criterion_markdown(self) -> str:
+        """The 2 %/2 mm (local) composite test, one row per case (markdown)."""
+        head = ["case (6 MV, SSD 100), 2 %/2 mm local", "Monte Carlo bins", *self.engines]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in self.criterion_rows]
         return "\n".join(lines)
 
 
@@ -532,6 +748,9 @@ def compare(args: argparse.Namespace) -> Report:
             f"σ {unc:.1f} % per voxel",
             cells,
         )
+    depth_criteria(rep, curves)
+    profile_criteria(rep, mcs, dose)
+    thigh_criteria(rep, results, dose)
     rep.data["engine_seconds"] = timing
     rep.data["curves"] = {
         n: {
@@ -543,6 +762,186 @@ def compare(args: argparse.Namespace) -> Report:
     if not args.no_plots:
         plots(curves, mcs, dose, engines, norm, args.output / "plots")
     return rep
+
+
+def to_peak(value: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """A depth curve in percent of its maximum (``peak``), as the table's depth doses."""
+    return np.asarray(100.0 * value / peak(Curve(edges, value, np.zeros_like(value))))
+
+
+def to_centre(value: np.ndarray, central: np.ndarray) -> np.ndarray:
+    """A profile in percent of its mean over the central bins."""
+    return np.asarray(100.0 * value / value[central].mean())
+
+
+def absolute(value: np.ndarray) -> np.ndarray:
+    """Dose per unit fluence as it is."""
+    return value
+
+
+def depth_criteria(rep: Report, curves: dict[str, dict[str, Curve]]) -> None:
+    """2 %/2 mm along the central axis from 5 mm depth on, water, tissue and slab cases."""
+    names = [f"water_{f}" for f in ("3x3", "5x5", "10x10", "20x20")]
+    names += [f"{k}_{f}" for k in ("tissue", "bone", "lung") for f in ("3x3", "10x10")]
+    for name in names:
+        if name not in curves:
+            continue
+        kind = CASES[name].kind
+        mc = curves[name]["mc"]
+        x = mc.centres
+        tested = mc.edges[:-1] >= FIRST_DEPTH_MM - 1e-9
+        regions = {"5-30 mm": (0.0, 30.0), "30-300 mm": (30.0, np.inf)}
+        breaks: tuple[float, ...] = ()
+        normalise: Callable[[np.ndarray], np.ndarray]
+        if kind == "water":
+            normalise = functools.partial(to_peak, edges=mc.edges)
+            what = "percent of the maximum"
+        else:
+            normalise = absolute
+            what = "dose per unit fluence (absolute)"
+        if kind in SLABS:
+            y0, y1, _ = SLABS[kind]
+            breaks = (y0, y1)
+            regions = {
+                "5-30 mm": (0.0, 30.0),
+                f"30-{y0:.0f} mm": (30.0, y0),
+                kind: (y0, y1),
+                "behind": (y1, np.inf),
+            }
+        res = {
+            e: criterion(
+                x,
+                mc.value,
+                mc.sigma,
+                curves[name][e].value,
+                tested,
+                normalise,
+                seed=f"{name} {e}",
+                breaks_mm=breaks,
+                regions=regions,
+            )
+            for e in rep.engines
+        }
+        first = res[rep.engines[0]]
+        field = name.split("_")[1]
+        label = {
+            "water": f"{field} in water, depth dose (% of maximum), 5-300 mm",
+            "tissue": f"{field}, homogeneous HU 0, depth dose per unit fluence, 5-300 mm",
+        }.get(kind, f"{kind} slab, {field}, depth dose per unit fluence, 5-300 mm")
+        rep.add_criterion(
+            label,
+            f"{first['n']} bins, σ {first['mc_sigma_percent_median']:.1f} %",
+            [criterion_cell(res[e]) for e in rep.engines],
+        )
+        rep.data["criterion"][f"depth_{name}"] = {
+            "normalisation": what,
+            "first_depth_mm": FIRST_DEPTH_MM,
+            "breaks_mm": list(breaks),
+            **res,
+        }
+        if kind != "water":  # for comparison: both in percent of their own maximum
+            rep.data["criterion"][f"depth_{name}"]["percent_of_maximum"] = {
+                e: criterion(
+                    x,
+                    mc.value,
+                    mc.sigma,
+                    curves[name][e].value,
+                    tested,
+                    functools.partial(to_peak, edges=mc.edges),
+                    seed=f"{name} {e} maximum",
+                    breaks_mm=breaks,
+                    regions=regions,
+                )
+                for e in rep.engines
+            }
+
+
+def profile_criteria(
+    rep: Report, mcs: dict[str, dict[str, Any] | None], dose: Callable[..., Image]
+) -> None:
+    """2 %/2 mm across the profiles at 10 cm depth, bins above 20 % of the centre."""
+    for name in ("water_3x3", "water_5x5", "water_10x10", "water_20x20"):
+        mc = mcs.get(name)
+        if mc is None or "profile_100" not in mc["meshes"]:
+            continue
+        ref = mc_profile(mc, 100)
+        x = ref.centres
+        central = np.abs(x) < CASES[name].field_mm / 6.0
+        tested = ref.value >= PROFILE_LEVEL * ref.value[central].mean()
+        normalise = functools.partial(to_centre, central=central)
+        res = {
+            e: criterion(
+                x,
+                ref.value,
+                ref.sigma,
+                engine_profile(dose(name, e), mc, 100).value,
+                tested,
+                normalise,
+                seed=f"{name} profile {e}",
+            )
+            for e in rep.engines
+        }
+        first = res[rep.engines[0]]
+        rep.add_criterion(
+            f"{name.split('_')[1]} in water, profile at 10 cm (% of centre), bins above 20 %",
+            f"{first['n']} bins, σ {first['mc_sigma_percent_median']:.1f} %",
+            [criterion_cell(res[e]) for e in rep.engines],
+        )
+        rep.data["criterion"][f"profile_100_{name}"] = {
+            "normalisation": "percent of the central third's mean",
+            "level": PROFILE_LEVEL,
+            **res,
+        }
+
+
+def thigh_criteria(rep: Report, results: Path, dose: Callable[..., Image]) -> None:
+    """3D gamma 2 %/2 mm (local) above half the Monte Carlo's maximum, thigh + femur."""
+    from rtplan.evaluate import gamma
+
+    th = thigh_mc(results)
+    if th is None:
+        return
+    mc_img, mc_sig, rho = th
+    hi = mc_img.array >= 0.5 * mc_img.array.max()
+    bone = hi & (rho > 1.7)
+    soft = hi & (rho > 1.0) & (rho < 1.1)
+    rel = np.where(mc_img.array > 0, mc_sig.array / np.where(mc_img.array > 0, mc_img.array, 1), 0)
+    rng = np.random.default_rng(list(b"thigh"))
+    cells, data = [], {}
+    for e in rep.engines:
+        ev = dose("thigh_10x10", e)
+        k = np.nanmean(ev.array[soft] / mc_img.array[soft])  # normalised in muscle
+        scaled = Image(array=ev.array / k, grid=ev.grid)
+        out: dict[str, Any] = {"muscle_normalisation": float(k)}
+        for kind, local in (("local", True), ("global", False)):
+            g = gamma(mc_img, scaled, DOSE_PERCENT, DISTANCE_MM, 50.0, local=local)
+            v = g.values
+            noisy = Image(
+                array=scaled.array * (1.0 + rel * rng.standard_normal(rel.shape)), grid=mc_img.grid
+            )
+            gn = gamma(noisy, scaled, DOSE_PERCENT, DISTANCE_MM, 50.0, local=local)
+            out[kind] = {
+                "n": g.n_evaluated,
+                "pass_rate": g.pass_rate,
+                "noise_only_pass_rate": gn.pass_rate,
+                "bone_pass_rate": float(100 * np.mean(v[bone & ~np.isnan(v)] <= 1.0)),
+                "muscle_pass_rate": float(100 * np.mean(v[soft & ~np.isnan(v)] <= 1.0)),
+                "gamma_p95": g.percentile(95),
+            }
+        loc = out["local"]
+        cells.append(
+            f"{'**pass**' if loc['pass_rate'] == 100 else 'fail'} {loc['pass_rate']:.0f} % "
+            f"(noise alone {loc['noise_only_pass_rate']:.0f} %; bone {loc['bone_pass_rate']:.0f} "
+            f"%, muscle {loc['muscle_pass_rate']:.0f} %; γ95 {loc['gamma_p95']:.2f}); "
+            f"global 2 %/2 mm {out['global']['pass_rate']:.0f} %"
+        )
+        data[e] = out
+    rep.add_criterion(
+        "thigh + femur, 3D gamma 2 %/2 mm local, 4 mm voxels above 50 % (normalised in muscle)",
+        f"{data[rep.engines[0]]['local']['n']} voxels, σ {100 * np.median(rel[hi]):.1f} %",
+        cells,
+    )
+    rep.data["criterion"]["gamma_thigh_10x10"] = data
 
 
 # --------------------------------------------------------------------------- plots
@@ -718,15 +1117,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rep = compare(args)
     table = rep.markdown()
-    print(table)
+    crit = rep.criterion_markdown()
+    print(f"{table}\n\n{crit}")
     stamp = time.strftime("%Y-%m-%d")
     (args.output / "comparison.md").write_text(
-        f"# rtplan {rtplan.__version__} against Geant4 ({stamp})\n\n{table}\n", encoding="utf-8"
+        f"# rtplan {rtplan.__version__} against Geant4 ({stamp})\n\n{table}\n\n"
+        f"## {CRITERION_TITLE}\n\n{crit}\n",
+        encoding="utf-8",
     )
     (args.output / "comparison.json").write_text(json.dumps(rep.data) + "\n", encoding="utf-8")
     if args.readme:
         update_readme(HERE / "README.md", "cases", case_table(args.results))
         update_readme(HERE / "README.md", f"comparison_{args.machine}", table)
+        update_readme(HERE / "README.md", f"criterion_{args.machine}", crit)
     return 0
 
 

@@ -251,9 +251,15 @@ def _body_mask(rho: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
         raise DoseEngineError(
             f"no voxel denser than {BODY_DENSITY_G_CM3} g/cm3: the image holds no patient"
         )
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return np.asarray(labels == int(np.argmax(sizes)))
+    if n == 1:
+        return dense
+    # the size of each region, counted within its bounding box (a count over the whole
+    # volume, np.bincount, costs a second on a 512 x 512 x 200 CT)
+    sizes = [
+        int(np.count_nonzero(labels[box] == m)) if box is not None else 0
+        for m, box in enumerate(ndimage.find_objects(labels), start=1)
+    ]
+    return np.asarray(labels == 1 + int(np.argmax(sizes)))
 
 
 def prepare_setup(

@@ -174,6 +174,10 @@ def beam_geometry(
     return depth, xi, yi, zz
 
 
+_TERMA_STEP_CM = 0.005
+"""Depth step of the released-energy table of :func:`terma`, cm of water."""
+
+
 @njit(parallel=True)
 def terma(
     depth_cm: FloatArray,
@@ -218,7 +222,19 @@ def terma(
     nk, nj, ni = depth_cm.shape
     primary = np.zeros((nk, nj, ni))
     scatter = np.zeros((nk, nj, ni))
+    # the released energy as a function of radiological depth alone, tabulated every
+    # 0.005 cm and interpolated linearly (relative error below (mu h)^2 / 8 < 1e-7 for
+    # mu < 0.5 / cm), instead of one exponential per spectrum bin and voxel
     ne = mu_per_cm.size
+    n_tab = int(max(np.max(depth_cm), 0.0) / _TERMA_STEP_CM) + 2
+    released_tab = np.zeros(n_tab)
+    primary_tab = np.zeros(n_tab)
+    for t in prange(n_tab):
+        d = t * _TERMA_STEP_CM
+        for e in range(ne):
+            released = share[e] * mu_per_cm[e] * math.exp(-mu_per_cm[e] * d)
+            released_tab[t] += released
+            primary_tab[t] += released * primary_share[e]
     for k in prange(nk):
         for j in range(nj):
             for i in range(ni):
@@ -228,13 +244,11 @@ def terma(
                 f = sample_fluence(fluence, fx0, fy0, fh, fbg, x_iso_mm[k, j, i], y_iso_mm[k, j, i])
                 if f <= 0.0:
                     continue
-                d = depth_cm[k, j, i]
-                acc = 0.0
-                acc_primary = 0.0
-                for e in range(ne):
-                    released = share[e] * mu_per_cm[e] * math.exp(-mu_per_cm[e] * d)
-                    acc += released
-                    acc_primary += released * primary_share[e]
+                u = depth_cm[k, j, i] / _TERMA_STEP_CM
+                t = min(int(u), n_tab - 2)
+                w1 = u - t
+                acc = released_tab[t] + w1 * (released_tab[t + 1] - released_tab[t])
+                acc_primary = primary_tab[t] + w1 * (primary_tab[t + 1] - primary_tab[t])
                 r = sad_mm / z
                 w = f * r * r
                 primary[k, j, i] = w * acc_primary

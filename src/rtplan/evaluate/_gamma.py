@@ -31,14 +31,19 @@ The lattice search is fast:
   nearest node is further than the best gamma found so far ends the search, so a point
   stops as soon as gamma is proven (with ``stop_at_pass=True``, as soon as gamma <= 1 is
   found, which leaves the pass rate unchanged);
-* a cube is skipped when the dose at its centre differs from ``D_r`` by more than the
-  largest dose gradient around the point times the cube's radius allows;
-* a point whose dose differs from every evaluated dose within the search radius by more
-  than ``max_gamma * dD`` gets ``max_gamma`` at once;
-* these bounds (the windowed minimum, maximum and gradient of the evaluated dose) are
-  filtered only over the box that the points needing them reach: a point whose evaluated
-  dose where it lies is within 0.3 ``dD`` of its own ends its search in the first cubes
-  without them.
+* a cube is skipped when no evaluated dose in its box can beat the best gamma found so
+  far: the bound is the larger of the gap between ``D_r`` and the range of the voxel
+  centres that the box meets, and the difference at the cube's centre less their
+  largest neighbour differences times the cube's half-width (the voxels are read only
+  when the centre's difference alone could skip the cube);
+* a point whose first continuous search leaves it at ``max_gamma`` or more, and whose
+  evaluated dose where it lies differs from ``D_r`` by more than 0.3 ``dD``, gets
+  ``max_gamma`` at once when every evaluated voxel of a window that covers its search
+  sphere differs from ``D_r`` by at least ``max_gamma * dD``;
+* the whole search of a point, from its voxel index to its gamma, is one compiled loop,
+  with runs of neighbouring points dealt to the threads in turn.
+
+Skipping cubes only skips work: the gamma map is that of the search without it.
 
 Positions outside the evaluated grid's voxel centres are not searched.
 
@@ -52,6 +57,7 @@ the percentage of evaluated points with gamma <= 1.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -61,6 +67,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rtplan._jit import n_threads
 from rtplan._warn import warn
 from rtplan.evaluate._common import EvaluationError, finite_positive
 from rtplan.evaluate._gamma_kernels import gamma_points
@@ -225,17 +232,26 @@ class _Lattice:
     cell_start: IntArray
     cell_centre: FloatArray
     cell_r2: FloatArray
-    cell_rho: FloatArray
+    half: FloatArray
     fine_off: FloatArray
     fine_r2: FloatArray
     rho_max_mm: float
     nmax2: float
 
 
+@functools.lru_cache(maxsize=8)
 def _lattice(
-    step_mm: float, radius_mm: float, dta_mm: float, active: Sequence[bool], spacing_ijk: FloatArray
+    step_mm: float,
+    radius_mm: float,
+    dta_mm: float,
+    active: tuple[bool, bool, bool],
+    spacing_ijk: tuple[float, float, float],
 ) -> _Lattice:
-    """Search offsets within ``radius_mm`` on a cubic lattice, grouped in cubes, sorted."""
+    """Search offsets within ``radius_mm`` on a cubic lattice, grouped in cubes, sorted.
+
+    The same criteria and grid spacing give the same lattice, which is kept (its arrays
+    are never written to).
+    """
     nmax = math.floor(radius_mm / step_mm + 1e-9)
     rng = [np.arange(-nmax, nmax + 1) if a else np.zeros(1, dtype=np.int64) for a in active]
     count = np.prod([r.size for r in rng])
@@ -279,109 +295,18 @@ def _lattice(
     n = n[node_order]
     r2_steps = r2_steps[node_order]
     counts = np.bincount(rank[cube_id], minlength=ncube)
-    to_index = step_mm / spacing_ijk  # lattice step in index units per axis
+    to_index = step_mm / np.asarray(spacing_ijk)  # lattice step in index units per axis
     return _Lattice(
         cell_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         cell_centre=np.ascontiguousarray(cube_centre[cube_order] * to_index),
         cell_r2=np.ascontiguousarray(cube_rmin[cube_order] * step_mm**2 / dta_mm**2),
-        cell_rho=np.ascontiguousarray(cube_rho[cube_order] * step_mm),
+        # a cube's nodes lie within _CUBE // 2 steps of its centre along each axis
+        half=np.where(np.asarray(active), (_CUBE // 2) * to_index, 0.0),
         fine_off=np.ascontiguousarray(n * to_index),
         fine_r2=np.ascontiguousarray(r2_steps * step_mm**2 / dta_mm**2),
         rho_max_mm=float(cube_rho.max() * step_mm) if ncube else 0.0,
         nmax2=float(r2_steps.max()) if r2_steps.size else 0.0,
     )
-
-
-def _bounds(
-    ev: FloatArray, spacing_ijk: FloatArray, reach_mm: float, node: IntArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Windowed min, max of the evaluated dose and max gradient bound (Gy/mm) at ``node``.
-
-    ``node`` (N, 3) holds evaluated-grid indices (i, j, k). The window around a node
-    reaches ``reach_mm`` (plus two voxels) along each axis. Only the box around the nodes
-    that their windows reach (and one voxel more, for the differences) is filtered: the
-    values at the nodes are those of the whole volume, at a fraction of the cost where the
-    points above the threshold fill a part of the evaluated grid.
-    """
-    half = [
-        math.ceil(reach_mm / s) + 2 if n > 1 else 0
-        for s, n in zip(spacing_ijk[::-1], ev.shape, strict=True)
-    ]
-    nkji = node[:, ::-1]  # (k, j, i)
-    start = [max(0, int(nkji[:, a].min()) - half[a] - 1) for a in range(3)]
-    stop = [min(ev.shape[a], int(nkji[:, a].max()) + half[a] + 2) for a in range(3)]
-    box = ev[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
-    at = tuple(nkji[:, a] - start[a] for a in range(3))
-    lo = -_max_filter(-box, half)[at]
-    hi = _max_filter(box, half)[at]
-    grad2 = np.zeros(node.shape[0])
-    for axis in range(3):
-        if box.shape[axis] < 2:
-            continue
-        sp = float(spacing_ijk[2 - axis])
-        d = np.abs(np.diff(box, axis=axis)) / sp
-        pad = [(0, 0)] * 3
-        pad[axis] = (0, 1)
-        d = np.pad(d, pad, mode="edge")  # node i holds edge (i, i+1); last repeats
-        g = _max_filter(d, half)[at]
-        grad2 += g * g
-    return lo, hi, np.sqrt(grad2)
-
-
-def _trilinear(a: FloatArray, pos: FloatArray) -> FloatArray:
-    """Trilinear values of ``a`` (k, j, i) at continuous indices ``pos`` (N, 3: i, j, k).
-
-    ``pos`` lies within the voxel centres (clipped by the caller).
-    """
-    shape = np.asarray(a.shape[::-1])  # (ni, nj, nk)
-    lo = np.minimum(np.floor(pos).astype(np.int64), np.maximum(shape - 2, 0))
-    frac = pos - lo
-    hi = np.minimum(lo + 1, shape - 1)
-    out = np.zeros(pos.shape[0])
-    for corner in range(8):
-        w = np.ones(pos.shape[0])
-        idx = []
-        for axis in range(3):
-            upper = (corner >> axis) & 1
-            w = w * (frac[:, axis] if upper else 1.0 - frac[:, axis])
-            idx.append(hi[:, axis] if upper else lo[:, axis])
-        out += w * a[idx[2], idx[1], idx[0]]
-    return out
-
-
-def _max_filter(a: FloatArray, half: Sequence[int]) -> FloatArray:
-    """Maximum over the box of ``2 * half + 1`` voxels around each voxel (edges repeated).
-
-    ``scipy.ndimage.maximum_filter(a, size=2 * half + 1, mode="nearest")``, computed with
-    numpy alone (one axis after the other, each window as the maximum of two overlapping
-    windows of a power-of-two width, built by doubling), so that gamma does not import
-    scipy.
-    """
-    out = a
-    for axis, h in enumerate(half):
-        if h == 0:
-            continue
-        n = out.shape[axis]
-        width = 2 * h + 1
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (h, h)
-        m = np.pad(out, pad, mode="edge")
-        span = 1
-        while 2 * span <= width:  # m[i] = max of the `span` values from i on
-            size = m.shape[axis]
-            m = np.maximum(_cut(m, axis, 0, size - span), _cut(m, axis, span, size))
-            span *= 2
-        first = _cut(m, axis, 0, n)
-        last = _cut(m, axis, width - span, width - span + n)
-        out = np.maximum(first, last)
-    return out
-
-
-def _cut(a: FloatArray, axis: int, start: int, stop: int) -> FloatArray:
-    """``a[start:stop]`` along ``axis`` (a view)."""
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start, stop)
-    return a[tuple(index)]
 
 
 # ----------------------------------------------------------------------------- gamma
@@ -575,62 +500,50 @@ def _search(
 ) -> FloatArray:
     """Gamma of the reference points ``sel`` (flat indices), ``nan`` where out of reach."""
     dta = crit.distance_mm
-    # reference points -> evaluated-grid continuous indices, by one affine map
-    k, j, i = np.unravel_index(sel, ref.shape)
-    to_ev = np.linalg.inv(g_ev.affine) @ g_ref.affine
-    pos = np.empty((sel.size, 3))
-    for a in range(3):
-        pos[:, a] = to_ev[a, 0] * i + to_ev[a, 1] * j + to_ev[a, 2] * k + to_ev[a, 3]
-    sp_ev = g_ev.spacing_ijk_mm
-    active = [n > 1 for n in g_ev.shape_ijk]
+    # reference (i, j, k) -> evaluated-grid continuous indices, by one affine map
+    to_ev = np.ascontiguousarray((np.linalg.inv(g_ev.affine) @ g_ref.affine)[:3])
+    sp_ev = np.ascontiguousarray(g_ev.spacing_ijk_mm, dtype=np.float64)
+    active = tuple(bool(n > 1) for n in g_ev.shape_ijk)
     radius = crit.max_gamma * dta
-    lat = _lattice(dta / crit.interp_fraction, radius, dta, active, sp_ev)
-    upper = np.asarray(g_ev.shape_ijk, dtype=np.float64) - 1.0
-    node = np.rint(np.clip(pos, 0.0, upper)).astype(np.int64)
-    dref = ref.ravel()[sel]
-    dd = crit.dose_percent / 100.0 * (dref if crit.local else np.full(sel.size, norm))
-    # The bounds only prune long searches. A point whose evaluated dose where it lies is
-    # within 0.3 dose criteria of its own ends its search within 0.3 distance criteria,
-    # in the first cubes: it goes without them (the trivial bounds: no dose gap, no
-    # gradient limit), and the others' box is filtered only.
-    dmin = np.full(sel.size, -np.inf)
-    dmax = np.full(sel.size, np.inf)
-    lip = np.full(sel.size, np.inf)
-    need = np.abs(_trilinear(ev, np.clip(pos, 0.0, upper)) - dref) > 0.3 * dd
-    if need.any():
-        dmin[need], dmax[need], lip[need] = _bounds(ev, sp_ev, radius + lat.rho_max_mm, node[need])
-    dlb = np.maximum(0.0, np.maximum(dmin - dref, dref - dmax))
-    # does the search sphere meet the evaluated grid's centre hull?
-    gap_mm = np.sqrt(
-        (((np.maximum(0.0, -pos) + np.maximum(0.0, pos - upper)) * sp_ev) ** 2).sum(axis=1)
+    lat = _lattice(
+        dta / crit.interp_fraction,
+        radius,
+        dta,
+        (active[0], active[1], active[2]),
+        (float(sp_ev[0]), float(sp_ev[1]), float(sp_ev[2])),
     )
-    reach = (gap_mm <= radius + 1e-9).astype(np.float64)
-    inactive_off = np.zeros(sel.size, dtype=bool)
-    for a in range(3):
-        if not active[a]:
-            inactive_off |= np.abs(pos[:, a]) > 1e-6
-    reach[inactive_off] = 0.0
+    # voxels (k, j, i) either side of a point that the dose bounds of its search reach
+    reach_mm = radius + lat.rho_max_mm
+    window = np.array(
+        [
+            math.ceil(reach_mm / s) + 2 if n > 1 else 0
+            for s, n in zip(sp_ev[::-1], ev.shape, strict=True)
+        ],
+        dtype=np.int64,
+    )
     out = np.empty(sel.size)
     if sel.size:
         gamma_points(
             ev,
-            pos,
-            np.ascontiguousarray(dref),
-            np.ascontiguousarray(1.0 / dd),
-            np.ascontiguousarray(dlb),
-            np.ascontiguousarray(lip),
-            reach,
+            ref,
+            np.ascontiguousarray(sel, dtype=np.int64),
+            to_ev,
+            crit.dose_percent / 100.0,
+            norm,
+            crit.local,
             lat.cell_start,
             lat.cell_centre,
             lat.cell_r2,
-            lat.cell_rho,
+            lat.half,
             lat.fine_off,
             lat.fine_r2,
-            np.ascontiguousarray(sp_ev, dtype=np.float64),
+            window,
+            sp_ev,
             1.0 / dta**2,
-            radius**2,
+            radius,
             crit.max_gamma * crit.max_gamma,
             bool(stop_at_pass),
+            4 * n_threads(),
             out,
         )
     g = np.sqrt(out)

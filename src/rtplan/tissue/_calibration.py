@@ -358,14 +358,26 @@ def check_hu(ct: Image, what: str) -> None:
 def _apply(ct: Image, curve: CalibrationCurve, which: str) -> npt.NDArray[np.float32]:
     lo, hi = curve.hu_range
     arr = ct.array
+    at = curve.density_at if which == "density" else curve.electron_density_at
     out = np.empty(arr.shape, dtype=np.float32)
     below = above = 0
-    for k in range(arr.shape[0]):  # slice by slice keeps temporaries small
-        h = np.asarray(arr[k], dtype=np.float64)
-        below += int(np.count_nonzero(h < lo))
-        above += int(np.count_nonzero(h > hi))
-        h = np.clip(h, lo, hi)
-        out[k] = curve.density_at(h) if which == "density" else curve.electron_density_at(h)
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
+        # integer HU: the curve at every value of the type, looked up through the bits of
+        # each voxel (the same numbers as interpolating each voxel, several times faster)
+        unsigned = np.dtype(f"u{arr.dtype.itemsize}")
+        values = np.arange(2 ** (8 * arr.dtype.itemsize)).astype(unsigned).view(arr.dtype)
+        table = at(np.clip(values.astype(np.float64), lo, hi)).astype(np.float32)
+        for k in range(arr.shape[0]):
+            h = np.ascontiguousarray(arr[k])
+            below += int(np.count_nonzero(h < lo))
+            above += int(np.count_nonzero(h > hi))
+            out[k] = table[h.view(unsigned)]
+    else:
+        for k in range(arr.shape[0]):  # slice by slice keeps temporaries small
+            h = np.asarray(arr[k], dtype=np.float64)
+            below += int(np.count_nonzero(h < lo))
+            above += int(np.count_nonzero(h > hi))
+            out[k] = at(np.clip(h, lo, hi))
     if below or above:
         n = arr.size
         warn(
