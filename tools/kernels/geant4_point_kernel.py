@@ -61,8 +61,14 @@ _CHORD_FRACTIONS = tuple((i + 0.5) / _CHORD_POINTS for i in range(_CHORD_POINTS)
 _FINE_STEPS = ("/process/eLoss/StepFunction 0.05 0.02 mm", "/process/msc/RangeFactor 0.02")
 
 
-def _spectrum(machine_name: str) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Spectrum bin edges and TERMA shares, as :func:`make_kernels.generate` uses them."""
+def _spectrum(
+    machine_name: str, depth_cm: float = 0.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Spectrum bin edges and TERMA shares, as :func:`make_kernels.generate` uses them.
+
+    With ``depth_cm`` the shares are those of the TERMA at that depth of water, each bin
+    attenuated by ``exp(-mu d)`` (the hardened spectrum that releases energy there).
+    """
     from rtplan.dose._physics import mu_rho_water_without_coherent
     from rtplan.dose.machines._model import MACHINE_DIR
     from tools.kernels.make_kernels import _spectrum_bins
@@ -70,7 +76,8 @@ def _spectrum(machine_name: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     machine = json.loads((MACHINE_DIR / f"{machine_name}.json").read_text(encoding="utf-8"))
     lo, hi, phi = _spectrum_bins(machine)
     mid = 0.5 * (lo + hi)
-    share = phi * (hi - lo) * mid * mu_rho_water_without_coherent(mid)
+    mu = mu_rho_water_without_coherent(mid)
+    share = phi * (hi - lo) * mid * mu * np.exp(-mu * depth_cm)
     return lo, hi, share / share.sum()
 
 
@@ -172,7 +179,13 @@ def _classes(g4: Any, state: dict[str, Any]) -> tuple[type, type]:
 
 
 def score(
-    machine_name: str, histories: int, seed: int, batches: int = 10, *, primary_only: bool = False
+    machine_name: str,
+    histories: int,
+    seed: int,
+    batches: int = 10,
+    *,
+    primary_only: bool = False,
+    depth_cm: float = 0.0,
 ) -> dict[str, Any]:
     """Run Geant4 and tally the point kernel in ``batches`` independent batches.
 
@@ -189,6 +202,9 @@ def score(
     primary_only : bool
         Stop each photon at its first interaction: the primary kernel only (much faster;
         the scatter tally is then empty).
+    depth_cm : float
+        Draw the photons from the spectrum that releases energy at this depth of water
+        (the kernel of the hardened beam); 0 for the machine's kernel.
 
     Returns
     -------
@@ -203,7 +219,7 @@ def score(
     from rtplan_geant4._worker import _remove_data_processes
 
     r_edges, t_edges, _ = point_kernel_grid()
-    lo, hi, share = _spectrum(machine_name)
+    lo, hi, share = _spectrum(machine_name, depth_cm)
     per = -(-histories // batches)
     shape = (batches, r_edges.size - 1, t_edges.size - 1)
     state: dict[str, Any] = {
@@ -249,6 +265,7 @@ def score(
         "seconds": time.perf_counter() - t0,
         "dataless": dataless,
         "removed": ",".join(removed),
+        "depth_cm": depth_cm,
     }
 
 
@@ -317,12 +334,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--compare", type=Path, default=None, help="compare a saved result")
     p.add_argument("--kernel", type=Path, default=None, help="kernel file (default: shipped)")
     p.add_argument("--primary-only", action="store_true", help="score the primary kernel only")
+    p.add_argument(
+        "--depth-cm", type=float, default=0.0, help="the spectrum hardened by this depth of water"
+    )
     args = p.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.compare is not None:
         result = dict(np.load(args.compare))
     else:
-        result = score(args.machine, args.histories, args.seed, primary_only=args.primary_only)
+        result = score(
+            args.machine, args.histories, args.seed, primary_only=args.primary_only,
+            depth_cm=args.depth_cm,
+        )  # fmt: skip
         np.savez_compressed(args.output, **result)
         print(f"wrote {args.output} ({result['histories']} photons, {result['seconds']:.0f} s)")
     from rtplan.dose.machines._model import load_machine
@@ -335,4 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # leave without running Geant4's static destructors, which crash at exit after a run
+    # (the Monte Carlo engine's worker leaves the same way)
+    os._exit(status)
