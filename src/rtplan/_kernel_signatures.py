@@ -100,10 +100,10 @@ SIGNATURES: dict[str, list[str]] = {
         "(float64[:, ::1], float64, float64, float64, float64, float64, float64)",
     ],
     "rtplan.dose._collapsed_cone_kernels:_sweep_group": [
-        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], int64, float64[::1], float64[::1], float64[::1], boolean[::1], float64[:, :, ::1], float64[:, ::1], boolean, int64)",
+        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], int64, float64[::1], float64[::1], float64[::1], boolean[::1], float64[:, :, ::1], float64[:, ::1], boolean, float64[:, :, ::1], float64[:, ::1], float64[:, ::1], boolean, int64)",
     ],
     "rtplan.dose._collapsed_cone_kernels:_sweep_direction": [
-        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], float64[:, :, ::1], int64, float64, float64, float64, boolean, float64[:, ::1], float64[::1], boolean)",
+        "(float64[:, :, ::1], float64[:, :, ::1], int32[:, :, ::1], float64[:, :, ::1], int64, float64, float64, float64, boolean, float64[:, ::1], float64[::1], boolean, float64[:, :, ::1], float64[::1], float64[::1], boolean)",
     ],
     "rtplan.dose._collapsed_cone_kernels:_tables": [
         "(int64, float64, float64[:, ::1], float64[::1])",

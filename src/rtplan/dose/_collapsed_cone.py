@@ -32,10 +32,11 @@ import numpy as np
 import numpy.typing as npt
 
 from rtplan._jit import n_threads
-from rtplan.dose._collapsed_cone_kernels import ETA_STEP, transport_all
+from rtplan.dose._collapsed_cone_kernels import ETA_STEP, Tilt, transport_all
 from rtplan.errors import DoseEngineError
 
 if TYPE_CHECKING:
+    from rtplan.dose._deposition import ConeKernel
     from rtplan.dose._protocol import ProgressCallback
     from rtplan.dose._setup import DoseSetup
     from rtplan.dose.machines._model import BeamModel
@@ -77,25 +78,35 @@ class CollapsedConeEngine:
     by ``eta / rho`` (:meth:`rtplan.dose.DoseSetup.medium_factor`; 0.93 in cortical bone,
     within 2 % of the Geant4 reference inside a bone slab, ``benchmarks/dose/mc``).
 
-    Approximations (Ahnesjö 1989; Papanikolaou et al. 1993, Med. Phys. 20 1327-1336): the
-    kernel is aligned with the central axis rather than tilted along each divergent ray
-    (below 1 % for fields up to 20 x 20 cm² at SSD 100); its spectrum is the one released
-    at the surface unless ``hardening`` is set (TERMA itself hardens exactly with depth, the
-    kernel does not: against the Geant4 reference a 3 x 3 cm² field loses 3 % at 20 cm depth
-    relative to its maximum and a 20 x 20 cm² field gains 2 %); each cone's energy travels
-    along its axis line (the collapse).
+    Kernel tilting (``tilt=True``): each voxel's kernel is aligned with its
+    own divergent ray, not with the central axis (Papanikolaou et al. 1993, Med. Phys. 20
+    1327-1336; Liu, Mackie & McCullough 1997, Med. Phys. 24 1729-1741). The transport
+    lines keep their directions; the energy a voxel sends along a line is scaled by the
+    kernel's energy per solid angle at the line's angle to the voxel's ray over its value
+    at the line's own cone (interpolated log-linearly between the cones), and each voxel's
+    TERMA by the inverse of those factors' sum, so that it releases the same energy.
+    Untilted kernels send the forward energy of the field's edges towards its centre: against
+    the Geant4 reference a 20 x 20 cm² field read 2 % high at depth and its output 1.2 %
+    high; tilted (and hardened) its depth dose is within 1 % and its output within 0.1 %
+    (``benchmarks/dose/mc``).
 
-    Beam hardening (``hardening=True``): the kernel is split into its primary part (the
-    energy of the charged particles of the first interaction) and its scatter part, driven
-    by the primary energy released, ``sum_E psi_E mu_E (E_tr / E) exp(-mu_E d)``, and by
-    the rest of TERMA, both computed per spectrum bin in the TERMA pass (Ahnesjö 1989;
-    Papanikolaou et al. 1993; Hoban 1995, Med. Phys. 22 2035-2044): the primary share
-    rises 2.6 % by 10 cm and 4.8 % by 20 cm of water. Against the Geant4 reference it
-    brings the small fields' depth doses within 2 % (3 x 3 cm² at 20 cm: -2.8 % -> +0.5 %
-    local; dose per unit fluence within 1 % at every depth), but it raises the large
-    fields by the same physics (20 x 20 cm²: up to +3.5 % local), where the engine's
-    scatter already exceeds the reference's and the pencil beam's (same Monte Carlo
-    kernels) by 3 % at 10 cm; until that excess is understood it is off by default.
+    Beam hardening (``hardening=True``): the kernel is split into its primary
+    part (the energy of the charged particles of the first interaction) and its scatter
+    part, driven by the primary energy released, ``sum_E psi_E mu_E (E_tr / E)
+    exp(-mu_E d)``, and by the rest of TERMA, both computed per spectrum bin in the TERMA
+    pass (Ahnesjö 1989; Papanikolaou et al. 1993; Hoban 1995, Med. Phys. 22 2035-2044):
+    the primary share rises 2.6 % by 10 cm and 4.8 % by 20 cm of water. Without it a
+    3 x 3 cm² field loses 3 % at 20 cm relative to its maximum. With both, every depth
+    dose of 3 x 3 to 20 x 20 cm² in water is within 2 % (local) of the Geant4 reference
+    beyond the build-up, and the output factors within 1.3 % (hardening alone lifts the
+    large fields as well: 20 x 20 cm² up to +3.5 %). Both are off by default until the
+    machines' MU-check data and calibrations are rebuilt with them; with both a dose
+    costs about 70 % more time (512 x 512 x 200 CT, 5 beams, 2.5 mm: 12 s -> 20 s on 2
+    cores).
+
+    Other approximations (Ahnesjö 1989): the kernel's shape is that of the spectrum
+    released at the surface (only the primary/scatter balance hardens); each cone's energy
+    travels along its axis line (the collapse).
 
     Parameters
     ----------
@@ -104,6 +115,8 @@ class CollapsedConeEngine:
     hardening : bool
         Drive the primary and scatter kernels apart (beam hardening with depth); needs a
         kernel file with its primary part (otherwise the whole kernel is used).
+    tilt : bool
+        Align each voxel's kernel with its own ray from the source.
 
     Raises
     ------
@@ -113,7 +126,7 @@ class CollapsedConeEngine:
 
     name = "collapsed-cone"
 
-    def __init__(self, n_azimuth: int = 8, *, hardening: bool = False) -> None:
+    def __init__(self, n_azimuth: int = 8, *, hardening: bool = False, tilt: bool = False) -> None:
         if n_azimuth < 4:
             raise DoseEngineError(
                 f"collapsed-cone needs at least 4 azimuthal directions per cone (48 lines), "
@@ -121,6 +134,7 @@ class CollapsedConeEngine:
             )
         self.n_azimuth = int(n_azimuth)
         self.hardening = bool(hardening)
+        self.tilt = bool(tilt)
 
     def beam_dose(
         self,
@@ -164,13 +178,90 @@ class CollapsedConeEngine:
         else:
             amp = np.ascontiguousarray(np.stack([whole, np.zeros_like(whole)], axis=1))
         rot = np.stack([bf.ex, bf.ey, bf.axis], axis=1)  # kernel (x, y, z) -> grid frame
+        dirs_grid = np.ascontiguousarray(dirs @ rot.T)
         level = quantise_density(eta)
+        tilt = None
+        if self.tilt:
+            tilt, released = _tilt(kernel, self.n_azimuth, dirs_grid, bf.source, bf.axis,
+                                   spacing, primary.shape)  # fmt: skip
+            primary *= released
+            scatter *= released
         if progress is not None:
             progress(0.1, f"collapsed cone: TERMA done, transporting along {len(dirs)} lines")
         dose = transport_all(
-            primary, scatter, level, spacing, np.ascontiguousarray(dirs @ rot.T), amp,
-            np.ascontiguousarray(rate), n_threads(),
+            primary, scatter, level, spacing, dirs_grid, amp, np.ascontiguousarray(rate),
+            n_threads(), tilt,
         )  # fmt: skip
         if progress is not None:
             progress(0.9, "collapsed cone: transport done")
         return dose * setup.medium_factor(machine)
+
+
+_TILT_POINTS = 1025
+"""Cosines at which each direction's tilt factor is tabulated (evenly spaced, -1 to 1)."""
+
+
+def _tilt(
+    kernel: ConeKernel,
+    n_azimuth: int,
+    directions: FloatArray,
+    source: FloatArray,
+    axis: FloatArray,
+    spacing: FloatArray,
+    shape: tuple[int, ...],
+) -> tuple[Tilt, FloatArray]:
+    """The kernel tilted along each voxel's ray: the transport's tables and the TERMA scale.
+
+    A kernel aligned with a voxel's own ray instead of the central axis sends, along a
+    fixed transport direction ``u``, the energy of its cone at the angle between ``u`` and
+    that ray. The factor is the kernel's energy per solid angle there (the cones'
+    ``fraction / omega``, interpolated log-linearly between their axes) over its value at
+    the direction's own cone. Summed over the directions these factors do not add up to
+    one exactly (the directions are discrete): each voxel's TERMA is divided by that sum,
+    a function of the angle between its ray and the central axis, so that it releases
+    the same energy tilted or not.
+
+    Returns
+    -------
+    tilt : Tilt
+        For :func:`transport_all`.
+    released : numpy.ndarray, shape ``shape``
+        The factor of each voxel's TERMA.
+    """
+    edges = np.radians(kernel.zenith_edges_deg)
+    omega = 2.0 * np.pi * (np.cos(edges[:-1]) - np.cos(edges[1:]))
+    axes = np.radians(kernel.zenith_axis_deg)
+    log_density = np.log(np.maximum(kernel.fraction, 1e-300) / omega)
+    cone = np.repeat(np.arange(axes.size), n_azimuth)
+    cosines = np.linspace(-1.0, 1.0, _TILT_POINTS)
+    at = np.interp(np.arccos(cosines), axes, log_density)
+    tables = np.exp(at[np.newaxis, :] - log_density[cone][:, np.newaxis])
+    # each voxel's ray from the source (grid frame), and its angle with the central axis
+    nk, nj, ni = shape
+    x = np.arange(ni) * spacing[0] - source[0]
+    y = np.arange(nj) * spacing[1] - source[1]
+    z = np.arange(nk) * spacing[2] - source[2]
+    dist2 = z[:, None, None] ** 2 + y[None, :, None] ** 2 + x[None, None, :] ** 2
+    inv_distance = 1.0 / np.sqrt(dist2)
+    cos_axis = (
+        z[:, None, None] * axis[2] + y[None, :, None] * axis[1] + x[None, None, :] * axis[0]
+    ) * inv_distance
+    # the sum of the factors over the directions, for rays at angle alpha from the axis
+    # (the mean over 8 azimuths of the ray), tabulated and interpolated
+    weights = kernel.fraction[cone] / n_azimuth
+    perp = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
+    perp /= np.linalg.norm(perp)
+    perp2 = np.cross(axis, perp)
+    alpha = np.linspace(0.0, float(np.arccos(np.clip(cos_axis.min(), -1.0, 1.0))) + 1e-6, 65)
+    total = np.zeros_like(alpha)
+    for phi in np.arange(8) * (np.pi / 4.0):
+        rays = (np.cos(alpha)[:, None] * axis
+                + np.sin(alpha)[:, None] * (np.cos(phi) * perp + np.sin(phi) * perp2))  # fmt: skip
+        c = np.clip(rays @ directions.T, -1.0, 1.0)  # (n_alpha, n_dir)
+        factor = np.exp(np.interp(np.arccos(c), axes, log_density) - log_density[cone])
+        total += factor @ weights / 8.0
+    norm = kernel.fraction.sum() / total
+    released = np.interp(np.arccos(np.clip(cos_axis, -1.0, 1.0)), alpha, norm)
+    return Tilt(
+        inv_distance=inv_distance, source_mm=np.asarray(source, float), tables=tables
+    ), released

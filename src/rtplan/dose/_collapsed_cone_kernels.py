@@ -15,13 +15,14 @@ order of every line's recurrence are those of a line-by-line walk.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from rtplan._jit import njit, prange
 
-__all__ = ["ETA_STEP", "transport_all"]
+__all__ = ["ETA_STEP", "Tilt", "transport_all"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -79,6 +80,10 @@ def _sweep_direction(
     amplitude: FloatArray,
     rate_per_cm: FloatArray,
     use_scatter: bool,
+    inv_distance: FloatArray,
+    tilt_table: FloatArray,
+    tilt_step: FloatArray,
+    use_tilt: bool,
 ) -> None:
     """Add the energy transported along one cone direction to ``dose`` (in place, serial).
 
@@ -107,8 +112,20 @@ def _sweep_direction(
         Their common rates.
     use_scatter : bool
         Whether the scatter kernel is driven apart (beam hardening).
+    inv_distance : numpy.ndarray, shape (na, nb, nc)
+        ``1 / |x - s|`` of each voxel from the source, 1/mm (read if ``use_tilt``).
+    tilt_table : numpy.ndarray, shape (n_tilt,)
+        The kernel's energy in this direction relative to an untilted kernel, at cosines
+        ``-1 ... 1`` (evenly spaced) of the angle between the direction and a voxel's ray.
+    tilt_step : numpy.ndarray, shape (4,)
+        ``(d_a u_a, d_b u_b, d_c u_c, s . u)``: the direction's cosine with a voxel's
+        ray is ``(ia t0 + ib t1 + ic t2 - t3) * inv_distance``.
+    use_tilt : bool
+        Whether each voxel's kernel is tilted along its own ray.
     """
     na, nb, nc = primary.shape
+    n_tilt = tilt_table.size
+    half = 0.5 * (n_tilt - 1)
     n_terms = rate_per_cm.size
     tab, own, inv_ds = _tables(n_levels, step_cm, amplitude, rate_per_cm)
     # line (b0, c0) crosses plane t at (b0 + db(t), c0 + dc(t)), db(t) = round(t shift_b)
@@ -127,6 +144,8 @@ def _sweep_direction(
             p_row = primary[ia, ib]
             s_row = scatter[ia, ib] if use_scatter else p_row
             d_row = dose[ia, ib]
+            i_row = inv_distance[ia, ib] if use_tilt else p_row
+            along = ia * tilt_step[0] + ib * tilt_step[1] - tilt_step[3]
             for ic in range(nc):
                 fl = f_row[ic + off_c]
                 q = q_row[ic]
@@ -134,10 +153,17 @@ def _sweep_direction(
                 if q > 0:
                     tq = tab[q]
                     tp = p_row[ic]
+                    weight = 1.0
+                    if use_tilt:  # the kernel turned along this voxel's ray
+                        x = ((along + ic * tilt_step[2]) * i_row[ic] + 1.0) * half
+                        x = min(max(x, 0.0), n_tilt - 1.0)
+                        k = min(int(x), n_tilt - 2)
+                        weight = tilt_table[k] + (x - k) * (tilt_table[k + 1] - tilt_table[k])
+                        tp *= weight
                     # the energy in flight that stops here, p (1 - e), plus what the
                     # voxel's own sources leave in it
                     if use_scatter:
-                        ts = s_row[ic]
+                        ts = s_row[ic] * weight
                         for m in range(n_terms):
                             p = fl[m]
                             pe = p * tq[m, 0]
@@ -172,6 +198,10 @@ def _sweep_group(
     amplitude: FloatArray,
     rate_per_cm: FloatArray,
     use_scatter: bool,
+    inv_distance: FloatArray,
+    tilt_table: FloatArray,
+    tilt_step: FloatArray,
+    use_tilt: bool,
     n_buffers: int,
 ) -> FloatArray:
     """Transport along directions that share a major axis; one parallel region.
@@ -189,11 +219,33 @@ def _sweep_group(
             _sweep_direction(
                 primary, scatter, level, buffers[b], n_levels, step_cm[q], shift_b[q],
                 shift_c[q], forward[q], amplitude[q], rate_per_cm[q], use_scatter,
+                inv_distance, tilt_table[q], tilt_step[q], use_tilt,
             )  # fmt: skip
     out: FloatArray = buffers[0].copy()
     for b in range(1, n_buffers):
         out += buffers[b]
     return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tilt:
+    """What the transport needs to tilt each voxel's kernel along its own ray.
+
+    Attributes
+    ----------
+    inv_distance : numpy.ndarray, shape (nk, nj, ni)
+        ``1 / |x - s|``, 1/mm, of each voxel centre ``x = (i di, j dj, k dk)`` from the
+        source ``s`` (grid frame).
+    source_mm : numpy.ndarray, shape (3,)
+        The source, grid frame.
+    tables : numpy.ndarray, shape (n_dir, n_tilt)
+        Per direction, the kernel's energy sent along it relative to an untilted kernel,
+        at evenly spaced cosines ``-1 ... 1`` of its angle with a voxel's ray.
+    """
+
+    inv_distance: FloatArray
+    source_mm: FloatArray
+    tables: FloatArray
 
 
 def _major_axis(v: FloatArray) -> int:
@@ -215,6 +267,7 @@ def transport_all(
     amplitude: FloatArray,
     rate_per_cm: FloatArray,
     n_threads: int,
+    tilt: Tilt | None = None,
 ) -> FloatArray:
     """Transport along every direction, grouped by the grid axis each one follows.
 
@@ -234,6 +287,8 @@ def transport_all(
         Their common rates.
     n_threads : int
         Number of accumulators, one per thread.
+    tilt : Tilt, optional
+        Tilt each voxel's kernel along its own ray (see :class:`Tilt`).
 
     Returns
     -------
@@ -245,6 +300,15 @@ def transport_all(
     use_scatter = bool(np.any(amplitude[:, 1] != 0.0))
     n_levels = int(level.max()) + 1
     dose = np.zeros(primary.shape)
+    n_dir = v.shape[0]
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    unit = np.asarray(directions, dtype=np.float64)
+    if tilt is not None:
+        tables = np.ascontiguousarray(tilt.tables, dtype=np.float64)
+        source_dot = unit @ np.asarray(tilt.source_mm, dtype=np.float64)
+    else:
+        tables = np.ones((n_dir, 2))
+        source_dot = np.zeros(n_dir)
     for a in (0, 1, 2):
         sel = np.flatnonzero(major == a)
         if sel.size == 0:
@@ -255,11 +319,20 @@ def transport_all(
         p_t = np.ascontiguousarray(primary.transpose(order))
         s_t = np.ascontiguousarray(scatter.transpose(order)) if use_scatter else p_t
         q_t = np.ascontiguousarray(level.transpose(order))
+        if tilt is not None:
+            d_t = np.ascontiguousarray(tilt.inv_distance.transpose(order), dtype=np.float64)
+        else:
+            d_t = p_t
+        step = np.ascontiguousarray(
+            np.stack([sp[a] * unit[sel, a], sp[b] * unit[sel, b], sp[c] * unit[sel, c],
+                      source_dot[sel]], axis=1)
+        )  # fmt: skip
         part = _sweep_group(
             p_t, s_t, q_t, n_levels, np.ascontiguousarray(0.1 / va),
             np.ascontiguousarray(v[sel, b] / va), np.ascontiguousarray(v[sel, c] / va),
             np.ascontiguousarray(v[sel, a] > 0), np.ascontiguousarray(amplitude[sel]),
-            np.ascontiguousarray(rate_per_cm[sel]), use_scatter, max(1, int(n_threads)),
+            np.ascontiguousarray(rate_per_cm[sel]), use_scatter, d_t,
+            np.ascontiguousarray(tables[sel]), step, tilt is not None, max(1, int(n_threads)),
         )  # fmt: skip
         dose += part.transpose(np.argsort(order))
     return dose
