@@ -55,25 +55,16 @@ def _kernel_file(scored: Path, part: str, folder: Path) -> Path:
 def _two_kernel_beam_dose(surface: Any, deep: Any, depth_cm: float) -> Any:
     """A collapsed-cone ``beam_dose`` that mixes two cone kernels by radiological depth."""
     from rtplan._jit import n_threads
-    from rtplan.dose._collapsed_cone import quantise_density, transport_all
-    from rtplan.dose._fluence import beam_fluence
-    from rtplan.dose._physics import mu_rho_water_without_coherent
-    from rtplan.dose._terma_kernels import beam_geometry, terma
+    from rtplan.dose._collapsed_cone import quantise_density, released_energy, transport_all
+    from rtplan.dose._terma_kernels import beam_geometry
 
     def beam_dose(self, beam, setup, machine, *, progress=None):  # type: ignore[no-untyped-def]
-        bf = setup.beam_frame(beam)
+        bf, total, _ = released_energy(beam, setup, machine, np.ones(machine.energy_mev.size))
         eta = np.ascontiguousarray(setup.electron_density)
         spacing = setup.spacing_ijk_mm
-        fmap = beam_fluence(beam, machine)
-        depth, xi, yi, zz = beam_geometry(
+        depth = beam_geometry(
             eta, spacing, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, setup.body
-        )
-        mu = mu_rho_water_without_coherent(machine.energy_mev)
-        total, _ = terma(
-            depth, xi, yi, zz, bf.sad_mm, fmap.values, fmap.x0_mm, fmap.y0_mm,
-            fmap.spacing_mm, fmap.background, mu, machine.energy_fluence_share,
-            np.ones_like(mu),
-        )  # fmt: skip
+        )[0]
         w = np.clip(depth / depth_cm, 0.0, 1.0)
         dirs, amp_surface, rate = surface.directions(self.n_azimuth)
         _, amp_deep, _ = deep.directions(self.n_azimuth)

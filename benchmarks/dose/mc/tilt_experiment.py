@@ -33,28 +33,21 @@ HERE = Path(__file__).resolve().parent
 
 def tilted_beam_dose(hardening: bool) -> Any:
     """A collapsed-cone ``beam_dose`` with the kernel tilted along each voxel's ray."""
-    from rtplan.dose._collapsed_cone import quantise_density, transport_all
+    from rtplan.dose._collapsed_cone import (
+        machine_spectrum,
+        quantise_density,
+        released_energy,
+        transport_all,
+    )
     from rtplan.dose._deposition import cone_kernel
-    from rtplan.dose._fluence import beam_fluence
-    from rtplan.dose._physics import mu_rho_water_without_coherent
-    from rtplan.dose._terma_kernels import beam_geometry, terma
 
     def beam_dose(self, beam, setup, machine, *, progress=None):  # type: ignore[no-untyped-def]
-        bf = setup.beam_frame(beam)
         eta = np.ascontiguousarray(setup.electron_density)
         spacing = setup.spacing_ijk_mm
-        fmap = beam_fluence(beam, machine)
-        depth, xi, yi, zz = beam_geometry(
-            eta, spacing, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, setup.body
-        )
         kernel = cone_kernel(machine)
-        mu = mu_rho_water_without_coherent(machine.energy_mev)
-        share = machine.energy_fluence_share
+        mu, share = machine_spectrum(machine)
         p_share = kernel.primary_share_of(machine.energy_mev) if hardening else np.ones_like(mu)
-        primary, scatter = terma(
-            depth, xi, yi, zz, bf.sad_mm, fmap.values, fmap.x0_mm, fmap.y0_mm,
-            fmap.spacing_mm, fmap.background, mu, share, p_share,
-        )  # fmt: skip
+        bf, primary, scatter = released_energy(beam, setup, machine, p_share)
         dirs, whole, rate = kernel.directions(self.n_azimuth)
         if hardening:
             surface = float(np.sum(share * mu * p_share) / np.sum(share * mu))

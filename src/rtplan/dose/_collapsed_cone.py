@@ -38,7 +38,7 @@ from rtplan.errors import DoseEngineError
 if TYPE_CHECKING:
     from rtplan.dose._deposition import ConeKernel
     from rtplan.dose._protocol import ProgressCallback
-    from rtplan.dose._setup import DoseSetup
+    from rtplan.dose._setup import BeamFrame, DoseSetup
     from rtplan.dose.machines._model import BeamModel
     from rtplan.plan import Beam
 
@@ -146,29 +146,16 @@ class CollapsedConeEngine:
     ) -> FloatArray:
         """Dose to medium of one beam per unit energy fluence (see :class:`DoseEngine`)."""
         from rtplan.dose._deposition import cone_kernel
-        from rtplan.dose._fluence import beam_fluence
-        from rtplan.dose._physics import mu_rho_water_without_coherent
-        from rtplan.dose._terma_kernels import beam_geometry, terma
 
-        bf = setup.beam_frame(beam)
-        eta = np.ascontiguousarray(setup.electron_density)
-        spacing = setup.spacing_ijk_mm
-        fmap = beam_fluence(beam, machine)
-        depth, xi, yi, zz = beam_geometry(
-            eta, spacing, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, setup.body
-        )
         kernel = cone_kernel(machine)
-        mu = mu_rho_water_without_coherent(machine.energy_mev)
-        share = machine.energy_fluence_share
+        mu, share = machine_spectrum(machine)
         if self.hardening:
             primary_share = kernel.primary_share_of(machine.energy_mev)
         else:  # everything released drives the whole kernel
             primary_share = np.ones_like(mu)
-        primary, scatter = terma(
-            depth, xi, yi, zz, bf.sad_mm, fmap.values, fmap.x0_mm, fmap.y0_mm,
-            fmap.spacing_mm, fmap.background, mu, share, primary_share,
-        )  # fmt: skip
-        del depth, xi, yi, zz
+        bf, primary, scatter = released_energy(beam, setup, machine, primary_share)
+        eta = np.ascontiguousarray(setup.electron_density)
+        spacing = setup.spacing_ijk_mm
         # the primary share of the energy released by the unattenuated spectrum, the
         # kernel's own mixture: there the two kernels add up to the whole kernel
         surface_share = float(np.sum(share * mu * primary_share) / np.sum(share * mu))
@@ -195,6 +182,50 @@ class CollapsedConeEngine:
         if progress is not None:
             progress(0.9, "collapsed cone: transport done")
         return dose * setup.medium_factor(machine)
+
+
+def machine_spectrum(machine: BeamModel) -> tuple[FloatArray, FloatArray]:
+    """Attenuation coefficients of water (1/cm) and energy-fluence shares of the spectrum."""
+    from rtplan.dose._physics import mu_rho_water_without_coherent
+
+    return mu_rho_water_without_coherent(machine.energy_mev), machine.energy_fluence_share
+
+
+def released_energy(
+    beam: Beam, setup: DoseSetup, machine: BeamModel, primary_share: FloatArray
+) -> tuple[BeamFrame, FloatArray, FloatArray]:
+    """The beam's frame and the energy it releases in every voxel, split for the kernels.
+
+    Parameters
+    ----------
+    beam : Beam
+    setup : DoseSetup
+    machine : BeamModel
+    primary_share : numpy.ndarray, shape (n_e,)
+        ``E_tr / E`` of each spectrum bin (ones: everything drives the whole kernel).
+
+    Returns
+    -------
+    frame : BeamFrame
+        The beam in the dose grid's frame.
+    primary, scatter : numpy.ndarray, shape setup.grid.shape
+        Primary energy released and the rest of TERMA (exact ray sums from the source).
+    """
+    from rtplan.dose._fluence import beam_fluence
+    from rtplan.dose._terma_kernels import beam_geometry, terma
+
+    bf = setup.beam_frame(beam)
+    eta = np.ascontiguousarray(setup.electron_density)
+    fmap = beam_fluence(beam, machine)
+    depth, xi, yi, zz = beam_geometry(
+        eta, setup.spacing_ijk_mm, bf.source, bf.axis, bf.ex, bf.ey, bf.sad_mm, setup.body
+    )
+    mu, share = machine_spectrum(machine)
+    primary, scatter = terma(
+        depth, xi, yi, zz, bf.sad_mm, fmap.values, fmap.x0_mm, fmap.y0_mm, fmap.spacing_mm,
+        fmap.background, mu, share, primary_share,
+    )  # fmt: skip
+    return bf, primary, scatter
 
 
 _TILT_POINTS = 1025
